@@ -1,0 +1,62 @@
+# ResetAccess: every entry point a developer or CI needs. Each target installs what it uses,
+# so `make demo` and `make test` work from a fresh clone.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := build/stamps
+LAYER_DIR := build/layer
+# Two workers match CI's two cores; override with `make test PYTEST_WORKERS=auto`.
+PYTEST_WORKERS ?= 2
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: help venv node layer demo test lint synth clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+# Stamps depend on the requirement files, so a changed pin reinstalls and nothing else does.
+$(STAMPS)/venv: requirements.txt requirements-dev.txt lambdas/requirements.txt
+	@mkdir -p $(STAMPS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMPS)/venv  ## create .venv with the pinned Python packages
+
+# npm ci is exact to package-lock.json; node_modules/.package-lock.json changes when it runs.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node: node_modules/.package-lock.json  ## install the CDK CLI and asl-validator (npm ci)
+
+# The functions run python3.13 on arm64: fetch wheels for that platform, never build them here.
+$(STAMPS)/layer: lambdas/requirements.txt $(STAMPS)/venv
+	rm -rf $(LAYER_DIR)
+	$(PY) -m pip install --quiet --disable-pip-version-check \
+	  --platform manylinux2014_aarch64 --implementation cp --python-version 3.13 \
+	  --only-binary=:all: --target $(LAYER_DIR)/python -r lambdas/requirements.txt
+	touch $@
+
+layer: $(STAMPS)/layer  ## build the Lambda layer (build/layer) from lambdas/requirements.txt
+
+demo: venv layer  ## run the lost-key scenario end to end on the embedded AWS
+	$(PY) -m local demo
+
+test: venv node layer  ## run every test (what CI runs)
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
+
+lint: venv  ## ruff and mypy
+	$(PY) -m ruff check .
+	$(PY) -m mypy .
+
+synth: venv node layer  ## synthesize the ResetAccess stack into cdk.out
+	npx --no-install cdk synth --quiet
+
+clean:  ## remove what the targets built (not .venv or node_modules)
+	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache
