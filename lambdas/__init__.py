@@ -1,0 +1,1 @@
+"""The phase functions of the ResetAccess workflow: thin handlers over plain logic."""

@@ -1,0 +1,36 @@
+"""The functions' environment, read once at cold start."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Config:
+    lock_table_name: str
+    kms_key_arn: str
+    rescue_document_name: str
+    helper_instance_profile_arn: str
+    state_machine_arn: str
+
+    @classmethod
+    def from_env(cls) -> Config:
+        missing = [
+            name
+            for name in ("LOCK_TABLE_NAME", "KMS_KEY_ARN", "RESCUE_DOCUMENT_NAME",
+                         "HELPER_INSTANCE_PROFILE_ARN")
+            if not os.environ.get(name)
+        ]
+        if missing:
+            raise RuntimeError(
+                f"environment variables missing: {', '.join(missing)}; "
+                "the stack sets them on every function (see stacks/functions.py)"
+            )
+        return cls(
+            lock_table_name=os.environ["LOCK_TABLE_NAME"],
+            kms_key_arn=os.environ["KMS_KEY_ARN"],
+            rescue_document_name=os.environ["RESCUE_DOCUMENT_NAME"],
+            helper_instance_profile_arn=os.environ["HELPER_INSTANCE_PROFILE_ARN"],
+            state_machine_arn=os.environ.get("STATE_MACHINE_ARN", ""),
+        )

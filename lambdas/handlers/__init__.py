@@ -1,0 +1,1 @@
+"""One module per phase: `handler` is the Lambda entry point, a few lines over lambdas.logic."""

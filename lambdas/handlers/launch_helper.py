@@ -1,0 +1,20 @@
+"""Launch the Ubuntu helper with the stack's SSM-only instance profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdas.config import Config
+from lambdas.logic.helper import launch_helper as launch
+from lambdas.runtime import client, phase
+
+CONFIG = Config.from_env()
+
+
+@phase
+def launch_helper(event: dict[str, Any]) -> dict[str, Any]:
+    return launch(client("ec2"), client("ssm"), event["plan"], event["network"],
+                  CONFIG.helper_instance_profile_arn)
+
+
+handler = launch_helper

@@ -1,0 +1,16 @@
+"""Find or make the subnet and security group the helper will use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdas.logic.network import prepare_network as prepare
+from lambdas.runtime import client, phase
+
+
+@phase
+def prepare_network(event: dict[str, Any]) -> dict[str, Any]:
+    return prepare(client("ec2"), event["plan"])
+
+
+handler = prepare_network

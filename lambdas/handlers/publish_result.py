@@ -1,0 +1,30 @@
+"""Publish the key where users look for it, write the result, release the lock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdas.config import Config
+from lambdas.logic import lock
+from lambdas.logic.keys import publish_key
+from lambdas.logic.results import success_result, write_result
+from lambdas.runtime import client, logger, phase
+
+CONFIG = Config.from_env()
+
+
+@phase
+def publish_result(event: dict[str, Any]) -> dict[str, Any]:
+    run = event["run"]
+    plan = run["plan"]
+    ssm = client("ssm")
+    publish_key(ssm, plan, CONFIG.kms_key_arn)
+    result = success_result(run)
+    result["ResultParameter"] = write_result(ssm, plan["InstanceId"], result)
+    lock.release(client("dynamodb"), CONFIG.lock_table_name, plan["InstanceId"],
+                 plan["ExecutionArn"])
+    logger.info("reset finished", extra={"phase_seconds": result["PhaseSeconds"]})
+    return result
+
+
+handler = publish_result

@@ -1,0 +1,17 @@
+"""Put DeleteOnTermination back and start the instance if it was running."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lambdas.logic.instances import restore_instance as restore
+from lambdas.runtime import client, phase
+
+
+@phase
+def restore_instance(event: dict[str, Any]) -> dict[str, Any]:
+    return {**restore(client("ec2"), event["plan"]), "At": time.time()}
+
+
+handler = restore_instance

@@ -1,0 +1,28 @@
+"""Send the rescue document to the instance that holds the volume (helper, or the instance)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdas.config import Config
+from lambdas.logic.rescue_command import send_rescue
+from lambdas.runtime import client, phase
+
+CONFIG = Config.from_env()
+
+
+@phase
+def run_rescue(event: dict[str, Any]) -> dict[str, Any]:
+    plan = event["plan"]
+    return send_rescue(
+        client("ssm"),
+        CONFIG.rescue_document_name,
+        event["instanceId"],
+        plan["Platform"],
+        event["target"],
+        event.get("publicKey") or "",
+        plan["Execution"],
+    )
+
+
+handler = run_rescue

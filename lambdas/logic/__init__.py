@@ -1,0 +1,1 @@
+"""Plain functions behind the phases: they take boto3 clients and data, and return data."""

@@ -1,0 +1,41 @@
+"""The backup taken before the root volume moves. Never waited for: an AMI or snapshot of a
+stopped instance is point-in-time at the call, so the volume may move right away."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lambdas.logic.tags import execution_filter, tag_specifications
+
+
+def take_backup(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
+    kind = plan["Backup"]
+    execution = plan["Execution"]
+    instance_id = plan["InstanceId"]
+    if kind == "none":
+        return {"Kind": "none"}
+    if kind == "ami":
+        found = ec2.describe_images(Owners=["self"], Filters=execution_filter(execution))["Images"]
+        if found:
+            return {"Kind": "ami", "ImageId": found[0]["ImageId"]}
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        image_id = ec2.create_image(
+            InstanceId=instance_id,
+            Name=f"ResetAccess:{instance_id}:{stamp}",
+            Description=f"Backup of {instance_id} before ResetAccess execution {execution}",
+            # The instance is stopped already; never reboot a running one behind the user's back.
+            NoReboot=True,
+            TagSpecifications=tag_specifications("image", execution, Purpose="backup")
+            + tag_specifications("snapshot", execution, Purpose="backup"),
+        )["ImageId"]
+        return {"Kind": "ami", "ImageId": image_id}
+    found = ec2.describe_snapshots(OwnerIds=["self"], Filters=execution_filter(execution))
+    if found["Snapshots"]:
+        return {"Kind": "snapshot", "SnapshotId": found["Snapshots"][0]["SnapshotId"]}
+    snapshot = ec2.create_snapshot(
+        VolumeId=plan["RootVolumeId"],
+        Description=f"Backup of {instance_id} root before ResetAccess execution {execution}",
+        TagSpecifications=tag_specifications("snapshot", execution, Purpose="backup"),
+    )
+    return {"Kind": "snapshot", "SnapshotId": snapshot["SnapshotId"]}

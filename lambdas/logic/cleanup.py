@@ -1,0 +1,96 @@
+"""Cleanup by tag: whatever this execution created, found by its tag, deleted in dependency
+order. Idempotent; raises NotReady while EC2 is still tearing something down."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambdas.errors import NotReady
+from lambdas.logic.keys import pending_parameter
+from lambdas.logic.tags import execution_filter
+
+# Errors that mean "a dependent resource is still going away": try again shortly.
+_STILL_IN_USE = ("DependencyViolation", "InvalidGroup.InUse", "IncorrectState")
+
+
+def cleanup(ec2: Any, ssm: Any, execution: str, instance_id: str | None) -> dict[str, Any]:
+    removed: dict[str, list[str]] = {}
+    waiting: list[str] = []
+
+    reservations = ec2.describe_instances(Filters=execution_filter(execution))["Reservations"]
+    for instance in (i for r in reservations for i in r["Instances"]):
+        state = instance["State"]["Name"]
+        if state == "terminated":
+            continue
+        _keep_foreign_volumes(ec2, instance, execution)
+        if state != "shutting-down":
+            ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+            removed.setdefault("instances", []).append(instance["InstanceId"])
+        waiting.append(f"{instance['InstanceId']} terminating")
+    if waiting:
+        # Network pieces cannot go while the helper's interface exists.
+        raise NotReady("; ".join(waiting))
+
+    filters = execution_filter(execution)
+    for group in ec2.describe_security_groups(Filters=filters)["SecurityGroups"]:
+        _delete(lambda g=group: ec2.delete_security_group(GroupId=g["GroupId"]),
+                group["GroupId"], "security_groups", removed, waiting)
+    for table in ec2.describe_route_tables(Filters=filters)["RouteTables"]:
+        for association in table.get("Associations", []):
+            if not association.get("Main"):
+                ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
+        _delete(lambda t=table: ec2.delete_route_table(RouteTableId=t["RouteTableId"]),
+                table["RouteTableId"], "route_tables", removed, waiting)
+    for gateway in ec2.describe_internet_gateways(Filters=filters)["InternetGateways"]:
+        for attached in gateway.get("Attachments", []):
+            ec2.detach_internet_gateway(
+                InternetGatewayId=gateway["InternetGatewayId"], VpcId=attached["VpcId"])
+        _delete(lambda g=gateway: ec2.delete_internet_gateway(
+            InternetGatewayId=g["InternetGatewayId"]),
+            gateway["InternetGatewayId"], "internet_gateways", removed, waiting)
+    for subnet in ec2.describe_subnets(Filters=filters)["Subnets"]:
+        _delete(lambda s=subnet: ec2.delete_subnet(SubnetId=s["SubnetId"]),
+                subnet["SubnetId"], "subnets", removed, waiting)
+    for vpc in ec2.describe_vpcs(Filters=filters)["Vpcs"]:
+        _delete(lambda v=vpc: ec2.delete_vpc(VpcId=v["VpcId"]),
+                vpc["VpcId"], "vpcs", removed, waiting)
+    if waiting:
+        raise NotReady("still in use: " + ", ".join(waiting))
+
+    if instance_id:
+        try:
+            ssm.delete_parameter(Name=pending_parameter(instance_id, execution))
+            removed.setdefault("parameters", []).append("pending key")
+        except ssm.exceptions.ParameterNotFound:
+            pass
+    return {"Removed": removed}
+
+
+def _delete(call: Any, resource_id: str, kind: str, removed: dict[str, list[str]],
+            waiting: list[str]) -> None:
+    try:
+        call()
+        removed.setdefault(kind, []).append(resource_id)
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code in _STILL_IN_USE:
+            waiting.append(resource_id)
+        elif not code.endswith(".NotFound"):
+            raise
+
+
+def _keep_foreign_volumes(ec2: Any, instance: dict[str, Any], execution: str) -> None:
+    """Never let a helper's termination delete a volume this run did not create (the target's
+    root): AttachVolume sets DeleteOnTermination false, and this makes sure it still is."""
+    for mapping in instance.get("BlockDeviceMappings", []):
+        ebs = mapping.get("Ebs", {})
+        if not ebs.get("DeleteOnTermination") or mapping["DeviceName"] == instance.get(
+                "RootDeviceName"):
+            continue
+        ec2.modify_instance_attribute(
+            InstanceId=instance["InstanceId"],
+            BlockDeviceMappings=[{"DeviceName": mapping["DeviceName"],
+                                  "Ebs": {"DeleteOnTermination": False}}],
+        )

@@ -1,0 +1,74 @@
+"""The helper instance: launched once per execution, found again by its tag on a retry."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Optional
+
+from lambdas.errors import NotReady, UnexpectedState
+from lambdas.logic.tags import execution_filter, tag_specifications
+
+LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+
+
+def find_helper(ec2: Any, execution: str) -> Optional[dict[str, Any]]:
+    reservations = ec2.describe_instances(
+        Filters=execution_filter(execution)
+        + [{"Name": "instance-state-name", "Values": LIVE_STATES}]
+    )["Reservations"]
+    instances = [i for r in reservations for i in r["Instances"]]
+    return dict(instances[0]) if instances else None
+
+
+def launch_helper(
+    ec2: Any, ssm: Any, plan: dict[str, Any], network: dict[str, Any], profile_arn: str
+) -> dict[str, Any]:
+    execution = plan["Execution"]
+    existing = find_helper(ec2, execution)
+    if existing:
+        return {"InstanceId": existing["InstanceId"], "ImageId": existing["ImageId"]}
+    image_id = ssm.get_parameter(Name=plan["HelperAmiParameter"])["Parameter"]["Value"]
+    interface: dict[str, Any] = {
+        "DeviceIndex": 0,
+        "SubnetId": network["SubnetId"],
+        "Groups": [network["SecurityGroupId"]],
+        "AssociatePublicIpAddress": bool(network["PublicIp"]),
+        "DeleteOnTermination": True,
+    }
+    response = ec2.run_instances(
+        ImageId=image_id,
+        InstanceType=plan["HelperInstanceType"],
+        MinCount=1,
+        MaxCount=1,
+        # Same token on a retry: EC2 returns the first launch instead of a second helper.
+        ClientToken=hashlib.sha256(f"{execution}/helper".encode()).hexdigest()[:64],
+        IamInstanceProfile={"Arn": profile_arn},
+        NetworkInterfaces=[interface],
+        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        BlockDeviceMappings=[{
+            "DeviceName": "/dev/sda1",
+            "Ebs": {"VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True},
+        }],
+        InstanceInitiatedShutdownBehavior="terminate",
+        TagSpecifications=tag_specifications(
+            "instance", execution, Name=f"ResetAccess helper for {plan['InstanceId']}"
+        ) + tag_specifications("volume", execution),
+    )
+    instance = response["Instances"][0]
+    return {"InstanceId": instance["InstanceId"], "ImageId": image_id}
+
+
+def check_helper_ready(ec2: Any, ssm: Any, helper_id: str) -> dict[str, Any]:
+    """Ready when EC2 says running and SSM says Online; NotReady until then."""
+    instance = ec2.describe_instances(InstanceIds=[helper_id])["Reservations"][0]["Instances"][0]
+    state = instance["State"]["Name"]
+    if state in ("shutting-down", "terminated", "stopping", "stopped"):
+        raise UnexpectedState(f"helper {helper_id} is {state}; it cannot be used")
+    if state != "running":
+        raise NotReady(f"helper {helper_id} is {state}")
+    info = ssm.describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": [helper_id]}]
+    ).get("InstanceInformationList", [])
+    if not any(i.get("PingStatus") == "Online" for i in info):
+        raise NotReady(f"helper {helper_id} is running but not yet managed by SSM")
+    return {"InstanceId": helper_id, "Ready": True}

@@ -1,0 +1,76 @@
+"""The new key pair: made here, private half straight into a SecureString, only the public half
+travels through the workflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from lambdas.logic.inputs import public_key_fingerprint
+
+
+def pending_parameter(instance_id: str, execution: str) -> str:
+    return f"/reset-access/{instance_id}/pending/{execution}"
+
+
+def generate_key_pair(key_type: str, comment: str) -> tuple[bytes, str]:
+    """(OpenSSH private key bytes, public key line)."""
+    private_key: Any = (
+        ed25519.Ed25519PrivateKey.generate()
+        if key_type == "ed25519"
+        else rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    )
+    private = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = private_key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode()
+    return private, f"{public} {comment}"
+
+
+def create_key(ssm: Any, plan: dict[str, Any], kms_key_arn: str) -> dict[str, Any]:
+    if plan.get("PublicKey"):
+        return {"PublicKey": plan["PublicKey"],
+                "Fingerprint": public_key_fingerprint(plan["PublicKey"]),
+                "Generated": False}
+    name = pending_parameter(plan["InstanceId"], plan["Execution"])
+    comment = f"reset-access@{plan['InstanceId']}"
+    private, public = generate_key_pair(plan["KeyType"], comment)
+    # Overwrite: a retry after a lost response replaces the key nobody has seen yet.
+    ssm.put_parameter(
+        Name=name,
+        Value=private.decode(),
+        Type="SecureString",
+        KeyId=kms_key_arn,
+        Overwrite=True,
+        Description=f"ResetAccess key for {plan['InstanceId']}, not yet in the volume",
+    )
+    return {"PublicKey": public, "Fingerprint": public_key_fingerprint(public),
+            "Generated": True, "PendingParameter": name}
+
+
+def publish_key(ssm: Any, plan: dict[str, Any], kms_key_arn: str) -> bool:
+    """Move the pending key to the parameter users know, now that it is in the volume."""
+    if plan.get("PublicKey"):
+        return False
+    pending = pending_parameter(plan["InstanceId"], plan["Execution"])
+    try:
+        value = ssm.get_parameter(Name=pending, WithDecryption=True)["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        # A retried publish after the pending copy was already moved and deleted.
+        return True
+    ssm.put_parameter(
+        Name=plan["KeyParameter"],
+        Value=value,
+        Type="SecureString",
+        KeyId=kms_key_arn,
+        Overwrite=True,
+        Description=f"SSH private key added to {plan['InstanceId']} by ResetAccess",
+    )
+    ssm.delete_parameter(Name=pending)
+    return True

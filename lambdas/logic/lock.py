@@ -1,0 +1,54 @@
+"""One execution per instance: a conditional put in DynamoDB, released by the same execution."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lambdas.errors import InstanceLocked
+
+# Longer than the state machine's timeout, so a crashed run's lock expires by itself even if
+# the janitor never ran; the janitor releases it much sooner.
+LOCK_SECONDS = 6 * 3600
+
+
+def acquire(dynamodb: Any, table: str, instance_id: str, execution_arn: str) -> None:
+    now = int(time.time())
+    try:
+        dynamodb.put_item(
+            TableName=table,
+            Item={
+                "InstanceId": {"S": instance_id},
+                "ExecutionArn": {"S": execution_arn},
+                "LockedAt": {"N": str(now)},
+                "ExpiresAt": {"N": str(now + LOCK_SECONDS)},
+            },
+            # A retried Preflight of the same execution may take its own lock again.
+            ConditionExpression=(
+                "attribute_not_exists(InstanceId) OR ExecutionArn = :me OR ExpiresAt < :now"
+            ),
+            ExpressionAttributeValues={":me": {"S": execution_arn}, ":now": {"N": str(now)}},
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        holder = dynamodb.get_item(
+            TableName=table, Key={"InstanceId": {"S": instance_id}}, ConsistentRead=True
+        ).get("Item", {})
+        other = holder.get("ExecutionArn", {}).get("S", "another execution")
+        raise InstanceLocked(
+            f"InstanceId: {instance_id} is being reset by {other}; wait for it to finish, "
+            "or stop it (the janitor then restores the instance and releases the lock)"
+        ) from None
+
+
+def release(dynamodb: Any, table: str, instance_id: str, execution_arn: str) -> bool:
+    """Release the lock if this execution holds it; True when it did."""
+    try:
+        dynamodb.delete_item(
+            TableName=table,
+            Key={"InstanceId": {"S": instance_id}},
+            ConditionExpression="ExecutionArn = :me",
+            ExpressionAttributeValues={":me": {"S": execution_arn}},
+        )
+        return True
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        return False

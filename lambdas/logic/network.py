@@ -1,0 +1,88 @@
+"""Where the helper lives: a subnet the caller chose, or a temporary VPC made for this run.
+
+Every create call tags the resource in the same call and looks for an existing one first, so
+a retried step never makes a second VPC.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from lambdas.logic.tags import execution_filter, tag_specifications
+
+VPC_CIDR = "10.213.0.0/24"
+HTTPS_EGRESS = [{
+    "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+    "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "SSM, EC2 messages, package mirrors"}],
+}]
+HTTP_EGRESS = [{
+    "IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+    "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "Ubuntu package mirrors (ntfs-3g)"}],
+}]
+
+
+def prepare_network(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
+    execution = plan["Execution"]
+    subnet = plan["Subnet"]
+    if subnet["Choice"] != "CreateNewVPC":
+        described = ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"][0]
+        vpc_id = described["VpcId"]
+        group_id = _security_group(ec2, vpc_id, execution)
+        return {"SubnetId": subnet["SubnetId"], "SecurityGroupId": group_id,
+                "VpcId": vpc_id, "Created": False, "PublicIp": False}
+
+    vpc_id = _existing(ec2.describe_vpcs, "Vpcs", "VpcId", execution) or ec2.create_vpc(
+        CidrBlock=VPC_CIDR, TagSpecifications=tag_specifications("vpc", execution)
+    )["Vpc"]["VpcId"]
+    subnet_id = _existing(ec2.describe_subnets, "Subnets", "SubnetId", execution) or (
+        ec2.create_subnet(
+            VpcId=vpc_id, CidrBlock=VPC_CIDR, AvailabilityZone=plan["AvailabilityZone"],
+            TagSpecifications=tag_specifications("subnet", execution),
+        )["Subnet"]["SubnetId"]
+    )
+    igw_id = _existing(
+        ec2.describe_internet_gateways, "InternetGateways", "InternetGatewayId", execution
+    ) or ec2.create_internet_gateway(
+        TagSpecifications=tag_specifications("internet-gateway", execution)
+    )["InternetGateway"]["InternetGatewayId"]
+    igw = ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])["InternetGateways"][0]
+    if not any(a.get("VpcId") == vpc_id for a in igw.get("Attachments", [])):
+        ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    route_table_id = _existing(
+        ec2.describe_route_tables, "RouteTables", "RouteTableId", execution
+    ) or ec2.create_route_table(
+        VpcId=vpc_id, TagSpecifications=tag_specifications("route-table", execution)
+    )["RouteTable"]["RouteTableId"]
+    table = ec2.describe_route_tables(RouteTableIds=[route_table_id])["RouteTables"][0]
+    if not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" for r in table.get("Routes", [])):
+        ec2.create_route(RouteTableId=route_table_id, DestinationCidrBlock="0.0.0.0/0",
+                         GatewayId=igw_id)
+    if not any(a.get("SubnetId") == subnet_id for a in table.get("Associations", [])):
+        ec2.associate_route_table(RouteTableId=route_table_id, SubnetId=subnet_id)
+    group_id = _security_group(ec2, vpc_id, execution)
+    return {"SubnetId": subnet_id, "SecurityGroupId": group_id, "VpcId": vpc_id,
+            "Created": True, "PublicIp": True}
+
+
+def _existing(describe: Any, key: str, id_key: str, execution: str) -> Optional[str]:
+    found = describe(Filters=execution_filter(execution))[key]
+    return str(found[0][id_key]) if found else None
+
+
+def _security_group(ec2: Any, vpc_id: str, execution: str) -> str:
+    """No inbound rule at all; outbound HTTPS for SSM and HTTP for the Ubuntu mirrors."""
+    found = ec2.describe_security_groups(
+        Filters=execution_filter(execution) + [{"Name": "vpc-id", "Values": [vpc_id]}]
+    )["SecurityGroups"]
+    if found:
+        return str(found[0]["GroupId"])
+    group_id = str(ec2.create_security_group(
+        GroupName=f"reset-access-{execution}"[:255],
+        Description="ResetAccess helper: no inbound, HTTPS and HTTP out",
+        VpcId=vpc_id,
+        TagSpecifications=tag_specifications("security-group", execution),
+    )["GroupId"])
+    ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=[{
+        "IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=HTTPS_EGRESS + HTTP_EGRESS)
+    return group_id

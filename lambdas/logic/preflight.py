@@ -1,0 +1,254 @@
+"""Preflight: look at the instance, decide how to reset it, and refuse early with no change."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lambdas.errors import InvalidInput, Unsupported
+from lambdas.logic.inputs import OPT_IN_TAG, Request
+
+UBUNTU_AMI_PARAMETER = (
+    "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
+)
+UNUSABLE_KEY_STATES = ("Disabled", "PendingDeletion", "PendingImport", "Unavailable")
+
+
+def describe_target(ec2: Any, instance_id: str) -> dict[str, Any]:
+    try:
+        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    except ec2.exceptions.ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code.startswith("InvalidInstanceID"):
+            raise InvalidInput(
+                f"InstanceId: no instance {instance_id} in this account and Region"
+            ) from None
+        raise
+    instances = [i for r in reservations for i in r["Instances"]]
+    if not instances:
+        raise InvalidInput(f"InstanceId: no instance {instance_id} in this account and Region")
+    return dict(instances[0])
+
+
+def root_mapping(instance: dict[str, Any]) -> dict[str, Any]:
+    root_name = instance.get("RootDeviceName")
+    for mapping in instance.get("BlockDeviceMappings", []):
+        if mapping.get("DeviceName") == root_name and "Ebs" in mapping:
+            return dict(mapping)
+    raise Unsupported(
+        f"InstanceId: {instance['InstanceId']} has no EBS volume attached at its root device "
+        f"{root_name}; attach its root volume there first"
+    )
+
+
+def plan_reset(
+    request: Request,
+    *,
+    ec2: Any,
+    ssm: Any,
+    kms: Any,
+    execution: str,
+    execution_arn: str,
+) -> dict[str, Any]:
+    """Every check that can refuse the run, then the plan the other phases follow."""
+    instance = describe_target(ec2, request.instance_id)
+    state = instance["State"]["Name"]
+    instance_id = request.instance_id
+    if state in ("terminated", "shutting-down"):
+        raise InvalidInput(f"InstanceId: {instance_id} is {state}; there is nothing to reset")
+    if state in ("pending", "stopping"):
+        raise InvalidInput(
+            f"InstanceId: {instance_id} is {state}; start again once it is running or stopped"
+        )
+
+    tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+    plan: dict[str, Any] = {
+        "InstanceId": instance_id,
+        "Execution": execution,
+        "ExecutionArn": execution_arn,
+        "StartedAt": int(time.time()),
+        "Action": "reset",
+        "Notes": [],
+    }
+    if request.from_alarm:
+        plan["Alarm"] = request.from_alarm
+        if tags.get(OPT_IN_TAG, "").lower() != "true":
+            plan["Action"] = "skip"
+            plan["Notes"].append(
+                f"alarm {request.from_alarm} fired, but {instance_id} has no tag "
+                f"{OPT_IN_TAG}=true; nothing was changed"
+            )
+            return plan
+
+    if instance.get("RootDeviceType") != "ebs":
+        raise Unsupported(
+            f"InstanceId: {instance_id} has an instance-store root device; its disk cannot be "
+            "moved to a helper, and stopping it would erase it"
+        )
+    platform = "windows" if instance.get("Platform", "").lower() == "windows" else "linux"
+    if platform == "windows":
+        raise Unsupported(
+            f"InstanceId: {instance_id} runs Windows; this version resets Linux instances only"
+        )
+
+    mapping = root_mapping(instance)
+    volume_id = mapping["Ebs"]["VolumeId"]
+    volume = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+    az = instance["Placement"]["AvailabilityZone"]
+    kms_key = volume.get("KmsKeyId")
+    if volume.get("Encrypted") and kms_key:
+        _check_volume_key(kms, kms_key, instance_id, plan["Notes"])
+
+    marketplace = [c.get("ProductCodeId") for c in instance.get("ProductCodes", [])]
+    ssm_online = _ssm_online(ssm, instance_id)
+    mode = _decide_mode(request, ssm_online, instance_id, platform)
+    if mode == "offline" and marketplace:
+        raise Unsupported(
+            f"InstanceId: {instance_id} carries AWS Marketplace product codes "
+            f"({', '.join(filter(None, marketplace))}); EC2 attaches such a root volume only to "
+            "a stopped instance, so the helper cannot mount it. Use Mode online with SSM, or "
+            "launch a new instance from a backup AMI with a new key pair"
+        )
+
+    subnet = _resolve_subnet(ec2, request, instance, az)
+    architecture = _helper_architecture(ec2, request.helper_instance_type)
+    plan.update(
+        {
+            "Mode": mode,
+            "Platform": platform,
+            "InitialState": state,
+            "AvailabilityZone": az,
+            "RootDeviceName": mapping["DeviceName"],
+            "RootVolumeId": volume_id,
+            "RootDeleteOnTermination": bool(mapping["Ebs"].get("DeleteOnTermination")),
+            "Encrypted": bool(volume.get("Encrypted")),
+            "SsmOnline": ssm_online,
+            "Subnet": subnet,
+            "HelperInstanceType": request.helper_instance_type,
+            "HelperAmiParameter": UBUNTU_AMI_PARAMETER.format(
+                arch="arm64" if architecture == "arm64" else "amd64"
+            ),
+            "Backup": request.backup,
+            "PublicKey": request.public_key,
+            "KeyType": request.key_type,
+            "KeyParameter": None if request.public_key else f"/ec2rl/openssh/{instance_id}/key",
+            "CreatePasswordEnabledAmi": request.create_password_enabled_ami,
+            "DryRun": request.dry_run,
+        }
+    )
+    if request.dry_run:
+        plan["Action"] = "dry-run"
+        plan["Steps"] = describe_steps(plan)
+    return plan
+
+
+def _check_volume_key(kms: Any, key_id: str, instance_id: str, notes: list[str]) -> None:
+    try:
+        metadata = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    except kms.exceptions.ClientError as error:
+        notes.append(
+            f"could not read the root volume's KMS key ({error.response['Error']['Code']}); "
+            "attaching it to the helper needs kms:CreateGrant on that key"
+        )
+        return
+    if metadata.get("KeyState") in UNUSABLE_KEY_STATES or not metadata.get("Enabled", True):
+        raise Unsupported(
+            f"InstanceId: the root volume of {instance_id} is encrypted with KMS key "
+            f"{metadata.get('KeyId', key_id)}, which is {metadata.get('KeyState')}; the instance "
+            "could not start again. Enable the key (or cancel its deletion) first"
+        )
+
+
+def _ssm_online(ssm: Any, instance_id: str) -> bool:
+    found = ssm.describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
+    ).get("InstanceInformationList", [])
+    return any(info.get("PingStatus") == "Online" for info in found)
+
+
+def _decide_mode(request: Request, ssm_online: bool, instance_id: str, platform: str) -> str:
+    if request.mode == "offline":
+        return "offline"
+    if request.mode == "online":
+        if not ssm_online:
+            raise InvalidInput(
+                f"Mode: online needs {instance_id} to be managed by SSM (agent running, "
+                "instance profile, network to SSM); it is not. Use Mode auto or offline"
+            )
+        raise Unsupported("Mode: online reset is not available in this version; use offline")
+    return "offline"
+
+
+def _resolve_subnet(
+    ec2: Any, request: Request, instance: dict[str, Any], az: str
+) -> dict[str, Any]:
+    if request.subnet == "CreateNewVPC":
+        return {"Choice": "CreateNewVPC", "SubnetId": None}
+    if request.subnet == "SelectedInstanceSubnet":
+        subnet_id = instance.get("SubnetId")
+        if not subnet_id:
+            raise InvalidInput(
+                f"SubnetId: {instance['InstanceId']} is in no VPC subnet; use CreateNewVPC"
+            )
+        return {"Choice": "SelectedInstanceSubnet", "SubnetId": subnet_id}
+    try:
+        subnets = ec2.describe_subnets(SubnetIds=[request.subnet])["Subnets"]
+    except ec2.exceptions.ClientError as error:
+        if error.response["Error"]["Code"].startswith("InvalidSubnetID"):
+            raise InvalidInput(f"SubnetId: no subnet {request.subnet} in this Region") from None
+        raise
+    subnet_az = subnets[0]["AvailabilityZone"]
+    if subnet_az != az:
+        raise InvalidInput(
+            f"SubnetId: {request.subnet} is in {subnet_az}, but the instance is in {az}; a "
+            "volume attaches only within its Availability Zone"
+        )
+    return {"Choice": "Given", "SubnetId": request.subnet}
+
+
+def _helper_architecture(ec2: Any, instance_type: str) -> str:
+    try:
+        types = ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
+    except ec2.exceptions.ClientError:
+        types = []
+    if not types:
+        raise InvalidInput(
+            f"HelperInstanceType: {instance_type} is not an instance type offered in this Region"
+        )
+    architectures = types[0].get("ProcessorInfo", {}).get("SupportedArchitectures", [])
+    if "x86_64" in architectures:
+        return "x86_64"
+    if "arm64" in architectures:
+        return "arm64"
+    raise InvalidInput(
+        f"HelperInstanceType: {instance_type} supports neither x86_64 nor arm64 Ubuntu"
+    )
+
+
+def describe_steps(plan: dict[str, Any]) -> list[str]:
+    """What a real run would do, in order, for DryRun."""
+    instance_id = plan["InstanceId"]
+    subnet = plan["Subnet"]
+    steps = []
+    if subnet["Choice"] == "CreateNewVPC":
+        steps.append(f"create a temporary VPC, subnet and internet gateway in "
+                     f"{plan['AvailabilityZone']}")
+    else:
+        steps.append(f"use subnet {subnet['SubnetId']} for the helper")
+    steps.append(f"launch a {plan['HelperInstanceType']} Ubuntu 24.04 helper "
+                 f"({plan['HelperAmiParameter']})")
+    if plan["InitialState"] == "running":
+        steps.append(f"stop {instance_id}")
+    if plan["Backup"] != "none":
+        steps.append(f"back up {plan['RootVolumeId']} as an {plan['Backup']} (not waited for)")
+    steps.append(f"move {plan['RootVolumeId']} from {plan['RootDeviceName']} to the helper")
+    if plan["PublicKey"]:
+        steps.append("add the given public key to the users' authorized_keys")
+    else:
+        steps.append(f"add a new {plan['KeyType']} key; store its private key in "
+                     f"{plan['KeyParameter']}")
+    steps.append(f"put {plan['RootVolumeId']} back at {plan['RootDeviceName']}")
+    if plan["InitialState"] == "running":
+        steps.append(f"start {instance_id}")
+    steps.append("delete the helper and everything created for it")
+    return steps

@@ -1,0 +1,90 @@
+"""Rollback: read where things really are, and bring the root volume and the instance back.
+
+It trusts nothing the state remembered beyond the plan (what the instance looked like before):
+each call looks at EC2, moves one step, and raises NotReady until the world is as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdas.errors import NotReady, RollbackIncomplete
+from lambdas.logic.instances import instance_state, restore_delete_on_termination
+from lambdas.logic.tags import EXECUTION_TAG, tag_value
+from lambdas.logic.volumes import attachment, describe_volume
+
+
+def rollback(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
+    instance_id = plan["InstanceId"]
+    volume_id = plan["RootVolumeId"]
+    device = plan["RootDeviceName"]
+    volume = describe_volume(ec2, volume_id)
+    current = attachment(volume)
+
+    if current is None:
+        if volume["State"] != "available":
+            raise RollbackIncomplete(
+                f"root volume {volume_id} is {volume['State']}; attach it to {instance_id} at "
+                f"{device} when it is available"
+            )
+        ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+        raise NotReady(f"attaching {volume_id} back to {instance_id} at {device}")
+
+    holder = current["InstanceId"]
+    if holder != instance_id:
+        if not _created_by(ec2, holder, plan["Execution"]):
+            raise RollbackIncomplete(
+                f"root volume {volume_id} is attached to {holder}, which this execution did not "
+                f"create; detach it there and attach it to {instance_id} at {device}"
+            )
+        if current["State"] != "detaching":
+            ec2.detach_volume(VolumeId=volume_id, InstanceId=holder)
+        raise NotReady(f"detaching {volume_id} from helper {holder}")
+
+    if current["Device"] != device:
+        raise RollbackIncomplete(
+            f"root volume {volume_id} is on {instance_id} at {current['Device']}, not its root "
+            f"device {device}; detach it and attach it at {device}"
+        )
+    if current["State"] != "attached":
+        raise NotReady(f"{volume_id} is {current['State']} on {instance_id}")
+
+    restore_delete_on_termination(ec2, plan)
+    state = instance_state(ec2, instance_id)
+    if state in ("pending", "stopping"):
+        raise NotReady(f"{instance_id} is {state}")
+    if plan["InitialState"] == "running" and state == "stopped":
+        ec2.start_instances(InstanceIds=[instance_id])
+        raise NotReady(f"starting {instance_id} again")
+    return {"InstanceState": state, "RootVolume": f"{volume_id} at {device} on {instance_id}"}
+
+
+def _created_by(ec2: Any, instance_id: str, execution: str) -> bool:
+    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    instance = reservations[0]["Instances"][0] if reservations else {}
+    return tag_value(instance, EXECUTION_TAG) == execution
+
+
+def where_things_are(ec2: Any, plan: dict[str, Any]) -> str:
+    """A sentence a person can act on, read from EC2 at the moment of failure."""
+    instance_id = plan["InstanceId"]
+    volume_id = plan["RootVolumeId"]
+    device = plan["RootDeviceName"]
+    try:
+        state = instance_state(ec2, instance_id)
+        volume = describe_volume(ec2, volume_id)
+    except Exception as error:  # noqa: BLE001 - this sentence must never hide the first error
+        return f"could not read {instance_id} and {volume_id} ({error})"
+    current = attachment(volume)
+    if current and current["InstanceId"] == instance_id and current["Device"] == device:
+        place = f"root volume {volume_id} is at {device} on {instance_id}"
+    elif current:
+        place = (f"root volume {volume_id} is {current['State']} on {current['InstanceId']} at "
+                 f"{current['Device']}; move it back to {instance_id} at {device}")
+    else:
+        place = (f"root volume {volume_id} is {volume['State']}; attach it with `aws ec2 "
+                 f"attach-volume --volume-id {volume_id} --instance-id {instance_id} "
+                 f"--device {device}`")
+    wanted = plan["InitialState"]
+    tail = "" if state == wanted else f" (it was {wanted}: start it once the volume is back)"
+    return f"{instance_id} is {state}{tail}; {place}"

@@ -1,0 +1,67 @@
+"""Moving the root volume: detach, attach, and polls that wait for EC2 to finish each move."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from lambdas.errors import NotReady, UnexpectedState
+
+
+def describe_volume(ec2: Any, volume_id: str) -> dict[str, Any]:
+    return dict(ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0])
+
+
+def attachment(volume: dict[str, Any]) -> Optional[dict[str, Any]]:
+    for item in volume.get("Attachments", []):
+        if item.get("State") in ("attaching", "attached", "detaching"):
+            return dict(item)
+    return None
+
+
+def detach_volume(ec2: Any, volume_id: str, instance_id: str) -> dict[str, Any]:
+    volume = describe_volume(ec2, volume_id)
+    current = attachment(volume)
+    if current is None:
+        return {"VolumeId": volume_id, "Detached": False}
+    if current["InstanceId"] != instance_id:
+        raise UnexpectedState(
+            f"{volume_id} is attached to {current['InstanceId']}, not {instance_id}; "
+            "not detaching a volume this run did not expect there"
+        )
+    if current["State"] != "detaching":
+        ec2.detach_volume(VolumeId=volume_id, InstanceId=instance_id)
+    return {"VolumeId": volume_id, "Detached": True}
+
+
+def attach_volume(ec2: Any, volume_id: str, instance_id: str, device: str) -> dict[str, Any]:
+    volume = describe_volume(ec2, volume_id)
+    current = attachment(volume)
+    if current is not None:
+        if current["InstanceId"] == instance_id and current["Device"] == device:
+            return {"VolumeId": volume_id, "InstanceId": instance_id, "Device": device}
+        raise UnexpectedState(
+            f"{volume_id} is {current['State']} on {current['InstanceId']} at "
+            f"{current['Device']}; expected it free to attach to {instance_id}"
+        )
+    if volume["State"] != "available":
+        raise NotReady(f"{volume_id} is {volume['State']}")
+    ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+    return {"VolumeId": volume_id, "InstanceId": instance_id, "Device": device}
+
+
+def wait_volume(ec2: Any, volume_id: str, wanted: str, instance_id: Optional[str] = None
+                ) -> dict[str, Any]:
+    """wanted is 'available' or 'attached' (to instance_id)."""
+    volume = describe_volume(ec2, volume_id)
+    current = attachment(volume)
+    if wanted == "available":
+        if volume["State"] == "available" and current is None:
+            return {"VolumeId": volume_id, "State": "available"}
+        raise NotReady(f"{volume_id} is {volume['State']}"
+                       + (f" ({current['State']} on {current['InstanceId']})" if current else ""))
+    if current and current["InstanceId"] == instance_id and current["State"] == "attached":
+        return {"VolumeId": volume_id, "State": "attached", "InstanceId": instance_id,
+                "Device": current["Device"]}
+    if current and current["InstanceId"] != instance_id:
+        raise UnexpectedState(f"{volume_id} went to {current['InstanceId']}, not {instance_id}")
+    raise NotReady(f"{volume_id} is not yet attached to {instance_id}")
