@@ -1,0 +1,102 @@
+"""Fixtures for the agent on real filesystems: root, loop devices, and a guard that
+nothing (loop device, mount) outlives the test session."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+import pytest
+
+from rescue_disks import Disks, tools_missing
+
+REPO = Path(__file__).resolve().parents[2]
+VOLUME_ID = "vol-0123456789abcdef0"
+
+AgentResult = Tuple[int, Dict[str, Any]]
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: loop devices and mounts (CI runs as root)")
+
+
+def require_tools(*tools: str) -> None:
+    missing = tools_missing(*tools)
+    if missing:
+        pytest.skip(f"missing tools {', '.join(missing)}: apt-get install the packages in .ci/apt-packages.txt")
+
+
+def _ours(line: str, base: Path) -> bool:
+    return str(base) in line
+
+
+@pytest.fixture(scope="session")
+def agent_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """TMPDIR for the agent: its private mount points land where the guard looks."""
+    return tmp_path_factory.mktemp("agent-tmp")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Loop devices and mounts of this session (its temp dir) are all gone at the end.
+
+    Other xdist workers attach and mount in parallel, so only this session's own
+    (files and mount points under its base temp dir) are compared.
+    """
+    base = tmp_path_factory.getbasetemp()
+
+    def snapshot() -> Tuple[List[str], List[str]]:
+        loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True, check=False).stdout
+        mounts = Path("/proc/mounts").read_text()
+        return (
+            [line for line in loops.splitlines() if _ours(line, base)],
+            [line for line in mounts.splitlines() if _ours(line, base)],
+        )
+
+    before = snapshot()
+    yield
+    after = snapshot()
+    if after != before:
+        for line in after[1]:
+            subprocess.run(["umount", "-l", line.split()[1]], check=False)
+        for line in after[0]:
+            subprocess.run(["losetup", "-d", line.split(":")[0]], check=False)
+    assert after == before, f"left behind: loops {after[0]}, mounts {after[1]}"
+
+
+@pytest.fixture
+def disks(tmp_path: Path) -> Iterator[Disks]:
+    require_root()
+    made = Disks(tmp_path)
+    try:
+        yield made
+    finally:
+        made.release()
+
+
+@pytest.fixture
+def run_agent(agent_tmp: Path) -> Callable[..., AgentResult]:
+    """Run `python -m rescue` as the helper would; return (exit code, parsed JSON line)."""
+
+    def run(
+        *args: str, device: Optional[str] = None, timeout: str = "1", python: str = sys.executable,
+        entry: Optional[List[str]] = None, user: Optional[int] = None,
+    ) -> AgentResult:
+        env = {**os.environ, "TMPDIR": str(agent_tmp), "RESCUE_DEVICE_TIMEOUT": timeout}
+        env.pop("RESCUE_DEVICE_MAP", None)
+        if device is not None:
+            env["RESCUE_DEVICE_MAP"] = f"{VOLUME_ID}={device}"
+        command = [python, *(entry or ["-m", "rescue"]), *args]
+        if user is not None:
+            command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
+        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        lines = done.stdout.splitlines()
+        assert len(lines) == 1, f"expected one JSON line, got stdout={done.stdout!r} stderr={done.stderr!r}"
+        return done.returncode, json.loads(lines[0])
+
+    return run
