@@ -1,0 +1,1 @@
+"""The ResetAccess CDK app: one stack, built from a construct per concern."""

@@ -1,0 +1,42 @@
+"""Build the CDK app: used by `app.py` (the CDK CLI) and by the infrastructure tests alike."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.project import ASL_PATH, ROOT, STACK_NAME
+from stacks.reset_access_stack import ResetAccessStack
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """Context and feature flags from cdk.json, which the CLI passes but a bare App() lacks."""
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))[
+        "context"
+    ]
+    return context
+
+
+def build_app(
+    *,
+    outdir: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    asl_path: Path = ASL_PATH,
+) -> tuple[App, ResetAccessStack]:
+    """The app with the ResetAccess stack, checked by cdk-nag's AwsSolutions rules on synth."""
+    # Context given here ranks below the CLI's (-c key=value), as with cdk.json.
+    app = App(outdir=outdir, context={**cdk_json_context(), **(context or {})})
+    stack = ResetAccessStack(
+        app,
+        STACK_NAME,
+        asl_path=asl_path,
+        description="ResetAccess: gives back SSH or Windows access to EC2 instances",
+    )
+    # Any unacknowledged finding fails synthesis (and so `cdk deploy`).
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app, stack

@@ -1,0 +1,244 @@
+"""The phase functions: one code asset, one layer, one function and one role per handler."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.nag import acknowledge, wildcard_finding
+from stacks.permissions import (
+    ALL_RESOURCES_REASON,
+    Rule,
+    render,
+    render_conditions,
+    rules_for,
+)
+from stacks.project import LAMBDAS_DIR, LAYER_DIR, ROOT, SERVICE_NAME
+from stacks.storage import Storage
+
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+RUNTIME_REASON = (
+    "python3.13 on purpose: the layer is built from cp313 aarch64 wheels (make layer, "
+    "--python-version 3.13) and the handlers are tested for it; a newer runtime is a deliberate "
+    "change of RUNTIME and the layer's --python-version together."
+)
+ARCHITECTURE = lambda_.Architecture.ARM_64
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+DEFAULT_TIMEOUT = Duration.seconds(60)
+DEFAULT_MEMORY_MB = 256
+# Checks and the command send only ask or send; a slow answer is better retried by the ASL.
+SHORT = Duration.seconds(20)
+TIMEOUTS: Mapping[str, Duration] = {
+    "check_helper": SHORT,
+    "check_instance": SHORT,
+    "check_volume": SHORT,
+    "check_rescue": SHORT,
+    "run_rescue": Duration.seconds(30),
+    # Cleanup deletes a whole temporary network in dependency order.
+    "cleanup": Duration.seconds(300),
+    # The janitor runs rollback and cleanup for an execution in one go, with no ASL to retry it.
+    "janitor": Duration.seconds(900),
+}
+MEMORY_MB: Mapping[str, int] = {
+    # RSA-4096 generation is CPU-bound and Lambda's CPU grows with memory: a few seconds at
+    # 256 MB become well under one at 1024 MB, for about the same cost.
+    "create_key": 1024,
+}
+# The asset is the repository root filtered down to the `lambdas` package, so that handlers
+# import as `lambdas.handlers.<name>`. Tests, caches and the layer's requirements stay out.
+ASSET_EXCLUDE = [
+    "*",
+    ".*",
+    "!lambdas",
+    "!lambdas/**",
+    "lambdas/tests",
+    "lambdas/**/__pycache__",
+    "lambdas/**/*.pyc",
+    "lambdas/requirements.txt",
+]
+LAYER_EXCLUDE = ["**/__pycache__", "**/*.pyc", "bin"]
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+
+
+def camel_to_snake(name: str) -> str:
+    """`CheckVolume` -> `check_volume`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def snake_to_camel(name: str) -> str:
+    """`check_volume` -> `CheckVolume`."""
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def function_placeholder(handler: str) -> str:
+    """The ASL substitution that stands for the handler's function ARN."""
+    return f"{snake_to_camel(handler)}FunctionArn"
+
+
+def asl_placeholders(asl_path: Path) -> list[str]:
+    """Every `${Name}` substitution in the ASL file, in order of first use."""
+    return list(dict.fromkeys(_PLACEHOLDER.findall(asl_path.read_text(encoding="utf-8"))))
+
+
+def handlers_in_asl(asl_path: Path) -> list[str]:
+    """The handler of every `${XxxFunctionArn}` placeholder in the ASL file."""
+    return [
+        camel_to_snake(name.removesuffix("FunctionArn"))
+        for name in asl_placeholders(asl_path)
+        if name.endswith("FunctionArn")
+    ]
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What every function reads at cold start (docs/interfaces.md, lambdas/config.py)."""
+
+    lock_table_name: str
+    kms_key_arn: str
+    rescue_document_name: str
+    helper_instance_profile_arn: str
+    helper_role_arn: str
+
+    def variables(self, state_machine_arn: str = "") -> dict[str, str]:
+        return {
+            "LOCK_TABLE_NAME": self.lock_table_name,
+            "KMS_KEY_ARN": self.kms_key_arn,
+            "RESCUE_DOCUMENT_NAME": self.rescue_document_name,
+            "HELPER_INSTANCE_PROFILE_ARN": self.helper_instance_profile_arn,
+            "HELPER_ROLE_ARN": self.helper_role_arn,
+            "STATE_MACHINE_ARN": state_machine_arn,
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            # Never copy a handler's response into X-Ray: responses stay out of telemetry.
+            "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+        }
+
+
+class PhaseFunctions(Construct):
+    """Creates the functions, each with a role holding exactly its rules in the table."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        environment: Environment,
+        storage: Storage,
+        resource_values: Mapping[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not (LAYER_DIR / "python").is_dir():
+            raise FileNotFoundError(
+                f"the Lambda layer is not built ({LAYER_DIR.relative_to(ROOT)}/python is "
+                "missing): run `make layer`"
+            )
+        if not (LAMBDAS_DIR / "__init__.py").is_file():
+            raise FileNotFoundError(f"the lambdas package is missing: {LAMBDAS_DIR}/__init__.py")
+        self._environment = environment
+        self._storage = storage
+        self._values = dict(resource_values)
+        self.code = lambda_.Code.from_asset(str(ROOT), exclude=ASSET_EXCLUDE)
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            description="ResetAccess functions' dependencies (lambdas/requirements.txt)",
+            code=lambda_.Code.from_asset(str(LAYER_DIR), exclude=LAYER_EXCLUDE),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+        )
+        self.functions: dict[str, lambda_.Function] = {}
+
+    def add(
+        self,
+        handler: str,
+        *,
+        state_machine_arn: str = "",
+        extra_values: Mapping[str, str] | None = None,
+    ) -> lambda_.Function:
+        """One function for `lambdas.handlers.<handler>.handler`, with its own role."""
+        rules = rules_for(handler)
+        camel = snake_to_camel(handler)
+        log_group = logs.LogGroup(
+            self,
+            f"{camel}Logs",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            self,
+            f"{camel}Role",
+            description=f"ResetAccess {handler} function",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
+        log_group.grant_write(role)
+        values = {**self._values, **(extra_values or {})}
+        self._attach(role, rules, values)
+        function = lambda_.Function(
+            self,
+            camel,
+            description=f"ResetAccess phase: {handler.replace('_', ' ')}",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=self.code,
+            handler=f"lambdas.handlers.{handler}.handler",
+            layers=[self.layer],
+            role=role,
+            timeout=TIMEOUTS.get(handler, DEFAULT_TIMEOUT),
+            memory_size=MEMORY_MB.get(handler, DEFAULT_MEMORY_MB),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            environment=self._environment.variables(state_machine_arn),
+        )
+        acknowledge(function, {"AwsSolutions-L1": [RUNTIME_REASON]})
+        self.functions[handler] = function
+        return function
+
+    def _attach(self, role: iam.Role, rules: Iterable[Rule], values: Mapping[str, str]) -> None:
+        reasons: dict[str, list[str]] = defaultdict(list)
+        key_actions: list[str] = []
+        for rule in rules:
+            resources = [render(r, values) for r in rule.resources]
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=list(rule.actions),
+                    resources=resources,
+                    conditions=render_conditions(rule.conditions, values) or None,
+                )
+            )
+            for template, resource in zip(rule.resources, resources, strict=True):
+                if template == "*":
+                    reasons[wildcard_finding(role, "*")].append(
+                        ALL_RESOURCES_REASON.format(actions=", ".join(rule.actions))
+                    )
+                elif "*" in template:
+                    reasons[wildcard_finding(role, resource)].append(rule.why)
+            if rule.resources == ("{key_arn}",):
+                key_actions += [a for a in rule.actions if a not in key_actions]
+        # tracing=ACTIVE adds X-Ray's writes, which take no resource, to the role's policy.
+        reasons[wildcard_finding(role, "*")].append(
+            ALL_RESOURCES_REASON.format(actions="xray:PutTraceSegments, xray:PutTelemetryRecords")
+        )
+        acknowledge(role, reasons)
+        if key_actions:
+            # The key policy names this role too: a grant in IAM alone does not open the key.
+            self._storage.allow_use_through_ssm(role, key_actions)
+
+
+def resource_values(**named: str) -> dict[str, str]:
+    """The values permission templates are filled with: the stack's pseudo parameters + named."""
+    return {
+        "partition": Aws.PARTITION,
+        "region": Aws.REGION,
+        "account": Aws.ACCOUNT_ID,
+        **named,
+    }

@@ -1,0 +1,520 @@
+"""What each phase function may do, as one declarative table: handler name -> rules.
+
+Each function gets its own role with exactly its rules. Rules name resources by template
+(`{ec2}:instance/*`, `{lock_table_arn}`), which `render` fills with the stack's values, so the
+table reads like the IAM policy it becomes.
+
+Principles the table keeps (tests/infra checks them on the synthesized template):
+- no action with a wildcard (`ec2:*`, `ec2:Describe*`): every action is spelled out;
+- Resource `*` only for actions AWS gives no resource-level control over (UNSCOPABLE_ACTIONS);
+- things the execution creates are created only with its tag (`aws:RequestTag/...`) and changed
+  or deleted only when they carry it (`aws:ResourceTag/...`);
+- every resource with a wildcard carries a reason, which becomes its cdk-nag acknowledgement.
+Keep it true to `lambdas/handlers/*.py`: a call a handler makes and the table lacks fails in AWS
+with AccessDenied, and moto (the local engine) does not enforce IAM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from stacks.project import EXECUTION_TAG, UBUNTU_AMI_PARAMETER_PATH
+
+Conditions = Mapping[str, Mapping[str, str | tuple[str, ...]]]
+
+# Actions that AWS authorizes only on Resource "*" (Service Authorization Reference: no resource
+# types). Read-only ones are the rule; the few writes are AWS's own telemetry and log delivery.
+UNSCOPABLE_ACTIONS: Mapping[str, str] = {
+    "ec2:DescribeInstances": "read-only",
+    "ec2:DescribeVolumes": "read-only",
+    "ec2:DescribeSubnets": "read-only",
+    "ec2:DescribeImages": "read-only",
+    "ec2:DescribeSnapshots": "read-only",
+    "ec2:DescribeInstanceTypes": "read-only",
+    "ec2:DescribeVpcs": "read-only",
+    "ec2:DescribeInternetGateways": "read-only",
+    "ec2:DescribeRouteTables": "read-only",
+    "ec2:DescribeSecurityGroups": "read-only",
+    "ec2:DescribeNetworkInterfaces": "read-only",
+    "ssm:DescribeInstanceInformation": "read-only",
+    "ssm:ListCommands": "read-only",
+    "ssm:ListCommandInvocations": "read-only",
+    "ssm:GetCommandInvocation": "read-only",
+    # Added by CDK for tracing=ACTIVE (functions) and tracing_enabled (state machine).
+    "xray:PutTraceSegments": "X-Ray segments have no ARN",
+    "xray:PutTelemetryRecords": "X-Ray telemetry has no ARN",
+    "xray:GetSamplingRules": "read-only",
+    "xray:GetSamplingTargets": "read-only",
+    # Added by CDK for state machine logging: CloudWatch vended-log delivery has no ARN.
+    "logs:CreateLogDelivery": "vended-log delivery has no ARN",
+    "logs:GetLogDelivery": "read-only",
+    "logs:UpdateLogDelivery": "vended-log delivery has no ARN",
+    "logs:DeleteLogDelivery": "vended-log delivery has no ARN",
+    "logs:ListLogDeliveries": "read-only",
+    "logs:PutResourcePolicy": "log resource policies are account-wide",
+    "logs:DescribeResourcePolicies": "read-only",
+    "logs:DescribeLogGroups": "read-only",
+}
+
+ALL_RESOURCES_REASON = (
+    "Resource '*' only for {actions}: AWS supports no resource-level permissions for "
+    "these actions (Service Authorization Reference), so they cannot be scoped further."
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One Allow statement of a function's policy, with resources as templates for `render`."""
+
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    conditions: Conditions = field(default_factory=dict)
+    # Why a resource with a wildcard is as narrow as it can be: the cdk-nag acknowledgement.
+    why: str = ""
+
+    def __post_init__(self) -> None:
+        for action in self.actions:
+            if "*" in action or ":" not in action:
+                raise ValueError(f"spell actions out, no wildcard: {action!r}")
+        if "*" in self.resources:
+            if self.resources != ("*",):
+                raise ValueError("keep Resource '*' in a rule of its own")
+            scoped = [a for a in self.actions if a not in UNSCOPABLE_ACTIONS]
+            if scoped:
+                raise ValueError(f"{scoped} support resource-level permissions: scope them")
+        elif any("*" in r for r in self.resources) and len(self.why) < 30:
+            raise ValueError(f"say why {self.resources} needs a wildcard (>= 30 characters)")
+
+
+# Resource templates, filled by `render`.
+EC2 = "arn:{partition}:ec2:{region}:{account}"
+EC2_IMAGE = "arn:{partition}:ec2:{region}::image/*"  # AMI and snapshot ARNs have no account
+EC2_SNAPSHOT = "arn:{partition}:ec2:{region}::snapshot/*"
+PARAMETER = "arn:{partition}:ssm:{region}:{account}:parameter"
+PENDING_KEYS = f"{PARAMETER}/reset-access/*/pending/*"
+PENDING_PATHS = f"{PARAMETER}/reset-access/*/pending"  # GetParametersByPath authorizes the path
+RESULTS = f"{PARAMETER}/reset-access/*/result"
+PUBLISHED_KEYS = f"{PARAMETER}/ec2rl/openssh/*/key"
+UBUNTU_AMI_PARAMETERS = (
+    f"arn:{{partition}}:ssm:{{region}}::parameter{UBUNTU_AMI_PARAMETER_PATH}/*"
+)
+ANY_KMS_KEY = "arn:{partition}:kms:{region}:*:key/*"
+
+CREATED_WITH_TAG: Conditions = {"Null": {f"aws:RequestTag/{EXECUTION_TAG}": "false"}}
+CARRIES_TAG: Conditions = {"Null": {f"aws:ResourceTag/{EXECUTION_TAG}": "false"}}
+VIA_SSM: Conditions = {"StringEquals": {"kms:ViaService": "ssm.{region}.amazonaws.com"}}
+
+WHY_ANY_INSTANCE = (
+    "The target is whichever instance the caller names, so any instance of this account and "
+    "Region; the caller's right to start an execution is the gate."
+)
+WHY_ANY_VOLUME = (
+    "The target's root volume is whichever volume that instance has, so any volume of this "
+    "account and Region."
+)
+WHY_OWN_RESOURCES = (
+    "IDs are only known at run time; the aws:ResourceTag condition limits this to resources "
+    "that carry the execution tag, i.e. ones an execution created."
+)
+WHY_CREATE_TAGGED = (
+    "A new resource has no ID before it exists; the aws:RequestTag condition allows creating "
+    "it only with the execution tag, which cleanup later finds it by."
+)
+WHY_TAG_ON_CREATE = (
+    "Tags can be written only as part of creating the resource (ec2:CreateAction condition), "
+    "never on existing resources."
+)
+WHY_PENDING = (
+    "One pending key per instance and execution: /reset-access/<instance>/pending/<execution>, "
+    "both unknown until run time."
+)
+WHY_RESULTS = (
+    "One result per instance: /reset-access/<instance>/result, the instance chosen at run time."
+)
+WHY_PUBLISHED = (
+    "The key's name /ec2rl/openssh/<instance>/key is AWS's own (AWSSupport-ResetAccess); the "
+    "instance is chosen at run time."
+)
+WHY_UBUNTU = (
+    "Canonical's public AMI parameters for Ubuntu 24.04, one per architecture and volume type "
+    "under this path; no account's data."
+)
+WHY_ANY_KEY = (
+    "The target's volumes may be encrypted with any customer key, of this or another account; "
+    "limited to {actions}."
+)
+WHY_AMI = (
+    "AMIs and snapshots have no account in their ARN; new ones get their ID at creation. "
+    "Creation is still tied to an instance or volume named at run time."
+)
+WHY_EXECUTIONS = (
+    "Executions of this one state machine only; the execution ID arrives with the status-change "
+    "event."
+)
+WHY_NETWORK_FOR_HELPER = (
+    "With SubnetId or SelectedInstanceSubnet the helper goes into the caller's subnet and VPC, "
+    "which carry no execution tag; the helper itself and its security group do."
+)
+
+DESCRIBE_INSTANCES = Rule(("ec2:DescribeInstances",), ("*",))
+DESCRIBE_VOLUMES = Rule(("ec2:DescribeVolumes",), ("*",))
+
+# EC2 creates a grant on the volume's KMS key when it attaches or starts with encrypted volumes.
+GRANT_FOR_ENCRYPTED_VOLUMES = Rule(
+    ("kms:CreateGrant",),
+    (ANY_KMS_KEY,),
+    {
+        "Bool": {"kms:GrantIsForAWSResource": "true"},
+        "StringEquals": {"kms:ViaService": "ec2.{region}.amazonaws.com"},
+    },
+    why=WHY_ANY_KEY.format(actions="grants EC2 makes for itself (kms:GrantIsForAWSResource)"),
+)
+
+ROLLBACK: tuple[Rule, ...] = (
+    Rule(
+        ("ec2:DescribeVolumes", "ec2:DescribeInstances"),
+        ("*",),
+    ),
+    Rule(
+        (
+            "ec2:DetachVolume",
+            "ec2:AttachVolume",
+        ),
+        (f"{EC2}:instance/*", f"{EC2}:volume/*"),
+        why=WHY_ANY_INSTANCE + " " + WHY_ANY_VOLUME,
+    ),
+    Rule(
+        ("ec2:ModifyInstanceAttribute", "ec2:StartInstances"),
+        (f"{EC2}:instance/*",),
+        why=WHY_ANY_INSTANCE,
+    ),
+    GRANT_FOR_ENCRYPTED_VOLUMES,
+)
+
+CLEANUP: tuple[Rule, ...] = (
+    Rule(
+        (
+            "ec2:DescribeInstances",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeRouteTables",
+            "ec2:DescribeInternetGateways",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeVpcs",
+            "ec2:DescribeNetworkInterfaces",
+        ),
+        ("*",),
+    ),
+    Rule(("ec2:TerminateInstances",), (f"{EC2}:instance/*",), CARRIES_TAG, WHY_OWN_RESOURCES),
+    Rule(
+        ("ec2:DeleteSecurityGroup",), (f"{EC2}:security-group/*",), CARRIES_TAG, WHY_OWN_RESOURCES
+    ),
+    Rule(
+        ("ec2:DisassociateRouteTable",),
+        (f"{EC2}:route-table/*", f"{EC2}:subnet/*"),
+        CARRIES_TAG,
+        WHY_OWN_RESOURCES,
+    ),
+    Rule(("ec2:DeleteRouteTable",), (f"{EC2}:route-table/*",), CARRIES_TAG, WHY_OWN_RESOURCES),
+    Rule(
+        ("ec2:DetachInternetGateway",),
+        (f"{EC2}:internet-gateway/*", f"{EC2}:vpc/*"),
+        CARRIES_TAG,
+        WHY_OWN_RESOURCES,
+    ),
+    Rule(
+        ("ec2:DeleteInternetGateway",),
+        (f"{EC2}:internet-gateway/*",),
+        CARRIES_TAG,
+        WHY_OWN_RESOURCES,
+    ),
+    Rule(("ec2:DeleteSubnet",), (f"{EC2}:subnet/*",), CARRIES_TAG, WHY_OWN_RESOURCES),
+    Rule(("ec2:DeleteVpc",), (f"{EC2}:vpc/*",), CARRIES_TAG, WHY_OWN_RESOURCES),
+    Rule(
+        ("ssm:GetParametersByPath", "ssm:DeleteParameter"),
+        (PENDING_PATHS, PENDING_KEYS),
+        why=WHY_PENDING,
+    ),
+)
+
+RECORD_FAILURE: tuple[Rule, ...] = (
+    Rule(("ssm:PutParameter",), (RESULTS,), why=WHY_RESULTS),
+    Rule(("dynamodb:DeleteItem",), ("{lock_table_arn}",)),
+    Rule(
+        ("ssm:GetParametersByPath", "ssm:DeleteParameter"),
+        (PENDING_PATHS, PENDING_KEYS),
+        why=WHY_PENDING,
+    ),
+)
+
+CREATE_IMAGE: tuple[Rule, ...] = (
+    Rule(("ec2:CreateImage",), (f"{EC2}:instance/*",), why=WHY_ANY_INSTANCE),
+    Rule(("ec2:CreateImage",), (EC2_IMAGE,), CREATED_WITH_TAG, WHY_AMI),
+    Rule(("ec2:CreateImage",), (EC2_SNAPSHOT,), why=WHY_AMI),
+)
+
+PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
+    "preflight": (
+        Rule(
+            (
+                "ec2:DescribeInstances",
+                "ec2:DescribeVolumes",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstanceTypes",
+                "ssm:DescribeInstanceInformation",
+            ),
+            ("*",),
+        ),
+        Rule(("ssm:GetParameter",), (UBUNTU_AMI_PARAMETERS,), why=WHY_UBUNTU),
+        Rule(
+            ("kms:DescribeKey",),
+            (ANY_KMS_KEY,),
+            why=WHY_ANY_KEY.format(actions="reading key metadata to refuse an unusable key"),
+        ),
+        Rule(("dynamodb:PutItem",), ("{lock_table_arn}",)),
+    ),
+    "create_key": (
+        Rule(("ssm:PutParameter",), (PENDING_KEYS,), why=WHY_PENDING),
+        Rule(("kms:Encrypt", "kms:GenerateDataKey"), ("{key_arn}",), VIA_SSM),
+    ),
+    "prepare_network": (
+        Rule(
+            (
+                "ec2:DescribeVpcs",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeInternetGateways",
+                "ec2:DescribeRouteTables",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeInstances",
+            ),
+            ("*",),
+        ),
+        Rule(
+            (
+                "ec2:CreateVpc",
+                "ec2:CreateSubnet",
+                "ec2:CreateInternetGateway",
+                "ec2:CreateRouteTable",
+                "ec2:CreateSecurityGroup",
+            ),
+            (
+                f"{EC2}:vpc/*",
+                f"{EC2}:subnet/*",
+                f"{EC2}:internet-gateway/*",
+                f"{EC2}:route-table/*",
+                f"{EC2}:security-group/*",
+            ),
+            CREATED_WITH_TAG,
+            WHY_CREATE_TAGGED,
+        ),
+        # Creating inside a VPC also authorizes on the VPC: ours for subnets and route tables...
+        Rule(
+            ("ec2:CreateSubnet", "ec2:CreateRouteTable"),
+            (f"{EC2}:vpc/*",),
+            CARRIES_TAG,
+            WHY_OWN_RESOURCES,
+        ),
+        # ...but the caller's for the security group when the helper joins a given subnet.
+        Rule(("ec2:CreateSecurityGroup",), (f"{EC2}:vpc/*",), why=WHY_NETWORK_FOR_HELPER),
+        Rule(
+            (
+                "ec2:AttachInternetGateway",
+                "ec2:CreateRoute",
+                "ec2:AssociateRouteTable",
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupEgress",
+                "ec2:ModifyVpcAttribute",
+                "ec2:ModifySubnetAttribute",
+            ),
+            (
+                f"{EC2}:vpc/*",
+                f"{EC2}:subnet/*",
+                f"{EC2}:internet-gateway/*",
+                f"{EC2}:route-table/*",
+                f"{EC2}:security-group/*",
+            ),
+            CARRIES_TAG,
+            WHY_OWN_RESOURCES,
+        ),
+        Rule(
+            ("ec2:CreateTags",),
+            (
+                f"{EC2}:vpc/*",
+                f"{EC2}:subnet/*",
+                f"{EC2}:internet-gateway/*",
+                f"{EC2}:route-table/*",
+                f"{EC2}:security-group/*",
+            ),
+            {
+                "StringEquals": {
+                    "ec2:CreateAction": (
+                        "CreateVpc",
+                        "CreateSubnet",
+                        "CreateInternetGateway",
+                        "CreateRouteTable",
+                        "CreateSecurityGroup",
+                    )
+                }
+            },
+            WHY_TAG_ON_CREATE,
+        ),
+    ),
+    "launch_helper": (
+        Rule(("ec2:DescribeInstances", "ec2:DescribeInstanceTypes"), ("*",)),
+        Rule(("ec2:RunInstances",), (f"{EC2}:instance/*",), CREATED_WITH_TAG, WHY_CREATE_TAGGED),
+        Rule(
+            ("ec2:RunInstances",),
+            (f"{EC2}:security-group/*",),
+            CARRIES_TAG,
+            WHY_OWN_RESOURCES,
+        ),
+        Rule(
+            ("ec2:RunInstances",),
+            (f"{EC2}:volume/*", f"{EC2}:network-interface/*", f"{EC2}:subnet/*", EC2_IMAGE),
+            why=(
+                "RunInstances also authorizes on the helper's new root volume and network "
+                "interface, the subnet (possibly the caller's) and Canonical's public AMI; the "
+                "launch itself is allowed only for an instance tagged with the execution."
+            ),
+        ),
+        Rule(
+            ("ec2:CreateTags",),
+            (f"{EC2}:instance/*", f"{EC2}:volume/*", f"{EC2}:network-interface/*"),
+            {"StringEquals": {"ec2:CreateAction": "RunInstances"}},
+            WHY_TAG_ON_CREATE,
+        ),
+        Rule(
+            ("iam:PassRole",),
+            ("{helper_role_arn}",),
+            {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        ),
+        Rule(("ssm:GetParameter",), (UBUNTU_AMI_PARAMETERS,), why=WHY_UBUNTU),
+    ),
+    "check_helper": (
+        Rule(("ssm:DescribeInstanceInformation", "ec2:DescribeInstances"), ("*",)),
+    ),
+    "stop_instance": (
+        DESCRIBE_INSTANCES,
+        Rule(("ec2:StopInstances",), (f"{EC2}:instance/*",), why=WHY_ANY_INSTANCE),
+    ),
+    "check_instance": (DESCRIBE_INSTANCES,),
+    "backup": (
+        Rule(("ec2:DescribeImages", "ec2:DescribeSnapshots"), ("*",)),
+        *CREATE_IMAGE,
+        Rule(("ec2:CreateSnapshot",), (f"{EC2}:volume/*",), why=WHY_ANY_VOLUME),
+        Rule(("ec2:CreateSnapshot",), (EC2_SNAPSHOT,), CREATED_WITH_TAG, WHY_AMI),
+        Rule(
+            ("ec2:CreateTags",),
+            (EC2_IMAGE, EC2_SNAPSHOT),
+            {"StringEquals": {"ec2:CreateAction": ("CreateImage", "CreateSnapshot")}},
+            WHY_TAG_ON_CREATE,
+        ),
+    ),
+    "detach_volume": (
+        DESCRIBE_VOLUMES,
+        Rule(
+            ("ec2:DetachVolume",),
+            (f"{EC2}:instance/*", f"{EC2}:volume/*"),
+            why=WHY_ANY_INSTANCE + " " + WHY_ANY_VOLUME,
+        ),
+    ),
+    "attach_volume": (
+        DESCRIBE_VOLUMES,
+        Rule(
+            ("ec2:AttachVolume",),
+            (f"{EC2}:instance/*", f"{EC2}:volume/*"),
+            why=WHY_ANY_INSTANCE + " " + WHY_ANY_VOLUME,
+        ),
+        GRANT_FOR_ENCRYPTED_VOLUMES,
+    ),
+    "check_volume": (DESCRIBE_VOLUMES,),
+    "run_rescue": (
+        Rule(("ssm:ListCommands", "ssm:ListCommandInvocations"), ("*",)),
+        # Only our rescue document can be sent, by this function or anyone it could be tricked
+        # into acting for. Instances: the helper (tagged) offline, the target itself online; as
+        # online targets are arbitrary, a tag condition on the helper would narrow nothing.
+        Rule(("ssm:SendCommand",), ("{document_arn}",)),
+        Rule(("ssm:SendCommand",), (f"{EC2}:instance/*",), why=WHY_ANY_INSTANCE),
+    ),
+    "check_rescue": (
+        Rule(("ssm:GetCommandInvocation", "ssm:ListCommandInvocations"), ("*",)),
+    ),
+    "restore_instance": (
+        DESCRIBE_INSTANCES,
+        Rule(
+            ("ec2:ModifyInstanceAttribute", "ec2:StartInstances"),
+            (f"{EC2}:instance/*",),
+            why=WHY_ANY_INSTANCE,
+        ),
+        GRANT_FOR_ENCRYPTED_VOLUMES,
+    ),
+    "publish_result": (
+        Rule(("ssm:GetParameter", "ssm:DeleteParameter"), (PENDING_KEYS,), why=WHY_PENDING),
+        Rule(("ssm:PutParameter",), (PUBLISHED_KEYS,), why=WHY_PUBLISHED),
+        Rule(("ssm:PutParameter",), (RESULTS,), why=WHY_RESULTS),
+        Rule(("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"), ("{key_arn}",), VIA_SSM),
+        Rule(("dynamodb:DeleteItem",), ("{lock_table_arn}",)),
+    ),
+    "record_failure": RECORD_FAILURE,
+    "cleanup": CLEANUP,
+    "rollback": ROLLBACK,
+    "create_password_ami": (
+        *CREATE_IMAGE,
+        Rule(
+            ("ec2:CreateTags",),
+            (EC2_IMAGE, EC2_SNAPSHOT),
+            {"StringEquals": {"ec2:CreateAction": "CreateImage"}},
+            WHY_TAG_ON_CREATE,
+        ),
+    ),
+    # Started by EventBridge when an execution is aborted, times out or fails: it does what
+    # Rollback, Cleanup and RecordFailure would have done, for that execution.
+    "janitor": (
+        Rule(
+            ("states:DescribeExecution", "states:GetExecutionHistory"),
+            ("arn:{partition}:states:{region}:{account}:execution:{state_machine_name}:*",),
+            why=WHY_EXECUTIONS,
+        ),
+        *ROLLBACK,
+        *CLEANUP,
+        *RECORD_FAILURE,
+    ),
+}
+
+# Functions that no Task state invokes: EventBridge starts them (see stacks/triggers.py).
+EVENT_FUNCTIONS = ("janitor",)
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Fill a resource or condition template; a name the stack does not provide is an error."""
+    try:
+        return template.format_map(values)
+    except KeyError as missing:
+        raise KeyError(f"permissions template {template!r} needs {missing}") from None
+
+
+def render_conditions(conditions: Conditions, values: Mapping[str, str]) -> dict[str, object]:
+    """The condition block of a statement, with templates in its values filled."""
+    return {
+        operator: {
+            key: (
+                [render(v, values) for v in value]
+                if isinstance(value, tuple)
+                else render(value, values)
+            )
+            for key, value in keys.items()
+        }
+        for operator, keys in conditions.items()
+    }
+
+
+def rules_for(handler: str) -> tuple[Rule, ...]:
+    """The rules of one function; a function the table does not know is a synth error."""
+    try:
+        return PERMISSIONS[handler]
+    except KeyError:
+        raise KeyError(
+            f"no permissions for handler {handler!r}: add it to PERMISSIONS in "
+            "stacks/permissions.py (one entry per lambdas/handlers module)"
+        ) from None

@@ -1,0 +1,187 @@
+"""The rescue SSM Command document: the `rescue/` agent as a zipapp, run by a short shell script.
+
+The agent travels inside the document (base64), so the helper needs no S3 access, no pip and no
+network beyond SSM's; the document's version pins the agent's version.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import io
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from stacks.project import RESCUE_DIR, ROOT
+
+# SSM refuses Command documents whose content exceeds 64 KB.
+MAX_CONTENT_BYTES = 64 * 1024
+
+PLATFORMS = ("linux", "windows")
+TARGET_PATTERN = r"^(vol-[0-9a-f]{8,17}|/)$"
+# An OpenSSH public key line (type, base64 blob, optional comment) or empty (Windows). The value
+# lands inside single quotes in the script, so the pattern admits no quote, backslash, `$`,
+# backtick or newline: nothing a caller passes can leave the quotes.
+KEY_TYPES = (
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
+PUBLIC_KEY_PATTERN = (
+    "^(("
+    + "|".join(t.replace(".", r"\.") for t in KEY_TYPES)
+    + r") [A-Za-z0-9+/]{16,16384}={0,3}( [A-Za-z0-9@._+=:,/-][A-Za-z0-9@._+=:,/ -]{0,254})?)?$"
+)
+ZIPAPP_HEREDOC = "RESCUE_ZIPAPP"
+# The helper is a fresh instance: apt may still be busy with its first-boot upgrades.
+APT = "apt-get -q -o DPkg::Lock::Timeout=180"
+
+
+def build_zipapp_bytes() -> bytes:
+    """The agent as a zipapp: `rescue.build.build_zipapp` when the agent provides it.
+
+    Until it does, a deterministic stand-in: the package's sources with fixed timestamps (so
+    the document changes only when the agent does) and a `__main__` that runs `rescue`.
+    """
+    with tempfile.TemporaryDirectory(prefix="rescue-zipapp-") as tmp:
+        dest = Path(tmp) / "rescue.pyz"
+        try:
+            build = importlib.import_module("rescue.build")
+        except ModuleNotFoundError as missing:
+            if missing.name not in ("rescue.build", "rescue"):
+                raise
+            _build_zipapp_stdlib(dest)
+        else:
+            build.build_zipapp(dest)
+        return dest.read_bytes()
+
+
+def _build_zipapp_stdlib(dest: Path) -> None:
+    if not (RESCUE_DIR / "__init__.py").is_file():
+        raise FileNotFoundError(f"the rescue agent is missing: no {RESCUE_DIR}/__init__.py")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+
+        def add(name: str, data: bytes) -> None:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+
+        add("__main__.py", b'import runpy\nrunpy.run_module("rescue", run_name="__main__")\n')
+        for source in sorted(RESCUE_DIR.rglob("*.py")):
+            relative = source.relative_to(ROOT)
+            if "tests" in relative.parts or "__pycache__" in relative.parts:
+                continue
+            add(relative.as_posix(), source.read_bytes())
+    dest.write_bytes(b"#!/usr/bin/env python3\n" + buffer.getvalue())
+
+
+def shell_script(zipapp: bytes) -> list[str]:
+    """The aws:runShellScript lines; SSM fills the {{ }} parameters before bash runs them."""
+    encoded = base64.b64encode(zipapp).decode("ascii")
+    return [
+        "#!/bin/bash",
+        "set -euo pipefail",
+        "platform='{{ Platform }}'",
+        "target='{{ Target }}'",
+        "public_key='{{ PublicKey }}'",
+        'work="$(mktemp -d)"',
+        "trap 'rm -rf -- \"$work\"' EXIT",
+        'if [ "$platform" = windows ] && ! command -v ntfs-3g >/dev/null 2>&1; then',
+        '  echo "rescue: ntfs-3g is missing; installing it with apt-get" >&2',
+        f"  if ! {{ {APT} update && DEBIAN_FRONTEND=noninteractive {APT} -y install ntfs-3g; }}"
+        " >&2; then",
+        '    echo "rescue: could not install ntfs-3g (is a package mirror reachable from the'
+        ' helper\'s subnet?); NTFS volumes cannot be mounted without it" >&2',
+        "  fi",
+        "fi",
+        f"base64 -d > \"$work/rescue.pyz\" <<'{ZIPAPP_HEREDOC}'",
+        encoded,
+        ZIPAPP_HEREDOC,
+        'args=(--platform "$platform")',
+        'if [ "$target" = / ]; then args+=(--root /); else args+=(--volume-id "$target"); fi',
+        'if [ -n "$public_key" ]; then args+=(--public-key "$public_key"); fi',
+        "status=0",
+        'python3 "$work/rescue.pyz" "${args[@]}" || status=$?',
+        'exit "$status"',
+    ]
+
+
+def document_content(zipapp: bytes) -> dict[str, Any]:
+    """The document as SSM stores it (schema 2.2)."""
+    return {
+        "schemaVersion": "2.2",
+        "description": (
+            "ResetAccess rescue agent: puts an SSH public key into a Linux root volume's "
+            "authorized_keys, or re-enables Windows password generation. Target is a volume "
+            "attached to this instance, or / for this instance's own root."
+        ),
+        "parameters": {
+            "Platform": {
+                "type": "String",
+                "description": "The target's platform.",
+                "allowedValues": list(PLATFORMS),
+            },
+            "Target": {
+                "type": "String",
+                "description": "The attached volume to repair (vol-...), or / for this instance.",
+                "allowedPattern": TARGET_PATTERN,
+            },
+            "PublicKey": {
+                "type": "String",
+                "description": "OpenSSH public key line to authorize (Linux); empty for Windows.",
+                "default": "",
+                "allowedPattern": PUBLIC_KEY_PATTERN,
+            },
+        },
+        "mainSteps": [
+            {
+                "action": "aws:runShellScript",
+                "name": "rescue",
+                "precondition": {"StringEquals": ["platformType", "Linux"]},
+                "inputs": {"timeoutSeconds": "600", "runCommand": shell_script(zipapp)},
+            }
+        ],
+    }
+
+
+def content_size(content: dict[str, Any]) -> int:
+    """Bytes of the content as SSM receives it (compact JSON)."""
+    return len(json.dumps(content, separators=(",", ":")).encode("utf-8"))
+
+
+class RescueDocument(Construct):
+    """The Command document that runs the agent on the helper, or online on the target."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.content = document_content(build_zipapp_bytes())
+        size = content_size(self.content)
+        if size > MAX_CONTENT_BYTES:
+            raise ValueError(
+                f"the rescue document is {size} bytes; SSM allows {MAX_CONTENT_BYTES}. "
+                "Shrink the agent (rescue/) or split what it embeds."
+            )
+        self.document = ssm.CfnDocument(
+            self,
+            "Document",
+            document_type="Command",
+            document_format="JSON",
+            content=self.content,
+            target_type="/AWS::EC2::Instance",
+            # Content changes become a new default version instead of a replacement document,
+            # so its name (in every function's environment) stays put.
+            update_method="NewVersion",
+        )
+        self.document_name: str = self.document.ref

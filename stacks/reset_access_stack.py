@@ -1,0 +1,113 @@
+"""The ResetAccess stack: the composition root that wires the constructs of each concern."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Aws, CfnOutput, Stack
+from constructs import Construct
+
+from stacks.functions import Environment, PhaseFunctions, handlers_in_asl, resource_values
+from stacks.helper import HelperIdentity
+from stacks.permissions import EVENT_FUNCTIONS
+from stacks.project import ASL_PATH, DEFAULT_ALARM_PREFIX
+from stacks.rescue_document import RescueDocument
+from stacks.storage import Storage
+from stacks.triggers import Triggers
+from stacks.workflow import Workflow
+
+
+def alarm_prefix_from(scope: Construct) -> str:
+    """The `alarmPrefix` context value (cdk.json, or `cdk deploy -c alarmPrefix=...`)."""
+    prefix = scope.node.try_get_context("alarmPrefix")
+    prefix = DEFAULT_ALARM_PREFIX if prefix is None else str(prefix)
+    if not prefix.strip():
+        # An empty prefix would match every alarm in the account.
+        raise ValueError("context alarmPrefix must not be empty")
+    return prefix
+
+
+class ResetAccessStack(Stack):
+    """Everything ResetAccess deploys: workflow, functions, rescue document, key, lock, rules."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        asl_path: Path = ASL_PATH,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        handlers = handlers_in_asl(asl_path)
+        clash = sorted(set(handlers) & set(EVENT_FUNCTIONS))
+        if clash:
+            raise ValueError(f"{clash} are started by EventBridge, not by a Task state")
+
+        storage = Storage(self, "Storage")
+        helper = HelperIdentity(self, "Helper")
+        document = RescueDocument(self, "Rescue")
+        document_arn = (
+            f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:document/"
+            f"{document.document_name}"
+        )
+        functions = PhaseFunctions(
+            self,
+            "Functions",
+            environment=Environment(
+                lock_table_name=storage.lock_table.table_name,
+                kms_key_arn=storage.key.key_arn,
+                rescue_document_name=document.document_name,
+                helper_instance_profile_arn=helper.instance_profile.instance_profile_arn,
+                helper_role_arn=helper.role.role_arn,
+            ),
+            storage=storage,
+            resource_values=resource_values(
+                lock_table_arn=storage.lock_table.table_arn,
+                key_arn=storage.key.key_arn,
+                document_arn=document_arn,
+                helper_role_arn=helper.role.role_arn,
+            ),
+        )
+        for handler in handlers:
+            functions.add(handler)
+
+        workflow = Workflow(
+            self,
+            "Workflow",
+            asl_path=asl_path,
+            functions=dict(functions.functions),
+            # Names the ASL may use besides function ARNs (e.g. for SDK integrations).
+            values={
+                "LockTableName": storage.lock_table.table_name,
+                "RescueDocumentName": document.document_name,
+                "KmsKeyArn": storage.key.key_arn,
+                "HelperInstanceProfileArn": helper.instance_profile.instance_profile_arn,
+                "HelperRoleArn": helper.role.role_arn,
+            },
+        )
+        state_machine = workflow.state_machine
+        janitor = functions.add(
+            "janitor",
+            state_machine_arn=state_machine.state_machine_arn,
+            extra_values={"state_machine_name": state_machine.state_machine_name},
+        )
+        triggers = Triggers(
+            self,
+            "Triggers",
+            state_machine=state_machine,
+            janitor=janitor,
+            alarm_prefix=alarm_prefix_from(self),
+        )
+
+        self.state_machine = state_machine
+        self.functions = functions.functions
+        for name, value, description in (
+            ("StateMachineArn", state_machine.state_machine_arn, "Start resets here"),
+            ("LockTableName", storage.lock_table.table_name, "Per-instance locks"),
+            ("RescueDocumentName", document.document_name, "SSM document of the rescue agent"),
+            ("KmsKeyArn", storage.key.key_arn, "Encrypts the stored SSH private keys"),
+            ("DeadLetterQueueUrl", triggers.dead_letters.queue_url, "Undeliverable events"),
+        ):
+            CfnOutput(self, name, value=value, description=description)

@@ -1,0 +1,115 @@
+"""Where ResetAccess keeps state: the KMS key for the keys it stores, and the lock table."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from stacks.project import KEY_ALIAS
+
+# Administration without use: the account can manage (and IAM can delegate managing) the key,
+# but reading secrets needs the statements below. Spelled out: no `kms:*`.
+KEY_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+
+
+class Storage(Construct):
+    """The stack's KMS key and the per-instance lock table."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+
+        account = iam.AccountRootPrincipal()
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="ResetAccess: encrypts the SSH private keys it stores in Parameter Store",
+            alias=KEY_ALIAS,
+            enable_key_rotation=True,
+            # Published keys stay readable after the stack is removed; deleting it is a choice.
+            removal_policy=RemovalPolicy.RETAIN,
+            policy=iam.PolicyDocument(
+                statements=[
+                    iam.PolicyStatement(
+                        sid="AdministerWithoutUse",
+                        principals=[account],
+                        actions=list(KEY_ADMIN_ACTIONS),
+                        resources=["*"],
+                    ),
+                    # People get their key with `aws ssm get-parameter --with-decryption`: IAM
+                    # may grant that for the published keys only, never for pending ones.
+                    iam.PolicyStatement(
+                        sid="ReadPublishedKeysThroughSsm",
+                        principals=[account],
+                        actions=["kms:Decrypt"],
+                        resources=["*"],
+                        conditions={
+                            "StringEquals": {"kms:ViaService": f"ssm.{Aws.REGION}.amazonaws.com"},
+                            "StringLike": {
+                                "kms:EncryptionContext:PARAMETER_ARN": (
+                                    f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+                                    ":parameter/ec2rl/openssh/*"
+                                )
+                            },
+                        },
+                    ),
+                ]
+            ),
+        )
+
+        self.lock_table = dynamodb.Table(
+            self,
+            "LockTable",
+            partition_key=dynamodb.Attribute(name="InstanceId", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            # A lock an execution could not release expires instead of blocking the instance.
+            time_to_live_attribute="ExpiresAt",
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True,
+            ),
+            # Locks hold instance IDs and execution ARNs, no secrets: AWS's managed key suffices
+            # and spares every lock user a grant on the stack key.
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+    def allow_use_through_ssm(self, role: iam.IRole, actions: list[str]) -> None:
+        """Let one function's role use the key, only inside Parameter Store calls."""
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[role],
+                actions=actions,
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"ssm.{Aws.REGION}.amazonaws.com"},
+                },
+            )
+        )
+

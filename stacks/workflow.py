@@ -1,0 +1,99 @@
+"""The Standard state machine, loaded from the ASL file with the stack's values substituted."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.functions import LOG_RETENTION, asl_placeholders, function_placeholder
+from stacks.nag import acknowledge, wildcard_finding
+from stacks.permissions import ALL_RESOURCES_REASON
+
+
+class Workflow(Construct):
+    """The ResetAccess state machine and what it may invoke: our functions, nothing else."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        asl_path: Path,
+        functions: Mapping[str, lambda_.IFunction],
+        values: Mapping[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        substitutions = {function_placeholder(h): f.function_arn for h, f in functions.items()}
+        substitutions.update(values)
+        unknown = [p for p in asl_placeholders(asl_path) if p not in substitutions]
+        if unknown:
+            raise ValueError(
+                f"{asl_path.name} uses ${{{', '.join(unknown)}}} which the stack does not "
+                "provide: add a function to stacks/permissions.py (for *FunctionArn) or a value "
+                "in stacks/reset_access_stack.py"
+            )
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            # The /aws/vendedlogs/ prefix keeps CloudWatch's account-wide log resource policy
+            # from growing with each state machine that logs.
+            log_group_name=f"/aws/vendedlogs/states/{scope.node.id}-{construct_id}",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            description="ResetAccess state machine: invokes the phase functions",
+            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+        )
+        invocable = [f.function_arn for f in functions.values()]
+        # Versions and aliases too (`:*`), in case the ASL invokes a qualified ARN.
+        qualified = [f"{arn}:*" for arn in invocable]
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=invocable + qualified)
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_file(str(asl_path)),
+            definition_substitutions=substitutions,
+            role=self.role,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group,
+                level=sfn.LogLevel.ALL,
+                # Execution data (each state's input and output) already lives in the
+                # execution history; copying it to logs would double where it can leak from,
+                # with a different retention and access policy, and cost per byte.
+                include_execution_data=False,
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        acknowledge(
+            self.role,
+            {
+                **{
+                    wildcard_finding(self.role, arn): [
+                        "Versions and aliases of one phase function of this stack (ARN:*), "
+                        "for a Task that invokes a qualified ARN."
+                    ]
+                    for arn in qualified
+                },
+                wildcard_finding(self.role, "*"): [
+                    ALL_RESOURCES_REASON.format(
+                        actions="X-Ray tracing and CloudWatch Logs vended-log delivery, which "
+                        "CDK adds for tracing_enabled and logs"
+                    )
+                ],
+            },
+        )
