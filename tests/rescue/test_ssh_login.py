@@ -1,0 +1,99 @@
+"""The proof a user cares about: after the agent ran, the new key logs in; another does not."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+from conftest import VOLUME_ID, require_tools
+from rescue_disks import Disks
+from rescue_trees import new_key, write_linux_tree
+
+pytestmark = [pytest.mark.root, pytest.mark.sshd]
+
+OLD_KEY_LINE = 'no-pty,command="echo old" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOld old@before'
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def sshd_factory(tmp_path: Path) -> Iterator[Callable[[Path], int]]:
+    """Start sshd on 127.0.0.1 reading keys from one file of the mounted volume."""
+    require_tools("sshd", "ssh", "ssh-keygen")
+    started = []
+
+    def start(authorized_keys: Path) -> int:
+        host_key = tmp_path / "host_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+        port = free_port()
+        config = tmp_path / "sshd_config"
+        # Root logs in with the volume user's file: no throwaway account on this machine.
+        config.write_text(
+            f"ListenAddress 127.0.0.1:{port}\nHostKey {host_key}\nPidFile none\nUsePAM no\n"
+            f"StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+            f"KbdInteractiveAuthentication no\nAuthorizedKeysFile {authorized_keys}\n"
+        )
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+        process = subprocess.Popen(
+            [shutil.which("sshd") or "sshd", "-D", "-e", "-f", str(config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        started.append(process)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    return port
+            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+            time.sleep(0.05)
+        raise AssertionError("sshd did not listen within 10 s")
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def ssh_true(private_key: Path, port: int) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            "ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10",
+            "-i", str(private_key), "-p", str(port), "root@127.0.0.1", "true",
+        ],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+
+
+def test_injected_key_logs_in_and_another_is_refused(
+    disks: Disks, tmp_path: Path, run_agent: Callable, sshd_factory: Callable[[Path], int]
+) -> None:
+    require_tools("mkfs.ext4")
+    new_private, new_public = new_key(tmp_path, "new")
+    other_private, _ = new_key(tmp_path, "other")
+    tree = write_linux_tree(tmp_path / "tree", files={"home/ec2-user/.ssh/authorized_keys": OLD_KEY_LINE})
+    os.chown(tree / "home/ec2-user/.ssh", 1000, 1000)
+    device = disks.attach(disks.image("disk", "32M"))
+    disks.mkfs("ext4", device, "-d", str(tree))
+
+    code, out = run_agent("--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", new_public, device=device)
+    assert code == 0 and out["users"][0]["added"] is True, out
+
+    with disks.mounted(device, "ext4", "ro") as volume:
+        authorized_keys = volume / "home/ec2-user/.ssh/authorized_keys"
+        assert authorized_keys.read_text() == f"{OLD_KEY_LINE}\n{new_public}\n"  # kept, order kept
+        port = sshd_factory(authorized_keys)
+        granted = ssh_true(new_private, port)
+        assert granted.returncode == 0, granted.stderr
+        refused = ssh_true(other_private, port)
+        assert refused.returncode == 255 and "Permission denied" in refused.stderr
