@@ -1,0 +1,269 @@
+"""The repair on directory trees (`--root`), as online mode and the local engine use it:
+sshd_config variants, user choice, symlink safety, idempotence, SELinux, non-root runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, Tuple
+
+import pytest
+from conftest import require_root
+from rescue_trees import new_key, write_linux_tree
+
+AgentRun = Callable[..., Tuple[int, Dict]]
+OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherOtherOtherOtherOtherOtherOtherOthe other@x"
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> str:
+    return new_key(tmp_path)[1]
+
+
+def repair(run_agent: AgentRun, tree: Path, key: str, **kwargs: object) -> Tuple[int, Dict]:
+    return run_agent("--platform", "linux", "--root", str(tree), "--public-key", key, **kwargs)
+
+
+def ok(run_agent: AgentRun, tree: Path, key: str) -> Dict:
+    code, out = repair(run_agent, tree, key)
+    assert code == 0 and out["ok"], out
+    return out
+
+
+def test_default_config_creates_ssh_dir_for_cloud_user(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    tree = write_linux_tree(tmp_path / "t")
+    out = ok(run_agent, tree, key)
+    ssh_dir = tree / "home/ec2-user/.ssh"
+    assert (ssh_dir / "authorized_keys").read_text() == key + "\n"
+    assert ssh_dir.stat().st_mode & 0o777 == 0o700
+    assert (ssh_dir / "authorized_keys").stat().st_mode & 0o777 == 0o600
+    if os.geteuid() == 0:
+        assert ssh_dir.stat().st_uid == 1000 and (ssh_dir / "authorized_keys").stat().st_gid == 1000
+    assert out["changed_files"] == 2 and out["device"] is not None and out["partition"] is None
+
+
+def test_home_relative_second_file(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    tree = write_linux_tree(tmp_path / "t", sshd_config="AuthorizedKeysFile %h/.ssh/authorized_keys2\n")
+    out = ok(run_agent, tree, key)
+    assert out["users"][0]["files"] == ["/home/ec2-user/.ssh/authorized_keys2"]
+    assert (tree / "home/ec2-user/.ssh/authorized_keys2").read_text() == key + "\n"
+    assert not (tree / "home/ec2-user/.ssh/authorized_keys").exists()
+
+
+def test_absolute_per_user_file(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    tree = write_linux_tree(
+        tmp_path / "t", sshd_config="AuthorizedKeysFile /etc/ssh/keys/%u .ssh/authorized_keys\n"
+    )
+    out = ok(run_agent, tree, key)
+    assert out["users"][0]["files"] == ["/etc/ssh/keys/ec2-user"]
+    assert (tree / "etc/ssh/keys/ec2-user").read_text() == key + "\n"
+    assert (tree / "etc/ssh/keys").stat().st_mode & 0o777 == 0o755
+    if os.geteuid() == 0:
+        assert (tree / "etc/ssh/keys").stat().st_uid == 0
+        assert (tree / "etc/ssh/keys/ec2-user").stat().st_uid == 1000
+
+
+def test_included_drop_in_wins_over_later_main_setting(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    tree = write_linux_tree(
+        tmp_path / "t",
+        sshd_config="Include sshd_config.d/*.conf\nAuthorizedKeysFile .ssh/from_main\n",
+        files={
+            "etc/ssh/sshd_config.d/50-cloud.conf": "AuthorizedKeysFile  .ssh/from_drop_in %%literal\n",
+            "etc/ssh/sshd_config.d/90-later.conf": "AuthorizedKeysFile .ssh/too_late\n",
+            "etc/ssh/sshd_config.d/README": "AuthorizedKeysFile .ssh/not_a_conf\n",
+        },
+    )
+    out = ok(run_agent, tree, key)
+    assert out["users"][0]["files"] == ["/home/ec2-user/.ssh/from_drop_in"]
+
+
+def test_match_block_overrides_global(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    tree = write_linux_tree(
+        tmp_path / "t",
+        users=[("ec2-user", 1000), ("alice", 1001)],
+        sshd_config=(
+            "AuthorizedKeysFile .ssh/authorized_keys\n"
+            "Match Address 10.0.0.0/8\n  AuthorizedKeysFile /never\n"
+            "Match User ec2-user,!bob\n  AuthorizedKeysFile /etc/ssh/keys/%u\n"
+        ),
+        files={"home/alice/.ssh/authorized_keys": OTHER + "\n"},
+    )
+    out = ok(run_agent, tree, key)
+    files = {user["name"]: user["files"] for user in out["users"]}
+    assert files == {"ec2-user": ["/etc/ssh/keys/ec2-user"], "alice": ["/home/alice/.ssh/authorized_keys"]}
+    assert (tree / "home/alice/.ssh/authorized_keys").read_text() == f"{OTHER}\n{key}\n"
+
+
+def test_keeps_lines_and_order_and_adds_missing_newline(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    existing = f"# managed by hand\n{OTHER}\n\nfrom=\"10.0.0.1\" {OTHER.replace('Other', 'Third')}"
+    tree = write_linux_tree(tmp_path / "t", files={"home/ec2-user/.ssh/authorized_keys": existing})
+    ok(run_agent, tree, key)
+    assert (tree / "home/ec2-user/.ssh/authorized_keys").read_text() == existing + "\n" + key + "\n"
+    again = ok(run_agent, tree, key)
+    assert again["users"][0]["added"] is False and again["changed_files"] == 0
+    assert (tree / "home/ec2-user/.ssh/authorized_keys").read_text().count(key.split()[1]) == 1
+
+
+def test_key_already_in_second_listed_file_counts(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    tree = write_linux_tree(tmp_path / "t", files={"home/ec2-user/.ssh/authorized_keys2": f"restrict {key}\n"})
+    out = ok(run_agent, tree, key)
+    assert out["users"][0] == {
+        "name": "ec2-user", "uid": 1000, "files": ["/home/ec2-user/.ssh/authorized_keys2"], "added": False
+    }
+    assert out["changed_files"] == 0 and not (tree / "home/ec2-user/.ssh/authorized_keys").exists()
+
+
+def test_symlink_out_of_the_volume_is_refused(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    helper_secret = tmp_path / "helper-shadow"
+    helper_secret.write_text("root:$6$secret:19000::::::\n")
+    tree = write_linux_tree(tmp_path / "t")
+    (tree / "home/ec2-user/.ssh").mkdir()
+    (tree / "home/ec2-user/.ssh/authorized_keys").symlink_to(helper_secret)
+    code, out = repair(run_agent, tree, key)
+    assert code == 1 and "is a symlink" in out["error"] and "ec2-user" in out["error"]
+    assert helper_secret.read_text() == "root:$6$secret:19000::::::\n"
+
+
+def test_symlinks_resolve_inside_the_volume(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    """`/home -> var/home` style links work; an absolute link never reaches the helper."""
+    outside = tmp_path / "helper-dir"
+    outside.mkdir()
+    tree = write_linux_tree(tmp_path / "t", users=[("ec2-user", 1000), ("core", 1001)])
+    (tree / "var").mkdir()
+    shutil.move(str(tree / "home"), str(tree / "var/home"))
+    (tree / "home").symlink_to("var/home")
+    (tree / "var/home/core/.ssh").symlink_to(outside)  # absolute: resolves to <tree>/<outside>
+    out = ok(run_agent, tree, key)
+    assert all(user["added"] for user in out["users"])
+    assert (tree / "var/home/ec2-user/.ssh/authorized_keys").read_text() == key + "\n"
+    assert list(outside.iterdir()) == []
+    assert (tree / str(outside).lstrip("/") / "authorized_keys").read_text() == key + "\n"
+
+
+def test_one_refused_user_does_not_block_the_others(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    tree = write_linux_tree(tmp_path / "t", users=[("ubuntu", 1000), ("mallory", 1001)])
+    (tree / "etc/shadow").write_text("shadow\n")
+    (tree / "home/mallory/.ssh").mkdir()
+    os.link(tree / "etc/shadow", tree / "home/mallory/.ssh/authorized_keys")
+    out = ok(run_agent, tree, key)
+    by_name = {user["name"]: user for user in out["users"]}
+    assert by_name["ubuntu"]["added"] is True
+    assert by_name["mallory"]["added"] is False and "hard links" in by_name["mallory"]["refused"]
+    assert (tree / "etc/shadow").read_text() == "shadow\n"
+
+
+def test_who_gets_the_key(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    """Existing key users and the cloud user, not service accounts or an unused root."""
+    tree = write_linux_tree(
+        tmp_path / "t",
+        users=[("ubuntu", 1000), ("dev", 1001), ("idle", 1002)],
+        files={
+            "home/dev/.ssh/authorized_keys": OTHER + "\n",
+            "root/.ssh/authorized_keys": f'command="echo Please login as ubuntu;exit 142" {OTHER}\n',
+            "srv/git/.ssh/authorized_keys": OTHER + "\n",
+        },
+    )
+    with (tree / "etc/passwd").open("a") as passwd:
+        passwd.write("git:x:998:998::/srv/git:/usr/bin/git-shell\n")
+    out = ok(run_agent, tree, key)
+    assert sorted(user["name"] for user in out["users"]) == ["dev", "ubuntu"]
+    assert key not in (tree / "root/.ssh/authorized_keys").read_text()
+    assert key not in (tree / "srv/git/.ssh/authorized_keys").read_text()
+
+
+def test_root_with_a_real_key_gets_it_unless_sshd_forbids(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    tree = write_linux_tree(tmp_path / "t", users=[], files={"root/.ssh/authorized_keys": OTHER + "\n"})
+    out = ok(run_agent, tree, key)
+    assert [user["name"] for user in out["users"]] == ["root"]
+    forbidden = write_linux_tree(
+        tmp_path / "f", users=[], sshd_config="PermitRootLogin no\n",
+        files={"root/.ssh/authorized_keys": OTHER + "\n"},
+    )
+    code, refused = repair(run_agent, forbidden, key)
+    assert code == 1 and "no login user" in refused["error"]
+
+
+def test_authorized_keys_file_none(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    tree = write_linux_tree(tmp_path / "t", sshd_config="AuthorizedKeysFile none\n")
+    code, out = repair(run_agent, tree, key)
+    assert code == 1 and "AuthorizedKeysFile none" in out["error"]
+
+
+def test_world_writable_key_file_is_tightened(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    tree = write_linux_tree(tmp_path / "t", files={"home/ec2-user/.ssh/authorized_keys": OTHER + "\n"})
+    (tree / "home/ec2-user/.ssh").chmod(0o777)
+    (tree / "home/ec2-user/.ssh/authorized_keys").chmod(0o666)
+    out = ok(run_agent, tree, key)
+    assert (tree / "home/ec2-user/.ssh/authorized_keys").stat().st_mode & 0o777 == 0o644
+    assert (tree / "home/ec2-user/.ssh").stat().st_mode & 0o777 == 0o755
+    assert out["changed_files"] == 2
+
+
+def test_selinux_label_copied_with_ssh_type(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    require_root()
+    tree = write_linux_tree(tmp_path / "t", files={"etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n"})
+    home = tree / "home/ec2-user"
+    try:
+        os.setxattr(home, "security.selinux", b"unconfined_u:object_r:user_home_dir_t:s0\0")
+    except OSError as exc:
+        pytest.skip(f"this filesystem cannot hold security.selinux: {exc}")
+    out = ok(run_agent, tree, key)
+    assert out["selinux"] == "label-copied"
+    expected = b"unconfined_u:object_r:ssh_home_t:s0\0"
+    assert os.getxattr(home / ".ssh", "security.selinux") == expected
+    assert os.getxattr(home / ".ssh/authorized_keys", "security.selinux") == expected
+    assert not (tree / ".autorelabel").exists()
+
+
+def test_selinux_without_parent_label_asks_for_relabel(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    tree = write_linux_tree(tmp_path / "t", files={"etc/selinux/config": "SELINUX=permissive\n"})
+    out = ok(run_agent, tree, key)
+    assert out["selinux"] == "autorelabel" and (tree / ".autorelabel").exists()
+    assert out["changed_files"] == 3
+
+
+def test_not_root_skips_ownership(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    """A developer laptop: the local engine runs the agent as a normal user on a tree."""
+    require_root()  # to become another user here
+    reachable = Path(tempfile.mkdtemp(prefix="rescue-tree-"))  # pytest's base dir is 0700
+    try:
+        reachable.chmod(0o755)
+        tree = write_linux_tree(reachable / "t", users=[("ec2-user", 65534)])
+        for path in [tree, *tree.rglob("*")]:
+            os.lchown(path, 65534, 65534)
+        code, out = repair(run_agent, tree, key, user=65534)
+        written = (tree / "home/ec2-user/.ssh/authorized_keys").read_text()
+    finally:
+        shutil.rmtree(reachable)
+    assert code == 0, out
+    assert out["ownership"] == "skipped: not root"
+    assert written == key + "\n"
+
+
+def test_no_user_to_give_the_key(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    tree = write_linux_tree(tmp_path / "t", users=[("alice", 1000)])
+    code, out = repair(run_agent, tree, key)
+    assert code == 1 and "no login user" in out["error"] and "ec2-user" in out["error"]
+
+
+def test_bad_command_lines(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+    tree = write_linux_tree(tmp_path / "t")
+    code, out = run_agent("--platform", "linux", "--root", str(tree))
+    assert code == 2 and "--public-key is required" in out["error"]
+    code, out = run_agent("--platform", "linux", "--root", str(tree), "--volume-id", "vol-12345678",
+                          "--public-key", key)
+    assert code == 2 and "not allowed with" in out["error"]
+    code, out = run_agent("--platform", "linux", "--root", str(tree), "--public-key", key + "\nssh-rsa AAAA x")
+    assert code == 1 and "single line" in out["error"]
+    assert not (tree / "home/ec2-user/.ssh").exists()
+
+
+def test_windows_without_its_module_says_so(tmp_path: Path, run_agent: AgentRun) -> None:
+    from importlib.util import find_spec
+
+    if find_spec("rescue.windows") is not None:
+        pytest.skip("rescue/windows.py exists: its own tests cover the Windows repair")
+    code, out = run_agent("--platform", "windows", "--root", str(tmp_path))
+    assert code == 1 and "rescue/windows.py is missing" in out["error"]
