@@ -1,0 +1,95 @@
+"""sshd_config as the volume's sshd reads it: first value, Includes, Match, tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from rescue import RescueError
+from rescue.inroot import VolumeRoot
+from rescue.sshd_config import (
+    UserIdentity,
+    authorized_keys_files,
+    expand_tokens,
+    permit_root_login,
+    read_directives,
+)
+
+ALICE = UserIdentity("alice", 1001, "/home/alice", ["alice", "admins"])
+
+
+def files_for(tmp_path: Path, files: Dict[str, str], user: UserIdentity = ALICE) -> list:
+    for relative, content in files.items():
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    with VolumeRoot(tmp_path) as root:
+        return authorized_keys_files(read_directives(root), user)
+
+
+def test_default_without_config(tmp_path: Path) -> None:
+    assert files_for(tmp_path, {}) == ["/home/alice/.ssh/authorized_keys", "/home/alice/.ssh/authorized_keys2"]
+
+
+def test_keyword_case_equals_sign_quotes_and_first_value_wins(tmp_path: Path) -> None:
+    config = 'authorizedkeysfile=".ssh/with space" /etc/keys/%u # note\nAuthorizedKeysFile .ssh/second\n'
+    assert files_for(tmp_path, {"etc/ssh/sshd_config": config}) == [
+        "/home/alice/.ssh/with space", "/etc/keys/alice"
+    ]
+
+
+def test_include_globs_sorted_and_absolute(tmp_path: Path) -> None:
+    files = {
+        "etc/ssh/sshd_config": "Include /etc/ssh/conf.d/*.conf other.conf\n",
+        "etc/ssh/conf.d/20-b.conf": "AuthorizedKeysFile .ssh/b\n",
+        "etc/ssh/conf.d/10-a.conf": "# only a comment\n",
+        "etc/ssh/other.conf": "AuthorizedKeysFile .ssh/other\n",
+    }
+    assert files_for(tmp_path, files) == ["/home/alice/.ssh/b"]
+
+
+def test_include_inside_match_and_match_ending_with_its_file(tmp_path: Path) -> None:
+    files = {
+        "etc/ssh/sshd_config": (
+            "Include sshd_config.d/*.conf\n"
+            "AuthorizedKeysFile .ssh/global\n"
+            "Match Group admins\n  Include admins.conf\n"
+        ),
+        "etc/ssh/sshd_config.d/00-match.conf": "Match User bob\n  AuthorizedKeysFile .ssh/bob\n",
+        "etc/ssh/admins.conf": "AuthorizedKeysFile /etc/ssh/admin_keys/%u\n",
+    }
+    assert files_for(tmp_path, files) == ["/etc/ssh/admin_keys/alice"]
+    bob = UserIdentity("bob", 1002, "/home/bob", ["bob"])
+    assert files_for(tmp_path, {}, bob) == ["/home/bob/.ssh/bob"]
+
+
+def test_include_loop_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RescueError, match="nest deeper"):
+        files_for(tmp_path, {"etc/ssh/sshd_config": "Include sshd_config\n"})
+
+
+def test_match_negation_and_connection_criteria(tmp_path: Path) -> None:
+    config = (
+        "Match User *,!alice\n AuthorizedKeysFile /not-alice\n"
+        "Match LocalPort 22 User alice\n AuthorizedKeysFile /depends-on-connection\n"
+        "Match all\n AuthorizedKeysFile /everyone\n"
+    )
+    assert files_for(tmp_path, {"etc/ssh/sshd_config": config}) == ["/everyone"]
+
+
+def test_tokens() -> None:
+    assert expand_tokens("%h/%u/%U/%%", ALICE) == "/home/alice/alice/1001/%"
+    with pytest.raises(RescueError, match="%k"):
+        expand_tokens("/keys/%k", ALICE)
+
+
+def test_permit_root_login_default_and_set(tmp_path: Path) -> None:
+    root_user = UserIdentity("root", 0, "/root", ["root"])
+    with VolumeRoot(tmp_path) as root:
+        assert permit_root_login(read_directives(root), root_user) == "prohibit-password"
+    (tmp_path / "etc/ssh").mkdir(parents=True)
+    (tmp_path / "etc/ssh/sshd_config").write_text("PermitRootLogin No\n")
+    with VolumeRoot(tmp_path) as root:
+        assert permit_root_login(read_directives(root), root_user) == "no"
