@@ -11,7 +11,8 @@ from lambdas.runtime import client, phase
 @phase
 def cleanup(event: dict[str, Any]) -> dict[str, Any]:
     plan = event.get("plan") or {}
-    return clean(client("ec2"), client("ssm"), event["execution"], plan.get("InstanceId"))
+    return clean(client("ec2"), client("ssm"), event["execution"], plan.get("InstanceId"),
+                 discard_pending_key=bool(event.get("afterFailure")))
 
 
 handler = cleanup

@@ -15,7 +15,9 @@ from lambdas.logic.tags import execution_filter
 _STILL_IN_USE = ("DependencyViolation", "InvalidGroup.InUse", "IncorrectState")
 
 
-def cleanup(ec2: Any, ssm: Any, execution: str, instance_id: str | None) -> dict[str, Any]:
+def cleanup(ec2: Any, ssm: Any, execution: str, instance_id: str | None,
+            discard_pending_key: bool) -> dict[str, Any]:
+    """discard_pending_key only after a failure: on success the key is published after this."""
     removed: dict[str, list[str]] = {}
     waiting: list[str] = []
 
@@ -59,7 +61,7 @@ def cleanup(ec2: Any, ssm: Any, execution: str, instance_id: str | None) -> dict
     if waiting:
         raise NotReady("still in use: " + ", ".join(waiting))
 
-    if instance_id:
+    if instance_id and discard_pending_key:
         try:
             ssm.delete_parameter(Name=pending_parameter(instance_id, execution))
             removed.setdefault("parameters", []).append("pending key")

@@ -8,6 +8,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from lambdas.errors import UnexpectedState
 from lambdas.logic.inputs import public_key_fingerprint
 
 
@@ -62,8 +63,12 @@ def publish_key(ssm: Any, plan: dict[str, Any], kms_key_arn: str) -> bool:
     try:
         value = ssm.get_parameter(Name=pending, WithDecryption=True)["Parameter"]["Value"]
     except ssm.exceptions.ParameterNotFound:
-        # A retried publish after the pending copy was already moved and deleted.
-        return True
+        if _published_since(ssm, plan["KeyParameter"], float(plan["StartedAt"])):
+            return True  # a retried publish: the first attempt moved it already
+        raise UnexpectedState(
+            f"the new key's pending parameter {pending} is gone and {plan['KeyParameter']} was "
+            "not written by this run; the key in the volume has no private half to give"
+        ) from None
     ssm.put_parameter(
         Name=plan["KeyParameter"],
         Value=value,
@@ -74,3 +79,11 @@ def publish_key(ssm: Any, plan: dict[str, Any], kms_key_arn: str) -> bool:
     )
     ssm.delete_parameter(Name=pending)
     return True
+
+
+def _published_since(ssm: Any, name: str, started: float) -> bool:
+    try:
+        parameter = ssm.get_parameter(Name=name)["Parameter"]
+    except ssm.exceptions.ParameterNotFound:
+        return False
+    return bool(parameter["LastModifiedDate"].timestamp() >= started)

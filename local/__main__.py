@@ -1,0 +1,51 @@
+"""`python -m local run SCENARIO.json --report REPORT.json` and `python -m local demo`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from local.scenario import Scenario, ScenarioError
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run one scenario and write its report")
+    run.add_argument("scenario", type=Path)
+    run.add_argument("--report", type=Path, help="where to write the report JSON")
+    demo = commands.add_parser("demo", help="reset a Linux instance whose key is lost")
+    demo.add_argument("--report", type=Path, default=Path("reports/lost-key-linux.json"))
+    args = parser.parse_args(argv)
+
+    scenario_path = args.scenario if args.command == "run" else SCENARIOS / "lost-key-linux.json"
+    try:
+        scenario = Scenario.load(scenario_path)
+    except ScenarioError as error:
+        print(f"scenario refused: {error}", file=sys.stderr)
+        return 2
+    from local.engine import Engine
+
+    print(f"running {scenario_path} on the embedded engine")
+    report = Engine(scenario, echo=print).run()
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"report written to {args.report}")
+    print(f"execution {report['status']}"
+          + (f": {report['error']}: {report['cause']}" if report["error"] else ""))
+    print(f"{report['transitions']} state transitions, "
+          f"{sum(report['api_calls'].values())} AWS API calls")
+    if args.command == "demo":
+        from local.demo import explain
+
+        explain(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Where moto differs from AWS, or lacks what ResetAccess needs: corrected here, in one place.
+
+Each correction states the AWS behaviour it restores; tests/workflow/test_emulator.py checks
+each against that documented behaviour. The workflow's ASL is never bent to fit moto.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import re
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+from unittest import mock
+
+from jsonpath_ng.ext import parse as parse_json_path
+from moto.core.responses import ActionResult
+
+REPO = Path(__file__).resolve().parent.parent
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+# A definite path names one node: only `.name` and `[n]` steps, no wildcard, slice or filter.
+_DEFINITE_PATH = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\]|\['[^']*'\])*$")
+
+
+def aws_extract_json(path: str, data: Any) -> Any:
+    """AWS: a definite JSONPath such as `$[0].helper` yields the node itself; only a path with
+    a wildcard, slice or filter yields a list. moto wraps a value found under an array index
+    in a list (moto/stepfunctions/parser/asl/utils/json_path.py)."""
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    if _DEFINITE_PATH.match(path):
+        matches = parse_json_path(path).find(data)
+        if not matches:
+            raise json_path.NoSuchJsonPathError(json_path=path, data=data)
+        return matches[0].value
+    return _MOTO_EXTRACT_JSON(path, data)
+
+
+def _moto_extract_json() -> Callable[[str, Any], Any]:
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    return json_path.extract_json  # type: ignore[no-any-return]
+
+
+_MOTO_EXTRACT_JSON = _moto_extract_json()
+_JSON_PATH_USERS = (
+    "moto.stepfunctions.parser.asl.component.common.string.string_expression",
+    "moto.stepfunctions.parser.asl.component.intrinsic.argument.argument",
+    "moto.stepfunctions.parser.asl.eval.states",
+    "moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations"
+    ".string_operators",
+    "moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations"
+    ".boolean_equals",
+    "moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations"
+    ".numeric",
+    "moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations"
+    ".timestamp_operators",
+)
+
+
+@dataclass
+class Invocation:
+    status: str
+    code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class SsmWorld:
+    """What SSM knows that moto does not: which instances run an agent, and what commands did."""
+
+    document_name: str
+    agent_instances: set[str] = field(default_factory=set)
+    helper_profile_arn: str = ""
+    volume_trees: dict[str, Path] = field(default_factory=dict)
+    invocations: dict[tuple[str, str], Invocation] = field(default_factory=dict)
+    commands_sent: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _ec2_backend() -> Any:
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[ACCOUNT][REGION]
+
+
+def _instance(instance_id: str) -> Any:
+    try:
+        return _ec2_backend().get_instance(instance_id)
+    except Exception:  # noqa: BLE001 - moto raises its own not-found types
+        return None
+
+
+def _managed(world: SsmWorld, instance_id: str) -> bool:
+    instance = _instance(instance_id)
+    if instance is None or instance.state != "running":
+        return False
+    if instance_id in world.agent_instances:
+        return True
+    profile = instance.iam_instance_profile or {}
+    arn = profile.get("Arn") if isinstance(profile, dict) else getattr(profile, "arn", None)
+    return bool(world.helper_profile_arn) and arn == world.helper_profile_arn
+
+
+def _describe_instance_information(world: SsmWorld) -> Callable[[Any], ActionResult]:
+    """AWS: DescribeInstanceInformation lists managed nodes with PingStatus Online while their
+    agent reports in. moto does not implement it; here an instance is managed when it runs and
+    either the scenario says it has an SSM agent or it carries the helper's instance profile."""
+
+    def describe(self: Any) -> ActionResult:
+        wanted: Optional[set[str]] = None
+        for item in self._get_param("Filters", []) or []:
+            if item.get("Key") == "InstanceIds":
+                wanted = set(item.get("Values", []))
+        for item in self._get_param("InstanceInformationFilterList", []) or []:
+            if item.get("key") == "InstanceIds":
+                wanted = set(item.get("valueSet", []))
+        backend = _ec2_backend()
+        found = []
+        for reservation in backend.reservations.values():
+            for instance in reservation.instances:
+                if wanted is not None and instance.id not in wanted:
+                    continue
+                if _managed(world, instance.id):
+                    found.append({
+                        "InstanceId": instance.id,
+                        "PingStatus": "Online",
+                        "PlatformType": "Windows" if instance.platform == "windows" else "Linux",
+                        "ResourceType": "EC2Instance",
+                        "AgentVersion": "3.3.0.0",
+                    })
+        return ActionResult({"InstanceInformationList": found})
+
+    return describe
+
+
+def _send_command(world: SsmWorld, original: Callable[..., Any]) -> Callable[..., Any]:
+    """AWS: SendCommand to an instance that is not a managed, online node fails with
+    InvalidInstanceId; the command then runs the document's script on each instance and
+    reports its exit status and output. moto reports Success for anything without running it.
+    Here our rescue document runs the real agent against the volume's directory tree."""
+    from moto.ssm.exceptions import SSMException as RESTError
+
+    def send(self: Any, **kwargs: Any) -> Any:
+        instance_ids = kwargs.get("instance_ids") or []
+        if not instance_ids:
+            raise RESTError("InvalidParameters", "InstanceIds or Targets must be given")
+        for instance_id in instance_ids:
+            if not _managed(world, instance_id):
+                raise RESTError(
+                    "InvalidInstanceId",
+                    f"Instances [[{instance_id}]] not in a valid state for account {ACCOUNT}",
+                )
+        command = original(self, **kwargs)
+        if kwargs.get("document_name") == world.document_name:
+            params = {k: v[0] if isinstance(v, list) and v else v
+                      for k, v in (kwargs.get("parameters") or {}).items()}
+            with world.lock:
+                world.commands_sent.append({"CommandId": command.command_id, **params})
+            for instance_id in instance_ids:
+                world.invocations[(command.command_id, instance_id)] = _run_rescue(
+                    world, instance_id, params)
+        return command
+
+    return send
+
+
+def _run_rescue(world: SsmWorld, instance_id: str, params: dict[str, str]) -> Invocation:
+    target = params.get("Target", "")
+    instance = _instance(instance_id)
+    if target == "/":
+        volume_id = instance.block_device_mapping[instance.root_device_name].volume_id
+    else:
+        volume_id = target
+        attached = {v.volume_id for v in instance.block_device_mapping.values()}
+        if volume_id not in attached:
+            report = {"ok": False, "error": f"volume {volume_id} is not attached to this "
+                      f"instance ({instance_id}): its device never appeared"}
+            return Invocation("Failed", 1, json.dumps(report) + "\n", report["error"] + "\n")
+    tree = world.volume_trees.get(volume_id)
+    if tree is None:
+        report = {"ok": False, "error": f"volume {volume_id} holds no filesystem the agent "
+                  "recognises"}
+        return Invocation("Failed", 1, json.dumps(report) + "\n", report["error"] + "\n")
+    argv = [sys.executable, "-m", "rescue", "--platform", params.get("Platform", "linux"),
+            "--root", str(tree)]
+    if params.get("PublicKey"):
+        argv += ["--public-key", params["PublicKey"]]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120,
+                          check=False)
+    return Invocation("Success" if done.returncode == 0 else "Failed", done.returncode,
+                      done.stdout, done.stderr)
+
+
+def _get_invocation(world: SsmWorld, original: Callable[..., Any]) -> Callable[..., Any]:
+    def get(self: Any, instance_id: str, plugin_name: Optional[str]) -> dict[str, Any]:
+        invocation = dict(original(self, instance_id, plugin_name))
+        ran = world.invocations.get((self.command_id, instance_id))
+        if ran is not None:
+            invocation.update({
+                "Status": ran.status, "StatusDetails": ran.status, "ResponseCode": ran.code,
+                "StandardOutputContent": ran.stdout, "StandardErrorContent": ran.stderr,
+            })
+        return invocation
+
+    return get
+
+
+def _validate_block_device_mapping(original: Callable[[dict[str, Any]], None]
+                                   ) -> Callable[[dict[str, Any]], None]:
+    """AWS: a block device mapping that overrides one of the AMI's devices (the helper's root,
+    to make it encrypted gp3) may leave out size and snapshot; they come from the AMI. moto
+    demands one of them; the images moto ships have 8 GiB root snapshots, so that is the size."""
+
+    def validate(device_mapping: dict[str, Any]) -> None:
+        ebs = device_mapping.get("Ebs")
+        if isinstance(ebs, dict) and not ebs.get("VolumeSize") and not ebs.get("SnapshotId"):
+            ebs["VolumeSize"] = 8
+        original(device_mapping)
+
+    return validate
+
+
+def _create_image(original: Callable[..., Any]) -> Callable[..., Any]:
+    """AWS: CreateImage's TagSpecifications of type snapshot tag the snapshots the image is
+    made of. moto raises NotImplementedError for them; here they are applied after the fact."""
+
+    def create(self: Any, instance_id: str, name: str, description: str,
+               tag_specifications: list[dict[str, Any]]) -> Any:
+        snapshot_tags = [tag for spec in tag_specifications
+                         if spec.get("ResourceType") == "snapshot" for tag in spec["Tags"]]
+        others = [spec for spec in tag_specifications if spec.get("ResourceType") != "snapshot"]
+        image = original(self, instance_id, name, description, others)
+        for tag in snapshot_tags:
+            image.ebs_snapshot.add_tag(tag["Key"], tag["Value"])
+        return image
+
+    return create
+
+
+@contextlib.contextmanager
+def corrections(world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, str]]
+                ) -> Iterator[None]:
+    """All corrections at once, for the lifetime of one local AWS."""
+    from moto.awslambda.models import LambdaFunction
+    from moto.ec2.models.amis import AmiBackend
+    from moto.ec2.responses.instances import InstanceResponse
+    from moto.ssm.models import Command, SimpleSystemManagerBackend
+    from moto.ssm.responses import SimpleSystemManagerResponse
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+
+    for name in _JSON_PATH_USERS:
+        importlib.import_module(name)
+    with contextlib.ExitStack() as stack:
+        for name, module in list(sys.modules.items()):
+            if name.startswith("moto.stepfunctions") and getattr(
+                    module, "extract_json", None) is _MOTO_EXTRACT_JSON:
+                stack.enter_context(mock.patch.object(module, "extract_json", aws_extract_json))
+        # Wait states and retry pauses take no time locally; everything else is real.
+        stack.enter_context(mock.patch.object(
+            wait_function.WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None))
+        stack.enter_context(mock.patch.object(
+            retrier_decl, "time", mock.Mock(sleep=lambda seconds: None)))
+        stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
+        stack.enter_context(mock.patch.object(
+            InstanceResponse, "_validate_block_device_mapping", staticmethod(
+                _validate_block_device_mapping(InstanceResponse._validate_block_device_mapping))))
+        stack.enter_context(mock.patch.object(
+            AmiBackend, "create_image", _create_image(AmiBackend.create_image)))
+        stack.enter_context(mock.patch.object(
+            SimpleSystemManagerResponse, "describe_instance_information",
+            _describe_instance_information(world), create=True))
+        stack.enter_context(mock.patch.object(
+            SimpleSystemManagerBackend, "send_command",
+            _send_command(world, SimpleSystemManagerBackend.send_command)))
+        stack.enter_context(mock.patch.object(
+            Command, "get_invocation", _get_invocation(world, Command.get_invocation)))
+        yield

@@ -1,0 +1,469 @@
+"""Run the real workflow file on moto with our handlers in-process, and report the world after.
+
+The engine plays the part of the stack: it creates, inside moto, the key, lock table, helper
+profile, rescue document, one function per `${...FunctionArn}` of the ASL, and the state
+machine from the same ASL file with the same substitutions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import boto3
+import botocore.client
+from moto import mock_aws
+
+from local import emulator
+from local.emulator import ACCOUNT, REGION, SsmWorld
+from local.scenario import Fault, Scenario
+from local.volumes import build_linux_tree, read_authorized_keys
+
+ASL_FILE = emulator.REPO / "statemachine" / "reset_access.asl.json"
+# moto logs every state's error with a full repr of the interpreter; the report says it better.
+logging.getLogger("moto").setLevel(logging.CRITICAL)
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)FunctionArn\}")
+STACK = "ResetAccess"
+LOCK_TABLE = f"{STACK}-Locks"
+RESCUE_DOCUMENT = f"{STACK}-Rescue"
+UBUNTU_PARAMETER = (
+    "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
+)
+EXECUTION_TAG = "ResetAccess:Execution"
+
+
+def function_names(asl_text: str) -> list[str]:
+    """The CamelCase names of the functions the ASL refers to, in first-use order."""
+    seen: dict[str, None] = {}
+    for match in PLACEHOLDER.finditer(asl_text):
+        seen.setdefault(match.group(1), None)
+    return list(seen)
+
+
+def handler_module(camel: str) -> str:
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
+    return f"lambdas.handlers.{snake}"
+
+
+@dataclass
+class _Context:
+    """The part of the Lambda context object Powertools reads."""
+
+    function_name: str
+    invoked_function_arn: str
+    aws_request_id: str
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+
+
+class Engine:
+    def __init__(self, scenario: Scenario, *, echo: Optional[Callable[[str], None]] = None,
+                 workdir: Optional[Path] = None, janitor: bool = True) -> None:
+        self.scenario = scenario
+        self.echo = echo or (lambda line: None)
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="reset-access-local-"))
+        self.run_janitor = janitor
+        self.api_calls: Counter[str] = Counter()
+        self.calls_by_function: dict[str, Counter[str]] = defaultdict(Counter)
+        self.logs = io.StringIO()
+        self.ids: dict[str, str] = {}
+        self.root_volumes: dict[str, str] = {}
+        self._local = threading.local()
+        self._faults = [[fault, fault.times] for fault in scenario.faults]
+        self._fault_lock = threading.Lock()
+        self._aborted = False
+        self.execution_arn = ""
+        self.ssm_world = SsmWorld(document_name=RESCUE_DOCUMENT)
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        saved_env = dict(os.environ)
+        os.environ.update({
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION, "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "reset-access", "POWERTOOLS_LOG_LEVEL": "INFO",
+        })
+        try:
+            with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), \
+                    emulator.corrections(
+                        self.ssm_world, lambda function, event=None: self._invoke(function, event)), \
+                    _CallCounter(self):
+                self._create_stack()
+                self._build_world()
+                return self._execute()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved_env)
+            if self._own_workdir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _create_stack(self) -> None:
+        kms = boto3.client("kms", region_name=REGION)
+        self.kms_key_arn = kms.create_key(Description="ResetAccess")["KeyMetadata"]["Arn"]
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName=LOCK_TABLE, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "InstanceId", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "InstanceId", "KeyType": "HASH"}],
+        )
+        iam = boto3.client("iam", region_name=REGION)
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com",
+                                                         "states.amazonaws.com",
+                                                         "ec2.amazonaws.com"]},
+            "Action": "sts:AssumeRole"}]})
+        role_arn = iam.create_role(RoleName=f"{STACK}-Role", AssumeRolePolicyDocument=trust)[
+            "Role"]["Arn"]
+        iam.create_role(RoleName=f"{STACK}-Helper", AssumeRolePolicyDocument=trust)
+        profile = iam.create_instance_profile(InstanceProfileName=f"{STACK}-Helper")
+        iam.add_role_to_instance_profile(InstanceProfileName=f"{STACK}-Helper",
+                                         RoleName=f"{STACK}-Helper")
+        self.helper_profile_arn = profile["InstanceProfile"]["Arn"]
+        self.ssm_world.helper_profile_arn = self.helper_profile_arn
+
+        ssm = boto3.client("ssm", region_name=REGION)
+        ssm.create_document(Name=RESCUE_DOCUMENT, DocumentType="Command",
+                            Content=json.dumps(_document_stand_in()), DocumentFormat="JSON")
+        images = boto3.client("ec2", region_name=REGION).describe_images(Owners=["amazon"])[
+            "Images"]
+        for arch, wanted in (("amd64", "x86_64"), ("arm64", "arm64")):
+            image = next((i for i in images if i.get("Architecture") == wanted), images[0])
+            _put_public_parameter(UBUNTU_PARAMETER.format(arch=arch), image["ImageId"])
+
+        os.environ.update({
+            "LOCK_TABLE_NAME": LOCK_TABLE, "KMS_KEY_ARN": self.kms_key_arn,
+            "RESCUE_DOCUMENT_NAME": RESCUE_DOCUMENT,
+            "HELPER_INSTANCE_PROFILE_ARN": self.helper_profile_arn,
+            "HELPER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{STACK}-Helper",
+        })
+        self._load_handlers()
+
+        asl = ASL_FILE.read_text()
+        lambdas = boto3.client("lambda", region_name=REGION)
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("README", "handlers run in-process by local.engine")
+        substitutions = {}
+        for camel in function_names(asl):
+            arn = lambdas.create_function(
+                FunctionName=f"{STACK}-{camel}", Runtime="python3.13", Role=role_arn,
+                Handler=f"{handler_module(camel)}.handler", Code={"ZipFile": code.getvalue()},
+            )["FunctionArn"]
+            substitutions[f"{camel}FunctionArn"] = arn
+        definition = re.sub(r"\$\{([A-Za-z0-9]+)\}",
+                            lambda m: substitutions.get(m.group(1), m.group(0)), asl)
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.state_machine_arn = sfn.create_state_machine(
+            name=STACK, definition=definition, roleArn=role_arn, type="STANDARD",
+        )["stateMachineArn"]
+        os.environ["STATE_MACHINE_ARN"] = self.state_machine_arn
+
+    def _load_handlers(self) -> None:
+        """Import (or re-import, so cold-start config sees this world) every phase handler."""
+        from lambdas import runtime
+
+        runtime.reset_clients()
+        runtime.fault_hook = self._fault
+        runtime.logger.registered_handler.stream = self.logs  # type: ignore[attr-defined]
+        self.handlers: dict[str, Any] = {}
+        for camel in function_names(ASL_FILE.read_text()):
+            name = handler_module(camel)
+            module = importlib.import_module(name)
+            self.handlers[f"{STACK}-{camel}"] = importlib.reload(module)
+
+    def _build_world(self) -> None:
+        ec2 = boto3.client("ec2", region_name=REGION)
+        backend = emulator._ec2_backend()
+        image_id = next(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]
+                        if not i.get("Platform") and i.get("Architecture") == "x86_64")
+        for name, spec in self.scenario.instances.items():
+            zone = spec.get("availability_zone", f"{REGION}a")
+            subnet = ec2.describe_subnets(Filters=[
+                {"Name": "availability-zone", "Values": [zone]},
+                {"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]
+            tags = [{"Key": "Name", "Value": name}] + [
+                {"Key": k, "Value": v} for k, v in spec.get("tags", {}).items()]
+            instance_id = ec2.run_instances(
+                ImageId=image_id, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                SubnetId=subnet["SubnetId"],
+                TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+            )["Instances"][0]["InstanceId"]
+            self.ids[name] = instance_id
+            instance = backend.get_instance(instance_id)
+            root_device = spec.get("root_device", "/dev/xvda")
+            volume_id = instance.block_device_mapping["/dev/sda1"].volume_id
+            if root_device != "/dev/sda1":
+                # The world's instance boots from its AMI's root device name.
+                backend.detach_volume(volume_id, instance_id, "/dev/sda1")
+                backend.attach_volume(volume_id, instance_id, root_device, True)
+                instance.root_device_name = root_device
+            instance.root_device_type = spec.get("root_device_type", "ebs")
+            instance.platform = "windows" if spec.get("platform") == "windows" else None
+            self.root_volumes[name] = volume_id
+            if spec.get("encrypted"):
+                self._encrypt(volume_id, spec.get("kms_key_state", "Enabled"))
+            if spec.get("ssm"):
+                self.ssm_world.agent_instances.add(instance_id)
+            tree = self.workdir / "volumes" / volume_id
+            tree.mkdir(parents=True)
+            if spec.get("platform", "linux") == "linux":
+                build_linux_tree(tree, spec.get("volume", {}))
+            self.ssm_world.volume_trees[volume_id] = tree
+            state = spec.get("state", "running")
+            if state == "stopped":
+                ec2.stop_instances(InstanceIds=[instance_id])
+            elif state == "terminated":
+                ec2.terminate_instances(InstanceIds=[instance_id])
+            elif state in ("pending", "stopping"):
+                instance._state.name = state
+
+    def _encrypt(self, volume_id: str, key_state: str) -> None:
+        kms = boto3.client("kms", region_name=REGION)
+        key = kms.create_key(Description="customer key of the instance's root volume")
+        key_id = key["KeyMetadata"]["KeyId"]
+        if key_state == "Disabled":
+            kms.disable_key(KeyId=key_id)
+        elif key_state == "PendingDeletion":
+            kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+        volume = emulator._ec2_backend().get_volume(volume_id)
+        volume.encrypted = True
+        volume.kms_key_id = key["KeyMetadata"]["Arn"]
+
+    def _execute(self) -> dict[str, Any]:
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        execution_input = self.scenario.resolve_input(self.ids)
+        name = f"local-{uuid.uuid4().hex[:12]}"
+        self.execution_name = name
+        self.execution_arn = sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, name=name,
+            input=json.dumps(execution_input))["executionArn"]
+        started = time.monotonic()
+        shown = 0
+        while True:
+            described = sfn.describe_execution(executionArn=self.execution_arn)
+            events = _history(sfn, self.execution_arn)
+            for event in events[shown:]:
+                entered = event.get("stateEnteredEventDetails")
+                if entered:
+                    self.echo(f"{time.monotonic() - started:7.2f}s  {entered['name']}")
+            shown = len(events)
+            if described["status"] != "RUNNING":
+                break
+            if time.monotonic() - started > 600:
+                raise RuntimeError("the local execution ran for 10 minutes; engine stuck?")
+            time.sleep(0.02)
+        if described["status"] in ("ABORTED", "TIMED_OUT") and self.run_janitor:
+            self._janitor(described["status"])
+        return self._report(sfn, described, events)
+
+    def _janitor(self, status: str) -> None:
+        """What EventBridge does in AWS: hand the ended execution to the janitor function."""
+        name = f"{STACK}-Janitor"
+        if name not in self.handlers:
+            return
+        event = {"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+                 "detail": {"executionArn": self.execution_arn, "status": status,
+                            "stateMachineArn": self.state_machine_arn}}
+        self.echo(f"  janitor for {status} execution")
+        payload, errored, _ = self._invoke(_FunctionRef(name), json.dumps(event))
+        if errored:
+            self.echo(f"  janitor failed: {payload}")
+
+    # -- Lambda, faults, API counting --------------------------------------------------------
+    def _invoke(self, function: Any, event: Any = None) -> tuple[str, bool, str]:
+        name = function.function_name
+        handler = self.handlers[name].handler
+        if isinstance(event, (bytes, bytearray)):
+            event = event.decode()
+        payload = json.loads(event) if isinstance(event, str) else (event or {})
+        context = _Context(name, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
+                           uuid.uuid4().hex)
+        self._local.function = name
+        try:
+            result = handler(payload, context)
+            outcome = json.dumps(result), False, ""
+        except Exception as error:  # noqa: BLE001 - every error goes back to Step Functions
+            error_name = getattr(error, "error_name", type(error).__name__)
+            outcome = json.dumps({"errorType": error_name, "errorMessage": str(error)}), True, ""
+        finally:
+            self._local.function = None
+        state = payload.get("state") if isinstance(payload, dict) else None
+        if state and state == self.scenario.abort_at and not self._aborted:
+            self._aborted = True
+            boto3.client("stepfunctions", region_name=REGION).stop_execution(
+                executionArn=self.execution_arn, error="Aborted",
+                cause=f"stopped by the scenario at {state}")
+        return outcome
+
+    def _fault(self, state: str, when: str) -> None:
+        from lambdas.errors import InjectedFault
+
+        with self._fault_lock:
+            for entry in self._faults:
+                fault: Fault = entry[0]
+                if fault.state == state and fault.when == when and entry[1] > 0:
+                    entry[1] -= 1
+                    error = InjectedFault(f"injected {fault.error} {when} the side effect")
+                    error.error_name = fault.error  # type: ignore[attr-defined]
+                    raise error
+
+    def count_call(self, service: str, operation: str) -> None:
+        function = getattr(self._local, "function", None)
+        if function:
+            key = f"{service}:{operation}"
+            self.api_calls[key] += 1
+            self.calls_by_function[function][key] += 1
+
+    # -- the report --------------------------------------------------------------------------
+    def _report(self, sfn: Any, described: dict[str, Any], events: list[dict[str, Any]]
+                ) -> dict[str, Any]:
+        output = described.get("output")
+        entered = sum(1 for e in events if e["type"].endswith("StateEntered"))
+        attempts = sum(1 for e in events if e["type"] in ("LambdaFunctionScheduled",
+                                                            "TaskScheduled"))
+        tasks = sum(1 for e in events if e["type"] == "TaskStateEntered")
+        return {
+            "status": described["status"],
+            "error": described.get("error"),
+            "cause": described.get("cause"),
+            "output": json.loads(output) if output else None,
+            "transitions": entered + max(0, attempts - tasks),
+            "api_calls": dict(sorted(self.api_calls.items())),
+            "history": json.loads(json.dumps(events, default=str)),
+            "world": self._world(),
+        }
+
+    def _world(self) -> dict[str, Any]:
+        ec2 = boto3.client("ec2", region_name=REGION)
+        ssm = boto3.client("ssm", region_name=REGION)
+        backend = emulator._ec2_backend()
+        instances = {}
+        for name, instance_id in self.ids.items():
+            instance = backend.get_instance(instance_id)
+            volume = backend.get_volume(self.root_volumes[name])
+            attachment = volume.attachment
+            instances[name] = {
+                "id": instance_id,
+                "state": instance.state,
+                "root_volume_id": volume.id,
+                "root_attached_to": attachment.instance.id if attachment else None,
+                "root_attached_device": attachment.device if attachment else None,
+            }
+        parameters = {}
+        paginator = ssm.get_paginator("get_parameters_by_path")
+        for page in paginator.paginate(Path="/", Recursive=True, WithDecryption=True):
+            for parameter in page["Parameters"]:
+                parameters[parameter["Name"]] = {"type": parameter["Type"],
+                                                 "value": parameter["Value"]}
+        authorized = {}
+        for name, spec in self.scenario.instances.items():
+            if spec.get("platform", "linux") == "linux":
+                tree = self.ssm_world.volume_trees[self.root_volumes[name]]
+                authorized[name] = read_authorized_keys(tree, spec.get("volume", {}))
+        return {
+            "instances": instances,
+            "leftovers": self._leftovers(ec2, ssm),
+            "parameters": parameters,
+            "authorized_keys": authorized,
+            "backups": self._backups(ec2),
+        }
+
+    def _leftovers(self, ec2: Any, ssm: Any) -> list[str]:
+        tag = [{"Name": f"tag:{EXECUTION_TAG}", "Values": [self.execution_name]}]
+        left: list[str] = []
+        for reservation in ec2.describe_instances(Filters=tag)["Reservations"]:
+            left += [i["InstanceId"] for i in reservation["Instances"]
+                     if i["State"]["Name"] != "terminated"]
+        left += [v["VpcId"] for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]]
+        left += [s["SubnetId"] for s in ec2.describe_subnets(Filters=tag)["Subnets"]]
+        left += [g["InternetGatewayId"]
+                 for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]]
+        left += [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=tag)["RouteTables"]]
+        left += [g["GroupId"] for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]]
+        left += [v["VolumeId"] for v in ec2.describe_volumes(Filters=tag)["Volumes"]]
+        left += [k["KeyPairId"] for k in ec2.describe_key_pairs(Filters=tag)["KeyPairs"]]
+        for page in ssm.get_paginator("get_parameters_by_path").paginate(
+                Path="/reset-access", Recursive=True):
+            left += [p["Name"] for p in page["Parameters"] if "/pending/" in p["Name"]]
+        return left
+
+    def _backups(self, ec2: Any) -> dict[str, list[str]]:
+        tag = [{"Name": f"tag:{EXECUTION_TAG}", "Values": [self.execution_name]}]
+        return {
+            "images": [i["ImageId"] for i in ec2.describe_images(Owners=["self"],
+                                                                  Filters=tag)["Images"]],
+            "snapshots": [s["SnapshotId"] for s in ec2.describe_snapshots(
+                OwnerIds=["self"], Filters=tag)["Snapshots"]
+                if not s.get("Description", "").startswith("Created by CreateImage")],
+        }
+
+
+@dataclass
+class _FunctionRef:
+    function_name: str
+
+
+class _CallCounter:
+    """Count the AWS API calls the handlers make (not the interpreter's own Lambda calls)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.original = botocore.client.BaseClient._make_api_call
+
+    def __enter__(self) -> None:
+        engine, original = self.engine, self.original
+
+        def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            engine.count_call(client.meta.service_model.endpoint_prefix, operation)
+            return original(client, operation, params)
+
+        botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign]
+
+    def __exit__(self, *exc: Any) -> None:
+        botocore.client.BaseClient._make_api_call = self.original  # type: ignore[method-assign]
+
+
+def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        events += page["events"]
+    return events
+
+
+def _put_public_parameter(name: str, value: str) -> None:
+    """AWS publishes these; callers cannot create /aws/ names, so the world seeds them."""
+    from moto.core.utils import utcnow
+    from moto.ssm.models import Parameter, ssm_backends
+
+    ssm_backends[ACCOUNT][REGION]._parameters[name].append(Parameter(
+        account_id=ACCOUNT, name=name, value=value, parameter_type="String", description=None,
+        allowed_pattern=None, keyid=None, last_modified_date=utcnow(), version=1,
+        data_type="aws:ec2:image"))
+
+
+def _document_stand_in() -> dict[str, Any]:
+    """The rescue document's interface; its script is replaced by the emulator running the
+    agent itself (see local.emulator._send_command)."""
+    return {
+        "schemaVersion": "2.2",
+        "description": "ResetAccess rescue agent (local stand-in)",
+        "parameters": {"Platform": {"type": "String"}, "Target": {"type": "String"},
+                       "PublicKey": {"type": "String", "default": ""}},
+        "mainSteps": [{"action": "aws:runShellScript", "name": "rescue",
+                       "inputs": {"runCommand": ["true"]}}],
+    }

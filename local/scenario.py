@@ -1,0 +1,115 @@
+"""Scenario files: a world of instances, the execution input, and faults to inject.
+
+Field names are shared with other tools; unknown fields are refused so that a typo does not
+silently describe a different world.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TOP_FIELDS = {"instances", "input", "faults", "abort_at", "description"}
+INSTANCE_FIELDS = {
+    "platform", "state", "root_device", "encrypted", "ssm", "tags", "volume",
+    "root_device_type", "product_codes", "kms_key_state", "availability_zone",
+}
+VOLUME_FIELDS = {"distro", "users", "authorized_keys_file", "windows_agent", "files"}
+USER_FIELDS = {"name", "uid", "gid", "authorized_keys", "home", "shell"}
+FAULT_FIELDS = {"state", "when", "error", "times"}
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+
+
+class ScenarioError(ValueError):
+    """The scenario file is not valid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    state: str
+    when: str
+    error: str
+    times: int = 1
+
+
+@dataclass
+class Scenario:
+    instances: dict[str, dict[str, Any]]
+    input: Any
+    faults: list[Fault] = field(default_factory=list)
+    abort_at: str | None = None
+
+    @classmethod
+    def load(cls, path: Path | str) -> Scenario:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ScenarioError(f"{path}: {error}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Scenario:
+        if not isinstance(data, dict):
+            raise ScenarioError("scenario: expected a JSON object")
+        _only(data, TOP_FIELDS, "scenario")
+        instances = data.get("instances")
+        if not isinstance(instances, dict) or not instances:
+            raise ScenarioError("instances: expected an object with at least one instance")
+        for name, spec in instances.items():
+            where = f"instances.{name}"
+            if not NAME.match(name):
+                raise ScenarioError(f"{where}: names are letters, digits, _ and -")
+            if not isinstance(spec, dict):
+                raise ScenarioError(f"{where}: expected an object")
+            _only(spec, INSTANCE_FIELDS, where)
+            if spec.get("platform", "linux") not in ("linux", "windows"):
+                raise ScenarioError(f"{where}.platform: linux or windows")
+            if spec.get("state", "running") not in ("running", "stopped", "pending",
+                                                    "stopping", "terminated"):
+                raise ScenarioError(f"{where}.state: running, stopped, pending, stopping or "
+                                    "terminated")
+            volume = spec.get("volume", {})
+            if not isinstance(volume, dict):
+                raise ScenarioError(f"{where}.volume: expected an object")
+            _only(volume, VOLUME_FIELDS, f"{where}.volume")
+            for index, user in enumerate(volume.get("users", [])):
+                if not isinstance(user, dict) or "name" not in user:
+                    raise ScenarioError(f"{where}.volume.users[{index}]: needs a name")
+                _only(user, USER_FIELDS, f"{where}.volume.users[{index}]")
+        faults = []
+        for index, fault in enumerate(data.get("faults", [])):
+            where = f"faults[{index}]"
+            if not isinstance(fault, dict):
+                raise ScenarioError(f"{where}: expected an object")
+            _only(fault, FAULT_FIELDS, where)
+            if fault.get("when") not in ("before", "after"):
+                raise ScenarioError(f"{where}.when: before or after")
+            if not isinstance(fault.get("state"), str) or not isinstance(fault.get("error"), str):
+                raise ScenarioError(f"{where}: state and error are strings")
+            faults.append(Fault(fault["state"], fault["when"], fault["error"],
+                                int(fault.get("times", 1))))
+        if "input" not in data:
+            raise ScenarioError("input: required (the execution input)")
+        return cls(instances=instances, input=data["input"], faults=faults,
+                   abort_at=data.get("abort_at"))
+
+    def resolve_input(self, ids: dict[str, str]) -> Any:
+        """Replace "@NAME" anywhere in the input (nested too) by that instance's ID."""
+        def resolve(value: Any) -> Any:
+            if isinstance(value, str) and value.startswith("@") and value[1:] in ids:
+                return ids[value[1:]]
+            if isinstance(value, list):
+                return [resolve(v) for v in value]
+            if isinstance(value, dict):
+                return {k: resolve(v) for k, v in value.items()}
+            return value
+        return resolve(self.input)
+
+
+def _only(data: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ScenarioError(f"{where}.{unknown[0]}: unknown field; known: {sorted(allowed)}")
