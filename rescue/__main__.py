@@ -78,7 +78,8 @@ def windows_repair() -> Callable[[Path], Dict[str, Any]]:
 def repair_tree(root: Path, platform: str, key: Optional[PublicKey]) -> Dict[str, Any]:
     if platform == "windows":
         return dict(windows_repair()(root))
-    assert key is not None  # parse_args requires it for linux
+    if key is None:
+        raise UsageError("--public-key is required for --platform linux")
     return inject_key(root, key)
 
 
@@ -86,7 +87,7 @@ def tree_source(root: Path) -> Dict[str, Any]:
     """The device and filesystem holding an already mounted tree (for the report)."""
     real = os.path.realpath(root)
     best = ("", "", "")
-    with open("/proc/self/mountinfo") as handle:
+    with Path("/proc/self/mountinfo").open() as handle:
         for line in handle:
             fields = line.split()
             mountpoint = fields[4]
@@ -128,10 +129,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (RescueError, OSError) as exc:
         emit_failure("; then: ".join(chain_messages(exc)))
         return EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 - the contract is one JSON line, whatever happens
-        emit_failure(f"internal error ({type(exc).__name__}): {'; then: '.join(chain_messages(exc))}")
+    except Exception as exc:
+        emit_failure(
+            f"internal error ({type(exc).__name__}): {'; then: '.join(chain_messages(exc))}"
+        )
         return EXIT_INTERNAL
-    emit_success({"platform": args.platform, **fields, "seconds": round(time.monotonic() - started, 3)})
+    emit_success(
+        {"platform": args.platform, **fields, "seconds": round(time.monotonic() - started, 3)}
+    )
     return 0
 
 

@@ -28,9 +28,7 @@ def build_zipapp(dest: Path) -> Path:
     """Write the agent to dest (run it with `python3 dest ...`); return dest."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    sources = sorted(
-        path for path in PACKAGE_DIR.glob("*.py") if path.name not in EXCLUDED
-    )
+    sources = sorted(path for path in PACKAGE_DIR.glob("*.py") if path.name not in EXCLUDED)
     with dest.open("wb") as handle:
         handle.write(SHEBANG)
         with zipfile.ZipFile(handle, "w") as archive:

@@ -78,10 +78,12 @@ def xen_candidates(device_name: str) -> List[str]:
 
 def disk_name(path: Path) -> str:
     """The kernel name of the whole disk holding this device node (itself for a disk)."""
-    info = os.stat(path)
+    info = Path(path).stat()
     if not stat.S_ISBLK(info.st_mode):
         raise RescueError(f"{path} is not a block device")
-    sys_path = Path(os.path.realpath(f"/sys/dev/block/{os.major(info.st_rdev)}:{os.minor(info.st_rdev)}"))
+    sys_path = Path(
+        os.path.realpath(f"/sys/dev/block/{os.major(info.st_rdev)}:{os.minor(info.st_rdev)}")
+    )
     if (sys_path / "partition").exists():
         return sys_path.parent.name
     return sys_path.name
@@ -89,7 +91,7 @@ def disk_name(path: Path) -> str:
 
 def helper_root_disks(mountinfo: str = "/proc/self/mountinfo") -> Set[str]:
     """The disks under the helper's `/`, through partitions and device-mapper layers."""
-    with open(mountinfo) as handle:
+    with Path(mountinfo).open() as handle:
         for line in handle:
             fields = line.split()
             if fields[4] == "/":
@@ -148,7 +150,11 @@ def find_volume_device(
 
 
 def _lookup(
-    volume_id: str, mapped: Optional[str], device_name: Optional[str], sys_root: Path, dev_root: Path
+    volume_id: str,
+    mapped: Optional[str],
+    device_name: Optional[str],
+    sys_root: Path,
+    dev_root: Path,
 ) -> Optional[Path]:
     if mapped is not None:
         path = Path(mapped)
@@ -164,6 +170,6 @@ def _lookup(
 
 def _is_block(path: Path) -> bool:
     try:
-        return stat.S_ISBLK(os.stat(path).st_mode)
+        return stat.S_ISBLK(path.stat().st_mode)
     except OSError:
         return False

@@ -83,7 +83,7 @@ class VolumeRoot:
                 try:
                     info = os.lstat(name, dir_fd=fd)
                 except FileNotFoundError:
-                    return _lexical(done + [name] + list(reversed(pending))), False
+                    return _lexical([*done, name, *list(reversed(pending))]), False
                 if stat.S_ISLNK(info.st_mode) and (pending or follow_last):
                     links += 1
                     if links > MAX_SYMLINKS:
@@ -97,7 +97,7 @@ class VolumeRoot:
                     continue
                 if pending:
                     if not stat.S_ISDIR(info.st_mode):
-                        return _lexical(done + [name] + list(reversed(pending))), False
+                        return _lexical([*done, name, *list(reversed(pending))]), False
                     next_fd = os.open(name, DIR_FLAGS, dir_fd=fd)
                     os.close(fd)
                     fd = next_fd
@@ -117,7 +117,9 @@ class VolumeRoot:
         except OSError as exc:
             os.close(fd)
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise RescueError(f"{as_path(components)} in the volume changed while being opened") from exc
+                raise RescueError(
+                    f"{as_path(components)} in the volume changed while being opened"
+                ) from exc
             raise
         return fd
 
@@ -131,7 +133,11 @@ class VolumeRoot:
             # lstat first: opening a device node or FIFO of an untrusted volume has effects.
             if not stat.S_ISREG(os.lstat(components[-1], dir_fd=dir_fd).st_mode):
                 return None
-            fd = os.open(components[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+            fd = os.open(
+                components[-1],
+                os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                dir_fd=dir_fd,
+            )
         finally:
             os.close(dir_fd)
         with os.fdopen(fd, "rb") as handle:
@@ -159,7 +165,7 @@ class VolumeRoot:
             expanded: List[List[str]] = []
             for prefix in found:
                 if not any(ch in part for ch in "*?["):
-                    components, exists = self.resolve(as_path(prefix + [part]))
+                    components, exists = self.resolve(as_path([*prefix, part]))
                     if exists:
                         expanded.append(components)
                     continue
@@ -167,13 +173,14 @@ class VolumeRoot:
                     continue
                 fd = self.open_dir(self.resolve(as_path(prefix))[0])
                 try:
-                    names = sorted(os.listdir(fd))
+                    names = sorted(os.listdir(fd))  # noqa: PTH208 - listing by fd, no path
                 finally:
                     os.close(fd)
                 expanded.extend(
-                    self.resolve(as_path(prefix + [name]))[0]
+                    self.resolve(as_path([*prefix, name]))[0]
                     for name in names
-                    if fnmatch.fnmatchcase(name, part) and (part.startswith(".") or not name.startswith("."))
+                    if fnmatch.fnmatchcase(name, part)
+                    and (part.startswith(".") or not name.startswith("."))
                 )
             found = expanded
         return sorted(as_path(components) for components in found)

@@ -61,9 +61,13 @@ def parse_public_key(text: str) -> PublicKey:
         (name_len,) = struct.unpack(">I", raw[:4])
         embedded_type = raw[4 : 4 + name_len].decode("ascii")
     except (binascii.Error, struct.error, UnicodeDecodeError) as exc:
-        raise RescueError("--public-key has a base64 part that does not decode to an SSH key") from exc
+        raise RescueError(
+            "--public-key has a base64 part that does not decode to an SSH key"
+        ) from exc
     if embedded_type != key_type:
-        raise RescueError(f"--public-key says {key_type} but its data holds a {embedded_type!r} key")
+        raise RescueError(
+            f"--public-key says {key_type} but its data holds a {embedded_type!r} key"
+        )
     if not all(ch.isprintable() for ch in comment):
         raise RescueError("--public-key has control characters in its comment")
     return PublicKey(key_type, blob, comment)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import os
+import posixpath  # paths inside the volume are POSIX strings, not local Paths
 import stat
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
@@ -72,7 +73,7 @@ class Account(NamedTuple):
 
     @property
     def can_log_in(self) -> bool:
-        return bool(self.shell) and os.path.basename(self.shell) not in NO_LOGIN_SHELLS
+        return bool(self.shell) and posixpath.basename(self.shell) not in NO_LOGIN_SHELLS
 
 
 def read_accounts(root: VolumeRoot) -> List[Account]:
@@ -84,7 +85,9 @@ def read_accounts(root: VolumeRoot) -> List[Account]:
         fields = line.split(":")
         if len(fields) < 7 or not fields[2].isdigit() or not fields[3].isdigit():
             continue
-        accounts.append(Account(fields[0], int(fields[2]), int(fields[3]), fields[5] or "/", fields[6]))
+        accounts.append(
+            Account(fields[0], int(fields[2]), int(fields[3]), fields[5] or "/", fields[6])
+        )
     return accounts
 
 
@@ -112,7 +115,9 @@ def read_os_release(root: VolumeRoot) -> Dict[str, str]:
 
 def distro_name(root: VolumeRoot) -> str:
     release = read_os_release(root)
-    return " ".join(part for part in (release.get("ID", "unknown"), release.get("VERSION_ID", "")) if part)
+    return " ".join(
+        part for part in (release.get("ID", "unknown"), release.get("VERSION_ID", "")) if part
+    )
 
 
 def _parse_key_line(line: str) -> Optional[Tuple[str, str]]:
@@ -133,7 +138,9 @@ def key_blobs(text: str) -> List[str]:
 
 def has_unforced_key(text: str) -> bool:
     """Whether some key line carries no forced command (so the account is really used)."""
-    return any(parsed and "command=" not in parsed[0] for parsed in map(_parse_key_line, text.splitlines()))
+    return any(
+        parsed and "command=" not in parsed[0] for parsed in map(_parse_key_line, text.splitlines())
+    )
 
 
 class SELinuxLabels:
@@ -190,7 +197,12 @@ class UserOutcome(NamedTuple):
     refused: Optional[str]
 
     def as_report(self) -> Dict[str, Any]:
-        report: Dict[str, Any] = {"name": self.name, "uid": self.uid, "files": self.files, "added": self.added}
+        report: Dict[str, Any] = {
+            "name": self.name,
+            "uid": self.uid,
+            "files": self.files,
+            "added": self.added,
+        }
         if self.refused:
             report["refused"] = self.refused
         return report
@@ -208,7 +220,9 @@ class KeyInjector:
         self.directives: List[Directive] = read_directives(root)
 
     def identity(self, account: Account) -> UserIdentity:
-        return UserIdentity(account.name, account.uid, account.home, read_group_names(self.root, account))
+        return UserIdentity(
+            account.name, account.uid, account.home, read_group_names(self.root, account)
+        )
 
     def choose_users(self, accounts: List[Account]) -> List[Account]:
         chosen = []
@@ -242,15 +256,24 @@ class KeyInjector:
             return UserOutcome(account.name, account.uid, [], False, str(exc))
         if not files:
             return UserOutcome(
-                account.name, account.uid, [], False,
-                "sshd_config sets AuthorizedKeysFile none: keys come only from AuthorizedKeysCommand",
+                account.name,
+                account.uid,
+                [],
+                False,
+                "sshd_config sets AuthorizedKeysFile none: only AuthorizedKeysCommand gives keys",
             )
         for path in files:
             if self.key.blob in key_blobs(self.root.read_text(path) or ""):
                 return UserOutcome(account.name, account.uid, [path], False, None)
         home, home_exists = self.root.resolve(account.home)
         if not home_exists:
-            return UserOutcome(account.name, account.uid, [files[0]], False, f"home directory {account.home} does not exist on the volume")
+            return UserOutcome(
+                account.name,
+                account.uid,
+                [files[0]],
+                False,
+                f"home directory {account.home} does not exist on the volume",
+            )
         try:
             self._append(files[0], account, home)
         except RescueError as exc:
@@ -258,8 +281,8 @@ class KeyInjector:
         return UserOutcome(account.name, account.uid, [files[0]], True, None)
 
     def _append(self, path: str, account: Account, home: List[str]) -> None:
-        parent, _ = self.root.resolve(os.path.dirname(path))
-        name = os.path.basename(path)
+        parent, _ = self.root.resolve(posixpath.dirname(path))
+        name = posixpath.basename(path)
         dir_fd = self._ensure_dirs(parent, account, home)
         try:
             in_home = parent[: len(home)] == home
@@ -272,11 +295,15 @@ class KeyInjector:
                 return
             if stat.S_ISLNK(info.st_mode):
                 target = os.readlink(name, dir_fd=dir_fd)
-                raise RescueError(f"{path} is a symlink to {target}: not following it; replace it with a regular file")
+                raise RescueError(
+                    f"{path} is a symlink to {target}: not following it; make it a regular file"
+                )
             if not stat.S_ISREG(info.st_mode):
                 raise RescueError(f"{path} is not a regular file")
             if info.st_nlink > 1:
-                raise RescueError(f"{path} has {info.st_nlink} hard links: refusing to write through them")
+                raise RescueError(
+                    f"{path} has {info.st_nlink} hard links: refusing to write through them"
+                )
             self._append_existing(dir_fd, name, path, account, info)
             if in_home:
                 self._tighten(dir_fd)
@@ -289,12 +316,16 @@ class KeyInjector:
         try:
             for depth, name in enumerate(components, start=1):
                 try:
-                    next_fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                    next_fd = os.open(
+                        name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
+                    )
                 except FileNotFoundError:
                     next_fd = self._make_dir(fd, name, components[:depth], account, home)
                 except OSError as exc:
                     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                        raise RescueError(f"{as_path(components[:depth])} is not a directory") from exc
+                        raise RescueError(
+                            f"{as_path(components[:depth])} is not a directory"
+                        ) from exc
                     raise
                 os.close(fd)
                 fd = next_fd
@@ -303,10 +334,14 @@ class KeyInjector:
             raise
         return fd
 
-    def _make_dir(self, parent_fd: int, name: str, components: List[str], account: Account, home: List[str]) -> int:
+    def _make_dir(
+        self, parent_fd: int, name: str, components: List[str], account: Account, home: List[str]
+    ) -> int:
         in_home = components[: len(home)] == home and len(components) > len(home)
         os.mkdir(name, 0o700 if in_home else 0o755, dir_fd=parent_fd)
-        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
+        fd = os.open(
+            name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd
+        )
         os.fchmod(fd, 0o700 if in_home else 0o755)  # mkdir's mode passes through the umask
         if in_home and self.as_root:
             os.fchown(fd, account.uid, account.gid)
@@ -315,7 +350,12 @@ class KeyInjector:
         return fd
 
     def _create_file(self, dir_fd: int, name: str, account: Account, ssh_object: bool) -> None:
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+        fd = os.open(
+            name,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+            dir_fd=dir_fd,
+        )
         try:
             os.fchmod(fd, 0o600)
             if self.as_root:
@@ -327,7 +367,9 @@ class KeyInjector:
             os.close(fd)
         self.changed_files += 1
 
-    def _append_existing(self, dir_fd: int, name: str, path: str, account: Account, before: os.stat_result) -> None:
+    def _append_existing(
+        self, dir_fd: int, name: str, path: str, account: Account, before: os.stat_result
+    ) -> None:
         flags = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         fd = os.open(name, flags, dir_fd=dir_fd)
         try:
@@ -361,7 +403,12 @@ class KeyInjector:
     def finish(self) -> str:
         """Write /.autorelabel when a label could not be set; return the SELinux action."""
         if self.selinux.relabel_needed:
-            fd = os.open(".autorelabel", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=self.root.fd)
+            fd = os.open(
+                ".autorelabel",
+                os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o644,
+                dir_fd=self.root.fd,
+            )
             os.close(fd)
             self.changed_files += 1
         return self.selinux.action()
@@ -375,8 +422,9 @@ def inject_key(root_path: Path, key: PublicKey) -> Dict[str, Any]:
         accounts = injector.choose_users(read_accounts(root))
         if not accounts:
             raise RescueError(
-                "no login user to give the key to: the volume's /etc/passwd has none of the default "
-                f"cloud users ({', '.join(CLOUD_USERS)}) and no user with an authorized_keys file"
+                "no login user to give the key to: the volume's /etc/passwd has none of the "
+                f"default cloud users ({', '.join(CLOUD_USERS)}) and no user with an "
+                "authorized_keys file"
             )
         outcomes = [injector.inject(account) for account in accounts]
         selinux = injector.finish()
@@ -397,4 +445,3 @@ def inject_key(root_path: Path, key: PublicKey) -> Dict[str, Any]:
 
 def has_linux_root(root: VolumeRoot) -> bool:
     return root.exists("/etc/os-release") or root.exists("/usr/lib/os-release")
-

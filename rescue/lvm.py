@@ -52,7 +52,9 @@ def target_groups(run: Runner, pvs: Sequence[str]) -> List[VolumeGroup]:
     groups: Dict[str, VolumeGroup] = {}
     for row in rows:
         if row["vg_name"]:
-            group = groups.setdefault(row["vg_uuid"], VolumeGroup(row["vg_name"], row["vg_uuid"], []))
+            group = groups.setdefault(
+                row["vg_uuid"], VolumeGroup(row["vg_name"], row["vg_uuid"], [])
+            )
             group.pvs.append(row["pv_name"])
     return list(groups.values())
 
@@ -61,7 +63,8 @@ def clashes(run: Runner, group: VolumeGroup) -> bool:
     """Whether a helper VG (one on PVs outside the target) has this name or UUID."""
     rows = _rows(run, ["pvs", "-o", "pv_name,vg_name,vg_uuid"], "pv")
     return any(
-        row["pv_name"] not in group.pvs and (row["vg_name"] == group.name or row["vg_uuid"] == group.uuid)
+        row["pv_name"] not in group.pvs
+        and (row["vg_name"] == group.name or row["vg_uuid"] == group.uuid)
         for row in rows
         if row["vg_name"]
     )
@@ -109,7 +112,9 @@ def update_devices_file(root: VolumeRoot, changes: Dict[str, str]) -> bool:
     components, _ = root.resolve(DEVICES_FILE)
     dir_fd = root.open_dir(components[:-1])
     try:
-        fd = os.open(components[-1], os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        fd = os.open(
+            components[-1], os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd
+        )
     finally:
         os.close(dir_fd)
     try:

@@ -81,7 +81,9 @@ def _sys_block(name: str) -> Path:
 
 def _partition_names(disk: str) -> List[str]:
     children = [child for child in _sys_block(disk).iterdir() if (child / "partition").exists()]
-    return [child.name for child in sorted(children, key=lambda c: int((c / "partition").read_text()))]
+    return [
+        child.name for child in sorted(children, key=lambda c: int((c / "partition").read_text()))
+    ]
 
 
 def partition_nodes(disk_path: Path, node_dir: Path) -> List[Path]:
@@ -117,8 +119,8 @@ def _size(name: str) -> int:
 
 def mounted_devices() -> Dict[str, str]:
     """major:minor -> mount point for everything mounted now."""
-    found = {}
-    with open("/proc/self/mountinfo") as handle:
+    found: Dict[str, str] = {}
+    with Path("/proc/self/mountinfo").open() as handle:
         for line in handle:
             fields = line.split()
             found.setdefault(fields[2], fields[4])
@@ -135,7 +137,9 @@ def refuse_busy(disk_path: Path) -> None:
             raise RescueError(f"/dev/{name} is already mounted at {mounted[dev]}: unmount it first")
         holders = sorted(p.name for p in (_sys_block(name) / "holders").glob("*"))
         if holders:
-            raise RescueError(f"/dev/{name} is in use by {', '.join(holders)}: deactivate them first")
+            raise RescueError(
+                f"/dev/{name} is in use by {', '.join(holders)}: deactivate them first"
+            )
 
 
 def _mount(source: Path, target: Path, fstype: str, options: str) -> None:
@@ -166,8 +170,13 @@ def _unmount(target: Path) -> None:
 
 def _probe_options(fstype: str) -> str:
     """Read-only mounts that write nothing at all, not even a journal replay."""
-    extra = {"ext2": "noload", "ext3": "noload", "ext4": "noload", "xfs": "norecovery,nouuid",
-             "btrfs": "rescue=nologreplay"}.get(fstype)
+    extra = {
+        "ext2": "noload",
+        "ext3": "noload",
+        "ext4": "noload",
+        "xfs": "norecovery,nouuid",
+        "btrfs": "rescue=nologreplay",
+    }.get(fstype)
     return ",".join(part for part in ("ro", SAFE_OPTIONS, extra) if part)
 
 
@@ -234,27 +243,37 @@ def check_writable(candidate: Candidate) -> None:
             )
     if candidate.fstype.startswith("ext"):
         header = run(["dumpe2fs", "-h", str(candidate.path)], check=False).stdout
-        state = next((line.split(":", 1)[1].strip() for line in header.splitlines()
-                      if line.startswith("Filesystem state:")), "")
+        state = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in header.splitlines()
+                if line.startswith("Filesystem state:")
+            ),
+            "",
+        )
         if state and state != "clean":
             raise RescueError(
-                f"{candidate.path} ({candidate.fstype}) is marked '{state}' and needs a check: the "
-                f"agent never repairs filesystems itself; run e2fsck -f {candidate.path} on a helper "
-                "(after taking a snapshot) or restore the backup"
+                f"{candidate.path} ({candidate.fstype}) is marked '{state}' and needs a check: "
+                "the agent never repairs filesystems itself; run "
+                f"e2fsck -f {candidate.path} on a helper (after a snapshot) or restore the backup"
             )
     if candidate.fstype == "ntfs":
         code = run(["ntfs-3g.probe", "--readwrite", str(candidate.path)], check=False).returncode
         if code != 0:
-            reason = NTFS_PROBE_CODES.get(code, f"cannot be mounted read-write (ntfs-3g.probe exit {code})")
+            reason = NTFS_PROBE_CODES.get(
+                code, f"cannot be mounted read-write (ntfs-3g.probe exit {code})"
+            )
             raise RescueError(f"{candidate.path} {reason}")
 
 
 def _verify_rw(mountpoint: Path) -> None:
-    with open("/proc/self/mountinfo") as handle:
+    with Path("/proc/self/mountinfo").open() as handle:
         for line in handle:
             fields = line.split()
             if fields[4] == str(mountpoint) and "rw" not in fields[5].split(","):
-                raise RescueError(f"{mountpoint} came up read-only: the filesystem has errors; check it")
+                raise RescueError(
+                    f"{mountpoint} came up read-only: the filesystem has errors; check it"
+                )
 
 
 def _candidates(paths: Sequence[Path], platform: str, skipped: List[str]) -> List[Candidate]:
@@ -275,7 +294,7 @@ def _candidates(paths: Sequence[Path], platform: str, skipped: List[str]) -> Lis
 
 
 def _lvm_runner(args: Sequence[str]) -> str:
-    return run(args).stdout
+    return str(run(args).stdout)
 
 
 @contextmanager
@@ -316,9 +335,9 @@ def mount_volume_root(disk_path: Path, platform: str) -> Iterator[MountedRoot]:
         if subvolume:
             details["subvolume"] = subvolume
         if active_groups:
-            details["lvm"] = [group.name for group in active_groups]
+            details["lvm"] = [active.name for active in active_groups]
             with VolumeRoot(mountpoint) as volume:
-                for group in active_groups:
-                    if lvm.update_devices_file(volume, group.pvid_changes):
+                for active in active_groups:
+                    if lvm.update_devices_file(volume, active.pvid_changes):
                         details["lvm_devices_file"] = "updated"
         yield MountedRoot(mountpoint, str(disk_path), str(root.path), root.fstype, details)

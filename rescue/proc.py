@@ -19,18 +19,29 @@ PACKAGES = {
 }
 
 
-def run(cmd: Sequence[str], timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess:
+def run(
+    cmd: Sequence[str], timeout: float = 120.0, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run a tool without a shell; on failure raise RescueError quoting its stderr."""
     try:
         done = subprocess.run(
-            list(cmd), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except FileNotFoundError as exc:
         package = PACKAGES.get(cmd[0], cmd[0])
-        raise RescueError(f"the tool {cmd[0]!r} is not installed on this machine: install the package {package!r}") from exc
+        raise RescueError(
+            f"the tool {cmd[0]!r} is not installed on this machine: install the package {package!r}"
+        ) from exc
     except subprocess.TimeoutExpired as exc:
         raise RescueError(f"{' '.join(cmd)} did not finish within {timeout:.0f} s") from exc
     if check and done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().splitlines()
-        raise RescueError(f"{' '.join(cmd)} failed (exit {done.returncode}): {' / '.join(detail[-3:])}")
+        raise RescueError(
+            f"{' '.join(cmd)} failed (exit {done.returncode}): {' / '.join(detail[-3:])}"
+        )
     return done

@@ -51,9 +51,13 @@ def read_directives(root: VolumeRoot) -> List[Directive]:
     return _read_file(root, MAIN_CONFIG, (), 0)
 
 
-def _read_file(root: VolumeRoot, path: str, context: Tuple[Criteria, ...], depth: int) -> List[Directive]:
+def _read_file(
+    root: VolumeRoot, path: str, context: Tuple[Criteria, ...], depth: int
+) -> List[Directive]:
     if depth > MAX_INCLUDE_DEPTH:
-        raise RescueError(f"sshd_config Includes nest deeper than {MAX_INCLUDE_DEPTH} levels at {path}")
+        raise RescueError(
+            f"sshd_config Includes nest deeper than {MAX_INCLUDE_DEPTH} levels at {path}"
+        )
     text = root.read_text(path)
     if text is None:
         return []
@@ -68,7 +72,7 @@ def _read_file(root: VolumeRoot, path: str, context: Tuple[Criteria, ...], depth
             continue
         keyword, args = found.group(1).lower(), _split_args(found.group(2))
         if keyword == "match":
-            current = context + (_parse_criteria(args),)
+            current = (*context, _parse_criteria(args))
         elif keyword == "include":
             for pattern in args:
                 absolute = pattern if pattern.startswith("/") else "/etc/ssh/" + pattern
@@ -145,7 +149,9 @@ def expand_tokens(pattern: str, user: UserIdentity) -> str:
         token = next(chars, "")
         values: Dict[str, str] = {"%": "%", "h": user.home, "u": user.name, "U": str(user.uid)}
         if token not in values:
-            raise RescueError(f"AuthorizedKeysFile {pattern!r} uses %{token}, which sshd does not expand there")
+            raise RescueError(
+                f"AuthorizedKeysFile {pattern!r} uses %{token}, which sshd does not expand there"
+            )
         out.append(values[token])
     return "".join(out)
 
@@ -162,7 +168,9 @@ def authorized_keys_files(directives: List[Directive], user: UserIdentity) -> Li
     paths = []
     for pattern in patterns:
         expanded = expand_tokens(pattern, user)
-        paths.append(expanded if expanded.startswith("/") else user.home.rstrip("/") + "/" + expanded)
+        paths.append(
+            expanded if expanded.startswith("/") else user.home.rstrip("/") + "/" + expanded
+        )
     return paths
 
 

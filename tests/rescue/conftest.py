@@ -7,17 +7,18 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any
 
 import pytest
-
 from rescue_disks import Disks, tools_missing
 
 REPO = Path(__file__).resolve().parents[2]
 VOLUME_ID = "vol-0123456789abcdef0"
 
-AgentResult = Tuple[int, Dict[str, Any]]
+AgentResult = tuple[int, dict[str, Any]]
+AgentRun = Callable[..., AgentResult]
 
 
 def require_root() -> None:
@@ -28,7 +29,9 @@ def require_root() -> None:
 def require_tools(*tools: str) -> None:
     missing = tools_missing(*tools)
     if missing:
-        pytest.skip(f"missing tools {', '.join(missing)}: apt-get install the packages in .ci/apt-packages.txt")
+        pytest.skip(
+            f"missing tools {', '.join(missing)}: install the packages of .ci/apt-packages.txt"
+        )
 
 
 def _ours(line: str, base: Path) -> bool:
@@ -50,8 +53,10 @@ def nothing_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
     """
     base = tmp_path_factory.getbasetemp()
 
-    def snapshot() -> Tuple[List[str], List[str]]:
-        loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True, check=False).stdout
+    def snapshot() -> tuple[list[str], list[str]]:
+        loops = subprocess.run(
+            ["losetup", "-a"], capture_output=True, text=True, check=False
+        ).stdout
         mounts = Path("/proc/mounts").read_text()
         return (
             [line for line in loops.splitlines() if _ours(line, base)],
@@ -80,12 +85,16 @@ def disks(tmp_path: Path) -> Iterator[Disks]:
 
 
 @pytest.fixture
-def run_agent(agent_tmp: Path) -> Callable[..., AgentResult]:
+def run_agent(agent_tmp: Path) -> AgentRun:
     """Run `python -m rescue` as the helper would; return (exit code, parsed JSON line)."""
 
     def run(
-        *args: str, device: Optional[str] = None, timeout: str = "1", python: str = sys.executable,
-        entry: Optional[List[str]] = None, user: Optional[int] = None,
+        *args: str,
+        device: str | None = None,
+        timeout: str = "1",
+        python: str = sys.executable,
+        entry: list[str] | None = None,
+        user: int | None = None,
     ) -> AgentResult:
         env = {**os.environ, "TMPDIR": str(agent_tmp), "RESCUE_DEVICE_TIMEOUT": timeout}
         env.pop("RESCUE_DEVICE_MAP", None)
@@ -94,9 +103,13 @@ def run_agent(agent_tmp: Path) -> Callable[..., AgentResult]:
         command = [python, *(entry or ["-m", "rescue"]), *args]
         if user is not None:
             command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
-        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
         lines = done.stdout.splitlines()
-        assert len(lines) == 1, f"expected one JSON line, got stdout={done.stdout!r} stderr={done.stderr!r}"
+        assert len(lines) == 1, (
+            f"expected one JSON line, got stdout={done.stdout!r} stderr={done.stderr!r}"
+        )
         return done.returncode, json.loads(lines[0])
 
     return run

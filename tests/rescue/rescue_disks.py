@@ -10,9 +10,9 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional
 
 MKFS = {
     "ext4": ["mkfs.ext4", "-q", "-F"],
@@ -34,19 +34,23 @@ class Disks:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.loops: List[str] = []
-        self.mounts: List[Path] = []
+        self.loops: list[str] = []
+        self.mounts: list[Path] = []
         self.mount_count = 0
 
-    def image(self, name: str, size: str, table: Optional[str] = None) -> Path:
+    def image(self, name: str, size: str, table: str | None = None) -> Path:
         path = self.workdir / f"{name}.img"
         sh("truncate", "-s", size, str(path))
         if table is not None:
-            subprocess.run(["sfdisk", "-q", str(path)], input=table, text=True, check=True, capture_output=True)
+            subprocess.run(
+                ["sfdisk", "-q", str(path)], input=table, text=True, check=True, capture_output=True
+            )
         return path
 
     def attach(self, image: Path, read_only: bool = False) -> str:
-        device = sh("losetup", "--find", "--show", *(["--read-only"] if read_only else []), str(image)).strip()
+        device = sh(
+            "losetup", "--find", "--show", *(["--read-only"] if read_only else []), str(image)
+        ).strip()
         self.loops.append(device)
         return device
 
@@ -83,7 +87,7 @@ class Disks:
             subprocess.run(["umount", str(target)], check=True)
             self.mounts.remove(target)
 
-    def fill(self, device: str, fstype: str, tree: Path, subvolume: Optional[str] = None) -> None:
+    def fill(self, device: str, fstype: str, tree: Path, subvolume: str | None = None) -> None:
         """Copy a root tree into the filesystem (into a new btrfs subvolume if given)."""
         with self.mounted(device, fstype) as target:
             destination = target
@@ -102,5 +106,5 @@ class Disks:
         self.loops.clear()
 
 
-def tools_missing(*tools: str) -> List[str]:
+def tools_missing(*tools: str) -> list[str]:
     return [tool for tool in tools if shutil.which(tool) is None]

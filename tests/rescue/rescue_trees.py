@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Tuple
 
 OS_RELEASE = 'NAME="Amazon Linux"\nID="amzn"\nVERSION_ID="2023"\n'
 
 
 def write_linux_tree(
     root: Path,
-    users: Iterable[Tuple[str, int]] = (("ec2-user", 1000),),
-    sshd_config: Optional[str] = None,
-    files: Optional[Dict[str, str]] = None,
+    users: Iterable[tuple[str, int]] = (("ec2-user", 1000),),
+    sshd_config: str | None = None,
+    files: dict[str, str] | None = None,
     os_release: str = OS_RELEASE,
 ) -> Path:
     """A minimal volume: os-release, passwd/group with root, the users and system accounts."""
     (root / "etc" / "ssh").mkdir(parents=True, exist_ok=True)
     (root / "etc" / "os-release").write_text(os_release)
-    passwd = ["root:x:0:0:root:/root:/bin/bash", "sshd:x:74:74::/usr/share/empty.sshd:/sbin/nologin"]
+    passwd = [
+        "root:x:0:0:root:/root:/bin/bash",
+        "sshd:x:74:74::/usr/share/empty.sshd:/sbin/nologin",
+    ]
     group = ["root:x:0:", "wheel:x:10:"]
     (root / "root").mkdir(mode=0o550, exist_ok=True)
     for name, uid in users:
@@ -43,7 +46,7 @@ def write_linux_tree(
     return root
 
 
-def new_key(directory: Path, name: str = "key") -> Tuple[Path, str]:
+def new_key(directory: Path, name: str = "key") -> tuple[Path, str]:
     """A fresh ed25519 key pair made now (never committed): (private key path, public line)."""
     private = directory / name
     subprocess.run(
@@ -54,5 +57,7 @@ def new_key(directory: Path, name: str = "key") -> Tuple[Path, str]:
 
 
 def fingerprint(public_key_file: Path) -> str:
-    out = subprocess.run(["ssh-keygen", "-lf", str(public_key_file)], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        ["ssh-keygen", "-lf", str(public_key_file)], check=True, capture_output=True, text=True
+    )
     return out.stdout.split()[1]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Callable, Tuple
 
 import pytest
-from conftest import VOLUME_ID, require_root, require_tools
+from conftest import VOLUME_ID, AgentRun, require_root, require_tools
 from rescue_disks import Disks
 from rescue_trees import fingerprint, new_key, write_linux_tree
+
+from rescue.build import build_zipapp
+from rescue.mounts import mount_volume_root
 
 pytestmark = [pytest.mark.root]
 
@@ -20,11 +22,13 @@ LINUX = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 
 
 @pytest.fixture
-def key(tmp_path: Path) -> Tuple[Path, str]:
+def key(tmp_path: Path) -> tuple[Path, str]:
     return new_key(tmp_path)
 
 
-def read_back(disks: Disks, device: str, fstype: str, path: str, options: str = "ro") -> Tuple[str, int, int]:
+def read_back(
+    disks: Disks, device: str, fstype: str, path: str, options: str = "ro"
+) -> tuple[str, int, int]:
     """Content, owner uid and mode of a file on the volume, read from a fresh mount."""
     extra = ",nouuid" if fstype == "xfs" else ""
     with disks.mounted(device, fstype, options + extra) as target:
@@ -33,18 +37,27 @@ def read_back(disks: Disks, device: str, fstype: str, path: str, options: str = 
         return file.read_text(), info.st_uid, info.st_mode & 0o777
 
 
-def test_ext4_whole_disk(disks: Disks, tmp_path: Path, key: Tuple[Path, str], run_agent: Callable) -> None:
+def test_ext4_whole_disk(
+    disks: Disks, tmp_path: Path, key: tuple[Path, str], run_agent: AgentRun
+) -> None:
     require_tools("mkfs.ext4")
     tree = write_linux_tree(tmp_path / "tree")
     image = disks.image("disk", "32M")
     device = disks.attach(image)
     disks.mkfs("ext4", device, "-d", str(tree))
-    code, out = run_agent("--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device)
+    code, out = run_agent(
+        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device
+    )
     assert code == 0, out
     assert out["device"] == device and out["partition"] == device and out["filesystem"] == "ext4"
     assert out["distro"] == "amzn 2023"
     assert out["users"] == [
-        {"name": "ec2-user", "uid": 1000, "files": ["/home/ec2-user/.ssh/authorized_keys"], "added": True}
+        {
+            "name": "ec2-user",
+            "uid": 1000,
+            "files": ["/home/ec2-user/.ssh/authorized_keys"],
+            "added": True,
+        }
     ]
     assert out["fingerprint"] == fingerprint(key[0].with_suffix(".pub"))
     assert out["changed_files"] == 2 and out["selinux"] == "none"
@@ -52,13 +65,19 @@ def test_ext4_whole_disk(disks: Disks, tmp_path: Path, key: Tuple[Path, str], ru
     assert content == key[1] + "\n" and uid == 1000 and mode == 0o600
     subprocess.run(["e2fsck", "-fn", device], check=True, capture_output=True)  # left clean
 
-    again = run_agent("--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device)
-    assert again[0] == 0 and again[1]["users"][0]["added"] is False and again[1]["changed_files"] == 0
-    assert read_back(disks, device, "ext4", "/home/ec2-user/.ssh/authorized_keys")[0] == key[1] + "\n"
+    again = run_agent(
+        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device
+    )
+    assert (
+        again[0] == 0 and again[1]["users"][0]["added"] is False and again[1]["changed_files"] == 0
+    )
+    assert (
+        read_back(disks, device, "ext4", "/home/ec2-user/.ssh/authorized_keys")[0] == key[1] + "\n"
+    )
 
 
 def test_xfs_on_gpt_beside_a_mounted_twin(
-    disks: Disks, tmp_path: Path, key: Tuple[Path, str], run_agent: Callable
+    disks: Disks, tmp_path: Path, key: tuple[Path, str], run_agent: AgentRun
 ) -> None:
     """The helper's own XFS root shares the UUID (same AMI): the agent mounts with nouuid."""
     require_tools("mkfs.xfs", "sfdisk")
@@ -71,39 +90,49 @@ def test_xfs_on_gpt_beside_a_mounted_twin(
     disks.mkfs("xfs", root, "-m", f"uuid={shared}")
     disks.fill(root, "xfs", write_linux_tree(tmp_path / "tree"))
     with disks.mounted(twin, "xfs"):
-        code, out = run_agent("--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device)
+        code, out = run_agent(
+            "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device
+        )
     assert code == 0, out
     assert out["partition"].endswith("p2") and out["filesystem"] == "xfs"
     content, uid, mode = read_back(disks, root, "xfs", "/home/ec2-user/.ssh/authorized_keys")
     assert content == key[1] + "\n" and uid == 1000 and mode == 0o600
 
 
-def test_btrfs_root_subvolume(disks: Disks, tmp_path: Path, key: Tuple[Path, str], run_agent: Callable) -> None:
+def test_btrfs_root_subvolume(
+    disks: Disks, tmp_path: Path, key: tuple[Path, str], run_agent: AgentRun
+) -> None:
     require_tools("mkfs.btrfs", "btrfs")
     device = disks.attach(disks.image("disk", "200M"))
     disks.mkfs("btrfs", device)
     disks.fill(device, "btrfs", write_linux_tree(tmp_path / "tree"), subvolume="@")
-    code, out = run_agent("--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device)
+    code, out = run_agent(
+        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device
+    )
     assert code == 0, out
     assert out["filesystem"] == "btrfs" and out["subvolume"] == "@"
     content, uid, _ = read_back(disks, device, "btrfs", "/@/home/ec2-user/.ssh/authorized_keys")
     assert content == key[1] + "\n" and uid == 1000
 
 
-def test_mbr_with_swap_then_root(disks: Disks, tmp_path: Path, key: Tuple[Path, str], run_agent: Callable) -> None:
+def test_mbr_with_swap_then_root(
+    disks: Disks, tmp_path: Path, key: tuple[Path, str], run_agent: AgentRun
+) -> None:
     require_tools("sfdisk", "mkswap", "mkfs.ext4")
     device = disks.attach(disks.image("disk", "48M", "label: dos\nsize=8MiB, type=82\ntype=83\n"))
     disks.mkfs("swap", disks.partition(device, 1))
     root = disks.partition(device, 2)
     disks.mkfs("ext4", root, "-d", str(write_linux_tree(tmp_path / "tree")))
-    code, out = run_agent("--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device)
+    code, out = run_agent(
+        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device
+    )
     assert code == 0, out
     assert out["partition"].endswith("p2")
     assert read_back(disks, root, "ext4", "/home/ec2-user/.ssh/authorized_keys")[0] == key[1] + "\n"
 
 
 def test_efi_first_then_boot_then_root(
-    disks: Disks, tmp_path: Path, key: Tuple[Path, str], run_agent: Callable
+    disks: Disks, tmp_path: Path, key: tuple[Path, str], run_agent: AgentRun
 ) -> None:
     """EFI is skipped; a /boot larger than root is probed and passed over."""
     require_tools("sfdisk", "mkfs.vfat", "mkfs.ext4")
@@ -115,25 +144,36 @@ def test_efi_first_then_boot_then_root(
     disks.mkfs("ext4", disks.partition(device, 2), "-d", str(boot_tree))
     root = disks.partition(device, 3)
     disks.mkfs("ext4", root, "-d", str(write_linux_tree(tmp_path / "tree")))
-    code, out = run_agent("--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device)
+    code, out = run_agent(
+        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device
+    )
     assert code == 0, out
     assert out["partition"].endswith("p3")
     assert read_back(disks, root, "ext4", "/home/ec2-user/.ssh/authorized_keys")[0] == key[1] + "\n"
 
 
-def test_zipapp_on_python39(disks: Disks, tmp_path: Path, key: Tuple[Path, str], run_agent: Callable) -> None:
+def test_zipapp_on_python39(
+    disks: Disks, tmp_path: Path, key: tuple[Path, str], run_agent: AgentRun
+) -> None:
     """The artifact the SSM document ships, on the oldest Python the agent supports."""
     python39 = Path("/root/.pyenv/versions/3.9.18/bin/python3.9")
     if not python39.exists():
-        pytest.skip("no Python 3.9 interpreter at /root/.pyenv/versions/3.9.18 to check 3.9 compatibility")
-    from rescue.build import build_zipapp
-
+        pytest.skip(
+            "no Python 3.9 interpreter at /root/.pyenv/versions/3.9.18 to check 3.9 compatibility"
+        )
     pyz = build_zipapp(tmp_path / "rescue.pyz")
     device = disks.attach(disks.image("disk", "32M"))
     disks.mkfs("ext4", device, "-d", str(write_linux_tree(tmp_path / "tree")))
     code, out = run_agent(
-        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1],
-        device=device, python=str(python39), entry=[str(pyz)],
+        "--platform",
+        "linux",
+        "--volume-id",
+        VOLUME_ID,
+        "--public-key",
+        key[1],
+        device=device,
+        python=str(python39),
+        entry=[str(pyz)],
     )
     assert code == 0 and out["users"][0]["added"] is True, out
     assert build_zipapp(tmp_path / "again.pyz").read_bytes() == pyz.read_bytes()  # reproducible
@@ -143,8 +183,6 @@ def test_ntfs_windows_root_is_found_and_released(disks: Disks, tmp_path: Path) -
     """Mount logic for Windows volumes (the repair itself is rescue/windows.py's)."""
     require_root()
     require_tools("mkntfs", "ntfs-3g", "ntfs-3g.probe")
-    from rescue.mounts import mount_volume_root
-
     device = disks.attach(disks.image("disk", "64M", "label: dos\ntype=7\n"))
     part = disks.partition(device, 1)
     disks.mkfs("ntfs", part)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from pathlib import Path
-from typing import Callable, Tuple
 
 import pytest
-from conftest import VOLUME_ID, require_tools
+from conftest import VOLUME_ID, AgentRun, require_tools
 from rescue_disks import Disks
 from rescue_trees import new_key, write_linux_tree
+
+from rescue import RescueError
+from rescue.mounts import mount_volume_root
 
 pytestmark = [pytest.mark.root]
 
@@ -24,7 +26,7 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def ext4_disk(disks: Disks, tmp_path: Path, with_os: bool = True) -> Tuple[Path, str]:
+def ext4_disk(disks: Disks, tmp_path: Path, with_os: bool = True) -> tuple[Path, str]:
     tree = write_linux_tree(tmp_path / "tree") if with_os else (tmp_path / "tree")
     tree.mkdir(exist_ok=True)
     if not with_os:
@@ -34,52 +36,74 @@ def ext4_disk(disks: Disks, tmp_path: Path, with_os: bool = True) -> Tuple[Path,
     return image, disks.attach(image)
 
 
-def refuse(run_agent: Callable, key: str, device: str, *words: str, timeout: str = "1") -> str:
+def refuse(run_agent: AgentRun, key: str, device: str, *words: str, timeout: str = "1") -> str:
     code, out = run_agent(
-        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key, device=device, timeout=timeout
+        "--platform",
+        "linux",
+        "--volume-id",
+        VOLUME_ID,
+        "--public-key",
+        key,
+        device=device,
+        timeout=timeout,
     )
     assert code == 1 and out["ok"] is False, out
     for word in words:
         assert word in out["error"], out["error"]
-    return out["error"]
+    return str(out["error"])
 
 
-def test_unknown_volume_id_times_out_naming_it(run_agent: Callable, key: str) -> None:
-    code, out = run_agent("--platform", "linux", "--volume-id", "vol-0fedcba9876543210", "--public-key", key)
+def test_unknown_volume_id_times_out_naming_it(run_agent: AgentRun, key: str) -> None:
+    code, out = run_agent(
+        "--platform", "linux", "--volume-id", "vol-0fedcba9876543210", "--public-key", key
+    )
     assert code == 1 and "vol-0fedcba9876543210" in out["error"] and "within 1 s" in out["error"]
 
 
-def test_malformed_volume_id(run_agent: Callable, key: str) -> None:
+def test_malformed_volume_id(run_agent: AgentRun, key: str) -> None:
     code, out = run_agent("--platform", "linux", "--volume-id", "vol-xyz", "--public-key", key)
     assert code == 1 and "not a volume ID" in out["error"]
 
 
-def test_device_that_never_appears(run_agent: Callable, key: str, tmp_path: Path) -> None:
+def test_device_that_never_appears(run_agent: AgentRun, key: str, tmp_path: Path) -> None:
     missing = str(tmp_path / "nvme9n1")
     code, out = run_agent(
-        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key, device=missing, timeout="0.5"
+        "--platform",
+        "linux",
+        "--volume-id",
+        VOLUME_ID,
+        "--public-key",
+        key,
+        device=missing,
+        timeout="0.5",
     )
     assert code == 1 and "appeared within 0.5 s" in out["error"] and "attached" in out["error"]
 
 
-def test_helper_root_disk_is_refused(run_agent: Callable, key: str) -> None:
+def test_helper_root_disk_is_refused(run_agent: AgentRun, key: str) -> None:
     source = next(
-        line.split()[0] for line in Path("/proc/mounts").read_text().splitlines() if line.split()[1] == "/"
+        line.split()[0]
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if line.split()[1] == "/"
     )
     if not source.startswith("/dev/") or not Path(source).exists():
         pytest.skip(f"the root filesystem here ({source}) is not on a block device node")
-    code, out = run_agent("--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key, device=source)
+    code, out = run_agent(
+        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key, device=source
+    )
     assert code == 1 and "the helper's own root disk" in out["error"]
 
 
-def test_no_root_filesystem(disks: Disks, tmp_path: Path, run_agent: Callable, key: str) -> None:
+def test_no_root_filesystem(disks: Disks, tmp_path: Path, run_agent: AgentRun, key: str) -> None:
     image, device = ext4_disk(disks, tmp_path, with_os=False)
     before = digest(image)
     refuse(run_agent, key, device, "no linux root filesystem", "etc/os-release")
     assert digest(image) == before
 
 
-def test_unsupported_filesystem(disks: Disks, tmp_path: Path, run_agent: Callable, key: str) -> None:
+def test_unsupported_filesystem(
+    disks: Disks, tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
     require_tools("mkfs.minix")
     image = disks.image("disk", "16M")
     device = disks.attach(image)
@@ -89,7 +113,7 @@ def test_unsupported_filesystem(disks: Disks, tmp_path: Path, run_agent: Callabl
     assert digest(image) == before
 
 
-def test_read_only_device(disks: Disks, tmp_path: Path, run_agent: Callable, key: str) -> None:
+def test_read_only_device(disks: Disks, tmp_path: Path, run_agent: AgentRun, key: str) -> None:
     image, _ = ext4_disk(disks, tmp_path)
     read_only = disks.attach(image, read_only=True)
     before = digest(image)
@@ -97,7 +121,9 @@ def test_read_only_device(disks: Disks, tmp_path: Path, run_agent: Callable, key
     assert digest(image) == before
 
 
-def test_filesystem_needing_repair(disks: Disks, tmp_path: Path, run_agent: Callable, key: str) -> None:
+def test_filesystem_needing_repair(
+    disks: Disks, tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
     image, device = ext4_disk(disks, tmp_path)
     subprocess.run(["tune2fs", "-E", "force_fsck", device], check=True, capture_output=True)
     before = digest(image)
@@ -105,17 +131,15 @@ def test_filesystem_needing_repair(disks: Disks, tmp_path: Path, run_agent: Call
     assert digest(image) == before
 
 
-def test_disk_already_mounted(disks: Disks, tmp_path: Path, run_agent: Callable, key: str) -> None:
+def test_disk_already_mounted(disks: Disks, tmp_path: Path, run_agent: AgentRun, key: str) -> None:
     _, device = ext4_disk(disks, tmp_path)
     with disks.mounted(device, "ext4") as target:
         refuse(run_agent, key, device, "already mounted", str(target))
 
 
-def test_hibernated_windows_volume(disks: Disks, run_agent: Callable) -> None:
+def test_hibernated_windows_volume(disks: Disks, run_agent: AgentRun) -> None:
     """ntfs-3g would mount it only by discarding the hibernation: the agent refuses."""
     require_tools("mkntfs", "ntfs-3g", "ntfs-3g.probe")
-    from rescue.mounts import mount_volume_root
-
     image = disks.image("disk", "64M")
     device = disks.attach(image)
     disks.mkfs("ntfs", device)
@@ -123,8 +147,10 @@ def test_hibernated_windows_volume(disks: Disks, run_agent: Callable) -> None:
         (target / "Windows" / "System32").mkdir(parents=True)
         (target / "hiberfil.sys").write_bytes(b"HIBR" + bytes(8188))
     before = digest(image)
-    with pytest.raises(Exception, match="hibernated") as caught:
-        with mount_volume_root(Path(device), "windows"):
-            pass
+    with (
+        pytest.raises(RescueError, match="hibernated") as caught,
+        mount_volume_root(Path(device), "windows"),
+    ):
+        pass
     assert "remove_hiberfile" not in str(caught.value)
     assert digest(image) == before

@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from importlib.util import find_spec
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Any
 
 import pytest
-from conftest import require_root
+from conftest import AgentResult, AgentRun, require_root
 from rescue_trees import new_key, write_linux_tree
 
-AgentRun = Callable[..., Tuple[int, Dict]]
 OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherOtherOtherOtherOtherOtherOtherOthe other@x"
 
 
@@ -22,17 +22,19 @@ def key(tmp_path: Path) -> str:
     return new_key(tmp_path)[1]
 
 
-def repair(run_agent: AgentRun, tree: Path, key: str, **kwargs: object) -> Tuple[int, Dict]:
+def repair(run_agent: AgentRun, tree: Path, key: str, **kwargs: object) -> AgentResult:
     return run_agent("--platform", "linux", "--root", str(tree), "--public-key", key, **kwargs)
 
 
-def ok(run_agent: AgentRun, tree: Path, key: str) -> Dict:
+def ok(run_agent: AgentRun, tree: Path, key: str) -> dict[str, Any]:
     code, out = repair(run_agent, tree, key)
     assert code == 0 and out["ok"], out
     return out
 
 
-def test_default_config_creates_ssh_dir_for_cloud_user(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+def test_default_config_creates_ssh_dir_for_cloud_user(
+    tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
     tree = write_linux_tree(tmp_path / "t")
     out = ok(run_agent, tree, key)
     ssh_dir = tree / "home/ec2-user/.ssh"
@@ -45,7 +47,9 @@ def test_default_config_creates_ssh_dir_for_cloud_user(tmp_path: Path, run_agent
 
 
 def test_home_relative_second_file(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
-    tree = write_linux_tree(tmp_path / "t", sshd_config="AuthorizedKeysFile %h/.ssh/authorized_keys2\n")
+    tree = write_linux_tree(
+        tmp_path / "t", sshd_config="AuthorizedKeysFile %h/.ssh/authorized_keys2\n"
+    )
     out = ok(run_agent, tree, key)
     assert out["users"][0]["files"] == ["/home/ec2-user/.ssh/authorized_keys2"]
     assert (tree / "home/ec2-user/.ssh/authorized_keys2").read_text() == key + "\n"
@@ -65,12 +69,14 @@ def test_absolute_per_user_file(tmp_path: Path, run_agent: AgentRun, key: str) -
         assert (tree / "etc/ssh/keys/ec2-user").stat().st_uid == 1000
 
 
-def test_included_drop_in_wins_over_later_main_setting(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+def test_included_drop_in_wins_over_later_main_setting(
+    tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
     tree = write_linux_tree(
         tmp_path / "t",
         sshd_config="Include sshd_config.d/*.conf\nAuthorizedKeysFile .ssh/from_main\n",
         files={
-            "etc/ssh/sshd_config.d/50-cloud.conf": "AuthorizedKeysFile  .ssh/from_drop_in %%literal\n",
+            "etc/ssh/sshd_config.d/50-cloud.conf": "AuthorizedKeysFile  .ssh/from_drop_in %%x\n",
             "etc/ssh/sshd_config.d/90-later.conf": "AuthorizedKeysFile .ssh/too_late\n",
             "etc/ssh/sshd_config.d/README": "AuthorizedKeysFile .ssh/not_a_conf\n",
         },
@@ -92,12 +98,17 @@ def test_match_block_overrides_global(tmp_path: Path, run_agent: AgentRun, key: 
     )
     out = ok(run_agent, tree, key)
     files = {user["name"]: user["files"] for user in out["users"]}
-    assert files == {"ec2-user": ["/etc/ssh/keys/ec2-user"], "alice": ["/home/alice/.ssh/authorized_keys"]}
+    assert files == {
+        "ec2-user": ["/etc/ssh/keys/ec2-user"],
+        "alice": ["/home/alice/.ssh/authorized_keys"],
+    }
     assert (tree / "home/alice/.ssh/authorized_keys").read_text() == f"{OTHER}\n{key}\n"
 
 
-def test_keeps_lines_and_order_and_adds_missing_newline(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
-    existing = f"# managed by hand\n{OTHER}\n\nfrom=\"10.0.0.1\" {OTHER.replace('Other', 'Third')}"
+def test_keeps_lines_and_order_and_adds_missing_newline(
+    tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
+    existing = f'# managed by hand\n{OTHER}\n\nfrom="10.0.0.1" {OTHER.replace("Other", "Third")}'
     tree = write_linux_tree(tmp_path / "t", files={"home/ec2-user/.ssh/authorized_keys": existing})
     ok(run_agent, tree, key)
     assert (tree / "home/ec2-user/.ssh/authorized_keys").read_text() == existing + "\n" + key + "\n"
@@ -106,16 +117,25 @@ def test_keeps_lines_and_order_and_adds_missing_newline(tmp_path: Path, run_agen
     assert (tree / "home/ec2-user/.ssh/authorized_keys").read_text().count(key.split()[1]) == 1
 
 
-def test_key_already_in_second_listed_file_counts(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
-    tree = write_linux_tree(tmp_path / "t", files={"home/ec2-user/.ssh/authorized_keys2": f"restrict {key}\n"})
+def test_key_already_in_second_listed_file_counts(
+    tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
+    tree = write_linux_tree(
+        tmp_path / "t", files={"home/ec2-user/.ssh/authorized_keys2": f"restrict {key}\n"}
+    )
     out = ok(run_agent, tree, key)
     assert out["users"][0] == {
-        "name": "ec2-user", "uid": 1000, "files": ["/home/ec2-user/.ssh/authorized_keys2"], "added": False
+        "name": "ec2-user",
+        "uid": 1000,
+        "files": ["/home/ec2-user/.ssh/authorized_keys2"],
+        "added": False,
     }
     assert out["changed_files"] == 0 and not (tree / "home/ec2-user/.ssh/authorized_keys").exists()
 
 
-def test_symlink_out_of_the_volume_is_refused(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+def test_symlink_out_of_the_volume_is_refused(
+    tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
     helper_secret = tmp_path / "helper-shadow"
     helper_secret.write_text("root:$6$secret:19000::::::\n")
     tree = write_linux_tree(tmp_path / "t")
@@ -142,7 +162,9 @@ def test_symlinks_resolve_inside_the_volume(tmp_path: Path, run_agent: AgentRun,
     assert (tree / str(outside).lstrip("/") / "authorized_keys").read_text() == key + "\n"
 
 
-def test_one_refused_user_does_not_block_the_others(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+def test_one_refused_user_does_not_block_the_others(
+    tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
     tree = write_linux_tree(tmp_path / "t", users=[("ubuntu", 1000), ("mallory", 1001)])
     (tree / "etc/shadow").write_text("shadow\n")
     (tree / "home/mallory/.ssh").mkdir()
@@ -161,7 +183,7 @@ def test_who_gets_the_key(tmp_path: Path, run_agent: AgentRun, key: str) -> None
         users=[("ubuntu", 1000), ("dev", 1001), ("idle", 1002)],
         files={
             "home/dev/.ssh/authorized_keys": OTHER + "\n",
-            "root/.ssh/authorized_keys": f'command="echo Please login as ubuntu;exit 142" {OTHER}\n',
+            "root/.ssh/authorized_keys": f'command="echo Log in as ubuntu;exit 142" {OTHER}\n',
             "srv/git/.ssh/authorized_keys": OTHER + "\n",
         },
     )
@@ -173,12 +195,18 @@ def test_who_gets_the_key(tmp_path: Path, run_agent: AgentRun, key: str) -> None
     assert key not in (tree / "srv/git/.ssh/authorized_keys").read_text()
 
 
-def test_root_with_a_real_key_gets_it_unless_sshd_forbids(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
-    tree = write_linux_tree(tmp_path / "t", users=[], files={"root/.ssh/authorized_keys": OTHER + "\n"})
+def test_root_with_a_real_key_gets_it_unless_sshd_forbids(
+    tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
+    tree = write_linux_tree(
+        tmp_path / "t", users=[], files={"root/.ssh/authorized_keys": OTHER + "\n"}
+    )
     out = ok(run_agent, tree, key)
     assert [user["name"] for user in out["users"]] == ["root"]
     forbidden = write_linux_tree(
-        tmp_path / "f", users=[], sshd_config="PermitRootLogin no\n",
+        tmp_path / "f",
+        users=[],
+        sshd_config="PermitRootLogin no\n",
         files={"root/.ssh/authorized_keys": OTHER + "\n"},
     )
     code, refused = repair(run_agent, forbidden, key)
@@ -191,8 +219,12 @@ def test_authorized_keys_file_none(tmp_path: Path, run_agent: AgentRun, key: str
     assert code == 1 and "AuthorizedKeysFile none" in out["error"]
 
 
-def test_world_writable_key_file_is_tightened(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
-    tree = write_linux_tree(tmp_path / "t", files={"home/ec2-user/.ssh/authorized_keys": OTHER + "\n"})
+def test_world_writable_key_file_is_tightened(
+    tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
+    tree = write_linux_tree(
+        tmp_path / "t", files={"home/ec2-user/.ssh/authorized_keys": OTHER + "\n"}
+    )
     (tree / "home/ec2-user/.ssh").chmod(0o777)
     (tree / "home/ec2-user/.ssh/authorized_keys").chmod(0o666)
     out = ok(run_agent, tree, key)
@@ -203,7 +235,9 @@ def test_world_writable_key_file_is_tightened(tmp_path: Path, run_agent: AgentRu
 
 def test_selinux_label_copied_with_ssh_type(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
     require_root()
-    tree = write_linux_tree(tmp_path / "t", files={"etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n"})
+    tree = write_linux_tree(
+        tmp_path / "t", files={"etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n"}
+    )
     home = tree / "home/ec2-user"
     try:
         os.setxattr(home, "security.selinux", b"unconfined_u:object_r:user_home_dir_t:s0\0")
@@ -217,7 +251,9 @@ def test_selinux_label_copied_with_ssh_type(tmp_path: Path, run_agent: AgentRun,
     assert not (tree / ".autorelabel").exists()
 
 
-def test_selinux_without_parent_label_asks_for_relabel(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+def test_selinux_without_parent_label_asks_for_relabel(
+    tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
     tree = write_linux_tree(tmp_path / "t", files={"etc/selinux/config": "SELINUX=permissive\n"})
     out = ok(run_agent, tree, key)
     assert out["selinux"] == "autorelabel" and (tree / ".autorelabel").exists()
@@ -252,17 +288,25 @@ def test_bad_command_lines(tmp_path: Path, run_agent: AgentRun, key: str) -> Non
     tree = write_linux_tree(tmp_path / "t")
     code, out = run_agent("--platform", "linux", "--root", str(tree))
     assert code == 2 and "--public-key is required" in out["error"]
-    code, out = run_agent("--platform", "linux", "--root", str(tree), "--volume-id", "vol-12345678",
-                          "--public-key", key)
+    code, out = run_agent(
+        "--platform",
+        "linux",
+        "--root",
+        str(tree),
+        "--volume-id",
+        "vol-12345678",
+        "--public-key",
+        key,
+    )
     assert code == 2 and "not allowed with" in out["error"]
-    code, out = run_agent("--platform", "linux", "--root", str(tree), "--public-key", key + "\nssh-rsa AAAA x")
+    code, out = run_agent(
+        "--platform", "linux", "--root", str(tree), "--public-key", key + "\nssh-rsa AAAA x"
+    )
     assert code == 1 and "single line" in out["error"]
     assert not (tree / "home/ec2-user/.ssh").exists()
 
 
 def test_windows_without_its_module_says_so(tmp_path: Path, run_agent: AgentRun) -> None:
-    from importlib.util import find_spec
-
     if find_spec("rescue.windows") is not None:
         pytest.skip("rescue/windows.py exists: its own tests cover the Windows repair")
     code, out = run_agent("--platform", "windows", "--root", str(tmp_path))

@@ -7,11 +7,11 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
-from conftest import VOLUME_ID, require_tools
+from conftest import VOLUME_ID, AgentRun, require_tools
 from rescue_disks import Disks
 from rescue_trees import new_key, write_linux_tree
 
@@ -34,7 +34,9 @@ def sshd_factory(tmp_path: Path) -> Iterator[Callable[[Path], int]]:
 
     def start(authorized_keys: Path) -> int:
         host_key = tmp_path / "host_key"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True
+        )
         port = free_port()
         config = tmp_path / "sshd_config"
         # Root logs in with the volume user's file: no throwaway account on this machine.
@@ -46,7 +48,8 @@ def sshd_factory(tmp_path: Path) -> Iterator[Callable[[Path], int]]:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
         process = subprocess.Popen(
             [shutil.which("sshd") or "sshd", "-D", "-e", "-f", str(config)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         started.append(process)
         deadline = time.monotonic() + 10
@@ -64,29 +67,52 @@ def sshd_factory(tmp_path: Path) -> Iterator[Callable[[Path], int]]:
         process.wait(timeout=10)
 
 
-def ssh_true(private_key: Path, port: int) -> subprocess.CompletedProcess:
+def ssh_true(private_key: Path, port: int) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
-            "ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10",
-            "-i", str(private_key), "-p", str(port), "root@127.0.0.1", "true",
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "-i",
+            str(private_key),
+            "-p",
+            str(port),
+            "root@127.0.0.1",
+            "true",
         ],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
 
 
 def test_injected_key_logs_in_and_another_is_refused(
-    disks: Disks, tmp_path: Path, run_agent: Callable, sshd_factory: Callable[[Path], int]
+    disks: Disks, tmp_path: Path, run_agent: AgentRun, sshd_factory: Callable[[Path], int]
 ) -> None:
     require_tools("mkfs.ext4")
     new_private, new_public = new_key(tmp_path, "new")
     other_private, _ = new_key(tmp_path, "other")
-    tree = write_linux_tree(tmp_path / "tree", files={"home/ec2-user/.ssh/authorized_keys": OLD_KEY_LINE})
+    tree = write_linux_tree(
+        tmp_path / "tree", files={"home/ec2-user/.ssh/authorized_keys": OLD_KEY_LINE}
+    )
     os.chown(tree / "home/ec2-user/.ssh", 1000, 1000)
     device = disks.attach(disks.image("disk", "32M"))
     disks.mkfs("ext4", device, "-d", str(tree))
 
-    code, out = run_agent("--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", new_public, device=device)
+    code, out = run_agent(
+        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", new_public, device=device
+    )
     assert code == 0 and out["users"][0]["added"] is True, out
 
     with disks.mounted(device, "ext4", "ro") as volume:

@@ -21,7 +21,10 @@ VOL = "vol-0abc123def4567890"
 
 def fake_sys(tmp_path: Path) -> Path:
     sys_root = tmp_path / "sys"
-    for name, serial in (("nvme0n1", "vol0aaaaaaaaaaaaaaaa"), ("nvme1n1", "vol0abc123def4567890  ")):
+    for name, serial in (
+        ("nvme0n1", "vol0aaaaaaaaaaaaaaaa"),
+        ("nvme1n1", "vol0abc123def4567890  "),
+    ):
         device = sys_root / "block" / name / "device"
         device.mkdir(parents=True, exist_ok=True)
         (device / "serial").write_text(serial + "\n")
@@ -47,7 +50,9 @@ def test_xen_names_and_shift() -> None:
     assert xen_candidates("/dev/nvme1n1") == []
 
 
-@pytest.mark.parametrize("bad", ["vol-123", "vol-0ABC123DEF4567890", "i-0123456789abcdef0", "vol-0123456789abcdef0x"])
+@pytest.mark.parametrize(
+    "bad", ["vol-123", "vol-0ABC123DEF4567890", "i-0123456789abcdef0", "vol-0123456789abcdef0x"]
+)
 def test_volume_id_shape(bad: str) -> None:
     with pytest.raises(RescueError, match="not a volume ID"):
         validate_volume_id(bad)
@@ -61,9 +66,11 @@ def test_bounded_wait_names_the_volume(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 def test_helper_root_disk_is_found_from_mountinfo(tmp_path: Path) -> None:
-    root_dev = os.stat("/").st_dev
+    root_dev = Path("/").stat().st_dev
     mountinfo = tmp_path / "mountinfo"
-    mountinfo.write_text(f"22 1 {os.major(root_dev)}:{os.minor(root_dev)} / / rw - ext4 /dev/x rw\n")
+    mountinfo.write_text(
+        f"22 1 {os.major(root_dev)}:{os.minor(root_dev)} / / rw - ext4 /dev/x rw\n"
+    )
     if not Path(f"/sys/dev/block/{os.major(root_dev)}:{os.minor(root_dev)}").exists():
         pytest.skip("/ is not on a block device here (overlay or tmpfs root)")
     disks = helper_root_disks(str(mountinfo))

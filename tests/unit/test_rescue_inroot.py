@@ -6,11 +6,13 @@ import os
 import string
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rescue.inroot import VolumeRoot
-from rescue.linux import key_blobs
+from rescue.keys import parse_public_key
+from rescue.linux import KeyInjector, key_blobs, read_accounts
 
 
 def test_absolute_and_dotdot_links_stay_inside(tmp_path: Path) -> None:
@@ -23,7 +25,10 @@ def test_absolute_and_dotdot_links_stay_inside(tmp_path: Path) -> None:
         assert root.resolve("/home/ann") == (["var", "home", "ann"], True)
         assert root.resolve("/home/ann/up/passwd") == (["etc", "passwd"], True)
         assert root.read_text("/home/ann/up/passwd") == "in-volume\n"
-        assert root.resolve("/home/ann/up", follow_last=False) == (["var", "home", "ann", "up"], True)
+        assert root.resolve("/home/ann/up", follow_last=False) == (
+            ["var", "home", "ann", "up"],
+            True,
+        )
 
 
 def test_missing_tail_is_lexical(tmp_path: Path) -> None:
@@ -38,7 +43,7 @@ def test_link_loops_and_special_files(tmp_path: Path) -> None:
     with VolumeRoot(tmp_path) as root:
         try:
             root.resolve("/loop/x")
-        except Exception as exc:  # noqa: BLE001 - asserting the message below
+        except Exception as exc:
             assert "too many symlinks" in str(exc)
         else:
             raise AssertionError("a symlink loop must be refused")
@@ -61,17 +66,18 @@ KEY_TEXT = st.text(alphabet=string.ascii_letters + string.digits + " #\n=\"'-", 
 
 @settings(max_examples=200, deadline=None)
 @given(existing=KEY_TEXT)
-def test_appending_keeps_every_byte_before_it(tmp_path_factory, existing: str) -> None:
+def test_appending_keeps_every_byte_before_it(
+    tmp_path_factory: pytest.TempPathFactory, existing: str
+) -> None:
     """Whatever the file held stays byte for byte; the key is found afterwards."""
-    from rescue.keys import parse_public_key
-    from rescue.linux import KeyInjector, read_accounts
-
     tree = tmp_path_factory.mktemp("t")
     (tree / "home/u/.ssh").mkdir(parents=True)
     (tree / "etc").mkdir()
     (tree / "etc/passwd").write_text("ec2-user:x:1000:1000::/home/u:/bin/sh\n")
     (tree / "home/u/.ssh/authorized_keys").write_text(existing)
-    key = parse_public_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB f")
+    key = parse_public_key(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB f"
+    )
     with VolumeRoot(tree) as root:
         injector = KeyInjector(root, key, as_root=False)
         outcome = injector.inject(injector.choose_users(read_accounts(root))[0])

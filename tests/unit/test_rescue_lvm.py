@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Dict, List, Sequence
+from collections.abc import Sequence
 
 import pytest
 
@@ -15,9 +15,9 @@ TARGET_PVS = ["/dev/nvme1n1p2"]
 class FakeLvm:
     """Answers lvm report commands from a table of PVs and records every command."""
 
-    def __init__(self, pvs: List[Dict[str, str]]) -> None:
+    def __init__(self, pvs: list[dict[str, str]]) -> None:
         self.pvs = pvs
-        self.commands: List[List[str]] = []
+        self.commands: list[list[str]] = []
 
     def __call__(self, args: Sequence[str]) -> str:
         command = list(args)
@@ -29,21 +29,29 @@ class FakeLvm:
             return json.dumps({"report": [{"pv": rows}]})
         if verb == "lvs":
             vg = command[-3] if command[-1] == "json" else command[-1]
-            return json.dumps({"report": [{"lv": [
-                {"lv_name": "root", "lv_path": f"/dev/{vg}/root"},
-                {"lv_name": "swap", "lv_path": f"/dev/{vg}/swap"},
-            ]}]})
+            return json.dumps(
+                {
+                    "report": [
+                        {
+                            "lv": [
+                                {"lv_name": "root", "lv_path": f"/dev/{vg}/root"},
+                                {"lv_name": "swap", "lv_path": f"/dev/{vg}/swap"},
+                            ]
+                        }
+                    ]
+                }
+            )
         if verb == "vgimportclone":
             for row in self.pvs:
                 if row["pv_name"] in command:
                     row["pv_uuid"] = "NEWUUID-" + row["pv_uuid"]
         return ""
 
-    def verbs(self) -> List[List[str]]:
+    def verbs(self) -> list[list[str]]:
         return [c[1:] for c in self.commands if c[1] not in ("pvs", "lvs")]
 
 
-def pv(name: str, vg: str, vg_uuid: str, pv_uuid: str = "abc-def") -> Dict[str, str]:
+def pv(name: str, vg: str, vg_uuid: str, pv_uuid: str = "abc-def") -> dict[str, str]:
     return {"pv_name": name, "vg_name": vg, "vg_uuid": vg_uuid, "pv_uuid": pv_uuid}
 
 
@@ -60,8 +68,10 @@ def test_no_clash_activates_only_the_target_group() -> None:
     ]
 
 
-@pytest.mark.parametrize("helper_vg", [("rhel", "OTHER"), ("other", "U1")], ids=["same-name", "same-uuid"])
-def test_clash_imports_under_a_temporary_name_and_renames_back(helper_vg: tuple) -> None:
+@pytest.mark.parametrize(
+    "helper_vg", [("rhel", "OTHER"), ("other", "U1")], ids=["same-name", "same-uuid"]
+)
+def test_clash_imports_under_a_temporary_name_and_renames_back(helper_vg: tuple[str, str]) -> None:
     fake = FakeLvm([pv("/dev/nvme1n1p2", "rhel", "U1", "pv-1"), pv("/dev/nvme0n1p3", *helper_vg)])
     [group] = lvm.target_groups(fake, TARGET_PVS)
     with lvm.activated(fake, group) as active:
@@ -80,7 +90,12 @@ def test_deactivates_and_renames_back_when_the_repair_fails() -> None:
     [group] = lvm.target_groups(fake, TARGET_PVS)
     with pytest.raises(RescueError), lvm.activated(fake, group):
         raise RescueError("mount failed")
-    assert [verb[0] for verb in fake.verbs()] == ["vgimportclone", "vgchange", "vgchange", "vgrename"]
+    assert [verb[0] for verb in fake.verbs()] == [
+        "vgimportclone",
+        "vgchange",
+        "vgchange",
+        "vgrename",
+    ]
 
 
 def test_unreadable_report_is_a_clear_error() -> None:

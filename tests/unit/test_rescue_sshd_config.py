@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict
 
 import pytest
 
@@ -20,7 +19,7 @@ from rescue.sshd_config import (
 ALICE = UserIdentity("alice", 1001, "/home/alice", ["alice", "admins"])
 
 
-def files_for(tmp_path: Path, files: Dict[str, str], user: UserIdentity = ALICE) -> list:
+def files_for(tmp_path: Path, files: dict[str, str], user: UserIdentity = ALICE) -> list[str]:
     for relative, content in files.items():
         path = tmp_path / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,13 +29,19 @@ def files_for(tmp_path: Path, files: Dict[str, str], user: UserIdentity = ALICE)
 
 
 def test_default_without_config(tmp_path: Path) -> None:
-    assert files_for(tmp_path, {}) == ["/home/alice/.ssh/authorized_keys", "/home/alice/.ssh/authorized_keys2"]
+    assert files_for(tmp_path, {}) == [
+        "/home/alice/.ssh/authorized_keys",
+        "/home/alice/.ssh/authorized_keys2",
+    ]
 
 
 def test_keyword_case_equals_sign_quotes_and_first_value_wins(tmp_path: Path) -> None:
-    config = 'authorizedkeysfile=".ssh/with space" /etc/keys/%u # note\nAuthorizedKeysFile .ssh/second\n'
+    config = (
+        'authorizedkeysfile=".ssh/with space" /etc/keys/%u # note\nAuthorizedKeysFile .ssh/second\n'
+    )
     assert files_for(tmp_path, {"etc/ssh/sshd_config": config}) == [
-        "/home/alice/.ssh/with space", "/etc/keys/alice"
+        "/home/alice/.ssh/with space",
+        "/etc/keys/alice",
     ]
 
 
