@@ -7,31 +7,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from rescue_disks import Disks, tools_missing
-
-REPO = Path(__file__).resolve().parents[2]
-VOLUME_ID = "vol-0123456789abcdef0"
-
-AgentResult = tuple[int, dict[str, Any]]
-AgentRun = Callable[..., AgentResult]
-
-
-def require_root() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: loop devices and mounts (CI runs as root)")
-
-
-def require_tools(*tools: str) -> None:
-    missing = tools_missing(*tools)
-    if missing:
-        pytest.skip(
-            f"missing tools {', '.join(missing)}: install the packages of .ci/apt-packages.txt"
-        )
+from rescue_disks import Disks
+from rescue_helpers import REPO, VOLUME_ID, AgentResult, AgentRun, require_root
 
 
 def _ours(line: str, base: Path) -> bool:

@@ -7,8 +7,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import VOLUME_ID, AgentRun, require_root, require_tools
 from rescue_disks import Disks
+from rescue_helpers import VOLUME_ID, AgentRun, require_root, require_tools
 from rescue_trees import fingerprint, new_key, write_linux_tree
 
 from rescue.build import build_zipapp

@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import VOLUME_ID, AgentRun, require_tools
 from rescue_disks import Disks
+from rescue_helpers import VOLUME_ID, AgentRun, require_tools
 from rescue_trees import new_key, write_linux_tree
 
 from rescue import RescueError

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import AgentResult, AgentRun, require_root
+from rescue_helpers import AgentResult, AgentRun, require_root
 from rescue_trees import new_key, write_linux_tree
 
 OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherOtherOtherOtherOtherOtherOtherOthe other@x"

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import VOLUME_ID, AgentRun, require_tools
 from rescue_disks import Disks
+from rescue_helpers import VOLUME_ID, AgentRun, require_tools
 from rescue_trees import new_key, write_linux_tree
 
 pytestmark = [pytest.mark.root, pytest.mark.sshd]
