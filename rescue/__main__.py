@@ -129,7 +129,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (RescueError, OSError) as exc:
         emit_failure("; then: ".join(chain_messages(exc)))
         return EXIT_FAILED
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the contract is one JSON line, whatever happens
         emit_failure(
             f"internal error ({type(exc).__name__}): {'; then: '.join(chain_messages(exc))}"
         )

@@ -7,10 +7,9 @@ device nodes and mount points removed (an ExitStack unwinds them in reverse orde
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -293,6 +292,20 @@ def _candidates(paths: Sequence[Path], platform: str, skipped: List[str]) -> Lis
     return found
 
 
+def _remove_workspace(work: Path) -> None:
+    """Remove our own nodes and empty directories only: never recurse into a mount point.
+
+    Were an unmount to fail, a recursive delete would walk into the customer's volume.
+    """
+    if (work / "nodes").is_dir():
+        for node in (work / "nodes").iterdir():
+            node.unlink()
+    for directory in ("nodes", "probe", "root", ""):
+        # A directory still mounted stays: the unmount error already names it.
+        with suppress(OSError):
+            (work / directory).rmdir()
+
+
 def _lvm_runner(args: Sequence[str]) -> str:
     return str(run(args).stdout)
 
@@ -303,7 +316,7 @@ def mount_volume_root(disk_path: Path, platform: str) -> Iterator[MountedRoot]:
     refuse_busy(disk_path)
     with ExitStack() as stack:
         work = Path(tempfile.mkdtemp(prefix="rescue-"))
-        stack.callback(shutil.rmtree, work, True)
+        stack.callback(_remove_workspace, work)
         (work / "probe").mkdir()
         (work / "root").mkdir()
         (work / "nodes").mkdir()
