@@ -334,6 +334,9 @@ def mount_volume_root(disk_path: Path, platform: str) -> Iterator[MountedRoot]:
         if root is None:
             marker = "Windows/System32" if platform == "windows" else "etc/os-release"
             checked = ", ".join(f"{c.path.name} ({c.fstype})" for c in candidates) or "none"
+            groups = [f"LVM VG {a.name} with {len(a.lv_paths)} LVs" for a in active_groups]
+            if groups:
+                checked += "; " + ", ".join(groups)
             unsupported = f"; unsupported filesystems: {', '.join(skipped)}" if skipped else ""
             raise RescueError(
                 f"no {platform} root filesystem on {disk_path}: no filesystem holds {marker} "

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +54,12 @@ def nothing_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
         for line in after[0]:
             subprocess.run(["losetup", "-d", line.split(":")[0]], check=False)
     assert after == before, f"left behind: loops {after[0]}, mounts {after[1]}"
+
+
+@pytest.fixture(autouse=True)
+def agent_tempdir_in_process(agent_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests that call the mount code in-process put its mount points where the guard looks."""
+    monkeypatch.setattr(tempfile, "tempdir", str(agent_tmp))
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -154,3 +155,30 @@ def test_hibernated_windows_volume(disks: Disks, run_agent: AgentRun) -> None:
         pass
     assert "remove_hiberfile" not in str(caught.value)
     assert digest(image) == before
+
+
+def test_lvm_volume_group_is_detected_and_left_inactive(
+    disks: Disks, run_agent: AgentRun, key: str
+) -> None:
+    """Real LVM metadata on a partition (a VG without LVs: creating one needs device-mapper,
+    which this machine lacks): found, activated, reported, deactivated, name unchanged."""
+    require_tools("lvm", "sfdisk")
+    lvm_type = "E6D6D379-F507-44C2-A23C-238F2A3DF928"
+    device = disks.attach(disks.image("disk", "64M", f"label: gpt\ntype={lvm_type}\n"))
+    pv = disks.partition(device, 1)
+    vg = f"rt{os.getpid()}"
+    scoped = ["--devices", pv]
+    for command in (
+        ["pvcreate", "-q", *scoped, pv],
+        ["vgcreate", "-q", *scoped, vg, pv],
+    ):
+        subprocess.run(["lvm", *command], check=True, capture_output=True)
+    error = refuse(run_agent, key, device)
+    assert f"LVM VG {vg} with 0 LVs" in error and "no linux root" in error, error
+    state = subprocess.run(
+        ["lvm", "vgs", "--noheadings", "-o", "vg_name", *scoped],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert state == [vg]

@@ -266,7 +266,7 @@ def test_selinux_without_parent_label_asks_for_relabel(
 def test_not_root_skips_ownership(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
     """A developer laptop: the local engine runs the agent as a normal user on a tree."""
     require_root()  # to become another user here
-    reachable = Path(tempfile.mkdtemp(prefix="rescue-tree-"))  # pytest's base dir is 0700
+    reachable = Path(tempfile.mkdtemp(prefix="rescue-tree-", dir="/tmp"))  # pytest: 0700
     try:
         reachable.chmod(0o755)
         tree = write_linux_tree(reachable / "t", users=[("ec2-user", 65534)])
