@@ -45,4 +45,6 @@ def acknowledge(scope: IConstruct, reasons: Mapping[str, Iterable[str]]) -> None
     """Acknowledge findings on `scope` (and what it contains), one reason line per cause."""
     for finding, why in sorted(reasons.items()):
         reason = " ".join(dict.fromkeys(why))  # several rules may share a resource: keep each once
-        Validations.of(scope).acknowledge(Acknowledgment(id=finding, reason=reason))
+        # The "AwsSolutions::" prefix names cdk-nag's pack as the rule's owner.
+        acknowledgment = Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason)
+        Validations.of(scope).acknowledge(acknowledgment)

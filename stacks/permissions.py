@@ -36,10 +36,8 @@ UNSCOPABLE_ACTIONS: Mapping[str, str] = {
     "ec2:DescribeInternetGateways": "read-only",
     "ec2:DescribeRouteTables": "read-only",
     "ec2:DescribeSecurityGroups": "read-only",
-    "ec2:DescribeNetworkInterfaces": "read-only",
     "ssm:DescribeInstanceInformation": "read-only",
     "ssm:ListCommands": "read-only",
-    "ssm:ListCommandInvocations": "read-only",
     "ssm:GetCommandInvocation": "read-only",
     # Added by CDK for tracing=ACTIVE (functions) and tracing_enabled (state machine).
     "xray:PutTraceSegments": "X-Ray segments have no ARN",
@@ -55,6 +53,16 @@ UNSCOPABLE_ACTIONS: Mapping[str, str] = {
     "logs:PutResourcePolicy": "log resource policies are account-wide",
     "logs:DescribeResourcePolicies": "read-only",
     "logs:DescribeLogGroups": "read-only",
+}
+
+# Actions no handler calls by name: AWS checks them on the caller while serving another call.
+IMPLIED_ACTIONS: Mapping[str, str] = {
+    "kms:Encrypt": "Parameter Store encrypts a SecureString with the caller's rights",
+    "kms:GenerateDataKey": "Parameter Store encrypts advanced-tier SecureStrings with a data key",
+    "kms:Decrypt": "Parameter Store decrypts for GetParameter WithDecryption",
+    "kms:CreateGrant": "EC2 makes a grant on the key when it attaches or starts encrypted volumes",
+    "iam:PassRole": "RunInstances with the helper's instance profile passes its role",
+    "ec2:CreateTags": "TagSpecifications in a create call tag through CreateTags",
 }
 
 ALL_RESOURCES_REASON = (
@@ -93,7 +101,6 @@ EC2_IMAGE = "arn:{partition}:ec2:{region}::image/*"  # AMI and snapshot ARNs hav
 EC2_SNAPSHOT = "arn:{partition}:ec2:{region}::snapshot/*"
 PARAMETER = "arn:{partition}:ssm:{region}:{account}:parameter"
 PENDING_KEYS = f"{PARAMETER}/reset-access/*/pending/*"
-PENDING_PATHS = f"{PARAMETER}/reset-access/*/pending"  # GetParametersByPath authorizes the path
 RESULTS = f"{PARAMETER}/reset-access/*/result"
 PUBLISHED_KEYS = f"{PARAMETER}/ec2rl/openssh/*/key"
 UBUNTU_AMI_PARAMETERS = (
@@ -201,11 +208,16 @@ CLEANUP: tuple[Rule, ...] = (
             "ec2:DescribeInternetGateways",
             "ec2:DescribeSubnets",
             "ec2:DescribeVpcs",
-            "ec2:DescribeNetworkInterfaces",
         ),
         ("*",),
     ),
-    Rule(("ec2:TerminateInstances",), (f"{EC2}:instance/*",), CARRIES_TAG, WHY_OWN_RESOURCES),
+    # Before terminating a helper, make sure it will not delete a volume it borrowed.
+    Rule(
+        ("ec2:ModifyInstanceAttribute", "ec2:TerminateInstances"),
+        (f"{EC2}:instance/*",),
+        CARRIES_TAG,
+        WHY_OWN_RESOURCES,
+    ),
     Rule(
         ("ec2:DeleteSecurityGroup",), (f"{EC2}:security-group/*",), CARRIES_TAG, WHY_OWN_RESOURCES
     ),
@@ -230,21 +242,14 @@ CLEANUP: tuple[Rule, ...] = (
     ),
     Rule(("ec2:DeleteSubnet",), (f"{EC2}:subnet/*",), CARRIES_TAG, WHY_OWN_RESOURCES),
     Rule(("ec2:DeleteVpc",), (f"{EC2}:vpc/*",), CARRIES_TAG, WHY_OWN_RESOURCES),
-    Rule(
-        ("ssm:GetParametersByPath", "ssm:DeleteParameter"),
-        (PENDING_PATHS, PENDING_KEYS),
-        why=WHY_PENDING,
-    ),
+    Rule(("ssm:DeleteParameter",), (PENDING_KEYS,), why=WHY_PENDING),
 )
 
 RECORD_FAILURE: tuple[Rule, ...] = (
+    # Reads where the instance and its root volume are, to tell a person what to do.
+    Rule(("ec2:DescribeInstances", "ec2:DescribeVolumes"), ("*",)),
     Rule(("ssm:PutParameter",), (RESULTS,), why=WHY_RESULTS),
     Rule(("dynamodb:DeleteItem",), ("{lock_table_arn}",)),
-    Rule(
-        ("ssm:GetParametersByPath", "ssm:DeleteParameter"),
-        (PENDING_PATHS, PENDING_KEYS),
-        why=WHY_PENDING,
-    ),
 )
 
 CREATE_IMAGE: tuple[Rule, ...] = (
@@ -260,19 +265,18 @@ PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
                 "ec2:DescribeInstances",
                 "ec2:DescribeVolumes",
                 "ec2:DescribeSubnets",
-                "ec2:DescribeImages",
                 "ec2:DescribeInstanceTypes",
                 "ssm:DescribeInstanceInformation",
             ),
             ("*",),
         ),
-        Rule(("ssm:GetParameter",), (UBUNTU_AMI_PARAMETERS,), why=WHY_UBUNTU),
         Rule(
             ("kms:DescribeKey",),
             (ANY_KMS_KEY,),
             why=WHY_ANY_KEY.format(actions="reading key metadata to refuse an unusable key"),
         ),
-        Rule(("dynamodb:PutItem",), ("{lock_table_arn}",)),
+        # Take the lock; when another execution holds it, read which one to say so.
+        Rule(("dynamodb:PutItem", "dynamodb:GetItem"), ("{lock_table_arn}",)),
     ),
     "create_key": (
         Rule(("ssm:PutParameter",), (PENDING_KEYS,), why=WHY_PENDING),
@@ -286,7 +290,6 @@ PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
                 "ec2:DescribeInternetGateways",
                 "ec2:DescribeRouteTables",
                 "ec2:DescribeSecurityGroups",
-                "ec2:DescribeInstances",
             ),
             ("*",),
         ),
@@ -324,8 +327,6 @@ PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
                 "ec2:AssociateRouteTable",
                 "ec2:AuthorizeSecurityGroupEgress",
                 "ec2:RevokeSecurityGroupEgress",
-                "ec2:ModifyVpcAttribute",
-                "ec2:ModifySubnetAttribute",
             ),
             (
                 f"{EC2}:vpc/*",
@@ -361,7 +362,7 @@ PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         ),
     ),
     "launch_helper": (
-        Rule(("ec2:DescribeInstances", "ec2:DescribeInstanceTypes"), ("*",)),
+        Rule(("ec2:DescribeInstances",), ("*",)),
         Rule(("ec2:RunInstances",), (f"{EC2}:instance/*",), CREATED_WITH_TAG, WHY_CREATE_TAGGED),
         Rule(
             ("ec2:RunInstances",),
@@ -430,7 +431,7 @@ PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     ),
     "check_volume": (DESCRIBE_VOLUMES,),
     "run_rescue": (
-        Rule(("ssm:ListCommands", "ssm:ListCommandInvocations"), ("*",)),
+        Rule(("ssm:ListCommands",), ("*",)),
         # Only our rescue document can be sent, by this function or anyone it could be tricked
         # into acting for. Instances: the helper (tagged) offline, the target itself online; as
         # online targets are arbitrary, a tag condition on the helper would narrow nothing.
@@ -438,7 +439,7 @@ PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         Rule(("ssm:SendCommand",), (f"{EC2}:instance/*",), why=WHY_ANY_INSTANCE),
     ),
     "check_rescue": (
-        Rule(("ssm:GetCommandInvocation", "ssm:ListCommandInvocations"), ("*",)),
+        Rule(("ssm:GetCommandInvocation",), ("*",)),
     ),
     "restore_instance": (
         DESCRIBE_INSTANCES,

@@ -1,0 +1,142 @@
+"""Outside judges of the stack: cdk-nag (AwsSolutions), cfn-lint, asl-validator, the CDK CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, Synth
+
+from stacks.functions import asl_placeholders
+from stacks.project import ASL_PATH
+
+NODE_BIN = ROOT / "node_modules" / ".bin"
+# cfn-lint checks we disable, each with why.
+CFN_LINT_IGNORED = {
+    # CDK adds DependsOn from each function to its role and policy; the role's GetAtt already
+    # implies one of them. Harmless, and not ours to change.
+    "W3005",
+}
+
+
+def node_tool(name: str) -> str:
+    tool = NODE_BIN / name
+    if not tool.exists():
+        pytest.fail(f"{tool} is missing: run `make node` (npm ci)", pytrace=False)
+    return str(tool)
+
+
+def test_cdk_nag_has_no_unacknowledged_finding(synth: Synth) -> None:
+    assert synth.validation is not None, "cdk-nag did not run (no validation-report.json)"
+    violations = [
+        f"{v['ruleName']} at {c['constructPath']}"
+        for report in synth.validation["pluginReports"]
+        for v in report["violations"]
+        for c in v["violatingConstructs"]
+    ]
+    assert violations == []
+
+
+def acknowledgements(synth: Synth) -> dict[tuple[str, str], str]:
+    """(construct path, rule) -> reason, for every acknowledgement in the assembly."""
+    found = {}
+    for path, entries in synth.metadata.items():
+        for entry in entries:
+            if entry["type"] == "aws:cdk:acknowledged-rules":
+                for rule, reason in entry["data"].items():
+                    found[(path.lstrip("/"), rule.split("::", 1)[1])] = reason
+    return found
+
+
+def test_every_acknowledgement_gives_a_specific_reason(synth: Synth) -> None:
+    acks = acknowledgements(synth)
+    assert acks, "expected acknowledgements (IAM5 for Describe*, IAM4 for the helper, L1)"
+    for (path, rule), reason in acks.items():
+        assert len(reason) >= 60, (path, rule, reason)
+        assert not re.search(r"\b(TODO|FIXME|TBD|ignore|n/a)\b", reason, re.I), (path, reason)
+
+
+def test_every_acknowledgement_is_still_needed(synth: Synth) -> None:
+    assert synth.validation is not None
+    suppressed = {
+        (c["constructPath"], v["ruleName"])
+        for report in synth.validation["pluginReports"]
+        for v in report.get("suppressedViolations", [])
+        for c in v["violatingConstructs"]
+    }
+    stale = [
+        f"{rule} on {path}"
+        for path, rule in acknowledgements(synth)
+        if not any(p == path or p.startswith(f"{path}/") for p, r in suppressed if r == rule)
+    ]
+    assert stale == [], "these acknowledge findings that no longer occur: remove them"
+
+
+def test_cfn_lint_finds_nothing(synth: Synth) -> None:
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "cfn-lint"),  # the venv's, beside its python
+            "--ignore-checks",
+            *sorted(CFN_LINT_IGNORED),
+            "--",
+            str(synth.template_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_asl_validator_accepts_the_workflow_as_written_and_as_deployed(tmp_path: Path) -> None:
+    # As deployed: every ${...} replaced by a value of the kind the stack substitutes.
+    text = ASL_PATH.read_text(encoding="utf-8")
+    for name in asl_placeholders(ASL_PATH):
+        value = (
+            f"arn:aws:lambda:eu-west-1:123456789012:function:ResetAccess-{name[:-11]}"
+            if name.endswith("FunctionArn")
+            else f"reset-access-{name}"
+        )
+        text = text.replace("${" + name + "}", value)
+    deployed = tmp_path / "deployed.asl.json"
+    deployed.write_text(text, encoding="utf-8")
+    json.loads(text)
+    result = subprocess.run(
+        [node_tool("asl-validator"), "--json-path", str(ASL_PATH), "--json-path", str(deployed)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_cdk_cli_synthesizes_the_app(tmp_path: Path) -> None:
+    """`cdk synth` as an operator runs it: cdk.json, app.py, the CLI's schema version."""
+    if shutil.which("node") is None:
+        pytest.fail("node is missing", pytrace=False)
+    env = {
+        **os.environ,
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    result = subprocess.run(
+        [node_tool("cdk"), "synth", "--quiet", "--no-notices", "--output", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    template = json.loads((tmp_path / "ResetAccess.template.json").read_text(encoding="utf-8"))
+    assert "AWS::StepFunctions::StateMachine" in json.dumps(template)

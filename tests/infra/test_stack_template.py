@@ -1,0 +1,250 @@
+"""The synthesized template: what the stack promises, read from the template itself."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from conftest import Synth
+
+from stacks.functions import handlers_in_asl, snake_to_camel
+from stacks.permissions import EVENT_FUNCTIONS
+from stacks.project import ASL_PATH, DEFAULT_ALARM_PREFIX, KEY_ALIAS
+
+
+def one(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    assert len(resources) == 1, sorted(resources)
+    return next(iter(resources.items()))
+
+
+def functions_by_handler(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:
+    found = {}
+    for logical_id, function in synth.of_type("AWS::Lambda::Function").items():
+        handler = function["Properties"]["Handler"]
+        module, _, entry = handler.rpartition(".")
+        assert module.startswith("lambdas.handlers.") and entry == "handler", handler
+        found[module.removeprefix("lambdas.handlers.")] = (logical_id, function)
+    return found
+
+
+def test_state_machine_is_standard_with_logging_and_tracing(synth: Synth) -> None:
+    _, machine = one(synth.of_type("AWS::StepFunctions::StateMachine"))
+    props = machine["Properties"]
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    logging = props["LoggingConfiguration"]
+    assert logging["Level"] == "ALL"
+    # History already holds every state's input and output; logs must not copy them.
+    assert logging["IncludeExecutionData"] is False
+    assert "DefinitionS3Location" in props  # DefinitionBody.from_file: the ASL file, as is
+
+
+def test_every_asl_placeholder_is_substituted(synth: Synth) -> None:
+    _, machine = one(synth.of_type("AWS::StepFunctions::StateMachine"))
+    substituted = set(machine["Properties"]["DefinitionSubstitutions"])
+    text = ASL_PATH.read_text(encoding="utf-8")
+    missing = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", text)) - substituted
+    assert not missing, f"placeholders without a substitution: {sorted(missing)}"
+
+
+def test_one_function_per_placeholder_and_vice_versa(synth: Synth) -> None:
+    in_asl = set(handlers_in_asl(ASL_PATH))
+    deployed = set(functions_by_handler(synth))
+    assert deployed - set(EVENT_FUNCTIONS) == in_asl
+    assert set(EVENT_FUNCTIONS) <= deployed
+    _, machine = one(synth.of_type("AWS::StepFunctions::StateMachine"))
+    substitutions = machine["Properties"]["DefinitionSubstitutions"]
+    ids = functions_by_handler(synth)
+    for handler in in_asl:
+        arn = substitutions[f"{snake_to_camel(handler)}FunctionArn"]
+        assert arn == {"Fn::GetAtt": [ids[handler][0], "Arn"]}, handler
+
+
+def test_functions_run_python313_arm64_with_the_layer_tracing_and_own_role(synth: Synth) -> None:
+    layer_id, _ = one(synth.of_type("AWS::Lambda::LayerVersion"))
+    roles = set()
+    code = set()
+    for handler, (_, function) in functions_by_handler(synth).items():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.13", handler
+        assert props["Architectures"] == ["arm64"], handler
+        assert props["Layers"] == [{"Ref": layer_id}], handler
+        assert props["TracingConfig"] == {"Mode": "Active"}, handler
+        assert "ReservedConcurrentExecutions" not in props
+        assert props["MemorySize"] >= 256 and 1 <= props["Timeout"] <= 900, handler
+        env = props["Environment"]["Variables"]
+        assert env["POWERTOOLS_SERVICE_NAME"] == "reset-access"
+        assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+        for name in (
+            "LOCK_TABLE_NAME",
+            "KMS_KEY_ARN",
+            "RESCUE_DOCUMENT_NAME",
+            "HELPER_INSTANCE_PROFILE_ARN",
+            "HELPER_ROLE_ARN",
+        ):
+            assert env[name], (handler, name)
+        assert bool(env["STATE_MACHINE_ARN"]) == (handler in EVENT_FUNCTIONS), handler
+        assert "LoggingConfig" in props and "LogGroup" in props["LoggingConfig"], handler
+        roles.add(json.dumps(props["Role"]))
+        code.add(json.dumps(props["Code"], sort_keys=True))
+    assert len(roles) == len(functions_by_handler(synth)), "each function needs its own role"
+    assert len(code) == 1, "all functions share one code asset"
+
+
+def test_every_log_group_has_a_retention(synth: Synth) -> None:
+    groups = synth.of_type("AWS::Logs::LogGroup")
+    # One per function and one for the state machine.
+    assert len(groups) == len(synth.of_type("AWS::Lambda::Function")) + 1
+    for logical_id, group in groups.items():
+        assert group["Properties"].get("RetentionInDays"), logical_id
+
+
+def test_kms_key_rotates_and_its_policy_has_no_wildcard_action(synth: Synth) -> None:
+    key_id, key = one(synth.of_type("AWS::KMS::Key"))
+    props = key["Properties"]
+    assert props["EnableKeyRotation"] is True
+    _, alias = one(synth.of_type("AWS::KMS::Alias"))
+    assert alias["Properties"]["AliasName"] == KEY_ALIAS
+    assert alias["Properties"]["TargetKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    for statement in props["KeyPolicy"]["Statement"]:
+        actions = _as_list(statement["Action"])
+        assert not any("*" in a for a in actions), statement
+        assert statement["Principal"] != "*" and statement["Principal"] != {"AWS": "*"}
+        if any(a in actions for a in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey")):
+            # Using the key is only ever possible inside Parameter Store calls.
+            via = statement["Condition"]["StringEquals"]["kms:ViaService"]
+            assert "ssm." in json.dumps(via), statement
+
+
+def test_key_users_are_exactly_the_roles_that_store_or_publish_keys(synth: Synth) -> None:
+    _, key = one(synth.of_type("AWS::KMS::Key"))
+    role_users = {
+        statement["Principal"]["AWS"]["Fn::GetAtt"][0]
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]
+        if "Fn::GetAtt" in json.dumps(statement["Principal"])
+    }
+    functions = functions_by_handler(synth)
+    expected = {
+        functions[h][1]["Properties"]["Role"]["Fn::GetAtt"][0]
+        for h in ("create_key", "publish_result")
+    }
+    assert role_users == expected
+
+
+def test_lock_table(synth: Synth) -> None:
+    _, table = one(synth.of_type("AWS::DynamoDB::Table"))
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "InstanceId", "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": "InstanceId", "AttributeType": "S"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ExpiresAt", "Enabled": True}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_helper_role_has_only_ssm_core(synth: Synth) -> None:
+    helper_roles = {
+        k: r
+        for k, r in synth.of_type("AWS::IAM::Role").items()
+        if "ec2.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
+    }
+    role_id, role = one(helper_roles)
+    managed = json.dumps(role["Properties"]["ManagedPolicyArns"])
+    assert managed.count("arn:") == 1 and "policy/AmazonSSMManagedInstanceCore" in managed
+    assert "Policies" not in role["Properties"]
+    attached = [
+        p
+        for p in synth.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    assert attached == []
+    _, profile = one(synth.of_type("AWS::IAM::InstanceProfile"))
+    assert profile["Properties"]["Roles"] == [{"Ref": role_id}]
+
+
+def _rules(synth: Synth) -> dict[str, dict[str, Any]]:
+    return {
+        r["Properties"]["EventPattern"]["source"][0]: r
+        for r in synth.of_type("AWS::Events::Rule").values()
+    }
+
+
+def test_alarm_rule_matches_prefixed_alarms_going_to_alarm(synth: Synth) -> None:
+    rule = _rules(synth)["aws.cloudwatch"]["Properties"]
+    assert rule["EventPattern"] == {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "detail": {
+            "alarmName": [{"prefix": DEFAULT_ALARM_PREFIX}],
+            "state": {"value": ["ALARM"]},
+        },
+    }
+    (target,) = rule["Targets"]
+    machine_id, _ = one(synth.of_type("AWS::StepFunctions::StateMachine"))
+    assert target["Arn"] == {"Ref": machine_id}
+    assert target.get("InputPath", "$") == "$" and "Input" not in target
+    assert target["DeadLetterConfig"]["Arn"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+
+
+def test_janitor_rule_watches_this_state_machine_only(synth: Synth) -> None:
+    rule = _rules(synth)["aws.states"]["Properties"]
+    machine_id, _ = one(synth.of_type("AWS::StepFunctions::StateMachine"))
+    assert rule["EventPattern"] == {
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {
+            "status": ["ABORTED", "TIMED_OUT", "FAILED"],
+            "stateMachineArn": [{"Ref": machine_id}],
+        },
+    }
+    (target,) = rule["Targets"]
+    janitor_id, _ = functions_by_handler(synth)["janitor"]
+    assert target["Arn"] == {"Fn::GetAtt": [janitor_id, "Arn"]}
+    assert target["DeadLetterConfig"]["Arn"]
+
+
+def test_dead_letter_queue_is_encrypted_and_tls_only(synth: Synth) -> None:
+    queue_id, queue = one(synth.of_type("AWS::SQS::Queue"))
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    (policy,) = synth.of_type("AWS::SQS::QueuePolicy").values()
+    denies = [
+        s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"
+    ]
+    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+    assert queue_id
+
+
+def test_outputs(synth: Synth) -> None:
+    assert {"StateMachineArn", "LockTableName", "RescueDocumentName", "KmsKeyArn"} <= set(
+        synth.template["Outputs"]
+    )
+
+
+def test_state_machine_role_invokes_exactly_our_functions(synth: Synth) -> None:
+    machine_id, machine = one(synth.of_type("AWS::StepFunctions::StateMachine"))
+    role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for p in synth.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    invoke = [s for s in statements if "lambda:InvokeFunction" in _as_list(s["Action"])]
+    (statement,) = invoke
+    assert _as_list(statement["Action"]) == ["lambda:InvokeFunction"]
+    functions = functions_by_handler(synth)
+    # The janitor is EventBridge's to start, not the workflow's.
+    expected = {functions[h][0] for h in handlers_in_asl(ASL_PATH)}
+    resources = statement["Resource"]
+    invoked = {r["Fn::GetAtt"][0] for r in resources if "Fn::GetAtt" in r}
+    qualified = {r["Fn::Join"][1][0]["Fn::GetAtt"][0] for r in resources if "Fn::Join" in r}
+    assert invoked == expected == qualified
+    others = {a for s in statements if s not in invoke for a in _as_list(s["Action"])}
+    assert all(a.startswith(("logs:", "xray:")) for a in others), others
+    assert machine_id
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
