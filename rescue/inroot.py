@@ -148,15 +148,16 @@ class VolumeRoot:
     def exists(self, path: str) -> bool:
         return self.resolve(path)[1]
 
-    def is_dir(self, path: str) -> bool:
-        components, exists = self.resolve(path)
-        if not exists:
-            return False
+    def _names(self, components: List[str]) -> List[str]:
+        """Sorted entries of a directory, or none when it is not one."""
         try:
-            os.close(self.open_dir(components))
+            fd = self.open_dir(components)
         except (OSError, RescueError):
-            return False
-        return True
+            return []
+        try:
+            return sorted(os.listdir(fd))  # noqa: PTH208 - listing by fd, no path
+        finally:
+            os.close(fd)
 
     def glob(self, pattern: str) -> List[str]:
         """In-root glob(3): matches in sorted order, as sshd's Include expands them."""
@@ -169,16 +170,9 @@ class VolumeRoot:
                     if exists:
                         expanded.append(components)
                     continue
-                if not self.is_dir(as_path(prefix)):
-                    continue
-                fd = self.open_dir(self.resolve(as_path(prefix))[0])
-                try:
-                    names = sorted(os.listdir(fd))  # noqa: PTH208 - listing by fd, no path
-                finally:
-                    os.close(fd)
                 expanded.extend(
                     self.resolve(as_path([*prefix, name]))[0]
-                    for name in names
+                    for name in self._names(prefix)
                     if fnmatch.fnmatchcase(name, part)
                     and (part.startswith(".") or not name.startswith("."))
                 )

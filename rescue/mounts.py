@@ -7,6 +7,7 @@ device nodes and mount points removed (an ExitStack unwinds them in reverse orde
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager, suppress
@@ -98,14 +99,18 @@ def partition_nodes(disk_path: Path, node_dir: Path) -> List[Path]:
 
 def _node(name: str, node_dir: Path) -> Path:
     """/dev/NAME once udev made it, else a node of our own (helpers without udev)."""
+    major, minor = (_sys_block(name) / "dev").read_text().strip().split(":")
+    wanted = os.makedev(int(major), int(minor))
     deadline = time.monotonic() + NODE_WAIT
     while time.monotonic() < deadline:
-        if Path("/dev", name).exists():
-            return Path("/dev", name)
+        with suppress(OSError):
+            info = Path("/dev", name).stat()
+            # A stale node of another device under this name must not be mounted.
+            if stat.S_ISBLK(info.st_mode) and info.st_rdev == wanted:
+                return Path("/dev", name)
         time.sleep(0.1)
-    major, minor = (_sys_block(name) / "dev").read_text().strip().split(":")
     node = node_dir / name
-    os.mknod(node, 0o600 | 0o060000, os.makedev(int(major), int(minor)))
+    os.mknod(node, 0o600 | stat.S_IFBLK, wanted)
     return node
 
 

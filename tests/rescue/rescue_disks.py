@@ -37,6 +37,7 @@ class Disks:
         self.loops: list[str] = []
         self.mounts: list[Path] = []
         self.mount_count = 0
+        self.nodes: list[Path] = []
 
     def image(self, name: str, size: str, table: str | None = None) -> Path:
         path = self.workdir / f"{name}.img"
@@ -64,6 +65,7 @@ class Disks:
         if not node.exists():
             major, minor = sys_dev.read_text().strip().split(":")
             os.mknod(node, 0o600 | stat.S_IFBLK, os.makedev(int(major), int(minor)))
+            self.nodes.append(node)
         return str(node)
 
     def mkfs(self, fstype: str, device: str, *extra: str) -> None:
@@ -104,6 +106,9 @@ class Disks:
             subprocess.run(["partx", "--delete", device], check=False, capture_output=True)
             subprocess.run(["losetup", "--detach", device], check=False)
         self.loops.clear()
+        for node in self.nodes:
+            node.unlink(missing_ok=True)
+        self.nodes.clear()
 
 
 def tools_missing(*tools: str) -> list[str]:

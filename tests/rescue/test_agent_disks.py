@@ -131,6 +131,26 @@ def test_mbr_with_swap_then_root(
     assert read_back(disks, root, "ext4", "/home/ec2-user/.ssh/authorized_keys")[0] == key[1] + "\n"
 
 
+def test_partition_node_missing_without_udev(
+    disks: Disks, tmp_path: Path, key: tuple[Path, str], run_agent: AgentRun
+) -> None:
+    """No udev and no /dev node for the root partition: the agent makes a private node."""
+    require_tools("sfdisk", "mkfs.ext4")
+    device = disks.attach(disks.image("disk", "40M", f"label: gpt\ntype={LINUX}\n"))
+    root = disks.partition(device, 1)
+    disks.mkfs("ext4", root, "-d", str(write_linux_tree(tmp_path / "tree")))
+    Path(root).unlink()
+    try:
+        code, out = run_agent(
+            "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device
+        )
+        assert code == 0, out
+        assert out["partition"] != root and out["partition"].endswith(Path(root).name)
+    finally:
+        disks.partition(device, 1)  # put the node back for read-back and release
+    assert read_back(disks, root, "ext4", "/home/ec2-user/.ssh/authorized_keys")[0] == key[1] + "\n"
+
+
 def test_efi_first_then_boot_then_root(
     disks: Disks, tmp_path: Path, key: tuple[Path, str], run_agent: AgentRun
 ) -> None:
