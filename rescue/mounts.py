@@ -280,9 +280,12 @@ def _verify_rw(mountpoint: Path) -> None:
                 )
 
 
-def _candidates(paths: Sequence[Path], platform: str, skipped: List[str]) -> List[Candidate]:
+def _classify(
+    paths: Sequence[Path], platform: str, skipped: List[str]
+) -> Tuple[List[Candidate], List[str]]:
+    """Filesystems that may hold the root, and LVM physical volumes, among these devices."""
     wanted = WINDOWS_FILESYSTEMS if platform == "windows" else LINUX_FILESYSTEMS
-    found = []
+    found, pvs = [], []
     for path in paths:
         name = Path(os.path.realpath(path)).name  # the kernel name, also for LVM's dm-N
         info = blkid(path)
@@ -292,9 +295,11 @@ def _candidates(paths: Sequence[Path], platform: str, skipped: List[str]) -> Lis
             continue
         if fstype in wanted:
             found.append(Candidate(path, name, fstype, _size(name)))
-        elif fstype and fstype != "LVM2_member":
+        elif fstype == "LVM2_member":
+            pvs.append(str(path))
+        elif fstype:
             skipped.append(f"{path.name}: {fstype}")
-    return found
+    return found, pvs
 
 
 def _remove_workspace(work: Path) -> None:
@@ -328,13 +333,12 @@ def mount_volume_root(disk_path: Path, platform: str) -> Iterator[MountedRoot]:
         whole = blkid(disk_path)
         nodes = [disk_path] if whole.get("TYPE") else partition_nodes(disk_path, work / "nodes")
         skipped: List[str] = []
-        candidates = _candidates(nodes, platform, skipped)
-        pvs = [str(node) for node in nodes if blkid(node).get("TYPE") == "LVM2_member"]
+        candidates, pvs = _classify(nodes, platform, skipped)
         active_groups: List[lvm.ActiveGroup] = []
         for group in lvm.target_groups(_lvm_runner, pvs) if pvs else []:
             active = stack.enter_context(lvm.activated(_lvm_runner, group))
             active_groups.append(active)
-            candidates += _candidates([Path(p) for p in active.lv_paths], platform, skipped)
+            candidates += _classify([Path(p) for p in active.lv_paths], platform, skipped)[0]
         root, subvolume = find_root(candidates, platform, work / "probe")
         if root is None:
             marker = "Windows/System32" if platform == "windows" else "etc/os-release"
