@@ -16,9 +16,7 @@ from stacks.reset_access_stack import ResetAccessStack
 
 def cdk_json_context() -> dict[str, Any]:
     """Context and feature flags from cdk.json, which the CLI passes but a bare App() lacks."""
-    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))[
-        "context"
-    ]
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
     return context
 
 

@@ -103,9 +103,7 @@ PARAMETER = "arn:{partition}:ssm:{region}:{account}:parameter"
 PENDING_KEYS = f"{PARAMETER}/reset-access/*/pending/*"
 RESULTS = f"{PARAMETER}/reset-access/*/result"
 PUBLISHED_KEYS = f"{PARAMETER}/ec2rl/openssh/*/key"
-UBUNTU_AMI_PARAMETERS = (
-    f"arn:{{partition}}:ssm:{{region}}::parameter{UBUNTU_AMI_PARAMETER_PATH}/*"
-)
+UBUNTU_AMI_PARAMETERS = f"arn:{{partition}}:ssm:{{region}}::parameter{UBUNTU_AMI_PARAMETER_PATH}/*"
 ANY_KMS_KEY = "arn:{partition}:kms:{region}:*:key/*"
 
 CREATED_WITH_TAG: Conditions = {"Null": {f"aws:RequestTag/{EXECUTION_TAG}": "false"}}
@@ -392,9 +390,7 @@ PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         ),
         Rule(("ssm:GetParameter",), (UBUNTU_AMI_PARAMETERS,), why=WHY_UBUNTU),
     ),
-    "check_helper": (
-        Rule(("ssm:DescribeInstanceInformation", "ec2:DescribeInstances"), ("*",)),
-    ),
+    "check_helper": (Rule(("ssm:DescribeInstanceInformation", "ec2:DescribeInstances"), ("*",)),),
     "stop_instance": (
         DESCRIBE_INSTANCES,
         Rule(("ec2:StopInstances",), (f"{EC2}:instance/*",), why=WHY_ANY_INSTANCE),
@@ -438,9 +434,7 @@ PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         Rule(("ssm:SendCommand",), ("{document_arn}",)),
         Rule(("ssm:SendCommand",), (f"{EC2}:instance/*",), why=WHY_ANY_INSTANCE),
     ),
-    "check_rescue": (
-        Rule(("ssm:GetCommandInvocation",), ("*",)),
-    ),
+    "check_rescue": (Rule(("ssm:GetCommandInvocation",), ("*",)),),
     "restore_instance": (
         DESCRIBE_INSTANCES,
         Rule(

@@ -103,7 +103,7 @@ def shell_script(zipapp: bytes) -> list[str]:
         f"  if ! {{ {APT} update && DEBIAN_FRONTEND=noninteractive {APT} -y install ntfs-3g; }}"
         " >&2; then",
         '    echo "rescue: could not install ntfs-3g (is a package mirror reachable from the'
-        ' helper\'s subnet?); NTFS volumes cannot be mounted without it" >&2',
+        " helper's subnet?); NTFS volumes cannot be mounted without it\" >&2",
         "  fi",
         "fi",
         f"base64 -d > \"$work/rescue.pyz\" <<'{ZIPAPP_HEREDOC}'",

@@ -112,4 +112,3 @@ class Storage(Construct):
                 },
             )
         )
-

@@ -49,7 +49,7 @@ class Synth:
 
 def _synthesize(outdir: Path) -> float:
     # Imported here: only the worker that synthesizes pays for starting jsii.
-    from stacks.app import build_app  # noqa: PLC0415
+    from stacks.app import build_app
 
     started = time.monotonic()
     # Assets stay where they are (no copy of the 50 MB layer): the tests read the template only.

@@ -112,9 +112,7 @@ def ed25519_key(comment: str = "reset-access@i-0123456789abcdef0") -> str:
 
 def test_document_is_a_command_document_under_ssms_size_limit(synth: Synth) -> None:
     (document,) = (
-        r["Properties"]
-        for r in synth.resources.values()
-        if r["Type"] == "AWS::SSM::Document"
+        r["Properties"] for r in synth.resources.values() if r["Type"] == "AWS::SSM::Document"
     )
     assert document["DocumentType"] == "Command"
     assert document["UpdateMethod"] == "NewVersion"
@@ -128,7 +126,9 @@ def test_document_is_a_command_document_under_ssms_size_limit(synth: Synth) -> N
     assert deployed == document_content(build_zipapp_bytes())
 
 
-def test_linux_offline_passes_volume_and_key_to_the_agent(content, sandbox) -> None:
+def test_linux_offline_passes_volume_and_key_to_the_agent(
+    content: dict[str, Any], sandbox: dict[str, Path]
+) -> None:
     key = ed25519_key()
     result = run_script(
         content, sandbox, {"Platform": "linux", "Target": "vol-0123456789abcdef0", "PublicKey": key}
@@ -145,7 +145,9 @@ def test_linux_offline_passes_volume_and_key_to_the_agent(content, sandbox) -> N
     assert list(sandbox["tmp"].iterdir()) == [], "the temporary folder must be removed"
 
 
-def test_online_targets_the_root_and_windows_passes_no_key(content, sandbox) -> None:
+def test_online_targets_the_root_and_windows_passes_no_key(
+    content: dict[str, Any], sandbox: dict[str, Path]
+) -> None:
     (sandbox["bin"] / "ntfs-3g").write_text("#!/bin/sh\n")
     (sandbox["bin"] / "ntfs-3g").chmod(0o755)
     result = run_script(content, sandbox, {"Platform": "windows", "Target": "/"})
@@ -154,7 +156,9 @@ def test_online_targets_the_root_and_windows_passes_no_key(content, sandbox) -> 
     assert "ntfs-3g" not in result.stderr
 
 
-def test_the_agents_exit_status_is_the_commands(content, sandbox) -> None:
+def test_the_agents_exit_status_is_the_commands(
+    content: dict[str, Any], sandbox: dict[str, Path]
+) -> None:
     result = run_script(
         content, sandbox, {"Platform": "linux", "Target": "/", "PublicKey": ed25519_key()}, 3
     )
@@ -163,7 +167,9 @@ def test_the_agents_exit_status_is_the_commands(content, sandbox) -> None:
 
 
 @pytest.mark.parametrize("installs", [True, False])
-def test_windows_installs_ntfs3g_when_missing(content, sandbox, installs: bool) -> None:
+def test_windows_installs_ntfs3g_when_missing(
+    content: dict[str, Any], sandbox: dict[str, Path], installs: bool
+) -> None:
     log = sandbox["root"] / "apt.log"
     (sandbox["bin"] / "apt-get").write_text(
         "#!/bin/bash\n"
@@ -172,7 +178,9 @@ def test_windows_installs_ntfs3g_when_missing(content, sandbox, installs: bool) 
         + ("exit 0\n" if installs else "exit 100\n")
     )
     (sandbox["bin"] / "apt-get").chmod(0o755)
-    result = run_script(content, sandbox, {"Platform": "windows", "Target": "vol-0123456789abcdef0"})
+    result = run_script(
+        content, sandbox, {"Platform": "windows", "Target": "vol-0123456789abcdef0"}
+    )
     calls = log.read_text().splitlines()
     assert any(c.endswith("update") for c in calls)
     assert "rescue: ntfs-3g is missing; installing it with apt-get" in result.stderr
@@ -232,8 +240,12 @@ def test_nothing_the_key_pattern_admits_can_break_the_quoting(value: str) -> Non
 
 
 @given(st.from_regex(PUBLIC_KEY_PATTERN))
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_every_admitted_key_reaches_the_agent_unchanged(content, sandbox, key: str) -> None:
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_every_admitted_key_reaches_the_agent_unchanged(
+    content: dict[str, Any], sandbox: dict[str, Path], key: str
+) -> None:
     result = run_script(content, sandbox, {"Platform": "linux", "Target": "/", "PublicKey": key})
     assert result.returncode == 0, result.stderr
     argv = json.loads(result.stdout)
