@@ -72,12 +72,18 @@ class _Context:
 
 class Engine:
     def __init__(self, scenario: Scenario, *, echo: Optional[Callable[[str], None]] = None,
-                 workdir: Optional[Path] = None, janitor: bool = True) -> None:
+                 workdir: Optional[Path] = None, janitor: bool = True,
+                 prepare: Optional[Callable[[Engine], None]] = None) -> None:
+        """prepare runs inside the local AWS after the world is built, before the execution
+        starts: a test's way to set up what a scenario file cannot say (a held lock...)."""
         self.scenario = scenario
         self.echo = echo or (lambda line: None)
+        self.echo_progress = echo is not None
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="reset-access-local-"))
         self.run_janitor = janitor
+        self.prepare = prepare
+        self.world_before: dict[str, Any] = {}
         self.api_calls: Counter[str] = Counter()
         self.calls_by_function: dict[str, Counter[str]] = defaultdict(Counter)
         self.logs = io.StringIO()
@@ -88,6 +94,7 @@ class Engine:
         self._fault_lock = threading.Lock()
         self._aborted = False
         self.execution_arn = ""
+        self.execution_name = f"local-{uuid.uuid4().hex[:12]}"
         self.ssm_world = SsmWorld(document_name=RESCUE_DOCUMENT)
 
     # -- the run ----------------------------------------------------------------------------
@@ -101,11 +108,13 @@ class Engine:
         })
         try:
             with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), \
-                    emulator.corrections(
-                        self.ssm_world, lambda function, event=None: self._invoke(function, event)), \
+                    emulator.corrections(self.ssm_world, self._lambda_invoker()), \
                     _CallCounter(self):
                 self._create_stack()
                 self._build_world()
+                if self.prepare:
+                    self.prepare(self)
+                self.world_before = self._world()
                 return self._execute()
         finally:
             os.environ.clear()
@@ -139,11 +148,8 @@ class Engine:
         ssm = boto3.client("ssm", region_name=REGION)
         ssm.create_document(Name=RESCUE_DOCUMENT, DocumentType="Command",
                             Content=json.dumps(_document_stand_in()), DocumentFormat="JSON")
-        images = boto3.client("ec2", region_name=REGION).describe_images(Owners=["amazon"])[
-            "Images"]
         for arch, wanted in (("amd64", "x86_64"), ("arm64", "arm64")):
-            image = next((i for i in images if i.get("Architecture") == wanted), images[0])
-            _put_public_parameter(UBUNTU_PARAMETER.format(arch=arch), image["ImageId"])
+            _put_public_parameter(UBUNTU_PARAMETER.format(arch=arch), _linux_image(wanted))
 
         os.environ.update({
             "LOCK_TABLE_NAME": LOCK_TABLE, "KMS_KEY_ARN": self.kms_key_arn,
@@ -189,8 +195,7 @@ class Engine:
     def _build_world(self) -> None:
         ec2 = boto3.client("ec2", region_name=REGION)
         backend = emulator._ec2_backend()
-        image_id = next(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]
-                        if not i.get("Platform") and i.get("Architecture") == "x86_64")
+        image_id = _linux_image("x86_64")
         for name, spec in self.scenario.instances.items():
             zone = spec.get("availability_zone", f"{REGION}a")
             subnet = ec2.describe_subnets(Filters=[
@@ -247,8 +252,7 @@ class Engine:
     def _execute(self) -> dict[str, Any]:
         sfn = boto3.client("stepfunctions", region_name=REGION)
         execution_input = self.scenario.resolve_input(self.ids)
-        name = f"local-{uuid.uuid4().hex[:12]}"
-        self.execution_name = name
+        name = self.execution_name
         self.execution_arn = sfn.start_execution(
             stateMachineArn=self.state_machine_arn, name=name,
             input=json.dumps(execution_input))["executionArn"]
@@ -256,17 +260,19 @@ class Engine:
         shown = 0
         while True:
             described = sfn.describe_execution(executionArn=self.execution_arn)
-            events = _history(sfn, self.execution_arn)
-            for event in events[shown:]:
-                entered = event.get("stateEnteredEventDetails")
-                if entered:
-                    self.echo(f"{time.monotonic() - started:7.2f}s  {entered['name']}")
-            shown = len(events)
-            if described["status"] != "RUNNING":
+            running = described["status"] == "RUNNING"
+            if self.echo_progress or not running:
+                events = _history(sfn, self.execution_arn)
+                for event in events[shown:]:
+                    entered = event.get("stateEnteredEventDetails")
+                    if entered:
+                        self.echo(f"{time.monotonic() - started:7.2f}s  {entered['name']}")
+                shown = len(events)
+            if not running:
                 break
             if time.monotonic() - started > 600:
                 raise RuntimeError("the local execution ran for 10 minutes; engine stuck?")
-            time.sleep(0.02)
+            time.sleep(0.1 if self.echo_progress else 0.02)
         if described["status"] in ("ABORTED", "TIMED_OUT") and self.run_janitor:
             self._janitor(described["status"])
         return self._report(sfn, described, events)
@@ -285,6 +291,10 @@ class Engine:
             self.echo(f"  janitor failed: {payload}")
 
     # -- Lambda, faults, API counting --------------------------------------------------------
+    def _lambda_invoker(self) -> Callable[..., tuple[str, bool, str]]:
+        """Stands in for moto's LambdaFunction._invoke_lambda (self is the moto function)."""
+        return lambda function, event=None: self._invoke(function, event)
+
     def _invoke(self, function: Any, event: Any = None) -> tuple[str, bool, str]:
         name = function.function_name
         handler = self.handlers[name].handler
@@ -355,12 +365,13 @@ class Engine:
         instances = {}
         for name, instance_id in self.ids.items():
             instance = backend.get_instance(instance_id)
-            volume = backend.get_volume(self.root_volumes[name])
-            attachment = volume.attachment
+            # A terminated instance's root volume is gone with it.
+            volume = backend.volumes.get(self.root_volumes[name])
+            attachment = volume.attachment if volume else None
             instances[name] = {
                 "id": instance_id,
                 "state": instance.state,
-                "root_volume_id": volume.id,
+                "root_volume_id": self.root_volumes[name],
                 "root_attached_to": attachment.instance.id if attachment else None,
                 "root_attached_device": attachment.device if attachment else None,
             }
@@ -436,6 +447,14 @@ class _CallCounter:
 
     def __exit__(self, *exc: Any) -> None:
         botocore.client.BaseClient._make_api_call = self.original  # type: ignore[method-assign]
+
+
+def _linux_image(architecture: str) -> str:
+    """One of moto's own Linux images (read from the backend: DescribeImages of all of moto's
+    public images costs a second)."""
+    backend = emulator._ec2_backend()
+    return next(ami.id for ami in backend.amis.values()
+                if not ami.platform and ami.architecture == architecture)
 
 
 def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:

@@ -1,0 +1,120 @@
+"""Run scenarios on the embedded engine and state, from the world after, what a user cares about."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Callable, Optional
+
+import pytest
+
+from local.checks import key_logs_in
+from local.engine import Engine
+from local.scenario import Scenario
+
+OLD_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGw0c3RrZXlsb3N0a2V5bG9zdGtleWxvc3RrZXkx "
+           "lost@laptop")
+
+
+def linux_instance(**overrides: Any) -> dict[str, Any]:
+    instance: dict[str, Any] = {
+        "platform": "linux", "state": "running", "root_device": "/dev/xvda",
+        "encrypted": False, "ssm": False, "tags": {},
+        "volume": {"distro": "amzn2023", "authorized_keys_file": ".ssh/authorized_keys",
+                   "users": [{"name": "ec2-user", "uid": 1000, "gid": 1000,
+                              "authorized_keys": [OLD_KEY]}]},
+    }
+    instance.update(overrides)
+    return instance
+
+
+class Run:
+    """One finished execution: its report and the engine that ran it."""
+
+    def __init__(self, engine: Engine, report: dict[str, Any]) -> None:
+        self.engine = engine
+        self.report = report
+        self.world = report["world"]
+
+    def instance(self, name: str = "web") -> dict[str, Any]:
+        return dict(self.world["instances"][name])
+
+    def key(self, name: str = "web") -> Optional[str]:
+        instance_id = self.instance(name)["id"]
+        parameter = self.world["parameters"].get(f"/ec2rl/openssh/{instance_id}/key")
+        return parameter["value"] if parameter else None
+
+    def states_entered(self) -> list[str]:
+        return [e["stateEnteredEventDetails"]["name"] for e in self.report["history"]
+                if "stateEnteredEventDetails" in e]
+
+    def mutating_calls(self) -> dict[str, int]:
+        reads = ("Describe", "Get", "List")
+        return {call: count for call, count in self.report["api_calls"].items()
+                if not call.split(":", 1)[1].startswith(reads)}
+
+    # -- what every run must leave true ------------------------------------------------------
+    def assert_restored(self, name: str = "web", state: Optional[str] = None) -> None:
+        before = self.engine.world_before["instances"][name]
+        after = self.instance(name)
+        assert after["state"] == (state or before["state"]), after
+        assert after["root_volume_id"] == before["root_volume_id"]
+        assert after["root_attached_to"] == before["id"], after
+        assert after["root_attached_device"] == before["root_attached_device"], after
+
+    def assert_nothing_left(self) -> None:
+        assert self.world["leftovers"] == [], self.world["leftovers"]
+
+    def assert_key_opens(self, name: str = "web", users: tuple[str, ...] = ("ec2-user",)) -> None:
+        assert self.key(name), "no private key in Parameter Store"
+        assert self.world["parameters"][
+            f"/ec2rl/openssh/{self.instance(name)['id']}/key"]["type"] == "SecureString"
+        assert sorted(key_logs_in(self.report, name, self.instance(name)["id"])) == sorted(users)
+
+    def assert_no_secret_leaked(self) -> None:
+        secrets = [p["value"] for n, p in self.world["parameters"].items()
+                   if n.startswith("/ec2rl/openssh/")]
+        places = {
+            "history": json.dumps(self.report["history"]),
+            "output": json.dumps(self.report["output"]),
+            "logs": self.engine.logs.getvalue(),
+            "SSM command parameters": json.dumps(self.engine.ssm_world.commands_sent),
+            "SSM command output": json.dumps([(i.stdout, i.stderr) for i in
+                                              self.engine.ssm_world.invocations.values()]),
+        }
+        for secret in secrets:
+            body = "".join(line for line in secret.splitlines() if "PRIVATE KEY" not in line)
+            for where, text in places.items():
+                for fragment in (body[:48], body[-48:]):
+                    assert fragment not in text, f"private key material found in {where}"
+
+    def assert_unchanged(self, attempted: tuple[str, ...] = ()) -> None:
+        """A refused or no-op run: the world is exactly as before and nothing was mutated
+        (attempted: calls that were made and refused by AWS, like a conditional put)."""
+        assert self.world["instances"] == self.engine.world_before["instances"]
+        assert self.world["authorized_keys"] == self.engine.world_before["authorized_keys"]
+        assert self.world["parameters"] == self.engine.world_before["parameters"]
+        assert self.world["backups"] == {"images": [], "snapshots": []}
+        self.assert_nothing_left()
+        mutated = {call for call in self.mutating_calls() if call not in attempted}
+        assert mutated == set(), mutated
+
+
+RunScenario = Callable[..., Run]
+
+
+@pytest.fixture
+def run_scenario() -> RunScenario:
+    def run(instances: Optional[dict[str, Any]] = None, input: Any = None,
+            faults: Optional[list[dict[str, Any]]] = None, abort_at: Optional[str] = None,
+            prepare: Optional[Callable[[Engine], None]] = None) -> Run:
+        scenario = Scenario.from_dict({
+            "instances": copy.deepcopy(instances or {"web": linux_instance()}),
+            "input": input if input is not None else {"InstanceId": "@web"},
+            "faults": faults or [],
+            **({"abort_at": abort_at} if abort_at else {}),
+        })
+        engine = Engine(scenario, prepare=prepare)
+        return Run(engine, engine.run())
+
+    return run
