@@ -278,6 +278,9 @@ class KeyInjector:
             self._append(files[0], account, home)
         except RescueError as exc:
             return UserOutcome(account.name, account.uid, [files[0]], False, str(exc))
+        except OSError as exc:  # e.g. a full or read-only volume: say which file, go on
+            reason = f"writing {files[0]} failed: {exc.strerror or exc}"
+            return UserOutcome(account.name, account.uid, [files[0]], False, reason)
         return UserOutcome(account.name, account.uid, [files[0]], True, None)
 
     def _append(self, path: str, account: Account, home: List[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -314,3 +315,28 @@ def test_windows_without_its_module_says_so(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(sys.modules, "rescue.windows", None)  # makes the import fail
     with pytest.raises(RescueError, match=r"rescue/windows.py is missing"):
         windows_repair()
+
+
+def test_unwritable_file_is_reported_per_user(
+    tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
+    """An immutable key file fails for its user alone; the others still get the key."""
+    require_root()
+    tree = write_linux_tree(
+        tmp_path / "t",
+        users=[("ubuntu", 1000), ("frozen", 1001)],
+        files={"home/frozen/.ssh/authorized_keys": OTHER + "\n"},
+    )
+    frozen = tree / "home/frozen/.ssh/authorized_keys"
+    if subprocess.run(["chattr", "+i", str(frozen)], check=False).returncode != 0:
+        pytest.skip("this filesystem has no immutable attribute (chattr +i)")
+    try:
+        out = ok(run_agent, tree, key)
+    finally:
+        subprocess.run(["chattr", "-i", str(frozen)], check=True)
+    by_name = {user["name"]: user for user in out["users"]}
+    assert by_name["ubuntu"]["added"] is True
+    assert by_name["frozen"]["refused"].startswith(
+        "writing /home/frozen/.ssh/authorized_keys failed"
+    )
+    assert frozen.read_text() == OTHER + "\n"
