@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-EXCLUDED = {"build.py", "bench.py"}  # build-time helpers the helper instance never runs
+EXCLUDED = {"build.py"}  # build-time only: the helper instance never runs it
 ENTRY = "# -*- coding: utf-8 -*-\nimport sys\nfrom rescue.__main__ import main\nsys.exit(main())\n"
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 SHEBANG = b"#!/usr/bin/env python3\n"
