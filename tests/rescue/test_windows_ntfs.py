@@ -65,7 +65,8 @@ class NtfsVolume:
 
     def unmount(self) -> None:
         for _ in range(20):
-            done = subprocess.run(["umount", str(self.mountpoint)], capture_output=True, check=False)
+            done = subprocess.run(["umount", str(self.mountpoint)], capture_output=True,
+                                  check=False)
             if done.returncode == 0:
                 self.mounted = False
                 return
@@ -172,7 +173,8 @@ def test_ec2launch_v1_on_ntfs(ntfs: NtfsVolume) -> None:
         assert after[rel][1] == security_descriptor(directory=True), rel
     for rel in created:
         assert after[rel][1] == security_descriptor(directory=False), rel
-    assert after[GPT_INI_REL][0] is not None and b"Version=1\r\n" in after[GPT_INI_REL][0]
+    gpt_ini = after[GPT_INI_REL][0]
+    assert gpt_ini is not None and b"Version=1\r\n" in gpt_ini
     assert after[SCRIPTS_INI_REL][0] == encode(
         "[Startup]\r\n0CmdLine=ResetAccess-EC2Launch-Init.cmd\r\n0Parameters=\r\n",
         "utf-16-le-bom", "\r\n")
