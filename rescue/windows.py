@@ -8,9 +8,10 @@ GetPasswordData (AWS says to allow up to 15 minutes after the start).
 
 Launch agents, the preferred first when several are found (all are reported):
   ec2launch-v2  ProgramData/Amazon/EC2Launch/config/agent-config.yml: task setAdminAccount
-                with password type random in stage preReady (added or corrected in place),
-                and ProgramData/Amazon/EC2Launch/state/.run-once moved aside, as AWS's
-                manual procedure does. Every task with frequency `once` runs again.
+                with password type random in stage preReady (added or corrected in place;
+                a static password's `data` is dropped), and
+                ProgramData/Amazon/EC2Launch/state/.run-once moved aside (AWS's manual
+                procedure deletes it). Every task with frequency `once` runs again.
   ec2launch-v1  ProgramData/Amazon/EC2-Windows/Launch/Config/LaunchConfig.json:
                 adminPasswordType Random, plus a one-shot startup script (below).
   ec2config     Program Files/Amazon/Ec2ConfigService/Settings/config.xml: plugin
@@ -389,6 +390,8 @@ def security_descriptor(directory: bool) -> bytes:
 
 def _protect(path: Path, like: Optional[Path], directory: bool) -> None:
     """Give a new file `like`'s descriptor, else the safe one. A no-op off NTFS."""
+    if not hasattr(os, "setxattr"):  # the local engine on a non-Linux workstation
+        return
     value: Optional[bytes] = None
     if like is not None:
         try:
