@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
@@ -23,7 +24,7 @@ _BOTO_CONFIG = BotoConfig(retries={"mode": "standard", "max_attempts": 5})
 _clients: dict[str, Any] = {}
 
 # Set only by the local engine to inject faults around a phase's side effect; None in AWS.
-fault_hook: Optional[Callable[[str, str], None]] = None
+fault_hook: Callable[[str, str], None] | None = None
 
 
 def client(service: str) -> Any:

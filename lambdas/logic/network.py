@@ -6,7 +6,7 @@ a retried step never makes a second VPC.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from lambdas.logic.tags import execution_filter, tag_specifications
 
@@ -64,7 +64,7 @@ def prepare_network(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
             "Created": True, "PublicIp": True}
 
 
-def _existing(describe: Any, key: str, id_key: str, execution: str) -> Optional[str]:
+def _existing(describe: Any, key: str, id_key: str, execution: str) -> str | None:
     found = describe(Filters=execution_filter(execution))[key]
     return str(found[0][id_key]) if found else None
 
@@ -72,7 +72,7 @@ def _existing(describe: Any, key: str, id_key: str, execution: str) -> Optional[
 def _security_group(ec2: Any, vpc_id: str, execution: str) -> str:
     """No inbound rule at all; outbound HTTPS for SSM and HTTP for the Ubuntu mirrors."""
     found = ec2.describe_security_groups(
-        Filters=execution_filter(execution) + [{"Name": "vpc-id", "Values": [vpc_id]}]
+        Filters=[*execution_filter(execution), {"Name": "vpc-id", "Values": [vpc_id]}]
     )["SecurityGroups"]
     if found:
         return str(found[0]["GroupId"])

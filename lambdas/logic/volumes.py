@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from lambdas.errors import NotReady, UnexpectedState
 
@@ -11,7 +11,7 @@ def describe_volume(ec2: Any, volume_id: str) -> dict[str, Any]:
     return dict(ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0])
 
 
-def attachment(volume: dict[str, Any]) -> Optional[dict[str, Any]]:
+def attachment(volume: dict[str, Any]) -> dict[str, Any] | None:
     for item in volume.get("Attachments", []):
         if item.get("State") in ("attaching", "attached", "detaching"):
             return dict(item)
@@ -49,7 +49,7 @@ def attach_volume(ec2: Any, volume_id: str, instance_id: str, device: str) -> di
     return {"VolumeId": volume_id, "InstanceId": instance_id, "Device": device}
 
 
-def wait_volume(ec2: Any, volume_id: str, wanted: str, instance_id: Optional[str] = None
+def wait_volume(ec2: Any, volume_id: str, wanted: str, instance_id: str | None = None
                 ) -> dict[str, Any]:
     """wanted is 'available' or 'attached' (to instance_id)."""
     volume = describe_volume(ec2, volume_id)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ class Run:
     def instance(self, name: str = "web") -> dict[str, Any]:
         return dict(self.world["instances"][name])
 
-    def key(self, name: str = "web") -> Optional[str]:
+    def key(self, name: str = "web") -> str | None:
         instance_id = self.instance(name)["id"]
         parameter = self.world["parameters"].get(f"/ec2rl/openssh/{instance_id}/key")
         return parameter["value"] if parameter else None
@@ -54,7 +55,7 @@ class Run:
                 if not call.split(":", 1)[1].startswith(reads)}
 
     # -- what every run must leave true ------------------------------------------------------
-    def assert_restored(self, name: str = "web", state: Optional[str] = None) -> None:
+    def assert_restored(self, name: str = "web", state: str | None = None) -> None:
         before = self.engine.world_before["instances"][name]
         after = self.instance(name)
         assert after["state"] == (state or before["state"]), after
@@ -105,9 +106,9 @@ RunScenario = Callable[..., Run]
 
 @pytest.fixture
 def run_scenario() -> RunScenario:
-    def run(instances: Optional[dict[str, Any]] = None, input: Any = None,
-            faults: Optional[list[dict[str, Any]]] = None, abort_at: Optional[str] = None,
-            prepare: Optional[Callable[[Engine], None]] = None) -> Run:
+    def run(instances: dict[str, Any] | None = None, input: Any = None,
+            faults: list[dict[str, Any]] | None = None, abort_at: str | None = None,
+            prepare: Callable[[Engine], None] | None = None) -> Run:
         scenario = Scenario.from_dict({
             "instances": copy.deepcopy(instances or {"web": linux_instance()}),
             "input": input if input is not None else {"InstanceId": "@web"},
