@@ -1,0 +1,5 @@
+import sys
+
+from cli.reset_access import main
+
+sys.exit(main())
