@@ -10,12 +10,15 @@ import contextlib
 import importlib
 import json
 import re
+import secrets
+import string
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 from unittest import mock
 
 from jsonpath_ng.ext import parse as parse_json_path
@@ -83,6 +86,7 @@ class SsmWorld:
     volume_trees: dict[str, Path] = field(default_factory=dict)
     invocations: dict[tuple[str, str], Invocation] = field(default_factory=dict)
     commands_sent: list[dict[str, Any]] = field(default_factory=list)
+    windows_passwords_reset: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -116,7 +120,7 @@ def _describe_instance_information(world: SsmWorld) -> Callable[[Any], ActionRes
     either the scenario says it has an SSM agent or it carries the helper's instance profile."""
 
     def describe(self: Any) -> ActionResult:
-        wanted: Optional[set[str]] = None
+        wanted: set[str] | None = None
         for item in self._get_param("Filters", []) or []:
             if item.get("Key") == "InstanceIds":
                 wanted = set(item.get("Values", []))
@@ -160,13 +164,17 @@ def _send_command(world: SsmWorld, original: Callable[..., Any]) -> Callable[...
                     f"Instances [[{instance_id}]] not in a valid state for account {ACCOUNT}",
                 )
         command = original(self, **kwargs)
-        if kwargs.get("document_name") == world.document_name:
+        document = kwargs.get("document_name")
+        run = {world.document_name: _run_rescue,
+               WINDOWS_TOOL_DOCUMENT: _ec2rescue_for_windows_reset_access}.get(document or "")
+        if run is not None:
             params = {k: v[0] if isinstance(v, list) and v else v
                       for k, v in (kwargs.get("parameters") or {}).items()}
             with world.lock:
-                world.commands_sent.append({"CommandId": command.command_id, **params})
+                world.commands_sent.append({"CommandId": command.command_id,
+                                            "DocumentName": document, **params})
             for instance_id in instance_ids:
-                world.invocations[(command.command_id, instance_id)] = _run_rescue(
+                world.invocations[(command.command_id, instance_id)] = run(
                     world, instance_id, params)
         return command
 
@@ -200,8 +208,47 @@ def _run_rescue(world: SsmWorld, instance_id: str, params: dict[str, str]) -> In
                       done.stdout, done.stderr)
 
 
+WINDOWS_TOOL_DOCUMENT = "AWSSupport-RunEC2RescueForWindowsTool"
+
+
+def _ec2rescue_for_windows_reset_access(world: SsmWorld, instance_id: str,
+                                        params: dict[str, str]) -> Invocation:
+    """AWS's Run Command document AWSSupport-RunEC2RescueForWindowsTool, Command ResetAccess,
+    emulated here and only here. AWS: on a Windows instance it downloads EC2Rescue for Windows,
+    which resets the local Administrator password on the RUNNING instance to a random one and
+    stores it as SecureString /EC2Rescue/Passwords/<instance id>, encrypted with the KMS key ID
+    given in Parameters (alias/aws/ssm when empty), with the instance's own role; the output
+    names the parameter, never the password. Its steps are PowerShell: on Linux they do not
+    run. Not emulated: the instance role's permissions (ssm:PutParameter, kms:Encrypt), which
+    AWS checks on the instance, not on the caller."""
+    from moto.ssm.models import ssm_backends
+
+    instance = _instance(instance_id)
+    if params.get("Command") != "ResetAccess":
+        message = f"emulated only for Command ResetAccess, not {params.get('Command')!r}"
+        return Invocation("Failed", 1, "", message + "\n")
+    if instance is None or instance.platform != "windows":
+        message = ("Step execution skipped due to unsupported platform: this document's steps "
+                   "run PowerShell on Windows only")
+        return Invocation("Failed", 1, "", message + "\n")
+    name = f"/EC2Rescue/Passwords/{instance_id}"
+    alphabet = string.ascii_letters + string.digits + "!@#$%^&*()-_=+"
+    password = "".join(secrets.choice(alphabet) for _ in range(32))
+    ssm_backends[ACCOUNT][REGION].put_parameter(
+        name=name, description=f"Administrator password of {instance_id} (EC2Rescue)",
+        value=password, parameter_type="SecureString", allowed_pattern=None,
+        keyid=params.get("Parameters") or "alias/aws/ssm", overwrite=True, tags=[],
+        data_type="text", tier=None, policies=None)
+    with world.lock:
+        world.windows_passwords_reset.append(instance_id)
+    output = ("EC2Rescue for Windows Server: ResetAccess\n"
+              "The local Administrator password was reset. The new password is stored in "
+              f"Parameter Store as the SecureString {name}.\n")
+    return Invocation("Success", 0, output, "")
+
+
 def _get_invocation(world: SsmWorld, original: Callable[..., Any]) -> Callable[..., Any]:
-    def get(self: Any, instance_id: str, plugin_name: Optional[str]) -> dict[str, Any]:
+    def get(self: Any, instance_id: str, plugin_name: str | None) -> dict[str, Any]:
         invocation = dict(original(self, instance_id, plugin_name))
         ran = world.invocations.get((self.command_id, instance_id))
         if ran is not None:

@@ -31,7 +31,7 @@ from moto import mock_aws
 from local import emulator
 from local.emulator import ACCOUNT, REGION, SsmWorld
 from local.scenario import Fault, Scenario
-from local.volumes import build_linux_tree, read_authorized_keys
+from local.volumes import build_linux_tree, build_windows_tree, read_authorized_keys
 
 ASL_FILE = emulator.REPO / "statemachine" / "reset_access.asl.json"
 # moto logs every state's error with a full repr of the interpreter; the report says it better.
@@ -44,6 +44,10 @@ UBUNTU_PARAMETER = (
     "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
 )
 EXECUTION_TAG = "ResetAccess:Execution"
+# Functions no Task state invokes: EventBridge starts them in AWS, the engine does here.
+EVENT_FUNCTIONS = ("Janitor",)
+# Statuses the janitor rule matches (stacks/triggers.py JANITOR_STATUSES).
+JANITOR_STATUSES = ("ABORTED", "TIMED_OUT", "FAILED")
 
 
 def function_names(asl_text: str) -> list[str]:
@@ -73,9 +77,11 @@ class _Context:
 class Engine:
     def __init__(self, scenario: Scenario, *, echo: Optional[Callable[[str], None]] = None,
                  workdir: Optional[Path] = None, janitor: bool = True,
-                 prepare: Optional[Callable[[Engine], None]] = None) -> None:
+                 prepare: Optional[Callable[[Engine], None]] = None, copies: int = 1) -> None:
         """prepare runs inside the local AWS after the world is built, before the execution
-        starts: a test's way to set up what a scenario file cannot say (a held lock...)."""
+        starts: a test's way to set up what a scenario file cannot say (a held lock...).
+        copies: start that many executions of the same input at once (the lock's test); the
+        report's top level is the first, `executions` lists them all."""
         self.scenario = scenario
         self.echo = echo or (lambda line: None)
         self.echo_progress = echo is not None
@@ -95,6 +101,9 @@ class Engine:
         self._aborted = False
         self.execution_arn = ""
         self.execution_name = f"local-{uuid.uuid4().hex[:12]}"
+        self.execution_names = [self.execution_name] + [
+            f"{self.execution_name}-{n}" for n in range(2, copies + 1)]
+        self.janitor_results: list[Any] = []
         self.ssm_world = SsmWorld(document_name=RESCUE_DOCUMENT)
 
     # -- the run ----------------------------------------------------------------------------
@@ -191,6 +200,14 @@ class Engine:
             name = handler_module(camel)
             module = importlib.import_module(name)
             self.handlers[f"{STACK}-{camel}"] = importlib.reload(module)
+        for camel in EVENT_FUNCTIONS:
+            try:
+                module = importlib.reload(importlib.import_module(handler_module(camel)))
+            except ModuleNotFoundError:
+                continue
+            if hasattr(module, "CLOCK"):
+                setattr(module, "CLOCK", _skipped_time_clock())  # noqa: B010 - typed Any
+            self.handlers[f"{STACK}-{camel}"] = module
 
     def _build_world(self) -> None:
         ec2 = boto3.client("ec2", region_name=REGION)
@@ -228,6 +245,8 @@ class Engine:
             tree.mkdir(parents=True)
             if spec.get("platform", "linux") == "linux":
                 build_linux_tree(tree, spec.get("volume", {}))
+            else:
+                build_windows_tree(tree, spec.get("volume", {}))
             self.ssm_world.volume_trees[volume_id] = tree
             state = spec.get("state", "running")
             if state == "stopped":
@@ -252,15 +271,16 @@ class Engine:
     def _execute(self) -> dict[str, Any]:
         sfn = boto3.client("stepfunctions", region_name=REGION)
         execution_input = self.scenario.resolve_input(self.ids)
-        name = self.execution_name
-        self.execution_arn = sfn.start_execution(
+        arns = [sfn.start_execution(
             stateMachineArn=self.state_machine_arn, name=name,
-            input=json.dumps(execution_input))["executionArn"]
+            input=json.dumps(execution_input))["executionArn"] for name in self.execution_names]
+        self.execution_arn = arns[0]
         started = time.monotonic()
         shown = 0
         while True:
             described = sfn.describe_execution(executionArn=self.execution_arn)
-            running = described["status"] == "RUNNING"
+            running = any(sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+                          for arn in arns)
             if self.echo_progress or not running:
                 events = _history(sfn, self.execution_arn)
                 for event in events[shown:]:
@@ -273,20 +293,35 @@ class Engine:
             if time.monotonic() - started > 600:
                 raise RuntimeError("the local execution ran for 10 minutes; engine stuck?")
             time.sleep(0.1 if self.echo_progress else 0.02)
-        if described["status"] in ("ABORTED", "TIMED_OUT") and self.run_janitor:
-            self._janitor(described["status"])
-        return self._report(sfn, described, events)
+        ended = [sfn.describe_execution(executionArn=arn) for arn in arns]
+        if self.run_janitor:
+            for execution in ended:
+                if execution["status"] in JANITOR_STATUSES:
+                    self._janitor(execution)
+        described = sfn.describe_execution(executionArn=self.execution_arn)
+        report = self._report(sfn, described, events)
+        report["executions"] = [
+            {"name": e["name"], "status": e["status"], "error": e.get("error"),
+             "cause": e.get("cause"),
+             "states": [h["stateEnteredEventDetails"]["name"] for h in _history(sfn, arn)
+                        if "stateEnteredEventDetails" in h]}
+            for arn, e in zip(arns, ended, strict=True)]
+        report["janitor"] = self.janitor_results
+        return report
 
-    def _janitor(self, status: str) -> None:
+    def _janitor(self, execution: dict[str, Any]) -> None:
         """What EventBridge does in AWS: hand the ended execution to the janitor function."""
         name = f"{STACK}-Janitor"
         if name not in self.handlers:
             return
+        status = execution["status"]
         event = {"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
-                 "detail": {"executionArn": self.execution_arn, "status": status,
+                 "detail": {"executionArn": execution["executionArn"], "status": status,
+                            "name": execution["name"],
                             "stateMachineArn": self.state_machine_arn}}
         self.echo(f"  janitor for {status} execution")
         payload, errored, _ = self._invoke(_FunctionRef(name), json.dumps(event))
+        self.janitor_results.append({"errored": errored, **json.loads(payload)})
         if errored:
             self.echo(f"  janitor failed: {payload}")
 
@@ -392,10 +427,17 @@ class Engine:
             "parameters": parameters,
             "authorized_keys": authorized,
             "backups": self._backups(ec2),
+            "locks": self._locks(),
         }
 
+    def _locks(self) -> dict[str, str]:
+        """Instance ID -> execution ARN of every lock held in the stack's table."""
+        table = boto3.client("dynamodb", region_name=REGION)
+        items = table.scan(TableName=LOCK_TABLE, ConsistentRead=True)["Items"]
+        return {i["InstanceId"]["S"]: i.get("ExecutionArn", {}).get("S", "") for i in items}
+
     def _leftovers(self, ec2: Any, ssm: Any) -> list[str]:
-        tag = [{"Name": f"tag:{EXECUTION_TAG}", "Values": [self.execution_name]}]
+        tag = [{"Name": f"tag:{EXECUTION_TAG}", "Values": self.execution_names}]
         left: list[str] = []
         for reservation in ec2.describe_instances(Filters=tag)["Reservations"]:
             left += [i["InstanceId"] for i in reservation["Instances"]
@@ -414,7 +456,7 @@ class Engine:
         return left
 
     def _backups(self, ec2: Any) -> dict[str, list[str]]:
-        tag = [{"Name": f"tag:{EXECUTION_TAG}", "Values": [self.execution_name]}]
+        tag = [{"Name": f"tag:{EXECUTION_TAG}", "Values": self.execution_names}]
         return {
             "images": [i["ImageId"] for i in ec2.describe_images(Owners=["self"],
                                                                   Filters=tag)["Images"]],
@@ -447,6 +489,20 @@ class _CallCounter:
 
     def __exit__(self, *exc: Any) -> None:
         botocore.client.BaseClient._make_api_call = self.original  # type: ignore[method-assign]
+
+
+def _skipped_time_clock() -> Any:
+    """The janitor's clock here: its waits take no time, but count against its 15 minutes,
+    so a world that never settles ends the janitor as it would in AWS."""
+    from lambdas.logic.janitor import Clock
+
+    skipped = [0.0]
+
+    def sleep(seconds: float) -> None:
+        skipped[0] += seconds
+
+    return Clock(now=lambda: time.time() + skipped[0], sleep=sleep,
+                 remaining=lambda: 900.0 - skipped[0])
 
 
 def _linux_image(architecture: str) -> str:

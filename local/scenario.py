@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.volumes import WINDOWS_AGENTS
+
 TOP_FIELDS = {"instances", "input", "faults", "abort_at", "description"}
 INSTANCE_FIELDS = {
     "platform", "state", "root_device", "encrypted", "ssm", "tags", "volume",
@@ -75,6 +77,9 @@ class Scenario:
             if not isinstance(volume, dict):
                 raise ScenarioError(f"{where}.volume: expected an object")
             _only(volume, VOLUME_FIELDS, f"{where}.volume")
+            if volume.get("windows_agent", WINDOWS_AGENTS[0]) not in WINDOWS_AGENTS:
+                raise ScenarioError(f"{where}.volume.windows_agent: one of "
+                                    f"{', '.join(WINDOWS_AGENTS)}")
             for index, user in enumerate(volume.get("users", [])):
                 if not isinstance(user, dict) or "name" not in user:
                     raise ScenarioError(f"{where}.volume.users[{index}]: needs a name")

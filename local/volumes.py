@@ -61,7 +61,7 @@ def build_linux_tree(root: Path, volume: dict[str, Any]) -> None:
 
 def authorized_keys_path(root: Path, pattern: str, user: str, home: str) -> Path:
     """The first AuthorizedKeysFile entry, expanded the way sshd does, inside the tree."""
-    first = pattern.split()[0]
+    first = pattern.split(maxsplit=1)[0]
     expanded = first.replace("%%", "\0").replace("%h", home).replace("%u", user).replace(
         "\0", "%")
     if not expanded.startswith("/"):
@@ -86,3 +86,135 @@ def _own(path: Path, uid: int, gid: int) -> None:
     # Ownership matters to sshd; without root a local run keeps the caller's.
     if os.geteuid() == 0:
         os.chown(path, uid, gid)
+
+
+# -- Windows -------------------------------------------------------------------------------
+# Default launch agent files, in the shapes the agents themselves write, after the first boot
+# has set the password and turned generation off again: what a volume that lost its password
+# looks like. A scenario's "files" replace or add any of them.
+WINDOWS_AGENT_CONFIG_V2 = """\
+version: 1.0
+config:
+  - stage: boot
+    tasks:
+      - task: extendRootPartition
+  - stage: preReady
+    tasks:
+      - task: activateWindows
+        inputs:
+          activation:
+            type: amazon
+      - task: setDnsSuffix
+        inputs:
+          suffixes:
+            - $REGION.ec2-utilities.amazonaws.com
+      - task: setAdminAccount
+        inputs:
+          password:
+            type: random
+      - task: setWallpaper
+        inputs:
+          path: C:\\ProgramData\\Amazon\\EC2Launch\\wallpaper\\Ec2Wallpaper.jpg
+          attributes:
+            - hostName
+            - instanceId
+            - privateIpAddress
+  - stage: postReady
+    tasks:
+      - task: startSsm
+"""
+WINDOWS_LAUNCH_CONFIG_V1 = """\
+{
+    "setComputerName":  false,
+    "setMonitorAlwaysOn":  false,
+    "setWallpaper":  true,
+    "addDnsSuffixList":  true,
+    "extendBootVolumeSize":  true,
+    "handleUserData":  true,
+    "adminPasswordType":  "DoNothing",
+    "adminPassword":  ""
+}
+"""
+WINDOWS_EC2CONFIG_XML = """\
+<?xml version="1.0" standalone="yes"?>
+<Ec2ConfigurationSettings>
+  <Plugins>
+    <Plugin>
+      <Name>Ec2SetPassword</Name>
+      <State>Disabled</State>
+    </Plugin>
+    <Plugin>
+      <Name>Ec2SetComputerName</Name>
+      <State>Disabled</State>
+    </Plugin>
+    <Plugin>
+      <Name>Ec2InitializeDrives</Name>
+      <State>Enabled</State>
+    </Plugin>
+    <Plugin>
+      <Name>Ec2HandleUserData</Name>
+      <State>Disabled</State>
+    </Plugin>
+  </Plugins>
+  <GlobalSettings>
+    <ManageShutdown>true</ManageShutdown>
+    <SetDnsSuffixList>true</SetDnsSuffixList>
+  </GlobalSettings>
+</Ec2ConfigurationSettings>
+"""
+WINDOWS_AGENT_FILES: dict[str, dict[str, bytes]] = {
+    "ec2launch-v2": {
+        "ProgramData/Amazon/EC2Launch/config/agent-config.yml":
+            WINDOWS_AGENT_CONFIG_V2.replace("\n", "\r\n").encode(),
+        "ProgramData/Amazon/EC2Launch/state/.run-once": b"",
+        "ProgramData/Amazon/EC2Launch/state/state.json": b'{"status":"done"}',
+        "Program Files/Amazon/EC2Launch/EC2Launch.exe": b"MZ\x90\x00EC2Launch",
+        "Program Files/Amazon/EC2Launch/service/EC2LaunchService.exe": b"MZ\x90\x00service",
+    },
+    "ec2launch-v1": {
+        "ProgramData/Amazon/EC2-Windows/Launch/Config/LaunchConfig.json":
+            WINDOWS_LAUNCH_CONFIG_V1.replace("\n", "\r\n").encode(),
+        "ProgramData/Amazon/EC2-Windows/Launch/Scripts/InitializeInstance.ps1":
+            b"# EC2Launch v1 initialization\r\nparam([switch]$Schedule)\r\n",
+        "ProgramData/Amazon/EC2-Windows/Launch/Module/Ec2Launch.psd1":
+            b"@{ ModuleVersion='1.3' }\r\n",
+    },
+    "ec2config": {
+        "Program Files/Amazon/Ec2ConfigService/Settings/config.xml":
+            WINDOWS_EC2CONFIG_XML.replace("\n", "\r\n").encode(),
+        "Program Files/Amazon/Ec2ConfigService/Ec2Config.exe": b"MZ\x90\x00Ec2Config",
+    },
+}
+# What every Windows system partition has besides its launch agent; a run must not touch it.
+WINDOWS_SYSTEM_FILES: dict[str, bytes] = {
+    "Windows/System32/drivers/etc/hosts":
+        b"# Copyright (c) 1993-2009 Microsoft Corp.\r\n127.0.0.1       localhost\r\n",
+    "Windows/System32/config/SOFTWARE": b"regf" + bytes(range(256)) * 4,
+    "Windows/System32/config/SYSTEM": b"regf" + bytes(range(255, -1, -1)) * 4,
+    "Windows/explorer.exe": b"MZ\x90\x00explorer",
+    "Users/Administrator/Desktop/notes.txt": b"do not delete\r\n",
+    "pagefile.sys": bytes(4096),
+}
+WINDOWS_AGENTS = tuple(WINDOWS_AGENT_FILES)
+
+
+def build_windows_tree(root: Path, volume: dict[str, Any]) -> None:
+    """A Windows system partition with one launch agent (`windows_agent`, EC2Launch v2 by
+    default); `files` (relative path -> text) replace or add files."""
+    agent = volume.get("windows_agent", "ec2launch-v2")
+    if agent not in WINDOWS_AGENT_FILES:
+        raise ValueError(f"windows_agent: {agent!r} is not one of {', '.join(WINDOWS_AGENTS)}")
+    for relative, data in {**WINDOWS_SYSTEM_FILES, **WINDOWS_AGENT_FILES[agent]}.items():
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    for relative, content in volume.get("files", {}).items():
+        target = root / relative.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    """Every regular file under root: relative path -> content."""
+    return {path.relative_to(root).as_posix(): path.read_bytes()
+            for path in sorted(root.rglob("*")) if path.is_file() and not path.is_symlink()}

@@ -8,6 +8,7 @@ from lambdas.config import Config
 from lambdas.logic import lock
 from lambdas.logic.keys import publish_key
 from lambdas.logic.results import success_result, write_result
+from lambdas.logic.windows import find_password_ami
 from lambdas.runtime import client, logger, phase
 
 CONFIG = Config.from_env()
@@ -19,7 +20,9 @@ def publish_result(event: dict[str, Any]) -> dict[str, Any]:
     plan = run["plan"]
     ssm = client("ssm")
     publish_key(ssm, plan, CONFIG.kms_key_arn)
-    result = success_result(run)
+    image_id = (find_password_ami(client("ec2"), plan["Execution"])
+                if plan.get("CreatePasswordEnabledAmi") else None)
+    result = success_result(run, image_id)
     result["ResultParameter"] = write_result(ssm, plan["InstanceId"], result)
     lock.release(client("dynamodb"), CONFIG.lock_table_name, plan["InstanceId"],
                  plan["ExecutionArn"])

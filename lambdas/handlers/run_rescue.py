@@ -22,6 +22,7 @@ def run_rescue(event: dict[str, Any]) -> dict[str, Any]:
         event["target"],
         event.get("publicKey") or "",
         plan["Execution"],
+        CONFIG.kms_key_arn,
     )
 
 

@@ -15,8 +15,10 @@ def take_backup(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
     instance_id = plan["InstanceId"]
     if kind == "none":
         return {"Kind": "none"}
+    # Only this run's backup: a Windows run also makes a password-enabled AMI with its tag.
+    backups = [*execution_filter(execution), {"Name": "tag:Purpose", "Values": ["backup"]}]
     if kind == "ami":
-        found = ec2.describe_images(Owners=["self"], Filters=execution_filter(execution))["Images"]
+        found = ec2.describe_images(Owners=["self"], Filters=backups)["Images"]
         if found:
             return {"Kind": "ami", "ImageId": found[0]["ImageId"]}
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -30,12 +32,13 @@ def take_backup(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
             + tag_specifications("snapshot", execution, Purpose="backup"),
         )["ImageId"]
         return {"Kind": "ami", "ImageId": image_id}
-    found = ec2.describe_snapshots(OwnerIds=["self"], Filters=execution_filter(execution))
+    found = ec2.describe_snapshots(OwnerIds=["self"], Filters=backups)
     if found["Snapshots"]:
         return {"Kind": "snapshot", "SnapshotId": found["Snapshots"][0]["SnapshotId"]}
     snapshot = ec2.create_snapshot(
         VolumeId=plan["RootVolumeId"],
         Description=f"Backup of {instance_id} root before ResetAccess execution {execution}",
+        # Online the instance runs: a snapshot is crash-consistent, and needs no reboot.
         TagSpecifications=tag_specifications("snapshot", execution, Purpose="backup"),
     )
     return {"Kind": "snapshot", "SnapshotId": snapshot["SnapshotId"]}

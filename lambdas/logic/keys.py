@@ -35,6 +35,9 @@ def generate_key_pair(key_type: str, comment: str) -> tuple[bytes, str]:
 
 
 def create_key(ssm: Any, plan: dict[str, Any], kms_key_arn: str) -> dict[str, Any]:
+    if plan.get("Platform") == "windows":
+        # Windows gets a new Administrator password, made on the instance; no key pair here.
+        return {"PublicKey": None, "Fingerprint": None, "Generated": False}
     if plan.get("PublicKey"):
         return {"PublicKey": plan["PublicKey"],
                 "Fingerprint": public_key_fingerprint(plan["PublicKey"]),
@@ -57,7 +60,7 @@ def create_key(ssm: Any, plan: dict[str, Any], kms_key_arn: str) -> dict[str, An
 
 def publish_key(ssm: Any, plan: dict[str, Any], kms_key_arn: str) -> bool:
     """Move the pending key to the parameter users know, now that it is in the volume."""
-    if plan.get("PublicKey"):
+    if plan.get("PublicKey") or not plan.get("KeyParameter"):
         return False
     pending = pending_parameter(plan["InstanceId"], plan["Execution"])
     try:

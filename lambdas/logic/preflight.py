@@ -7,6 +7,7 @@ from typing import Any
 
 from lambdas.errors import InvalidInput, Unsupported
 from lambdas.logic.inputs import OPT_IN_TAG, Request
+from lambdas.logic.windows import WINDOWS_TOOL_DOCUMENT, password_parameter
 
 UBUNTU_AMI_PARAMETER = (
     "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
@@ -86,9 +87,10 @@ def plan_reset(
             "moved to a helper, and stopping it would erase it"
         )
     platform = "windows" if instance.get("Platform", "").lower() == "windows" else "linux"
-    if platform == "windows":
-        raise Unsupported(
-            f"InstanceId: {instance_id} runs Windows; this version resets Linux instances only"
+    if platform == "windows" and request.public_key:
+        raise InvalidInput(
+            f"PublicKey: {instance_id} runs Windows, which gets a new Administrator password, "
+            "not an SSH key; leave PublicKey out"
         )
 
     mapping = root_mapping(instance)
@@ -112,6 +114,14 @@ def plan_reset(
 
     subnet = _resolve_subnet(ec2, request, instance, az)
     architecture = _helper_architecture(ec2, request.helper_instance_type)
+    backup = request.backup
+    if mode == "online" and backup == "ami":
+        # No stop online: an AMI would copy every volume, crash-consistent at best; the root
+        # volume's snapshot undoes the one file (or password) an online reset changes.
+        backup = "snapshot"
+        plan["Notes"].append("online: the backup is a snapshot of the root volume, taken "
+                             "without a reboot (an AMI would need a stop to be consistent)")
+    linux_key = platform == "linux" and not request.public_key
     plan.update(
         {
             "Mode": mode,
@@ -128,11 +138,15 @@ def plan_reset(
             "HelperAmiParameter": UBUNTU_AMI_PARAMETER.format(
                 arch="arm64" if architecture == "arm64" else "amd64"
             ),
-            "Backup": request.backup,
+            "Backup": backup,
             "PublicKey": request.public_key,
             "KeyType": request.key_type,
-            "KeyParameter": None if request.public_key else f"/ec2rl/openssh/{instance_id}/key",
-            "CreatePasswordEnabledAmi": request.create_password_enabled_ami,
+            "KeyParameter": f"/ec2rl/openssh/{instance_id}/key" if linux_key else None,
+            "KeyName": instance.get("KeyName"),
+            "PasswordParameter": (password_parameter(instance_id)
+                                  if platform == "windows" and mode == "online" else None),
+            "CreatePasswordEnabledAmi": (request.create_password_enabled_ami
+                                         and platform == "windows" and mode == "offline"),
             "DryRun": request.dry_run,
         }
     )
@@ -175,8 +189,8 @@ def _decide_mode(request: Request, ssm_online: bool, instance_id: str, platform:
                 f"Mode: online needs {instance_id} to be managed by SSM (agent running, "
                 "instance profile, network to SSM); it is not. Use Mode auto or offline"
             )
-        raise Unsupported("Mode: online reset is not available in this version; use offline")
-    return "offline"
+        return "online"
+    return "online" if ssm_online else "offline"
 
 
 def _resolve_subnet(
@@ -227,6 +241,8 @@ def _helper_architecture(ec2: Any, instance_type: str) -> str:
 
 def describe_steps(plan: dict[str, Any]) -> list[str]:
     """What a real run would do, in order, for DryRun."""
+    if plan["Mode"] == "online":
+        return _online_steps(plan)
     instance_id = plan["InstanceId"]
     subnet = plan["Subnet"]
     steps = []
@@ -242,13 +258,37 @@ def describe_steps(plan: dict[str, Any]) -> list[str]:
     if plan["Backup"] != "none":
         steps.append(f"back up {plan['RootVolumeId']} as an {plan['Backup']} (not waited for)")
     steps.append(f"move {plan['RootVolumeId']} from {plan['RootDeviceName']} to the helper")
-    if plan["PublicKey"]:
-        steps.append("add the given public key to the users' authorized_keys")
-    else:
-        steps.append(f"add a new {plan['KeyType']} key; store its private key in "
-                     f"{plan['KeyParameter']}")
+    steps.append(_change_step(plan))
     steps.append(f"put {plan['RootVolumeId']} back at {plan['RootDeviceName']}")
+    if plan["CreatePasswordEnabledAmi"]:
+        steps.append(f"create a password-enabled AMI of {instance_id} (not waited for)")
     if plan["InitialState"] == "running":
         steps.append(f"start {instance_id}")
     steps.append("delete the helper and everything created for it")
+    return steps
+
+
+def _change_step(plan: dict[str, Any]) -> str:
+    if plan["Platform"] == "windows":
+        return ("make the volume's launch agent (EC2Launch v2, v1 or EC2Config) set a new "
+                "random Administrator password at the next boot")
+    if plan["PublicKey"]:
+        return "add the given public key to the users' authorized_keys"
+    return f"add a new {plan['KeyType']} key; store its private key in {plan['KeyParameter']}"
+
+
+def _online_steps(plan: dict[str, Any]) -> list[str]:
+    instance_id = plan["InstanceId"]
+    steps = [f"leave {instance_id} running: no stop, no helper, no network"]
+    if plan["Backup"] != "none":
+        steps.append(f"snapshot {plan['RootVolumeId']} (not waited for)")
+    if plan["Platform"] == "windows":
+        steps.append(f"run {WINDOWS_TOOL_DOCUMENT} ResetAccess on {instance_id}; the new "
+                     f"password goes to {plan['PasswordParameter']} (SecureString)")
+    elif plan["PublicKey"]:
+        steps.append(f"run the rescue document on {instance_id} itself: add the given public "
+                     "key to the users' authorized_keys")
+    else:
+        steps.append(f"run the rescue document on {instance_id} itself: add a new "
+                     f"{plan['KeyType']} key; store its private key in {plan['KeyParameter']}")
     return steps

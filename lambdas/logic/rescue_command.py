@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from datetime import datetime
+from typing import Any
 
 from lambdas.errors import NotReady, RescueFailed
+from lambdas.logic.windows import WINDOWS_TOOL_DOCUMENT, password_parameter
 
 RUNNING = ("Pending", "InProgress", "Delayed")
 COMMAND_TIMEOUT_SECONDS = 900
@@ -13,28 +15,38 @@ COMMAND_TIMEOUT_SECONDS = 900
 
 def send_rescue(
     ssm: Any, document: str, instance_id: str, platform: str, target: str, public_key: str,
-    execution: str,
+    execution: str, kms_key_arn: str = "",
 ) -> dict[str, Any]:
+    """Offline and Linux online: our rescue document. Windows online (target `/`): AWS's
+    EC2Rescue for Windows document with ResetAccess, the password encrypted with our key."""
+    if platform == "windows" and target == "/":
+        document = WINDOWS_TOOL_DOCUMENT
+        # AWS's document takes the KMS key ID as ResetAccess's only parameter.
+        parameters = {"Command": ["ResetAccess"], "Parameters": [kms_key_arn]}
+    else:
+        parameters = {"Platform": [platform], "Target": [target], "PublicKey": [public_key]}
     # Comment carries the execution so a retried send finds the first command.
     comment = f"ResetAccess {execution}"[:100]
     previous = ssm.list_commands(InstanceId=instance_id).get("Commands", [])
     for command in previous:
         if command.get("Comment") == comment and command.get("DocumentName") == document:
-            return {"CommandId": command["CommandId"], "InstanceId": instance_id}
+            return {"CommandId": command["CommandId"], "InstanceId": instance_id,
+                    "DocumentName": document}
     response = ssm.send_command(
         DocumentName=document,
         InstanceIds=[instance_id],
-        Parameters={"Platform": [platform], "Target": [target], "PublicKey": [public_key]},
+        Parameters=parameters,
         Comment=comment,
         TimeoutSeconds=COMMAND_TIMEOUT_SECONDS,
     )
-    return {"CommandId": response["Command"]["CommandId"], "InstanceId": instance_id}
+    return {"CommandId": response["Command"]["CommandId"], "InstanceId": instance_id,
+            "DocumentName": document}
 
 
-def agent_report(output: str) -> Optional[dict[str, Any]]:
+def agent_report(output: str) -> dict[str, Any] | None:
     """The agent's report is its last JSON line; anything else on stdout is ignored."""
-    for line in reversed(output.strip().splitlines()):
-        line = line.strip()
+    for raw in reversed(output.strip().splitlines()):
+        line = raw.strip()
         if line.startswith("{"):
             try:
                 report = json.loads(line)
@@ -45,7 +57,9 @@ def agent_report(output: str) -> Optional[dict[str, Any]]:
     return None
 
 
-def check_rescue(ssm: Any, command_id: str, instance_id: str) -> dict[str, Any]:
+def check_rescue(ssm: Any, command_id: str, instance_id: str, since: float = 0.0
+                 ) -> dict[str, Any]:
+    """since: when the run started; a Windows password parameter older than that is stale."""
     try:
         invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
     except ssm.exceptions.InvocationDoesNotExist:
@@ -53,6 +67,8 @@ def check_rescue(ssm: Any, command_id: str, instance_id: str) -> dict[str, Any]:
     status = invocation["Status"]
     if status in RUNNING:
         raise NotReady(f"rescue agent on {instance_id} is {status}")
+    if invocation.get("DocumentName") == WINDOWS_TOOL_DOCUMENT:
+        return _windows_tool_report(ssm, invocation, instance_id, since)
     report = agent_report(invocation.get("StandardOutputContent", ""))
     if status == "Success" and report and report.get("ok"):
         return report
@@ -62,3 +78,32 @@ def check_rescue(ssm: Any, command_id: str, instance_id: str) -> dict[str, Any]:
         stderr = invocation.get("StandardErrorContent", "").strip().splitlines()
         reason = stderr[-1] if stderr else f"no report; command status {status}"
     raise RescueFailed(f"the rescue agent on {instance_id} failed ({status}): {reason}")
+
+
+def _windows_tool_report(ssm: Any, invocation: dict[str, Any], instance_id: str,
+                         since: float) -> dict[str, Any]:
+    """AWS's tool prints prose, not our JSON: success is its status plus a password parameter
+    written by this run. Only the parameter's metadata is read, never its value."""
+    status = invocation["Status"]
+    name = password_parameter(instance_id)
+    if status != "Success":
+        lines = (invocation.get("StandardErrorContent", "").strip()
+                 or invocation.get("StandardOutputContent", "").strip()).splitlines()
+        reason = lines[-1] if lines else f"no output; command status {status}"
+        raise RescueFailed(
+            f"{WINDOWS_TOOL_DOCUMENT} ResetAccess on {instance_id} failed ({status}): {reason}. "
+            f"The instance's role needs ssm:PutParameter on {name} and kms:Encrypt on the "
+            "stack's key; or use Mode offline"
+        )
+    found = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [name]}]
+    ).get("Parameters", [])
+    modified = found[0].get("LastModifiedDate") if found else None
+    at = modified.timestamp() if isinstance(modified, datetime) else float(modified or 0)
+    if not found or at < since:
+        raise RescueFailed(
+            f"{WINDOWS_TOOL_DOCUMENT} reported success on {instance_id} but {name} was not "
+            "written by this run; check the command's output in Run Command history"
+        )
+    return {"ok": True, "platform": "windows", "tool": WINDOWS_TOOL_DOCUMENT,
+            "PasswordParameter": name, "PasswordParameterType": found[0].get("Type")}

@@ -1,17 +1,19 @@
-"""The run's result in Parameter Store: what happened, where the key is, how long each phase took."""
+"""The run's result in Parameter Store: what happened, where the key is, time per phase."""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any, Optional
+from typing import Any
+
+from lambdas.logic.windows import how_to_get_password
 
 
 def result_parameter(instance_id: str) -> str:
     return f"/reset-access/{instance_id}/result"
 
 
-def phase_seconds(marks: dict[str, Optional[float]], started: float, ended: float
+def phase_seconds(marks: dict[str, float | None], started: float, ended: float
                   ) -> dict[str, float]:
     """Durations between consecutive marks; missing marks are skipped."""
     seconds: dict[str, float] = {}
@@ -37,30 +39,40 @@ def write_result(ssm: Any, instance_id: str, result: dict[str, Any]) -> str:
     return name
 
 
-def success_result(state: dict[str, Any]) -> dict[str, Any]:
+def success_result(state: dict[str, Any], password_image_id: str | None = None
+                   ) -> dict[str, Any]:
+    """password_image_id: the password-enabled AMI (Windows offline), found by its tags."""
     plan = state["plan"]
-    prepared = state.get("prepared", {})
+    # Offline, Prepare's branches put backup and key under "prepared"; online states put them
+    # at the top.
+    prepared = state.get("prepared") or state
     rescue = state.get("rescue", {})
     finished = state.get("finished", {})
-    backup = prepared.get("backup", {})
+    backup = prepared.get("backup") or {}
     now = time.time()
     marks = {
-        "Prepare": prepared.get("detached", {}).get("At"),
+        "Prepare": (prepared.get("detached") or {}).get("At"),
         "Rescue": rescue.get("At"),
         "Restore": finished.get("running", {}).get("At"),
     }
-    return {
+    result = {
         "ExecutionArn": plan["ExecutionArn"],
         "Outcome": "succeeded",
         "InstanceId": plan["InstanceId"],
         "Mode": plan["Mode"],
         "Platform": plan["Platform"],
         "Users": [u.get("name") for u in rescue.get("users", [])],
-        "Fingerprint": prepared.get("key", {}).get("Fingerprint"),
+        "Fingerprint": (prepared.get("key") or {}).get("Fingerprint"),
         "KeyParameter": plan.get("KeyParameter"),
         "BackupImageId": backup.get("ImageId"),
         "BackupSnapshotId": backup.get("SnapshotId"),
-        "PasswordEnabledImageId": finished.get("restore", {}).get("PasswordEnabledImageId"),
+        "PasswordEnabledImageId": password_image_id,
         "PhaseSeconds": phase_seconds(marks, float(plan["StartedAt"]), now),
         "FinishedAt": int(now),
     }
+    if plan["Platform"] == "windows":
+        result["LaunchAgent"] = rescue.get("agent")
+        result["PasswordParameter"] = plan.get("PasswordParameter")
+        result["GetPassword"] = how_to_get_password(plan, password_image_id)
+    return result
+

@@ -55,7 +55,6 @@ def test_subnet_in_another_zone_is_refused(run_scenario: RunScenario) -> None:
     ({"state": "terminated"}, "InstanceId", "is terminated"),
     ({"state": "pending"}, "InstanceId", "is pending"),
     ({"state": "stopping"}, "InstanceId", "is stopping"),
-    ({"platform": "windows"}, "InstanceId", "runs Windows"),
     ({"encrypted": True, "kms_key_state": "Disabled"}, "InstanceId", "is Disabled"),
     ({"encrypted": True, "kms_key_state": "PendingDeletion"}, "InstanceId",
      "is PendingDeletion"),
