@@ -39,6 +39,7 @@ UNSCOPABLE_ACTIONS: Mapping[str, str] = {
     "ssm:DescribeInstanceInformation": "read-only",
     "ssm:ListCommands": "read-only",
     "ssm:GetCommandInvocation": "read-only",
+    "ssm:DescribeParameters": "read-only (metadata, never values)",
     # Added by CDK for tracing=ACTIVE (functions) and tracing_enabled (state machine).
     "xray:PutTraceSegments": "X-Ray segments have no ARN",
     "xray:PutTelemetryRecords": "X-Ray telemetry has no ARN",
@@ -105,6 +106,10 @@ RESULTS = f"{PARAMETER}/reset-access/*/result"
 PUBLISHED_KEYS = f"{PARAMETER}/ec2rl/openssh/*/key"
 UBUNTU_AMI_PARAMETERS = f"arn:{{partition}}:ssm:{{region}}::parameter{UBUNTU_AMI_PARAMETER_PATH}/*"
 ANY_KMS_KEY = "arn:{partition}:kms:{region}:*:key/*"
+# AWS's own Run Command document that resets a running Windows instance's password (online).
+WINDOWS_TOOL_DOCUMENT = (
+    "arn:{partition}:ssm:{region}::document/AWSSupport-RunEC2RescueForWindowsTool"
+)
 
 CREATED_WITH_TAG: Conditions = {"Null": {f"aws:RequestTag/{EXECUTION_TAG}": "false"}}
 CARRIES_TAG: Conditions = {"Null": {f"aws:ResourceTag/{EXECUTION_TAG}": "false"}}
@@ -431,10 +436,13 @@ PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         # Only our rescue document can be sent, by this function or anyone it could be tricked
         # into acting for. Instances: the helper (tagged) offline, the target itself online; as
         # online targets are arbitrary, a tag condition on the helper would narrow nothing.
-        Rule(("ssm:SendCommand",), ("{document_arn}",)),
+        Rule(("ssm:SendCommand",), ("{document_arn}", WINDOWS_TOOL_DOCUMENT)),
         Rule(("ssm:SendCommand",), (f"{EC2}:instance/*",), why=WHY_ANY_INSTANCE),
     ),
-    "check_rescue": (Rule(("ssm:GetCommandInvocation",), ("*",)),),
+    "check_rescue": (
+        # Windows online: when the password parameter was last written, never its value.
+        Rule(("ssm:GetCommandInvocation", "ssm:DescribeParameters"), ("*",)),
+    ),
     "restore_instance": (
         DESCRIBE_INSTANCES,
         Rule(
@@ -445,6 +453,8 @@ PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         GRANT_FOR_ENCRYPTED_VOLUMES,
     ),
     "publish_result": (
+        # Names the password-enabled AMI in the result (Windows).
+        Rule(("ec2:DescribeImages",), ("*",)),
         Rule(("ssm:GetParameter", "ssm:DeleteParameter"), (PENDING_KEYS,), why=WHY_PENDING),
         Rule(("ssm:PutParameter",), (PUBLISHED_KEYS,), why=WHY_PUBLISHED),
         Rule(("ssm:PutParameter",), (RESULTS,), why=WHY_RESULTS),
@@ -455,6 +465,8 @@ PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     "cleanup": CLEANUP,
     "rollback": ROLLBACK,
     "create_password_ami": (
+        # A retried call finds the AMI it made instead of making a second one.
+        Rule(("ec2:DescribeImages",), ("*",)),
         *CREATE_IMAGE,
         Rule(
             ("ec2:CreateTags",),
@@ -471,6 +483,8 @@ PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
             ("arn:{partition}:states:{region}:{account}:execution:{state_machine_name}:*",),
             why=WHY_EXECUTIONS,
         ),
+        # The lock names the execution holding it: release it only for that one.
+        Rule(("dynamodb:GetItem",), ("{lock_table_arn}",)),
         *ROLLBACK,
         *CLEANUP,
         *RECORD_FAILURE,

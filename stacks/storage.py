@@ -40,6 +40,20 @@ KEY_ADMIN_ACTIONS = (
 )
 
 
+# Parameters (by name pattern) whose encryption with the key IAM may open to people or instances.
+PUBLISHED_SSH_KEYS = "/ec2rl/openssh/*"
+WINDOWS_PASSWORDS = "/EC2Rescue/Passwords/*"
+
+
+def _through_ssm_for(*names: str) -> dict[str, dict[str, object]]:
+    """Only inside Parameter Store calls, only for parameters named like `names`."""
+    parameter = f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter"
+    return {
+        "StringEquals": {"kms:ViaService": f"ssm.{Aws.REGION}.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": [f"{parameter}{n}" for n in names]},
+    }
+
+
 class Storage(Construct):
     """The stack's KMS key and the per-instance lock table."""
 
@@ -64,21 +78,22 @@ class Storage(Construct):
                         resources=["*"],
                     ),
                     # People get their key with `aws ssm get-parameter --with-decryption`: IAM
-                    # may grant that for the published keys only, never for pending ones.
+                    # may grant that for the published secrets only, never for pending keys.
                     iam.PolicyStatement(
-                        sid="ReadPublishedKeysThroughSsm",
+                        sid="ReadPublishedSecretsThroughSsm",
                         principals=[account],
                         actions=["kms:Decrypt"],
                         resources=["*"],
-                        conditions={
-                            "StringEquals": {"kms:ViaService": f"ssm.{Aws.REGION}.amazonaws.com"},
-                            "StringLike": {
-                                "kms:EncryptionContext:PARAMETER_ARN": (
-                                    f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}"
-                                    ":parameter/ec2rl/openssh/*"
-                                )
-                            },
-                        },
+                        conditions=_through_ssm_for(PUBLISHED_SSH_KEYS, WINDOWS_PASSWORDS),
+                    ),
+                    # Windows online: AWS's EC2Rescue tool, on the instance, stores the new
+                    # password with this key; the instance's role must also allow it in IAM.
+                    iam.PolicyStatement(
+                        sid="StoreWindowsPasswordsThroughSsm",
+                        principals=[account],
+                        actions=["kms:Encrypt", "kms:GenerateDataKey"],
+                        resources=["*"],
+                        conditions=_through_ssm_for(WINDOWS_PASSWORDS),
                     ),
                 ]
             ),

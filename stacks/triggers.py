@@ -6,6 +6,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -94,4 +95,11 @@ class Triggers(Construct):
                 retry_attempts=RETRY_ATTEMPTS,
                 max_event_age=MAX_EVENT_AGE,
             )
+        )
+        # EventBridge's DLQ covers delivery only. A janitor run that still fails after Lambda's
+        # own retries lands here too, so no unfinished cleanup disappears without a trace.
+        janitor.configure_async_invoke(
+            retry_attempts=2,
+            max_event_age=MAX_EVENT_AGE,
+            on_failure=destinations.SqsDestination(self.dead_letters),
         )

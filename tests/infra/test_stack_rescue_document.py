@@ -208,6 +208,8 @@ def test_windows_installs_ntfs3g_when_missing(
         + " ops@example.com",
         "",
     ],
+    # Keys are random: fixed IDs keep the collection identical across xdist workers.
+    ids=["ed25519", "ed25519-comment-with-spaces", "ed25519-no-comment", "rsa", "ecdsa", "empty"],
 )
 def test_public_key_pattern_admits_openssh_keys(key: str) -> None:
     assert re.search(PUBLIC_KEY_PATTERN, key), key

@@ -248,3 +248,26 @@ def test_state_machine_role_invokes_exactly_our_functions(synth: Synth) -> None:
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def test_people_may_decrypt_published_secrets_but_never_pending_keys(synth: Synth) -> None:
+    _, key = one(synth.of_type("AWS::KMS::Key"))
+    for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+        if ":root" not in json.dumps(statement["Principal"]):
+            continue  # the functions' own roles
+        if set(_as_list(statement["Action"])) & {"kms:Decrypt", "kms:Encrypt"}:
+            names = json.dumps(statement["Condition"]["StringLike"])
+            assert "kms:EncryptionContext:PARAMETER_ARN" in names
+            assert "/reset-access/" not in names, "pending keys are the functions' alone"
+            assert "/ec2rl/openssh/" in names or "/EC2Rescue/Passwords/" in names
+
+
+def test_failed_janitor_runs_are_kept_in_the_dead_letter_queue(synth: Synth) -> None:
+    janitor_id, _ = functions_by_handler(synth)["janitor"]
+    queue_id, _ = one(synth.of_type("AWS::SQS::Queue"))
+    _, config = one(synth.of_type("AWS::Lambda::EventInvokeConfig"))
+    props = config["Properties"]
+    assert props["FunctionName"] == {"Ref": janitor_id}
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": [queue_id, "Arn"]
+    }
