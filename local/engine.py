@@ -427,6 +427,7 @@ class Engine:
             "parameters": parameters,
             "authorized_keys": authorized,
             "backups": self._backups(ec2),
+            "images": self._images(ec2),
             "locks": self._locks(),
         }
 
@@ -454,6 +455,13 @@ class Engine:
                 Path="/reset-access", Recursive=True):
             left += [p["Name"] for p in page["Parameters"] if "/pending/" in p["Name"]]
         return left
+
+    def _images(self, ec2: Any) -> dict[str, dict[str, Any]]:
+        """The AMIs this execution made (backup, password-enabled): name and tags."""
+        tag = [{"Name": f"tag:{EXECUTION_TAG}", "Values": [self.execution_name]}]
+        return {image["ImageId"]: {"name": image["Name"],
+                                   "tags": {t["Key"]: t["Value"] for t in image.get("Tags", [])}}
+                for image in ec2.describe_images(Owners=["self"], Filters=tag)["Images"]}
 
     def _backups(self, ec2: Any) -> dict[str, list[str]]:
         tag = [{"Name": f"tag:{EXECUTION_TAG}", "Values": self.execution_names}]
