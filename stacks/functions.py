@@ -43,8 +43,6 @@ TIMEOUTS: Mapping[str, Duration] = {
     "check_volume": SHORT,
     "check_rescue": SHORT,
     "run_rescue": Duration.seconds(30),
-    # Cleanup deletes a whole temporary network in dependency order.
-    "cleanup": Duration.seconds(300),
     # The janitor runs rollback and cleanup for an execution in one go, with no ASL to retry it.
     "janitor": Duration.seconds(900),
 }
