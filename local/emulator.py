@@ -150,11 +150,16 @@ def _send_command(world: SsmWorld, original: Callable[..., Any]) -> Callable[...
     """AWS: SendCommand to an instance that is not a managed, online node fails with
     InvalidInstanceId; the command then runs the document's script on each instance and
     reports its exit status and output. moto reports Success for anything without running it.
-    Here our rescue document runs the real agent against the volume's directory tree."""
+    Here our rescue document runs the real agent against the volume's directory tree, and AWS's
+    Windows tool is emulated (_ec2rescue_for_windows_reset_access).
+    AWS: a command sent with InstanceIds and no Targets runs on exactly those instances. moto
+    adds every instance of the Region (its Targets lookup with no targets matches all), in the
+    caller's own list; here the command keeps only the instances asked for."""
     from moto.ssm.exceptions import SSMException as RESTError
 
     def send(self: Any, **kwargs: Any) -> Any:
-        instance_ids = kwargs.get("instance_ids") or []
+        instance_ids = list(dict.fromkeys(kwargs.get("instance_ids") or []))
+        kwargs["instance_ids"] = list(instance_ids)
         if not instance_ids:
             raise RESTError("InvalidParameters", "InstanceIds or Targets must be given")
         for instance_id in instance_ids:
@@ -164,6 +169,10 @@ def _send_command(world: SsmWorld, original: Callable[..., Any]) -> Callable[...
                     f"Instances [[{instance_id}]] not in a valid state for account {ACCOUNT}",
                 )
         command = original(self, **kwargs)
+        if not kwargs.get("targets"):
+            command.instance_ids = instance_ids
+            command.invocations = [invocation for invocation in command.invocations
+                                   if invocation["InstanceId"] in instance_ids]
         document = kwargs.get("document_name")
         run = {world.document_name: _run_rescue,
                WINDOWS_TOOL_DOCUMENT: _ec2rescue_for_windows_reset_access}.get(document or "")
