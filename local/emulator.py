@@ -190,6 +190,12 @@ def _send_command(world: SsmWorld, original: Callable[..., Any]) -> Callable[...
     return send
 
 
+def _agent_failure(error: str) -> Invocation:
+    """What the agent reports when it cannot even start on the volume."""
+    report = json.dumps({"ok": False, "error": error})
+    return Invocation("Failed", 1, report + "\n", error + "\n")
+
+
 def _run_rescue(world: SsmWorld, instance_id: str, params: dict[str, str]) -> Invocation:
     target = params.get("Target", "")
     instance = _instance(instance_id)
@@ -199,14 +205,11 @@ def _run_rescue(world: SsmWorld, instance_id: str, params: dict[str, str]) -> In
         volume_id = target
         attached = {v.volume_id for v in instance.block_device_mapping.values()}
         if volume_id not in attached:
-            report = {"ok": False, "error": f"volume {volume_id} is not attached to this "
-                      f"instance ({instance_id}): its device never appeared"}
-            return Invocation("Failed", 1, json.dumps(report) + "\n", report["error"] + "\n")
+            return _agent_failure(f"volume {volume_id} is not attached to this instance "
+                                  f"({instance_id}): its device never appeared")
     tree = world.volume_trees.get(volume_id)
     if tree is None:
-        report = {"ok": False, "error": f"volume {volume_id} holds no filesystem the agent "
-                  "recognises"}
-        return Invocation("Failed", 1, json.dumps(report) + "\n", report["error"] + "\n")
+        return _agent_failure(f"volume {volume_id} holds no filesystem the agent recognises")
     argv = [sys.executable, "-m", "rescue", "--platform", params.get("Platform", "linux"),
             "--root", str(tree)]
     if params.get("PublicKey"):
@@ -245,7 +248,7 @@ def _ec2rescue_for_windows_reset_access(world: SsmWorld, instance_id: str,
     password = "".join(secrets.choice(alphabet) for _ in range(32))
     ssm_backends[ACCOUNT][REGION].put_parameter(
         name=name, description=f"Administrator password of {instance_id} (EC2Rescue)",
-        value=password, parameter_type="SecureString", allowed_pattern=None,
+        value=password, parameter_type="SecureString", allowed_pattern="",
         keyid=params.get("Parameters") or "alias/aws/ssm", overwrite=True, tags=[],
         data_type="text", tier=None, policies=None)
     with world.lock:
