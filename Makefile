@@ -14,7 +14,7 @@ LAYER_DIR := build/layer
 PYTEST_WORKERS ?= 2
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help venv node layer demo test lint synth clean
+.PHONY: help venv node layer demo test lint synth deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -63,8 +63,12 @@ lint: venv  ## ruff and mypy
 	  $(PY) -m mypy --allow-untyped-defs --allow-incomplete-defs "$$dir" || exit 1; \
 	done
 
+# --no-notices: the CLI would otherwise fetch its notices from the internet on every run.
 synth: venv node layer  ## synthesize the ResetAccess stack into cdk.out
-	npx --no-install cdk synth --quiet
+	npx --no-install cdk synth --quiet --no-notices
+
+deploy: venv node layer  ## deploy the ResetAccess stack (AWS credentials; cdk bootstrap once)
+	npx --no-install cdk deploy ResetAccess
 
 clean:  ## remove what the targets built (not .venv or node_modules)
 	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache
