@@ -175,3 +175,15 @@ def test_online_failure_moves_nothing_and_releases_the_lock(run_scenario: RunSce
     assert f"{run.instance()['id']} is running" in failure["Cause"]
     run.assert_no_secret_leaked()
 
+
+
+def test_dry_run_online_describes_no_stop(run_scenario: RunScenario) -> None:
+    run = run_scenario({"web": linux_instance(ssm=True)},
+                       input={"InstanceId": "@web", "DryRun": True})
+
+    assert run.report["status"] == "SUCCEEDED"
+    plan = run.report["output"]
+    assert (plan["Mode"], plan["Backup"]) == ("online", "snapshot")
+    assert any("no stop" in step for step in plan["Steps"])
+    assert not any(step.startswith("stop ") for step in plan["Steps"])
+    run.assert_unchanged()

@@ -28,10 +28,12 @@ STARTUP_SCRIPTS = "Windows/System32/GroupPolicy/Machine/Scripts/Startup"
 def run_scenario(tmp_path: Path) -> RunScenario:
     """As conftest's, with the volumes kept in tmp_path so the test can read them after."""
     def run(instances: dict[str, Any] | None = None, input: Any = None,
-            prepare: Callable[[Engine], None] | None = None) -> Run:
+            prepare: Callable[[Engine], None] | None = None,
+            faults: list[dict[str, Any]] | None = None) -> Run:
         scenario = Scenario.from_dict({
             "instances": copy.deepcopy(instances or {"web": linux_instance()}),
             "input": input if input is not None else {"InstanceId": "@web"},
+            "faults": faults or [],
         })
         engine = Engine(scenario, prepare=prepare, workdir=tmp_path)
         return Run(engine, engine.run())
@@ -190,3 +192,28 @@ def test_dry_run_describes_the_windows_steps(run_scenario: RunScenario) -> None:
     assert any("launch agent" in step for step in steps)
     assert any("password-enabled AMI" in step for step in steps)
     run.assert_unchanged()
+
+
+@pytest.mark.parametrize(("state", "when"), [("CreatePasswordAmi", "before"),
+                                             ("CreatePasswordAmi", "after"),
+                                             ("RunRescue", "after")])
+def test_failure_around_the_windows_steps_puts_everything_back(run_scenario: RunScenario,
+                                                               state: str, when: str) -> None:
+    run = run_scenario({"web": windows_instance()}, faults=[
+        {"state": state, "when": when, "error": "AwsError"}])
+
+    assert run.report["status"] == "FAILED"
+    assert "Rollback" in run.states_entered()
+    run.assert_restored()
+    run.assert_nothing_left()
+    failure = result(run)
+    assert failure["Outcome"] == "failed" and failure["LockReleased"] is True
+
+
+def test_a_retried_password_ami_call_makes_one_ami(run_scenario: RunScenario) -> None:
+    run = run_scenario({"web": windows_instance()}, faults=[
+        {"state": "CreatePasswordAmi", "when": "after", "error": "AwsTransient"}])
+
+    assert run.report["status"] == "SUCCEEDED", run.report["cause"]
+    assert len(images_for(run, "password-enabled")) == 1
+    assert run.report["api_calls"]["ec2:CreateImage"] == 2  # the backup and one password AMI
