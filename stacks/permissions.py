@@ -296,23 +296,17 @@ PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
             ),
             ("*",),
         ),
-        Rule(
-            (
-                "ec2:CreateVpc",
-                "ec2:CreateSubnet",
-                "ec2:CreateInternetGateway",
-                "ec2:CreateRouteTable",
-                "ec2:CreateSecurityGroup",
-            ),
-            (
-                f"{EC2}:vpc/*",
-                f"{EC2}:subnet/*",
-                f"{EC2}:internet-gateway/*",
-                f"{EC2}:route-table/*",
-                f"{EC2}:security-group/*",
-            ),
-            CREATED_WITH_TAG,
-            WHY_CREATE_TAGGED,
+        # Each create action only on the type it creates: a statement listing several of both
+        # would also allow, say, CreateSubnet in any VPC as long as the request carries tags.
+        *(
+            Rule((action,), (f"{EC2}:{kind}/*",), CREATED_WITH_TAG, WHY_CREATE_TAGGED)
+            for action, kind in (
+                ("ec2:CreateVpc", "vpc"),
+                ("ec2:CreateSubnet", "subnet"),
+                ("ec2:CreateInternetGateway", "internet-gateway"),
+                ("ec2:CreateRouteTable", "route-table"),
+                ("ec2:CreateSecurityGroup", "security-group"),
+            )
         ),
         # Creating inside a VPC also authorizes on the VPC: ours for subnets and route tables...
         Rule(

@@ -126,3 +126,28 @@ def test_every_wildcard_resource_in_the_table_says_why() -> None:
         for rule in rules:
             if any("*" in r for r in rule.resources) and rule.resources != ("*",):
                 assert len(rule.why) >= 30, (handler, rule)
+
+
+def test_each_network_create_is_allowed_only_on_the_type_it_creates(synth: Synth) -> None:
+    creates = {
+        "ec2:CreateVpc": "vpc",
+        "ec2:CreateSubnet": "subnet",
+        "ec2:CreateInternetGateway": "internet-gateway",
+        "ec2:CreateRouteTable": "route-table",
+        "ec2:CreateSecurityGroup": "security-group",
+    }
+    checked = set()
+    for logical_id, statement in identity_statements(synth):
+        if statement.get("Condition") != CREATED_WITH_TAG:
+            continue
+        actions = [a for a in _as_list(statement["Action"]) if a in creates]
+        if not actions:
+            continue
+        # With the tag in the request, a mixed statement would let CreateSubnet into any VPC.
+        assert len(actions) == 1, (logical_id, actions)
+        kinds = {
+            json.dumps(r).rsplit(":", 1)[-1].split("/")[0] for r in _as_list(statement["Resource"])
+        }
+        assert kinds == {creates[actions[0]]}, (logical_id, actions, kinds)
+        checked.add(actions[0])
+    assert checked == set(creates)
