@@ -68,7 +68,7 @@ def test_only_unscopable_actions_use_resource_star(synth: Synth) -> None:
     assert offending == []
 
 
-def test_unscopable_actions_are_read_only_or_telemetry(synth: Synth) -> None:
+def test_unscopable_actions_are_read_only_or_telemetry() -> None:
     for action in UNSCOPABLE_ACTIONS:
         verb = action.split(":", 1)[1]
         assert verb.startswith(("Describe", "List", "Get")) or action.split(":")[0] in (
