@@ -273,7 +273,15 @@ def test_not_root_skips_ownership(tmp_path: Path, run_agent: AgentRun, key: str)
         tree = write_linux_tree(reachable / "t", users=[("ec2-user", 65534)])
         for path in [tree, *tree.rglob("*")]:
             os.lchown(path, 65534, 65534)
-        code, out = repair(run_agent, tree, key, user=65534)
+        # The agent as the helper gets it: a zipapp where the user can read it (a CI clone
+        # lives in a mode-700 directory that user cannot enter).
+        from rescue.build import build_zipapp
+
+        agent = build_zipapp(reachable / "rescue.pyz")
+        agent.chmod(0o644)
+        # The system interpreter, not the clone's venv, which that user cannot reach either.
+        python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+        code, out = repair(run_agent, tree, key, user=65534, entry=[str(agent)], python=python)
         written = (tree / "home/ec2-user/.ssh/authorized_keys").read_text()
     finally:
         shutil.rmtree(reachable)
