@@ -20,9 +20,10 @@ import time
 import uuid
 import zipfile
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import boto3
 import botocore.client
@@ -75,9 +76,9 @@ class _Context:
 
 
 class Engine:
-    def __init__(self, scenario: Scenario, *, echo: Optional[Callable[[str], None]] = None,
-                 workdir: Optional[Path] = None, janitor: bool = True,
-                 prepare: Optional[Callable[[Engine], None]] = None, copies: int = 1) -> None:
+    def __init__(self, scenario: Scenario, *, echo: Callable[[str], None] | None = None,
+                 workdir: Path | None = None, janitor: bool = True,
+                 prepare: Callable[[Engine], None] | None = None, copies: int = 1) -> None:
         """prepare runs inside the local AWS after the world is built, before the execution
         starts: a test's way to set up what a scenario file cannot say (a held lock...).
         copies: start that many executions of the same input at once (the lock's test); the

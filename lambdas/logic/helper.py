@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Optional
+from typing import Any
 
 from lambdas.errors import NotReady, UnexpectedState
 from lambdas.logic.tags import execution_filter, tag_specifications
@@ -11,10 +11,10 @@ from lambdas.logic.tags import execution_filter, tag_specifications
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
 
-def find_helper(ec2: Any, execution: str) -> Optional[dict[str, Any]]:
+def find_helper(ec2: Any, execution: str) -> dict[str, Any] | None:
     reservations = ec2.describe_instances(
-        Filters=execution_filter(execution)
-        + [{"Name": "instance-state-name", "Values": LIVE_STATES}]
+        Filters=[*execution_filter(execution),
+                 {"Name": "instance-state-name", "Values": LIVE_STATES}]
     )["Reservations"]
     instances = [i for r in reservations for i in r["Instances"]]
     return dict(instances[0]) if instances else None

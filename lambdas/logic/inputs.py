@@ -8,7 +8,7 @@ import hashlib
 import re
 import struct
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from lambdas.errors import InvalidInput
 
@@ -39,12 +39,12 @@ class Request:
     subnet: str = "CreateNewVPC"
     helper_instance_type: str = "t3.small"
     mode: str = "auto"
-    public_key: Optional[str] = None
+    public_key: str | None = None
     key_type: str = "rsa"
     backup: str = "ami"
     create_password_enabled_ami: bool = True
     dry_run: bool = False
-    from_alarm: Optional[str] = None  # the alarm's name when an alarm event started the run
+    from_alarm: str | None = None  # the alarm's name when an alarm event started the run
 
 
 def parse_request(raw: Any) -> Request:
@@ -151,7 +151,7 @@ def _clip(value: str, limit: int = 80) -> str:
     return value if len(value) <= limit else value[:limit] + "..."
 
 
-def _string(raw: dict[str, Any], key: str, default: Optional[str] = None) -> str:
+def _string(raw: dict[str, Any], key: str, default: str | None = None) -> str:
     value = raw.get(key, default)
     if not isinstance(value, str):
         raise InvalidInput(f"{key}: expected a string, got {type(value).__name__}")
@@ -185,7 +185,7 @@ def _helper_instance_type(raw: dict[str, Any]) -> str:
     return value
 
 
-def _public_key(raw: dict[str, Any]) -> Optional[str]:
+def _public_key(raw: dict[str, Any]) -> str | None:
     if "PublicKey" not in raw:
         return None
     line = _string(raw, "PublicKey").strip()
