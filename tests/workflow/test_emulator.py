@@ -85,3 +85,43 @@ def test_root_override_without_size_takes_the_image_size(corrected_aws) -> None:
         BlockDeviceMappings=[{"DeviceName": "/dev/sda1",
                               "Ebs": {"VolumeType": "gp3", "Encrypted": True}}])["Instances"][0]
     assert launched["State"]["Name"] in ("pending", "running")
+
+
+def test_a_command_runs_only_on_the_instances_it_names(corrected_aws) -> None:
+    world, ec2, ssm, instance_id = corrected_aws
+    image = next(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]
+                 if not i.get("Platform"))
+    other = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
+    world.agent_instances.update({instance_id, other["InstanceId"]})
+    command = ssm.send_command(DocumentName="AWS-RunShellScript", InstanceIds=[instance_id],
+                               Parameters={"commands": ["true"]})["Command"]
+    listed = ssm.list_commands(CommandId=command["CommandId"])["Commands"][0]
+    assert listed["InstanceIds"] == [instance_id]
+
+
+@pytest.mark.parametrize("platform", ["windows", None])
+def test_aws_windows_tool_resets_the_password_into_parameter_store(corrected_aws, platform
+                                                                   ) -> None:
+    """AWS (EC2 Windows guide, EC2Rescue with Run Command): ResetAccess stores a random
+    password as SecureString /EC2Rescue/Passwords/<id> with the given KMS key; the output names
+    the parameter only. The document runs PowerShell: not on Linux."""
+    from local.emulator import _ec2_backend
+
+    world, _, ssm, instance_id = corrected_aws
+    world.agent_instances.add(instance_id)
+    _ec2_backend().get_instance(instance_id).platform = platform
+    command = ssm.send_command(
+        DocumentName="AWSSupport-RunEC2RescueForWindowsTool", InstanceIds=[instance_id],
+        Parameters={"Command": ["ResetAccess"], "Parameters": ["alias/reset-access"]})["Command"]
+    invocation = ssm.get_command_invocation(CommandId=command["CommandId"],
+                                            InstanceId=instance_id)
+    name = f"/EC2Rescue/Passwords/{instance_id}"
+    if platform is None:
+        assert invocation["Status"] == "Failed"
+        assert ssm.describe_parameters()["Parameters"] == []
+        return
+    assert invocation["Status"] == "Success" and name in invocation["StandardOutputContent"]
+    stored = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+    assert stored["Type"] == "SecureString" and len(stored["Value"]) >= 16
+    assert stored["Value"] not in invocation["StandardOutputContent"]
+    assert world.windows_passwords_reset == [instance_id]
