@@ -221,9 +221,11 @@ class Engine:
                 {"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]
             tags = [{"Key": "Name", "Value": name}] + [
                 {"Key": k, "Value": v} for k, v in spec.get("tags", {}).items()]
+            # Every instance was launched with a key pair, the one its owner lost.
+            key_name = ec2.create_key_pair(KeyName=f"{name}-lost-key")["KeyName"]
             instance_id = ec2.run_instances(
                 ImageId=image_id, InstanceType="t3.micro", MinCount=1, MaxCount=1,
-                SubnetId=subnet["SubnetId"],
+                SubnetId=subnet["SubnetId"], KeyName=key_name,
                 TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
             )["Instances"][0]["InstanceId"]
             self.ids[name] = instance_id

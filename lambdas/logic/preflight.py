@@ -112,6 +112,13 @@ def plan_reset(
             "launch a new instance from a backup AMI with a new key pair"
         )
 
+    if (platform == "windows" and mode == "offline" and not instance.get("KeyName")
+            and not request.create_password_enabled_ami):
+        raise InvalidInput(
+            f"CreatePasswordEnabledAmi: {instance_id} has no key pair, so EC2 could not encrypt "
+            "its new password for anyone (GetPasswordData); leave CreatePasswordEnabledAmi "
+            "true and launch that AMI with a new key pair"
+        )
     subnet = _resolve_subnet(ec2, request, instance, az)
     architecture = _helper_architecture(ec2, request.helper_instance_type)
     backup = request.backup

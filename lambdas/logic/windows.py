@@ -60,14 +60,18 @@ def how_to_get_password(plan: dict[str, Any], image_id: str | None) -> list[str]
         name = plan["PasswordParameter"]
         return [f"aws ssm get-parameter --name {name} --with-decryption "
                 "--query Parameter.Value --output text"]
-    key = plan.get("KeyName") or "KEY"
+    key = plan.get("KeyName")
     start = ("" if plan["InitialState"] == "running"
              else f"start it (aws ec2 start-instances --instance-ids {instance_id}), then ")
-    steps = [
-        f"with the instance's key pair ({key}): {start}allow up to 15 minutes after the start "
-        f"and run aws ec2 get-password-data --instance-id {instance_id} "
-        f"--priv-launch-key {key}.pem"
-    ]
+    if key:
+        steps = [
+            f"with the instance's key pair ({key}): {start}allow up to 15 minutes after the "
+            f"start and run aws ec2 get-password-data --instance-id {instance_id} "
+            f"--priv-launch-key {key}.pem"
+        ]
+    else:
+        steps = [f"{instance_id} has no key pair, so EC2 cannot encrypt a password for it: "
+                 "use the password-enabled AMI with a new key pair"]
     if image_id:
         steps.append(
             f"without that key pair: launch {image_id} with a new key pair, then "

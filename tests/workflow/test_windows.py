@@ -107,8 +107,8 @@ def test_password_generation_is_enabled_and_instance_comes_back(run_scenario: Ru
     image = run.world["images"][password_ami]
     assert image["name"].startswith(f"ResetAccess: Password-enabled AMI from {instance_id} ")
     assert image["tags"]["ResetAccess:Execution"] == run.engine.execution_name
-    assert any(f"get-password-data --instance-id {instance_id}" in line
-               for line in outcome["GetPassword"])
+    assert any(f"get-password-data --instance-id {instance_id} --priv-launch-key "
+               "web-lost-key.pem" in line for line in outcome["GetPassword"])
     assert any(password_ami in line for line in outcome["GetPassword"])
     assert {k: v for k, v in run.report["output"].items() if k != "ResultParameter"} == outcome
 
@@ -217,3 +217,20 @@ def test_a_retried_password_ami_call_makes_one_ami(run_scenario: RunScenario) ->
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
     assert len(images_for(run, "password-enabled")) == 1
     assert run.report["api_calls"]["ec2:CreateImage"] == 2  # the backup and one password AMI
+
+
+def test_no_key_pair_and_no_password_ami_is_refused(run_scenario: RunScenario) -> None:
+    """Nobody could decrypt the new password: refuse before changing anything."""
+    def launched_without_key(engine: Engine) -> None:
+        from local.emulator import _ec2_backend
+
+        _ec2_backend().get_instance(engine.ids["web"]).key_name = None
+
+    run = run_scenario({"web": windows_instance()}, prepare=launched_without_key,
+                       input={"InstanceId": "@web", "CreatePasswordEnabledAmi": False})
+
+    assert run.report["status"] == "FAILED"
+    assert run.states_entered() == ["Preflight", "Refused"]
+    assert "CreatePasswordEnabledAmi" in run.report["cause"]
+    assert "has no key pair" in run.report["cause"]
+    run.assert_unchanged()
