@@ -21,8 +21,10 @@ def send_rescue(
     EC2Rescue for Windows document with ResetAccess, the password encrypted with our key."""
     if platform == "windows" and target == "/":
         document = WINDOWS_TOOL_DOCUMENT
-        # AWS's document takes the KMS key ID as ResetAccess's only parameter.
-        parameters = {"Command": ["ResetAccess"], "Parameters": [kms_key_arn]}
+        # ResetAccess's only parameter is a KMS key ID, as in AWS's own example (the key's
+        # UUID: the tool runs in this account and Region).
+        key_id = kms_key_arn.rsplit("key/", 1)[-1]
+        parameters = {"Command": ["ResetAccess"], "Parameters": [key_id]}
     else:
         parameters = {"Platform": [platform], "Target": [target], "PublicKey": [public_key]}
     # Comment carries the execution so a retried send finds the first command.
