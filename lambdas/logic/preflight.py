@@ -129,6 +129,10 @@ def plan_reset(
         plan["Notes"].append("online: the backup is a snapshot of the root volume, taken "
                              "without a reboot (an AMI would need a stop to be consistent)")
     linux_key = platform == "linux" and not request.public_key
+    # Mode auto: if the online reset fails, the helper path still can (same plan, offline).
+    fallback = request.mode == "auto" and mode == "online" and not marketplace and not (
+        platform == "windows" and not instance.get("KeyName")
+        and not request.create_password_enabled_ami)
     plan.update(
         {
             "Mode": mode,
@@ -154,6 +158,14 @@ def plan_reset(
                                   if platform == "windows" and mode == "online" else None),
             "CreatePasswordEnabledAmi": (request.create_password_enabled_ami
                                          and platform == "windows" and mode == "offline"),
+            "OfflineFallback": fallback,
+            "Fallback": {
+                "Mode": "offline",
+                "Backup": request.backup,
+                "PasswordParameter": None,
+                "CreatePasswordEnabledAmi": (request.create_password_enabled_ami
+                                             and platform == "windows"),
+            } if fallback else {},
             "DryRun": request.dry_run,
         }
     )

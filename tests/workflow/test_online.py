@@ -187,3 +187,41 @@ def test_dry_run_online_describes_no_stop(run_scenario: RunScenario) -> None:
     assert any("no stop" in step for step in plan["Steps"])
     assert not any(step.startswith("stop ") for step in plan["Steps"])
     run.assert_unchanged()
+
+
+@pytest.mark.parametrize("platform", ["linux", "windows"])
+def test_auto_falls_back_to_the_helper_when_the_online_reset_fails(run_scenario: RunScenario,
+                                                                   platform: str) -> None:
+    instance = linux_instance(ssm=True) if platform == "linux" else windows_instance()
+    run = run_scenario({"web": instance}, faults=[
+        {"state": "WaitRescueOnline", "when": "before", "error": "RescueFailed"}])
+
+    assert run.report["status"] == "SUCCEEDED", run.report["cause"]
+    states = run.states_entered()
+    assert states.index("OnlineFailed") < states.index("FallBackOffline") < states.index(
+        "Prepare")
+    run.assert_restored()
+    run.assert_nothing_left()
+    outcome = result(run)
+    assert outcome["Mode"] == "offline"
+    assert "injected RescueFailed" in outcome["OnlineError"]
+    calls = run.report["api_calls"]
+    assert (calls["ec2:StopInstances"], calls["ec2:StartInstances"]) == (1, 1)
+    if platform == "linux":
+        run.assert_key_opens()
+        run.assert_no_secret_leaked()
+    else:
+        assert outcome["PasswordEnabledImageId"] in run.world["backups"]["images"]
+
+
+def test_mode_online_does_not_fall_back(run_scenario: RunScenario) -> None:
+    run = run_scenario({"web": linux_instance(ssm=True)},
+                       input={"InstanceId": "@web", "Mode": "online"},
+                       faults=[{"state": "WaitRescueOnline", "when": "before",
+                                "error": "RescueFailed"}])
+
+    assert run.report["status"] == "FAILED"
+    assert "FallBackOffline" not in run.states_entered()
+    assert_never_stopped(run)
+    run.assert_nothing_left()
+    assert "injected RescueFailed" in result(run)["Cause"]
