@@ -30,7 +30,7 @@ fault_hook: Callable[[str, str], None] | None = None
 def client(service: str) -> Any:
     """One client per service per container, reused across warm invocations."""
     if service not in _clients:
-        _clients[service] = boto3.client(service, config=_BOTO_CONFIG)  # type: ignore[call-overload]
+        _clients[service] = boto3.client(service, config=_BOTO_CONFIG)
     return _clients[service]
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from jsonpath_ng.ext import parse as parse_json_path
+from jsonpath_ng.ext.parser import parse as parse_json_path
 from moto.core.responses import ActionResult
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,7 +49,7 @@ def aws_extract_json(path: str, data: Any) -> Any:
 def _moto_extract_json() -> Callable[[str, Any], Any]:
     from moto.stepfunctions.parser.asl.utils import json_path
 
-    return json_path.extract_json  # type: ignore[no-any-return]
+    return json_path.extract_json
 
 
 _MOTO_EXTRACT_JSON = _moto_extract_json()
