@@ -7,39 +7,28 @@ network beyond SSM's; the document's version pins the agent's version.
 from __future__ import annotations
 
 import base64
-import importlib
-import io
 import json
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from stacks.project import RESCUE_DIR, ROOT
+from rescue.build import build_zipapp
+from rescue.keys import KEY_TYPES
 
 # SSM refuses Command documents whose content exceeds 64 KB.
 MAX_CONTENT_BYTES = 64 * 1024
 
 PLATFORMS = ("linux", "windows")
 TARGET_PATTERN = r"^(vol-[0-9a-f]{8,17}|/)$"
-# An OpenSSH public key line (type, base64 blob, optional comment) or empty (Windows). The value
-# lands inside single quotes in the script, so the pattern admits no quote, backslash, `$`,
-# backtick or newline: nothing a caller passes can leave the quotes.
-KEY_TYPES = (
-    "ssh-ed25519",
-    "ssh-rsa",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "sk-ssh-ed25519@openssh.com",
-    "sk-ecdsa-sha2-nistp256@openssh.com",
-)
+# An OpenSSH public key line (a type the agent accepts, base64 blob, optional comment) or empty
+# (Windows). The value lands inside single quotes in the script, so the pattern admits no quote,
+# backslash, `$`, backtick or newline: nothing a caller passes can leave the quotes.
 PUBLIC_KEY_PATTERN = (
     "^(("
-    + "|".join(t.replace(".", r"\.") for t in KEY_TYPES)
+    + "|".join(t.replace(".", r"\.") for t in sorted(KEY_TYPES))
     + r") [A-Za-z0-9+/]{16,16384}={0,3}( [A-Za-z0-9@._+=:,/-][A-Za-z0-9@._+=:,/ -]{0,254})?)?$"
 )
 ZIPAPP_HEREDOC = "RESCUE_ZIPAPP"
@@ -48,43 +37,9 @@ APT = "apt-get -q -o DPkg::Lock::Timeout=180"
 
 
 def build_zipapp_bytes() -> bytes:
-    """The agent as a zipapp: `rescue.build.build_zipapp` when the agent provides it.
-
-    Until it does, a deterministic stand-in: the package's sources with fixed timestamps (so
-    the document changes only when the agent does) and a `__main__` that runs `rescue`.
-    """
+    """The agent as the zipapp `rescue.build` makes (deterministic: same sources, same bytes)."""
     with tempfile.TemporaryDirectory(prefix="rescue-zipapp-") as tmp:
-        dest = Path(tmp) / "rescue.pyz"
-        try:
-            build = importlib.import_module("rescue.build")
-        except ModuleNotFoundError as missing:
-            if missing.name not in ("rescue.build", "rescue"):
-                raise
-            _build_zipapp_stdlib(dest)
-        else:
-            build.build_zipapp(dest)
-        return dest.read_bytes()
-
-
-def _build_zipapp_stdlib(dest: Path) -> None:
-    if not (RESCUE_DIR / "__init__.py").is_file():
-        raise FileNotFoundError(f"the rescue agent is missing: no {RESCUE_DIR}/__init__.py")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-
-        def add(name: str, data: bytes) -> None:
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
-
-        add("__main__.py", b'import runpy\nrunpy.run_module("rescue", run_name="__main__")\n')
-        for source in sorted(RESCUE_DIR.rglob("*.py")):
-            relative = source.relative_to(ROOT)
-            if "tests" in relative.parts or "__pycache__" in relative.parts:
-                continue
-            add(relative.as_posix(), source.read_bytes())
-    dest.write_bytes(b"#!/usr/bin/env python3\n" + buffer.getvalue())
+        return build_zipapp(Path(tmp) / "rescue.pyz").read_bytes()
 
 
 def shell_script(zipapp: bytes) -> list[str]:
