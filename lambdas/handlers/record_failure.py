@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from lambdas.config import Config
 from lambdas.logic import lock
+from lambdas.logic.failure import failure_result
 from lambdas.logic.results import write_result
 from lambdas.logic.rollback import where_things_are
 from lambdas.runtime import client, phase
@@ -30,27 +30,18 @@ def record_failure(event: dict[str, Any]) -> dict[str, Any]:
     run = event["run"]
     plan = run["plan"]
     error = run.get("error") or {}
-    parts = [_cause(error) or "unknown failure"]
-    for label, key in (("rollback failed", "rollbackError"), ("cleanup failed", "cleanupError")):
-        if run.get(key):
-            parts.append(f"{label}: {_cause(run[key])}")
     where = where_things_are(client("ec2"), plan)
-    parts.append(f"now: {where}")
     released = lock.release(client("dynamodb"), CONFIG.lock_table_name, plan["InstanceId"],
                             plan["ExecutionArn"])
-    cause = " | ".join(parts)
-    write_result(client("ssm"), plan["InstanceId"], {
-        "ExecutionArn": plan["ExecutionArn"],
-        "Outcome": "failed",
-        "InstanceId": plan["InstanceId"],
-        "Error": error.get("Error", "Unknown"),
-        "Cause": cause,
-        "RolledBack": not run.get("rollbackError"),
-        "CleanedUp": not run.get("cleanupError"),
-        "LockReleased": released,
-        "FinishedAt": int(time.time()),
-    })
-    return {"Error": str(error.get("Error", "ResetAccess.Failed")), "Cause": cause[:32000]}
+    result = failure_result(
+        plan, str(error.get("Error", "Unknown")), _cause(error), where=where,
+        rollback_error=_cause(run["rollbackError"]) if run.get("rollbackError") else None,
+        cleanup_error=_cause(run["cleanupError"]) if run.get("cleanupError") else None,
+        lock_released=released,
+    )
+    write_result(client("ssm"), plan["InstanceId"], result)
+    return {"Error": str(error.get("Error", "ResetAccess.Failed")),
+            "Cause": result["Cause"][:32000]}
 
 
 handler = record_failure

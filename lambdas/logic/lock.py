@@ -30,23 +30,31 @@ def acquire(dynamodb: Any, table: str, instance_id: str, execution_arn: str) -> 
             ExpressionAttributeValues={":me": {"S": execution_arn}, ":now": {"N": str(now)}},
         )
     except dynamodb.exceptions.ConditionalCheckFailedException:
-        holder = dynamodb.get_item(
-            TableName=table, Key={"InstanceId": {"S": instance_id}}, ConsistentRead=True
-        ).get("Item", {})
-        other = holder.get("ExecutionArn", {}).get("S", "another execution")
+        other = holder(dynamodb, table, instance_id) or "another execution"
         raise InstanceLocked(
             f"InstanceId: {instance_id} is being reset by {other}; wait for it to finish, "
             "or stop it (the janitor then restores the instance and releases the lock)"
         ) from None
 
 
+def holder(dynamodb: Any, table: str, instance_id: str) -> str | None:
+    """The execution ARN that holds the lock on this instance, if any."""
+    item = dynamodb.get_item(
+        TableName=table, Key={"InstanceId": {"S": instance_id}}, ConsistentRead=True
+    ).get("Item", {})
+    value = item.get("ExecutionArn", {}).get("S")
+    return str(value) if value else None
+
+
 def release(dynamodb: Any, table: str, instance_id: str, execution_arn: str) -> bool:
-    """Release the lock if this execution holds it; True when it did."""
+    """Make sure this execution no longer holds the lock. True when it does not any more
+    (released now, or by an earlier attempt); False when another execution holds it."""
     try:
         dynamodb.delete_item(
             TableName=table,
             Key={"InstanceId": {"S": instance_id}},
-            ConditionExpression="ExecutionArn = :me",
+            # A retried release finds no item: that is success, not someone else's lock.
+            ConditionExpression="attribute_not_exists(InstanceId) OR ExecutionArn = :me",
             ExpressionAttributeValues={":me": {"S": execution_arn}},
         )
         return True

@@ -1,0 +1,32 @@
+"""Started by EventBridge when an execution is aborted, times out or fails: restore the
+instance, clean up, record the failure and release the lock, as the workflow's own failure
+path would have (lambdas/logic/janitor.py).
+
+Waits happen inside this one invocation (up to the function's 15 minutes), not by raising for
+a retry: Lambda retries an asynchronous event only twice, a minute or two apart, too few for
+a detach, an attach, a start and a helper's termination one step each. Out of time, it raises
+and that retry resumes from what EC2 says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdas.config import Config
+from lambdas.logic.janitor import Clock, clean_up_after, real_clock
+from lambdas.runtime import client, logger
+
+CONFIG = Config.from_env()
+# Set only by the local engine, whose world changes at once: it skips the waits.
+CLOCK: Clock | None = None
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.name", clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    clock = CLOCK or real_clock(getattr(context, "get_remaining_time_in_millis", None))
+    done = clean_up_after(
+        client("ec2"), client("ssm"), client("dynamodb"), client("stepfunctions"),
+        CONFIG.lock_table_name, event, clock, CONFIG.state_machine_arn,
+    )
+    logger.info("janitor", extra=done)
+    return done

@@ -1,0 +1,35 @@
+"""The result of a failed run, as RecordFailure and the janitor both write it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def failure_result(
+    plan: dict[str, Any], error: str, cause: str, *, where: str,
+    rollback_error: str | None, cleanup_error: str | None, lock_released: bool,
+    by: str = "workflow",
+) -> dict[str, Any]:
+    """The result of a failed run, as RecordFailure and the janitor both write it.
+
+    by: who wrote it ("workflow" or "janitor"), so a person reading it knows which path ran.
+    """
+    parts = [cause or "unknown failure"]
+    if rollback_error:
+        parts.append(f"rollback failed: {rollback_error}")
+    if cleanup_error:
+        parts.append(f"cleanup failed: {cleanup_error}")
+    parts.append(f"now: {where}")
+    return {
+        "ExecutionArn": plan["ExecutionArn"],
+        "Outcome": "failed",
+        "InstanceId": plan["InstanceId"],
+        "Error": error or "Unknown",
+        "Cause": " | ".join(parts),
+        "RolledBack": not rollback_error,
+        "CleanedUp": not cleanup_error,
+        "LockReleased": lock_released,
+        "RecordedBy": by,
+        "FinishedAt": int(time.time()),
+    }
