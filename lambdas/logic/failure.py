@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
+
+
+def error_message(error: dict[str, Any]) -> str:
+    """A Catch's Cause is a Lambda error's JSON payload; a person wants its message."""
+    cause = str(error.get("Cause", ""))
+    try:
+        payload = json.loads(cause)
+    except ValueError:
+        return cause
+    return str(payload.get("errorMessage", cause)) if isinstance(payload, dict) else cause
 
 
 def failure_result(

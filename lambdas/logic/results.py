@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+from lambdas.logic.failure import error_message
 from lambdas.logic.windows import how_to_get_password
 
 
@@ -72,20 +73,9 @@ def success_result(state: dict[str, Any], password_image_id: str | None = None
     }
     if state.get("onlineError"):
         # Mode auto: the online reset failed first and the helper path did it.
-        result["OnlineError"] = _message(state["onlineError"])
+        result["OnlineError"] = error_message(state["onlineError"])
     if plan["Platform"] == "windows":
         result["LaunchAgent"] = rescue.get("agent")
         result["PasswordParameter"] = plan.get("PasswordParameter")
         result["GetPassword"] = how_to_get_password(plan, password_image_id)
     return result
-
-
-
-def _message(error: dict[str, Any]) -> str:
-    """A Lambda error's Cause is its JSON payload; a person wants the message."""
-    cause = str(error.get("Cause", ""))
-    try:
-        payload = json.loads(cause)
-    except ValueError:
-        return cause
-    return str(payload.get("errorMessage", cause)) if isinstance(payload, dict) else cause
