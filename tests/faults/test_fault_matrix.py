@@ -1,0 +1,64 @@
+"""A fault at every Task of the helper path, before and after its side effect, for a running
+and a stopped instance: the run fails, names the state, and leaves the world as it found it.
+Retryable faults heal. The list of states comes from the ASL file (asl_paths.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from asl_paths import offline_linux_tasks
+
+from tests.workflow.conftest import Run, RunScenario, linux_instance
+
+TASKS = offline_linux_tasks()
+FAST_KEY = {"InstanceId": "@web", "KeyType": "ed25519"}
+
+
+def assert_invariants(run: Run, state: str) -> None:
+    """DESIGN.md invariants 1-5 and 7, and 6 (no secret), after a failed run."""
+    run.assert_restored()                                   # 1, 2
+    run.assert_nothing_left()                               # 3
+    moved = run.report["api_calls"].get("ec2:DetachVolume", 0) > 0
+    if moved:                                               # 4
+        assert run.world["backups"]["images"], "the root volume moved without a backup"
+    assert run.world["locks"] == {}, run.world["locks"]     # 5
+    run.assert_no_secret_leaked()                           # 6
+    instance_id = run.instance()["id"]
+    result = json.loads(run.world["parameters"][f"/reset-access/{instance_id}/result"]["value"])
+    assert result["Outcome"] == "failed" and result["RolledBack"], result
+    assert f"{state}: " in result["Cause"], result["Cause"]
+
+
+@pytest.mark.parametrize("state", TASKS)
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("initial", ["running", "stopped"])
+def test_non_retryable_fault_rolls_back(run_scenario: RunScenario, state: str, when: str,
+                                        initial: str) -> None:
+    run = run_scenario({"web": linux_instance(state=initial)}, input=FAST_KEY,
+                       faults=[{"state": state, "when": when, "error": "InjectedFault"}])
+
+    assert run.report["status"] == "FAILED"
+    assert run.report["error"] == "InjectedFault"
+    assert f"{state}: injected InjectedFault {when}" in run.report["cause"], run.report["cause"]
+    assert_invariants(run, state)
+    # The workflow's own failure path did the work; the janitor found nothing left to do.
+    assert [j.get("Action") for j in run.report["janitor"]] == ["none"], run.report["janitor"]
+
+
+@pytest.mark.parametrize("state", TASKS)
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_retryable_fault_heals(run_scenario: RunScenario, state: str, when: str) -> None:
+    # After the side effect, a retry must find the first attempt's work and not repeat it.
+    run = run_scenario(input=FAST_KEY, faults=[
+        {"state": state, "when": when, "error": "Lambda.ServiceException", "times": 2}])
+
+    assert run.report["status"] == "SUCCEEDED", run.report["cause"]
+    run.assert_restored()
+    run.assert_nothing_left()
+    run.assert_key_opens()
+    run.assert_no_secret_leaked()
+    assert run.world["locks"] == {}
+    assert len(run.world["backups"]["images"]) == 1  # one backup, even if Backup ran twice
+    assert run.report["api_calls"].get("ec2:RunInstances", 0) == 1
+    assert run.report["api_calls"].get("ec2:CreateVpc", 0) == 1
