@@ -305,6 +305,29 @@ def _create_image(original: Callable[..., Any]) -> Callable[..., Any]:
     return create
 
 
+def _stop_execution(original: Callable[..., Any]) -> Callable[..., Any]:
+    """AWS: StopExecution ends a running execution ABORTED at once; no Retry or Catch runs
+    after it. moto lets a branch of a Parallel that was mid-retry fail the execution
+    afterwards, which ends it FAILED; here a requested stop always ends ABORTED."""
+
+    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+        self.stop_requested = True
+        original(self, stop_date=stop_date, error=error, cause=cause)
+
+    return stop
+
+
+def _reflect_execution_status(original: Callable[[Any], None]) -> Callable[[Any], None]:
+    def reflect(self: Any) -> None:
+        original(self)
+        if getattr(self.execution, "stop_requested", False):
+            from moto.stepfunctions.parser.api import ExecutionStatus
+
+            self.execution.exec_status = ExecutionStatus.ABORTED
+
+    return reflect
+
+
 @contextlib.contextmanager
 def corrections(world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, str]]
                 ) -> Iterator[None]:
@@ -316,6 +339,10 @@ def corrections(world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, s
     from moto.ssm.responses import SimpleSystemManagerResponse
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+    from moto.stepfunctions.parser.backend.execution import (
+        BaseExecutionWorkerCommunication,
+        Execution,
+    )
 
     for name in _JSON_PATH_USERS:
         importlib.import_module(name)
@@ -330,6 +357,11 @@ def corrections(world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, s
         stack.enter_context(mock.patch.object(
             retrier_decl, "time", mock.Mock(sleep=lambda seconds: None)))
         stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
+        stack.enter_context(mock.patch.object(Execution, "stop", _stop_execution(Execution.stop)))
+        stack.enter_context(mock.patch.object(
+            BaseExecutionWorkerCommunication, "_reflect_execution_status",
+            _reflect_execution_status(
+                BaseExecutionWorkerCommunication._reflect_execution_status)))
         stack.enter_context(mock.patch.object(
             InstanceResponse, "_validate_block_device_mapping", staticmethod(
                 _validate_block_device_mapping(InstanceResponse._validate_block_device_mapping))))

@@ -125,3 +125,11 @@ def test_aws_windows_tool_resets_the_password_into_parameter_store(corrected_aws
     assert stored["Type"] == "SecureString" and len(stored["Value"]) >= 16
     assert stored["Value"] not in invocation["StandardOutputContent"]
     assert world.windows_passwords_reset == [instance_id]
+
+
+def test_stop_execution_aborts_even_inside_a_parallel_retry(run_scenario) -> None:  # type: ignore[no-untyped-def]
+    # AWS: StopExecution ends the execution ABORTED; no Retry or Catch runs after it,
+    # whatever a Parallel branch was doing.
+    run = run_scenario(abort_at="CleanUp")
+    assert run.report["status"] == "ABORTED"
+    assert "Rollback" not in run.states_entered()

@@ -1,0 +1,72 @@
+"""Executions that end without their own Catch path (stopped by a person, timed out, or failed
+in Preflight after locking): the janitor restores and unlocks. And one run per instance."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from asl_paths import offline_linux_tasks
+
+from tests.workflow.conftest import Run, RunScenario, linux_instance
+
+FAST_KEY = {"InstanceId": "@web", "KeyType": "ed25519"}
+
+
+def assert_janitor_restored(run: Run) -> None:
+    run.assert_restored()
+    run.assert_nothing_left()
+    assert run.world["locks"] == {}, run.world["locks"]
+    run.assert_no_secret_leaked()
+    if run.report["api_calls"].get("ec2:DetachVolume", 0):
+        assert run.world["backups"]["images"], "the root volume moved without a backup"
+
+
+@pytest.mark.parametrize("state", offline_linux_tasks())
+@pytest.mark.parametrize("initial", ["running", "stopped"])
+def test_abort_at_any_state_is_undone_by_the_janitor(run_scenario: RunScenario, state: str,
+                                                     initial: str) -> None:
+    run = run_scenario({"web": linux_instance(state=initial)}, input=FAST_KEY, abort_at=state)
+
+    assert run.report["status"] == "ABORTED"
+    assert_janitor_restored(run)
+    janitor = run.report["janitor"]
+    assert len(janitor) == 1 and not janitor[0]["errored"], janitor
+    instance_id = run.instance()["id"]
+    result = json.loads(run.world["parameters"][f"/reset-access/{instance_id}/result"]["value"])
+    assert result["Outcome"] == "failed" and result["RecordedBy"] == "janitor", result
+    assert result["Error"] == "ExecutionAborted"
+
+
+def test_abort_after_preflight_releases_the_lock(run_scenario: RunScenario) -> None:
+    run = run_scenario(input=FAST_KEY, abort_at="Preflight")
+    assert run.report["status"] == "ABORTED"
+    assert_janitor_restored(run)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_preflight_fault_changes_nothing_and_leaves_no_lock(run_scenario: RunScenario,
+                                                            when: str) -> None:
+    # After its side effect Preflight holds the lock, and fails to Refused with no Catch path:
+    # the janitor, started by the FAILED status, releases it.
+    run = run_scenario(input=FAST_KEY,
+                       faults=[{"state": "Preflight", "when": when, "error": "InjectedFault"}])
+    assert run.report["status"] == "FAILED"
+    assert "Preflight: injected InjectedFault" in run.report["cause"]
+    assert run.world["instances"] == run.engine.world_before["instances"]
+    assert run.world["locks"] == {}
+    run.assert_nothing_left()
+
+
+def test_two_executions_for_one_instance_one_runs(run_scenario: RunScenario) -> None:
+    run = run_scenario(input=FAST_KEY, copies=2)
+
+    outcomes = sorted((e["status"], e["states"][:2] == ["Preflight", "Refused"])
+                      for e in run.report["executions"])
+    assert outcomes == [("FAILED", True), ("SUCCEEDED", False)], run.report["executions"]
+    refused = next(e for e in run.report["executions"] if e["status"] == "FAILED")
+    assert refused["error"] == "InstanceLocked" and "is being reset by" in refused["cause"]
+    run.assert_restored()
+    run.assert_nothing_left()
+    assert run.world["locks"] == {}
+    assert run.report["api_calls"].get("ec2:StopInstances", 0) == 1
