@@ -60,7 +60,9 @@ def parse_request(raw: Any) -> Request:
     unknown = sorted(str(key) for key in raw if key not in KNOWN_KEYS)
     if unknown:
         raise InvalidInput(
-            f"{_clip(unknown[0])}: unknown input key; accepted keys are {', '.join(KNOWN_KEYS)}"
+            # Quoted: a key of spaces or control characters must still be visible.
+            f"{_clip(repr(unknown[0]))}: unknown input key; accepted keys are "
+            f"{', '.join(KNOWN_KEYS)}"
         )
     if "InstanceId" not in raw:
         raise InvalidInput("InstanceId: required, e.g. \"i-0123456789abcdef0\"")
