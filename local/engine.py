@@ -94,6 +94,7 @@ class Engine:
         self.api_calls: Counter[str] = Counter()
         self.calls_by_function: dict[str, Counter[str]] = defaultdict(Counter)
         self.logs = io.StringIO()
+        self.secrets_written: list[str] = []
         self.ids: dict[str, str] = {}
         self.root_volumes: dict[str, str] = {}
         self._local = threading.local()
@@ -494,6 +495,10 @@ class _CallCounter:
 
         def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
             engine.count_call(client.meta.service_model.endpoint_prefix, operation)
+            if operation == "PutParameter" and params.get("Type") == "SecureString":
+                # Every secret ever written, also those a failed run deleted again: the
+                # tests look for each of them where no secret may be.
+                engine.secrets_written.append(str(params.get("Value", "")))
             return original(client, operation, params)
 
         botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign]

@@ -73,8 +73,11 @@ class Run:
         assert sorted(key_logs_in(self.report, name, self.instance(name)["id"])) == sorted(users)
 
     def assert_no_secret_leaked(self) -> None:
+        # Keys and passwords published, and every SecureString a handler wrote on the way
+        # (a failed run's pending key is deleted again, but must not have leaked either).
         secrets = [p["value"] for n, p in self.world["parameters"].items()
-                   if n.startswith("/ec2rl/openssh/")]
+                   if n.startswith(("/ec2rl/openssh/", "/EC2Rescue/Passwords/"))]
+        secrets += self.engine.secrets_written
         places = {
             "history": json.dumps(self.report["history"]),
             "output": json.dumps(self.report["output"]),
@@ -86,8 +89,8 @@ class Run:
         for secret in secrets:
             body = "".join(line for line in secret.splitlines() if "PRIVATE KEY" not in line)
             for where, text in places.items():
-                for fragment in (body[:48], body[-48:]):
-                    assert fragment not in text, f"private key material found in {where}"
+                for fragment in {body[:48], body[-48:]}:
+                    assert fragment not in text, f"secret material found in {where}"
 
     def assert_unchanged(self, attempted: tuple[str, ...] = ()) -> None:
         """A refused or no-op run: the world is exactly as before and nothing was mutated
