@@ -31,7 +31,7 @@ from moto import mock_aws
 
 from local import emulator
 from local.emulator import ACCOUNT, REGION, SsmWorld
-from local.scenario import Fault, Scenario
+from local.scenario import Scenario
 from local.volumes import build_linux_tree, build_windows_tree, read_authorized_keys
 
 ASL_FILE = emulator.REPO / "statemachine" / "reset_access.asl.json"
@@ -98,7 +98,8 @@ class Engine:
         self.ids: dict[str, str] = {}
         self.root_volumes: dict[str, str] = {}
         self._local = threading.local()
-        self._faults = [[fault, fault.times] for fault in scenario.faults]
+        # How many more times each scenario fault fires (index into scenario.faults).
+        self._faults_left = [fault.times for fault in scenario.faults]
         self._fault_lock = threading.Lock()
         self._aborted = False
         self.execution_arn = ""
@@ -363,10 +364,9 @@ class Engine:
         from lambdas.errors import InjectedFault
 
         with self._fault_lock:
-            for entry in self._faults:
-                fault: Fault = entry[0]
-                if fault.state == state and fault.when == when and entry[1] > 0:
-                    entry[1] -= 1
+            for index, fault in enumerate(self.scenario.faults):
+                if fault.state == state and fault.when == when and self._faults_left[index] > 0:
+                    self._faults_left[index] -= 1
                     error = InjectedFault(f"injected {fault.error} {when} the side effect")
                     error.error_name = fault.error  # type: ignore[attr-defined]
                     raise error
@@ -501,10 +501,10 @@ class _CallCounter:
                 engine.secrets_written.append(str(params.get("Value", "")))
             return original(client, operation, params)
 
-        botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = counted
 
     def __exit__(self, *exc: Any) -> None:
-        botocore.client.BaseClient._make_api_call = self.original  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = self.original
 
 
 def _skipped_time_clock() -> Any:
@@ -525,8 +525,8 @@ def _linux_image(architecture: str) -> str:
     """One of moto's own Linux images (read from the backend: DescribeImages of all of moto's
     public images costs a second)."""
     backend = emulator._ec2_backend()
-    return next(ami.id for ami in backend.amis.values()
-                if not ami.platform and ami.architecture == architecture)
+    return str(next(ami.id for ami in backend.amis.values()
+                    if not ami.platform and ami.architecture == architecture))
 
 
 def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
@@ -541,7 +541,7 @@ def _put_public_parameter(name: str, value: str) -> None:
     from moto.core.utils import utcnow
     from moto.ssm.models import Parameter, ssm_backends
 
-    ssm_backends[ACCOUNT][REGION]._parameters[name].append(Parameter(
+    ssm_backends[ACCOUNT][REGION]._parameters[name].append(Parameter(  # type: ignore[abstract]
         account_id=ACCOUNT, name=name, value=value, parameter_type="String", description=None,
         allowed_pattern=None, keyid=None, last_modified_date=utcnow(), version=1,
         data_type="aws:ec2:image"))
