@@ -52,9 +52,11 @@ test: venv node layer  ## run every test (what CI runs)
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 # Test folders have no __init__.py (each has its own conftest), so mypy checks them one by one;
-# test functions may leave fixtures unannotated.
+# test functions may leave fixtures unannotated. The workflow and fault tests share the
+# workflow's world checks as `tests.workflow.conftest`, so mypy names their modules from here.
 SOURCES := $(wildcard app.py stacks lambdas local cli rescue)
-TEST_DIRS := $(wildcard tests/*/)
+SHARED_TEST_DIRS := tests/workflow/ tests/faults/
+TEST_DIRS := $(filter-out $(SHARED_TEST_DIRS),$(wildcard tests/*/))
 
 lint: venv  ## ruff and mypy
 	$(PY) -m ruff check .
@@ -62,6 +64,8 @@ lint: venv  ## ruff and mypy
 	for dir in $(TEST_DIRS); do \
 	  $(PY) -m mypy --allow-untyped-defs --allow-incomplete-defs "$$dir" || exit 1; \
 	done
+	$(PY) -m mypy --explicit-package-bases --allow-untyped-defs --allow-incomplete-defs \
+	  $(SHARED_TEST_DIRS)
 
 # --no-notices: the CLI would otherwise fetch its notices from the internet on every run.
 synth: venv node layer  ## synthesize the ResetAccess stack into cdk.out

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from asl_paths import offline_linux_tasks
 
+from tests.faults.asl_paths import offline_linux_tasks
 from tests.workflow.conftest import Run, RunScenario, linux_instance
 
 FAST_KEY = {"InstanceId": "@web", "KeyType": "ed25519"}

@@ -26,7 +26,7 @@ REGION = "us-east-1"
 
 
 @pytest.fixture(autouse=True)
-def aws(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def aws(monkeypatch: pytest.MonkeyPatch):
     for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
                         ("AWS_DEFAULT_REGION", REGION)):
         monkeypatch.setenv(name, value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import struct
+from typing import Any
 
 import pytest
 
@@ -66,7 +67,7 @@ def test_long_values_are_clipped_in_messages() -> None:
                  "configuration": {"metrics": [{"id": "e1", "expression": "1"}]}}},
      "watches no metric with an InstanceId"),
 ])
-def test_alarm_events_that_name_no_single_instance_are_refused(event: dict, message: str
+def test_alarm_events_that_name_no_single_instance_are_refused(event: dict[str, Any], message: str
                                                                  ) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_request(event)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from lambdas.errors import NotReady, RescueFailed
@@ -19,10 +21,10 @@ class FakeSsm:
         class InvocationDoesNotExist(Exception):
             pass
 
-    def __init__(self, invocation: dict | None) -> None:
+    def __init__(self, invocation: dict[str, Any] | None) -> None:
         self.invocation = invocation
 
-    def get_command_invocation(self, CommandId: str, InstanceId: str) -> dict:
+    def get_command_invocation(self, CommandId: str, InstanceId: str) -> dict[str, Any]:
         if self.invocation is None:
             raise self.exceptions.InvocationDoesNotExist()
         return self.invocation

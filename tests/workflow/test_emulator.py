@@ -28,7 +28,7 @@ def test_wildcard_path_still_yields_a_list() -> None:
 
 
 @pytest.fixture
-def corrected_aws():  # type: ignore[no-untyped-def]
+def corrected_aws():
     import os
 
     import boto3
@@ -38,7 +38,10 @@ def corrected_aws():  # type: ignore[no-untyped-def]
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     world = emulator.SsmWorld(document_name="ResetAccess-Rescue")
-    with mock_aws(), emulator.corrections(world, lambda function, event=None: ("{}", False, "")):
+    def no_lambda(function: object, event: object = None) -> tuple[str, bool, str]:
+        return "{}", False, ""
+
+    with mock_aws(), emulator.corrections(world, no_lambda):
         ec2 = boto3.client("ec2", region_name="us-east-1")
         image = next(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]
                      if not i.get("Platform"))
@@ -46,7 +49,7 @@ def corrected_aws():  # type: ignore[no-untyped-def]
         yield world, ec2, boto3.client("ssm", region_name="us-east-1"), instance["InstanceId"]
 
 
-def test_only_instances_with_an_agent_are_managed(corrected_aws) -> None:  # type: ignore[no-untyped-def]
+def test_only_instances_with_an_agent_are_managed(corrected_aws) -> None:
     world, _, ssm, instance_id = corrected_aws
     listed = ssm.describe_instance_information(
         Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])["InstanceInformationList"]
@@ -57,14 +60,14 @@ def test_only_instances_with_an_agent_are_managed(corrected_aws) -> None:  # typ
     assert [(i["InstanceId"], i["PingStatus"]) for i in listed] == [(instance_id, "Online")]
 
 
-def test_send_command_to_an_unmanaged_instance_fails(corrected_aws) -> None:  # type: ignore[no-untyped-def]
+def test_send_command_to_an_unmanaged_instance_fails(corrected_aws) -> None:
     _, _, ssm, instance_id = corrected_aws
     with pytest.raises(ssm.exceptions.ClientError, match="InvalidInstanceId"):
         ssm.send_command(DocumentName="AWS-RunShellScript", InstanceIds=[instance_id],
                          Parameters={"commands": ["true"]})
 
 
-def test_create_image_tags_its_snapshots(corrected_aws) -> None:  # type: ignore[no-untyped-def]
+def test_create_image_tags_its_snapshots(corrected_aws) -> None:
     _, ec2, _, instance_id = corrected_aws
     tag = [{"Key": "ResetAccess:Execution", "Value": "x"}]
     image_id = ec2.create_image(
@@ -76,7 +79,7 @@ def test_create_image_tags_its_snapshots(corrected_aws) -> None:  # type: ignore
     assert len(snapshots) == 1 and image_id in snapshots[0]["Description"]
 
 
-def test_root_override_without_size_takes_the_image_size(corrected_aws) -> None:  # type: ignore[no-untyped-def]
+def test_root_override_without_size_takes_the_image_size(corrected_aws) -> None:
     _, ec2, _, _ = corrected_aws
     image = next(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]
                  if not i.get("Platform"))
@@ -127,7 +130,7 @@ def test_aws_windows_tool_resets_the_password_into_parameter_store(corrected_aws
     assert world.windows_passwords_reset == [instance_id]
 
 
-def test_stop_execution_aborts_even_inside_a_parallel_retry(run_scenario) -> None:  # type: ignore[no-untyped-def]
+def test_stop_execution_aborts_even_inside_a_parallel_retry(run_scenario) -> None:
     # AWS: StopExecution ends the execution ABORTED; no Retry or Catch runs after it,
     # whatever a Parallel branch was doing.
     run = run_scenario(abort_at="CleanUp")

@@ -74,7 +74,7 @@ def test_backup_choice(run_scenario: RunScenario, backup: str, images: int, snap
 
 @pytest.mark.parametrize("subnet", ["CreateNewVPC", "SelectedInstanceSubnet", "same-az-subnet"])
 def test_helper_subnet_choices(run_scenario: RunScenario, subnet: str) -> None:
-    def given_subnet(engine):  # type: ignore[no-untyped-def]
+    def given_subnet(engine):
         import boto3
 
         ec2 = boto3.client("ec2", region_name="us-east-1")

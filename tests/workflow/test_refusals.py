@@ -37,7 +37,7 @@ def test_bad_input_is_refused(run_scenario: RunScenario, execution_input: Any, f
 
 
 def test_subnet_in_another_zone_is_refused(run_scenario: RunScenario) -> None:
-    def other_zone_subnet(engine):  # type: ignore[no-untyped-def]
+    def other_zone_subnet(engine):
         import boto3
 
         ec2 = boto3.client("ec2", region_name="us-east-1")
@@ -71,7 +71,7 @@ def test_mode_online_on_unreachable_instance_is_refused(run_scenario: RunScenari
 
 
 def test_locked_instance_is_refused(run_scenario: RunScenario) -> None:
-    def held_lock(engine):  # type: ignore[no-untyped-def]
+    def held_lock(engine):
         import time
 
         import boto3
