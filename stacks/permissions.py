@@ -261,7 +261,7 @@ CREATE_IMAGE: tuple[Rule, ...] = (
     Rule(("ec2:CreateImage",), (EC2_SNAPSHOT,), why=WHY_AMI),
 )
 
-PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
+_PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     "preflight": (
         Rule(
             (
@@ -483,6 +483,26 @@ PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         *CLEANUP,
         *RECORD_FAILURE,
     ),
+}
+
+# Phases that change something mark themselves in flight in the lock table while they run, and
+# the failure path reads those marks before it acts (lambdas/logic/inflight.py).
+MARKS_IN_FLIGHT = (
+    "create_key", "prepare_network", "launch_helper", "stop_instance", "backup",
+    "detach_volume", "attach_volume", "restore_instance", "create_password_ami", "cleanup",
+)
+READS_IN_FLIGHT = ("rollback", "cleanup")
+
+
+def _with_in_flight_marks(name: str, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+    actions = [action for action, phases in (("dynamodb:UpdateItem", MARKS_IN_FLIGHT),
+                                             ("dynamodb:GetItem", READS_IN_FLIGHT))
+               if name in phases]
+    return (*rules, Rule(tuple(actions), ("{lock_table_arn}",))) if actions else rules
+
+
+PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
+    name: _with_in_flight_marks(name, rules) for name, rules in _PHASE_PERMISSIONS.items()
 }
 
 # Functions that no Task state invokes: EventBridge starts them (see stacks/triggers.py).

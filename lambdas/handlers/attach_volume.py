@@ -8,7 +8,7 @@ from lambdas.logic.volumes import attach_volume as attach
 from lambdas.runtime import client, phase
 
 
-@phase
+@phase(changes=True)
 def attach_volume(event: dict[str, Any]) -> dict[str, Any]:
     return attach(client("ec2"), event["volumeId"], event["instanceId"], event["device"])
 

@@ -8,7 +8,7 @@ from lambdas.logic.backup import take_backup
 from lambdas.runtime import client, phase
 
 
-@phase
+@phase(changes=True)
 def backup(event: dict[str, Any]) -> dict[str, Any]:
     return take_backup(client("ec2"), event["plan"])
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from lambdas.config import Config
+from lambdas.logic import inflight
 from lambdas.logic.cleanup import cleanup as clean
-from lambdas.runtime import client, phase
+from lambdas.runtime import client, invocation_token, phase
+
+CONFIG = Config.from_env()
 
 
-@phase
+@phase(changes=True)
 def cleanup(event: dict[str, Any]) -> dict[str, Any]:
     plan = event.get("plan") or {}
+    if event.get("afterFailure"):
+        # Nothing may be created behind cleanup's back by a phase still running.
+        inflight.wait_for_others(client("dynamodb"), CONFIG.lock_table_name,
+                                 event["execution"], invocation_token())
     return clean(client("ec2"), client("ssm"), event["execution"], plan.get("InstanceId"),
                  discard_pending_key=bool(event.get("afterFailure")))
 

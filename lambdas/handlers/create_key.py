@@ -11,7 +11,7 @@ from lambdas.runtime import client, phase
 CONFIG = Config.from_env()
 
 
-@phase
+@phase(changes=True)
 def create_key(event: dict[str, Any]) -> dict[str, Any]:
     return make_key(client("ssm"), event["plan"], CONFIG.kms_key_arn)
 

@@ -8,7 +8,7 @@ from lambdas.logic.windows import create_password_ami as create
 from lambdas.runtime import client, phase
 
 
-@phase
+@phase(changes=True)
 def create_password_ami(event: dict[str, Any]) -> dict[str, Any]:
     return create(client("ec2"), event["plan"])
 

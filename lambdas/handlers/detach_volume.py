@@ -8,7 +8,7 @@ from lambdas.logic.volumes import detach_volume as detach
 from lambdas.runtime import client, phase
 
 
-@phase
+@phase(changes=True)
 def detach_volume(event: dict[str, Any]) -> dict[str, Any]:
     return detach(client("ec2"), event["volumeId"], event["instanceId"])
 

@@ -11,7 +11,7 @@ from lambdas.runtime import client, phase
 CONFIG = Config.from_env()
 
 
-@phase
+@phase(changes=True)
 def launch_helper(event: dict[str, Any]) -> dict[str, Any]:
     return launch(client("ec2"), client("ssm"), event["plan"], event["network"],
                   CONFIG.helper_instance_profile_arn)

@@ -8,7 +8,7 @@ from lambdas.logic.network import prepare_network as prepare
 from lambdas.runtime import client, phase
 
 
-@phase
+@phase(changes=True)
 def prepare_network(event: dict[str, Any]) -> dict[str, Any]:
     return prepare(client("ec2"), event["plan"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.config import Config
-from lambdas.logic import lock
+from lambdas.logic import inflight, lock
 from lambdas.logic.keys import publish_key
 from lambdas.logic.results import success_result, write_result
 from lambdas.logic.windows import find_password_ami
@@ -24,6 +24,7 @@ def publish_result(event: dict[str, Any]) -> dict[str, Any]:
                 if plan.get("CreatePasswordEnabledAmi") else None)
     result = success_result(run, image_id)
     result["ResultParameter"] = write_result(ssm, plan["InstanceId"], result)
+    inflight.forget(client("dynamodb"), CONFIG.lock_table_name, plan["Execution"])
     lock.release(client("dynamodb"), CONFIG.lock_table_name, plan["InstanceId"],
                  plan["ExecutionArn"])
     logger.info("reset finished", extra={"phase_seconds": result["PhaseSeconds"]})

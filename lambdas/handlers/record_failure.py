@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.config import Config
-from lambdas.logic import lock
+from lambdas.logic import inflight, lock
 from lambdas.logic.failure import error_message, failure_result
 from lambdas.logic.results import write_result
 from lambdas.logic.rollback import where_things_are
@@ -20,6 +20,7 @@ def record_failure(event: dict[str, Any]) -> dict[str, Any]:
     plan = run["plan"]
     error = run.get("error") or {}
     where = where_things_are(client("ec2"), plan)
+    inflight.forget(client("dynamodb"), CONFIG.lock_table_name, plan["Execution"])
     released = lock.release(client("dynamodb"), CONFIG.lock_table_name, plan["InstanceId"],
                             plan["ExecutionArn"])
     result = failure_result(

@@ -9,7 +9,7 @@ from lambdas.logic.instances import restore_instance as restore
 from lambdas.runtime import client, phase
 
 
-@phase
+@phase(changes=True)
 def restore_instance(event: dict[str, Any]) -> dict[str, Any]:
     return {**restore(client("ec2"), event["plan"]), "At": time.time()}
 

@@ -8,7 +8,7 @@ from lambdas.logic.instances import stop_instance as stop
 from lambdas.runtime import client, phase
 
 
-@phase
+@phase(changes=True)
 def stop_instance(event: dict[str, Any]) -> dict[str, Any]:
     return stop(client("ec2"), event["plan"]["InstanceId"])
 

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambdas.errors import InvalidInput, NotReady, ResetAccessError
-from lambdas.logic import lock
+from lambdas.logic import inflight, lock
 from lambdas.logic.cleanup import cleanup
 from lambdas.logic.failure import failure_result
 from lambdas.logic.inputs import parse_request
@@ -141,6 +141,7 @@ def clean_up_after(
         lambda: cleanup(ec2, ssm, ended.name, plan["InstanceId"], discard_pending_key=True),
         clock, "cleanup")
     where = where_things_are(ec2, plan)
+    inflight.forget(dynamodb, table, ended.name)
     released = lock.release(dynamodb, table, plan["InstanceId"], ended.arn)
     error = _ending(ended)
     result = failure_result(
