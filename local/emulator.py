@@ -328,11 +328,32 @@ def _reflect_execution_status(original: Callable[[Any], None]) -> Callable[[Any]
     return reflect
 
 
+def _serialized_requests(original: Callable[..., Any]) -> Callable[..., Any]:
+    """AWS: a request never fails because another request changes the account at the same
+    time. moto's backends are plain dicts: a Parallel branch creating a resource while another
+    branch's Describe iterates them can fail that Describe with "dictionary changed size during
+    iteration". Here each request runs alone, as one atomic step. A Lambda Invoke is the
+    exception: the function runs in this process and makes requests of its own."""
+    lock = threading.RLock()
+
+    def handle(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        if _LAMBDA_INVOKE.search(request.url or ""):
+            return original(self, event_name, request, **kwargs)
+        with lock:
+            return original(self, event_name, request, **kwargs)
+
+    return handle
+
+
+_LAMBDA_INVOKE = re.compile(r"^https://lambda\.[^/]+/[^/]+/functions/[^/]+/invocations")
+
+
 @contextlib.contextmanager
 def corrections(world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, str]]
                 ) -> Iterator[None]:
     """All corrections at once, for the lifetime of one local AWS."""
     from moto.awslambda.models import LambdaFunction
+    from moto.core.botocore_stubber import BotocoreStubber
     from moto.ec2.models.amis import AmiBackend
     from moto.ec2.responses.instances import InstanceResponse
     from moto.ssm.models import Command, SimpleSystemManagerBackend
@@ -357,6 +378,8 @@ def corrections(world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, s
         stack.enter_context(mock.patch.object(
             retrier_decl, "time", mock.Mock(sleep=lambda seconds: None)))
         stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
+        stack.enter_context(mock.patch.object(
+            BotocoreStubber, "__call__", _serialized_requests(BotocoreStubber.__call__)))
         stack.enter_context(mock.patch.object(Execution, "stop", _stop_execution(Execution.stop)))
         stack.enter_context(mock.patch.object(
             BaseExecutionWorkerCommunication, "_reflect_execution_status",

@@ -47,11 +47,11 @@ def test_non_retryable_fault_rolls_back(run_scenario: RunScenario, state: str, w
 
 
 @pytest.mark.parametrize("state", TASKS)
-@pytest.mark.parametrize("when", ["before", "after"])
-def test_retryable_fault_heals(run_scenario: RunScenario, state: str, when: str) -> None:
-    # After the side effect, a retry must find the first attempt's work and not repeat it.
+def test_retryable_fault_heals(run_scenario: RunScenario, state: str) -> None:
+    # After the side effect, the harder case (before it, a retry is a first attempt): the
+    # retry must find the first attempt's work and not repeat it.
     run = run_scenario(input=FAST_KEY, faults=[
-        {"state": state, "when": when, "error": "Lambda.ServiceException", "times": 2}])
+        {"state": state, "when": "after", "error": "Lambda.ServiceException", "times": 2}])
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
     run.assert_restored()

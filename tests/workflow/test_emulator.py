@@ -130,6 +130,51 @@ def test_aws_windows_tool_resets_the_password_into_parameter_store(corrected_aws
     assert world.windows_passwords_reset == [instance_id]
 
 
+def test_a_request_does_not_fail_because_another_changes_the_account(corrected_aws,
+                                                                      monkeypatch) -> None:
+    # AWS: requests from two Parallel branches never fail each other. moto walks its dicts
+    # in place; here one Describe is held in the middle of its walk while another request
+    # creates a snapshot, which in bare moto fails the walk ("dictionary changed size").
+    import threading
+    import time
+
+    from moto.ec2.models.elastic_block_store import EBSBackend
+
+    _, ec2, _, instance_id = corrected_aws
+    volume = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
+        "Instances"][0]["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    for _ in range(3):
+        ec2.create_snapshot(VolumeId=volume)
+    walking = threading.Event()
+    original = EBSBackend.describe_snapshots
+
+    def slow_walk(self, *args, **kwargs):
+        for seen, _ in enumerate(self.snapshots):
+            if seen < 3:
+                walking.set()
+                time.sleep(0.05)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(EBSBackend, "describe_snapshots", slow_walk)
+    outcome: list[object] = []
+
+    def describe() -> None:
+        try:
+            outcome.append(len(ec2.describe_snapshots(Filters=mine)["Snapshots"]))
+        except Exception as error:  # noqa: BLE001 - the failure is what the test reports
+            outcome.append(error)
+
+    mine = [{"Name": "volume-id", "Values": [volume]}]
+    reader = threading.Thread(target=describe)
+    reader.start()
+    assert walking.wait(5)
+    ec2.create_snapshot(VolumeId=volume)
+    reader.join(10)
+
+    assert outcome == [3]
+    assert len(ec2.describe_snapshots(Filters=mine)["Snapshots"]) == 4
+
+
 def test_stop_execution_aborts_even_inside_a_parallel_retry(run_scenario) -> None:
     # AWS: StopExecution ends the execution ABORTED; no Retry or Catch runs after it,
     # whatever a Parallel branch was doing.
