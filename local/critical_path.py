@@ -40,13 +40,16 @@ LATENCY = {
 # What each of our Task states waits for, beyond one Lambda invocation.
 OUR_STATES = {
     "PrepareNetwork": "network", "LaunchHelper": "launch", "WaitHelperReady": "ssm_online",
-    "StopInstance": None, "WaitStopped": "stop", "Backup": "ami_call",
+    "WaitHelperLaunched": None, "StopInstance": None, "WaitStopped": "stop", "Backup": "ami_call",
     "DetachRootVolume": None, "WaitRootDetached": "detach", "CreateKey": "key",
     "AttachToHelper": None, "WaitAttachedToHelper": "attach", "RunRescue": None,
     "WaitRescue": "rescue", "DetachFromHelper": None, "WaitDetachedFromHelper": "detach",
     "ReattachRootVolume": None, "WaitReattached": "attach", "RestoreInstance": None,
     "WaitInitialState": "start", "CleanUp": "terminate",
 }
+
+# Polls that wait for a state of another branch of the same Parallel to end.
+WAITS_FOR_STATE = {"WaitHelperLaunched": "LaunchHelper"}
 
 # AWSSupport-StartEC2RescueWorkflow's steps, in its order (ANCHORS.md), every one sequential.
 SEED_STEPS = [
@@ -77,6 +80,9 @@ def walk(states: dict[str, Any], start: str, at: float, ends: dict[str, float],
             at = max(walk(branch["States"], branch["StartAt"], at, ends, choices)
                      for branch in state["Branches"])
         elif kind == "Task":
+            if name in WAITS_FOR_STATE:
+                # Branches are walked in order; the state waited for is in an earlier one.
+                at = max(at, ends[WAITS_FOR_STATE[name]])
             at += _task_seconds(name)
         elif kind == "Choice":
             ends[name] = at

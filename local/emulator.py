@@ -15,6 +15,7 @@ import string
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from moto.core.responses import ActionResult
 REPO = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# A Retry's IntervalSeconds here lasts this fraction of it (AWS waits the whole interval).
+RETRY_TIME_SCALE = 0.01
 
 # A definite path names one node: only `.name` and `[n]` steps, no wildcard, slice or filter.
 _DEFINITE_PATH = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\]|\['[^']*'\])*$")
@@ -372,11 +375,14 @@ def corrections(world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, s
             if name.startswith("moto.stepfunctions") and getattr(
                     module, "extract_json", None) is _MOTO_EXTRACT_JSON:
                 stack.enter_context(mock.patch.object(module, "extract_json", aws_extract_json))
-        # Wait states and retry pauses take no time locally; everything else is real.
+        # Wait states take no time locally. Retry pauses are kept, scaled down: a poll that
+        # waits on another branch's work (the target waiting for its helper) must not use up
+        # its MaxAttempts before that work could even be done.
         stack.enter_context(mock.patch.object(
             wait_function.WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None))
         stack.enter_context(mock.patch.object(
-            retrier_decl, "time", mock.Mock(sleep=lambda seconds: None)))
+            retrier_decl, "time", mock.Mock(sleep=lambda seconds: time.sleep(
+                seconds * RETRY_TIME_SCALE))))
         stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
         stack.enter_context(mock.patch.object(
             BotocoreStubber, "__call__", _serialized_requests(BotocoreStubber.__call__)))

@@ -72,3 +72,19 @@ def check_helper_ready(ec2: Any, ssm: Any, helper_id: str) -> dict[str, Any]:
     if not any(i.get("PingStatus") == "Online" for i in info):
         raise NotReady(f"helper {helper_id} is running but not yet managed by SSM")
     return {"InstanceId": helper_id, "Ready": True}
+
+
+def check_helper_running(ec2: Any, execution: str) -> dict[str, Any]:
+    """The target waits for this before it stops: an instance is never stopped for a helper
+    that cannot launch, and its downtime no longer includes the network and the launch.
+    Ready once this execution's helper runs; NotReady until it exists and runs."""
+    reservations = ec2.describe_instances(Filters=execution_filter(execution))["Reservations"]
+    instances = [i for r in reservations for i in r["Instances"]]
+    if not instances:
+        raise NotReady("the helper of this execution is not launched yet")
+    helper_id, state = instances[0]["InstanceId"], instances[0]["State"]["Name"]
+    if state in ("shutting-down", "terminated", "stopping", "stopped"):
+        raise UnexpectedState(f"helper {helper_id} is {state}; the instance is left as it is")
+    if state != "running":
+        raise NotReady(f"helper {helper_id} is {state}")
+    return {"InstanceId": helper_id, "Running": True}

@@ -15,3 +15,15 @@ def test_helper_boot_and_instance_stop_overlap() -> None:
 def test_the_asl_stays_ahead_of_the_sequential_runbook() -> None:
     assert ours()["total"] < seed()["total"]
     assert ours()["downtime"] < seed()["downtime"]
+
+
+def test_stopping_after_the_helper_launch_shortens_downtime_not_the_run(monkeypatch) -> None:
+    from local import critical_path
+
+    later = ours()
+    monkeypatch.setattr(critical_path, "WAITS_FOR_STATE", {})
+    at_once = ours()
+
+    saved = LATENCY["network"] + LATENCY["launch"]
+    assert later["downtime"] <= at_once["downtime"] - saved
+    assert later["total"] == at_once["total"]

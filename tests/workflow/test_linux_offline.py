@@ -28,6 +28,33 @@ def test_lost_key_is_replaced_and_instance_comes_back(run_scenario: RunScenario,
     assert (stops, starts) == ((1, 1) if state == "running" else (0, 0))
 
 
+def test_instance_stops_only_once_its_helper_runs(run_scenario: RunScenario) -> None:
+    # Downtime starts at the stop: the helper's network and launch come before it.
+    run = run_scenario()
+    history = run.report["history"]
+
+    def at(kind: str, state: str) -> int:
+        return next(i for i, e in enumerate(history) if e["type"] == kind
+                    and e.get("stateEnteredEventDetails", e.get("stateExitedEventDetails", {}))
+                    .get("name") == state)
+
+    assert at("TaskStateEntered", "LaunchHelper") < at("TaskStateExited", "WaitHelperLaunched")
+    assert at("TaskStateExited", "WaitHelperLaunched") < at("TaskStateEntered", "StopInstance")
+    run.assert_restored("web", "running")
+
+
+def test_a_helper_that_cannot_launch_never_stops_the_instance(run_scenario: RunScenario
+                                                               ) -> None:
+    run = run_scenario(faults=[{"state": "LaunchHelper", "when": "before",
+                                "error": "InsufficientInstanceCapacity", "times": 1}])
+
+    assert run.report["status"] == "FAILED"
+    assert "LaunchHelper" in run.report["cause"]
+    assert run.report["api_calls"].get("ec2:StopInstances", 0) == 0
+    run.assert_restored("web", "running")
+    run.assert_nothing_left()
+
+
 def test_result_parameter_tells_what_happened(run_scenario: RunScenario) -> None:
     run = run_scenario()
     instance_id = run.instance()["id"]
