@@ -84,6 +84,8 @@ class SsmWorld:
     """What SSM knows that moto does not: which instances run an agent, and what commands did."""
 
     document_name: str
+    # The parameters our rescue document declares (AWS refuses any other).
+    document_parameters: set[str] = field(default_factory=set)
     agent_instances: set[str] = field(default_factory=set)
     helper_profile_arn: str = ""
     volume_trees: dict[str, Path] = field(default_factory=dict)
@@ -155,6 +157,7 @@ def _send_command(world: SsmWorld, original: Callable[..., Any]) -> Callable[...
     reports its exit status and output. moto reports Success for anything without running it.
     Here our rescue document runs the real agent against the volume's directory tree, and AWS's
     Windows tool is emulated (_ec2rescue_for_windows_reset_access).
+    AWS: a parameter the document does not declare fails the call with InvalidParameters.
     AWS: a command sent with InstanceIds and no Targets runs on exactly those instances. moto
     adds every instance of the Region (its Targets lookup with no targets matches all), in the
     caller's own list; here the command keeps only the instances asked for."""
@@ -177,6 +180,10 @@ def _send_command(world: SsmWorld, original: Callable[..., Any]) -> Callable[...
             command.invocations = [invocation for invocation in command.invocations
                                    if invocation["InstanceId"] in instance_ids]
         document = kwargs.get("document_name")
+        undeclared = set(kwargs.get("parameters") or {}) - world.document_parameters
+        if document == world.document_name and undeclared:
+            raise RESTError("InvalidParameters",
+                            f"Parameters {sorted(undeclared)} are not defined by {document}")
         run = {world.document_name: _run_rescue,
                WINDOWS_TOOL_DOCUMENT: _ec2rescue_for_windows_reset_access}.get(document or "")
         if run is not None:
@@ -206,10 +213,16 @@ def _run_rescue(world: SsmWorld, instance_id: str, params: dict[str, str]) -> In
         volume_id = instance.block_device_mapping[instance.root_device_name].volume_id
     else:
         volume_id = target
-        attached = {v.volume_id for v in instance.block_device_mapping.values()}
+        attached = {v.volume_id: device for device, v in instance.block_device_mapping.items()}
         if volume_id not in attached:
             return _agent_failure(f"volume {volume_id} is not attached to this instance "
                                   f"({instance_id}): its device never appeared")
+        if instance.instance_type.startswith(XEN_FAMILIES) and params.get(
+                "DeviceName") != attached[volume_id]:
+            # A Xen guest has no NVMe serial to find the volume by: only the attachment's
+            # device name (/dev/sdf shows as /dev/xvdf) leads to it.
+            return _agent_failure(f"no block device for {volume_id} appeared: on this Xen "
+                                  "instance the agent needs the attachment's --device-name")
     tree = world.volume_trees.get(volume_id)
     if tree is None:
         return _agent_failure(f"volume {volume_id} holds no filesystem the agent recognises")
@@ -224,6 +237,9 @@ def _run_rescue(world: SsmWorld, instance_id: str, params: dict[str, str]) -> In
 
 
 WINDOWS_TOOL_DOCUMENT = "AWSSupport-RunEC2RescueForWindowsTool"
+# Instance families on the Xen hypervisor: EBS volumes appear as /dev/xvdX, with no NVMe serial.
+XEN_FAMILIES = ("t1.", "t2.", "m1.", "m2.", "m3.", "m4.", "c1.", "c3.", "c4.", "r3.", "r4.",
+                "i2.", "d2.", "g2.", "g3.", "p2.", "x1.", "x1e.", "h1.")
 
 
 def _ec2rescue_for_windows_reset_access(world: SsmWorld, instance_id: str,

@@ -158,8 +158,10 @@ class Engine:
         self.ssm_world.helper_profile_arn = self.helper_profile_arn
 
         ssm = boto3.client("ssm", region_name=REGION)
+        stand_in = document_stand_in()
         ssm.create_document(Name=RESCUE_DOCUMENT, DocumentType="Command",
-                            Content=json.dumps(_document_stand_in()), DocumentFormat="JSON")
+                            Content=json.dumps(stand_in), DocumentFormat="JSON")
+        self.ssm_world.document_parameters = set(stand_in["parameters"])
         for arch, wanted in (("amd64", "x86_64"), ("arm64", "arm64")):
             _put_public_parameter(UBUNTU_PARAMETER.format(arch=arch), _linux_image(wanted))
 
@@ -547,14 +549,16 @@ def _put_public_parameter(name: str, value: str) -> None:
         data_type="aws:ec2:image"))
 
 
-def _document_stand_in() -> dict[str, Any]:
-    """The rescue document's interface; its script is replaced by the emulator running the
-    agent itself (see local.emulator._send_command)."""
+def document_stand_in() -> dict[str, Any]:
+    """The rescue document's interface (the stack's document declares the same parameters:
+    tests/infra checks it); its script is replaced by the emulator running the agent itself
+    (see local.emulator._send_command)."""
     return {
         "schemaVersion": "2.2",
         "description": "ResetAccess rescue agent (local stand-in)",
         "parameters": {"Platform": {"type": "String"}, "Target": {"type": "String"},
-                       "PublicKey": {"type": "String", "default": ""}},
+                       "PublicKey": {"type": "String", "default": ""},
+                       "DeviceName": {"type": "String", "default": ""}},
         "mainSteps": [{"action": "aws:runShellScript", "name": "rescue",
                        "inputs": {"runCommand": ["true"]}}],
     }

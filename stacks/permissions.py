@@ -359,7 +359,7 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         ),
     ),
     "launch_helper": (
-        Rule(("ec2:DescribeInstances",), ("*",)),
+        Rule(("ec2:DescribeInstances", "ec2:DescribeImages"), ("*",)),
         Rule(("ec2:RunInstances",), (f"{EC2}:instance/*",), CREATED_WITH_TAG, WHY_CREATE_TAGGED),
         Rule(
             ("ec2:RunInstances",),

@@ -23,6 +23,9 @@ MAX_CONTENT_BYTES = 64 * 1024
 
 PLATFORMS = ("linux", "windows")
 TARGET_PATTERN = r"^(vol-[0-9a-f]{8,17}|/)$"
+# The name the volume was attached under; a Xen helper shows it as /dev/xvdX (Nitro helpers
+# find it by serial and need none).
+DEVICE_NAME_PATTERN = r"^(/dev/(sd|xvd)[b-z])?$"
 # An OpenSSH public key line (a type the agent accepts, base64 blob, optional comment) or empty
 # (Windows). The value lands inside single quotes in the script, so the pattern admits no quote,
 # backslash, `$`, backtick or newline: nothing a caller passes can leave the quotes.
@@ -51,6 +54,7 @@ def shell_script(zipapp: bytes) -> list[str]:
         "platform='{{ Platform }}'",
         "target='{{ Target }}'",
         "public_key='{{ PublicKey }}'",
+        "device_name='{{ DeviceName }}'",
         'work="$(mktemp -d)"',
         "trap 'rm -rf -- \"$work\"' EXIT",
         'if [ "$platform" = windows ] && ! command -v ntfs-3g >/dev/null 2>&1; then',
@@ -67,6 +71,7 @@ def shell_script(zipapp: bytes) -> list[str]:
         'args=(--platform "$platform")',
         'if [ "$target" = / ]; then args+=(--root /); else args+=(--volume-id "$target"); fi',
         'if [ -n "$public_key" ]; then args+=(--public-key "$public_key"); fi',
+        'if [ -n "$device_name" ]; then args+=(--device-name "$device_name"); fi',
         "status=0",
         'python3 "$work/rescue.pyz" "${args[@]}" || status=$?',
         'exit "$status"',
@@ -98,6 +103,12 @@ def document_content(zipapp: bytes) -> dict[str, Any]:
                 "description": "OpenSSH public key line to authorize (Linux); empty for Windows.",
                 "default": "",
                 "allowedPattern": PUBLIC_KEY_PATTERN,
+            },
+            "DeviceName": {
+                "type": "String",
+                "description": "The device name the volume was attached under (offline).",
+                "default": "",
+                "allowedPattern": DEVICE_NAME_PATTERN,
             },
         },
         "mainSteps": [

@@ -28,6 +28,9 @@ def launch_helper(
     if existing:
         return {"InstanceId": existing["InstanceId"], "ImageId": existing["ImageId"]}
     image_id = ssm.get_parameter(Name=plan["HelperAmiParameter"])["Parameter"]["Value"]
+    # The encrypted gp3 override must name the image's own root device: under any other name
+    # it would add a second, empty volume instead.
+    root_device = ec2.describe_images(ImageIds=[image_id])["Images"][0]["RootDeviceName"]
     interface: dict[str, Any] = {
         "DeviceIndex": 0,
         "SubnetId": network["SubnetId"],
@@ -46,7 +49,7 @@ def launch_helper(
         NetworkInterfaces=[interface],
         MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
         BlockDeviceMappings=[{
-            "DeviceName": "/dev/sda1",
+            "DeviceName": root_device,
             "Ebs": {"VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True},
         }],
         InstanceInitiatedShutdownBehavior="terminate",

@@ -15,7 +15,7 @@ COMMAND_TIMEOUT_SECONDS = 900
 
 def send_rescue(
     ssm: Any, document: str, instance_id: str, platform: str, target: str, public_key: str,
-    execution: str, kms_key_arn: str = "",
+    execution: str, kms_key_arn: str = "", device_name: str = "",
 ) -> dict[str, Any]:
     """Offline and Linux online: our rescue document. Windows online (target `/`): AWS's
     EC2Rescue for Windows document with ResetAccess, the password encrypted with our key."""
@@ -27,6 +27,8 @@ def send_rescue(
         parameters = {"Command": ["ResetAccess"], "Parameters": [key_id]}
     else:
         parameters = {"Platform": [platform], "Target": [target], "PublicKey": [public_key]}
+        if device_name:
+            parameters["DeviceName"] = [device_name]
     # Comment carries the execution so a retried send finds the first command.
     comment = f"ResetAccess {execution}"[:100]
     previous = ssm.list_commands(InstanceId=instance_id).get("Commands", [])

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stacks.rescue_document import (
+    DEVICE_NAME_PATTERN,
     MAX_CONTENT_BYTES,
     PUBLIC_KEY_PATTERN,
     TARGET_PATTERN,
@@ -119,7 +120,7 @@ def test_document_is_a_command_document_under_ssms_size_limit(synth: Synth) -> N
     deployed = document["Content"]
     assert deployed["schemaVersion"] == "2.2"
     assert deployed["mainSteps"][0]["action"] == "aws:runShellScript"
-    assert set(deployed["parameters"]) == {"Platform", "Target", "PublicKey"}
+    assert set(deployed["parameters"]) == {"Platform", "Target", "PublicKey", "DeviceName"}
     size = content_size(deployed)
     assert size < MAX_CONTENT_BYTES, f"{size} bytes; SSM allows {MAX_CONTENT_BYTES}"
     # The real agent is in it, not a stand-in.
@@ -143,6 +144,27 @@ def test_linux_offline_passes_volume_and_key_to_the_agent(
         key,
     ]
     assert list(sandbox["tmp"].iterdir()) == [], "the temporary folder must be removed"
+
+
+@pytest.mark.parametrize("platform", ["linux", "windows"])
+def test_the_attachment_device_name_reaches_the_agent(
+    content: dict[str, Any], sandbox: dict[str, Path], platform: str
+) -> None:
+    # A Xen helper shows /dev/sdf as /dev/xvdf: the agent finds it only by this name.
+    (sandbox["bin"] / "ntfs-3g").write_text("#!/bin/sh\n")
+    (sandbox["bin"] / "ntfs-3g").chmod(0o755)
+    key = ed25519_key() if platform == "linux" else ""
+    result = run_script(content, sandbox, {"Platform": platform, "Target": "vol-0123456789abcdef0",
+                                           "PublicKey": key, "DeviceName": "/dev/sdf"})
+    assert result.returncode == 0, result.stderr
+    argv = json.loads(result.stdout)
+    assert argv[argv.index("--device-name") + 1] == "/dev/sdf"
+
+
+def test_the_local_engine_declares_the_documents_parameters(content: dict[str, Any]) -> None:
+    from local.engine import document_stand_in
+
+    assert set(document_stand_in()["parameters"]) == set(content["parameters"])
 
 
 def test_online_targets_the_root_and_windows_passes_no_key(
@@ -272,6 +294,15 @@ def test_every_admitted_key_reaches_the_agent_unchanged(
 )
 def test_target_pattern(value: str, admitted: bool) -> None:
     assert bool(re.search(TARGET_PATTERN, value)) is admitted
+
+
+@pytest.mark.parametrize(
+    ("value", "admitted"),
+    [("/dev/sdf", True), ("/dev/xvdf", True), ("", True), ("/dev/sda", False),
+     ("sdf", False), ("/dev/sdf1", False), ("/dev/sdf'", False), ("/dev/nvme1n1", False)],
+)
+def test_device_name_pattern(value: str, admitted: bool) -> None:
+    assert bool(re.search(DEVICE_NAME_PATTERN, value)) is admitted
 
 
 def test_script_parses_with_bash(content: dict[str, Any], tmp_path: Path) -> None:

@@ -130,6 +130,23 @@ def test_aws_windows_tool_resets_the_password_into_parameter_store(corrected_aws
     assert world.windows_passwords_reset == [instance_id]
 
 
+def test_send_command_refuses_a_parameter_the_document_does_not_declare(corrected_aws
+                                                                          ) -> None:
+    import json
+
+    world, _, ssm, instance_id = corrected_aws
+    world.agent_instances.add(instance_id)
+    world.document_parameters = {"Target"}
+    ssm.create_document(Name=world.document_name, DocumentType="Command", DocumentFormat="JSON",
+                        Content=json.dumps({"schemaVersion": "2.2", "parameters": {
+                            "Target": {"type": "String"}}, "mainSteps": [{
+                                "action": "aws:runShellScript", "name": "x",
+                                "inputs": {"runCommand": ["true"]}}]}))
+    with pytest.raises(ssm.exceptions.InvalidParameters, match="Nope"):
+        ssm.send_command(DocumentName=world.document_name, InstanceIds=[instance_id],
+                         Parameters={"Target": ["/"], "Nope": ["x"]})
+
+
 def test_a_request_does_not_fail_because_another_changes_the_account(corrected_aws,
                                                                       monkeypatch) -> None:
     # AWS: requests from two Parallel branches never fail each other. moto walks its dicts

@@ -122,6 +122,16 @@ def test_helper_subnet_choices(run_scenario: RunScenario, subnet: str) -> None:
     assert created_vpc == (1 if subnet == "CreateNewVPC" else 0)
 
 
+@pytest.mark.parametrize("helper_type", ["t2.small", "m6g.medium"])
+def test_xen_and_graviton_helpers(run_scenario: RunScenario, helper_type: str) -> None:
+    # A Xen helper finds the volume only by the device name it was attached under.
+    run = run_scenario(input={"InstanceId": "@web", "HelperInstanceType": helper_type})
+    assert run.report["status"] == "SUCCEEDED", run.report["cause"]
+    run.assert_restored()
+    run.assert_nothing_left()
+    run.assert_key_opens()
+
+
 def test_dry_run_returns_the_plan_and_changes_nothing(run_scenario: RunScenario) -> None:
     run = run_scenario(input={"InstanceId": "@web", "DryRun": True})
 
