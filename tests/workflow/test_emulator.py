@@ -198,3 +198,17 @@ def test_stop_execution_aborts_even_inside_a_parallel_retry(run_scenario) -> Non
     run = run_scenario(abort_at="CleanUp")
     assert run.report["status"] == "ABORTED"
     assert "Rollback" not in run.states_entered()
+
+
+def test_each_execution_gets_its_own_components_from_one_parse(corrected_aws) -> None:
+    # The parse tree is kept; what an execution evaluates is built anew each time, so two
+    # executions of one definition share no evaluation state.
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    definition = ('{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": 1, '
+                  '"End": true}}}')
+    first_program, first_tree = AmazonStateLanguageParser.parse(definition)
+    second_program, second_tree = AmazonStateLanguageParser.parse(definition)
+    assert second_tree is first_tree
+    assert second_program is not first_program
+    assert type(second_program) is type(first_program)
