@@ -23,10 +23,11 @@ def assert_janitor_restored(run: Run) -> None:
 
 
 @pytest.mark.parametrize("state", offline_linux_tasks())
-def test_abort_at_any_state_is_undone_by_the_janitor(run_scenario: RunScenario, state: str
-                                                     ) -> None:
-    # A running instance: the janitor must also start it again (the fault matrix covers both).
-    run = run_scenario({"web": linux_instance(state="running")}, input=FAST_KEY, abort_at=state)
+@pytest.mark.parametrize("initial", ["running", "stopped"])
+def test_abort_at_any_state_is_undone_by_the_janitor(run_scenario: RunScenario, state: str,
+                                                     initial: str) -> None:
+    # Running: the janitor must start it again. Stopped: it must leave it stopped.
+    run = run_scenario({"web": linux_instance(state=initial)}, input=FAST_KEY, abort_at=state)
 
     assert run.report["status"] == "ABORTED"
     assert_janitor_restored(run)
