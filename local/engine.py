@@ -128,6 +128,8 @@ class Engine:
                 self.api_calls.clear()
                 self.calls_by_function.clear()
                 self.janitor_results = []
+                self._faults_left = [fault.times for fault in self.scenario.faults]
+                self._aborted = False
                 return self._execute()
 
             yield execute

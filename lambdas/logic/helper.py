@@ -85,9 +85,13 @@ def check_helper_running(ec2: Any, execution: str) -> dict[str, Any]:
     instances = [i for r in reservations for i in r["Instances"]]
     if not instances:
         raise NotReady("the helper of this execution is not launched yet")
+    # The liveliest first: running, then pending, then one that is gone.
+    order = ["running", "pending"]
+    instances.sort(key=lambda i: order.index(i["State"]["Name"])
+                   if i["State"]["Name"] in order else len(order))
     helper_id, state = instances[0]["InstanceId"], instances[0]["State"]["Name"]
-    if state in ("shutting-down", "terminated", "stopping", "stopped"):
-        raise UnexpectedState(f"helper {helper_id} is {state}; the instance is left as it is")
+    if state == "pending":
+        raise NotReady(f"helper {helper_id} is pending")
     if state != "running":
-        raise NotReady(f"helper {helper_id} is {state}")
+        raise UnexpectedState(f"helper {helper_id} is {state}; the instance is left as it is")
     return {"InstanceId": helper_id, "Running": True}

@@ -48,3 +48,10 @@ def test_a_terminated_helper_ends_the_wait_with_the_reason(ec2: Any) -> None:
     ec2.terminate_instances(InstanceIds=[helper])
     with pytest.raises(UnexpectedState, match=f"helper {helper} is terminated"):
         check_helper_running(ec2, EXECUTION)
+
+
+def test_a_running_helper_counts_even_beside_a_dead_one(ec2: Any) -> None:
+    dead = launch(ec2, EXECUTION)
+    ec2.terminate_instances(InstanceIds=[dead])
+    alive = launch(ec2, EXECUTION)
+    assert check_helper_running(ec2, EXECUTION)["InstanceId"] == alive
