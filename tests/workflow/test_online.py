@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.faults.asl_paths import online_tasks
 from tests.workflow.conftest import OLD_KEY, Run, RunScenario, linux_instance
 
 # What the helper path does and the online path never may.
@@ -149,10 +150,8 @@ def test_stopped_instance_is_not_reachable_so_auto_goes_offline(run_scenario: Ru
 
 
 @pytest.mark.parametrize("platform", ["linux", "windows"])
-@pytest.mark.parametrize("state,when", [("BackupOnline", "after"), ("CreateKeyOnline", "after"),
-                                        ("RunRescueOnline", "after"),
-                                        ("WaitRescueOnline", "before"),
-                                        ("PublishResult", "before")])
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("state", online_tasks())
 def test_online_failure_moves_nothing_and_releases_the_lock(run_scenario: RunScenario,
                                                             platform: str, state: str,
                                                             when: str) -> None:
