@@ -174,16 +174,16 @@ def _send_command(world: SsmWorld, original: Callable[..., Any]) -> Callable[...
                     "InvalidInstanceId",
                     f"Instances [[{instance_id}]] not in a valid state for account {ACCOUNT}",
                 )
-        command = original(self, **kwargs)
-        if not kwargs.get("targets"):
-            command.instance_ids = instance_ids
-            command.invocations = [invocation for invocation in command.invocations
-                                   if invocation["InstanceId"] in instance_ids]
         document = kwargs.get("document_name")
         undeclared = set(kwargs.get("parameters") or {}) - world.document_parameters
         if document == world.document_name and undeclared:
             raise RESTError("InvalidParameters",
                             f"Parameters {sorted(undeclared)} are not defined by {document}")
+        command = original(self, **kwargs)
+        if not kwargs.get("targets"):
+            command.instance_ids = instance_ids
+            command.invocations = [invocation for invocation in command.invocations
+                                   if invocation["InstanceId"] in instance_ids]
         run = {world.document_name: _run_rescue,
                WINDOWS_TOOL_DOCUMENT: _ec2rescue_for_windows_reset_access}.get(document or "")
         if run is not None:

@@ -99,16 +99,22 @@ class Engine:
         self.ids: dict[str, str] = {}
         self.root_volumes: dict[str, str] = {}
         self._local = threading.local()
-        # How many more times each scenario fault fires (index into scenario.faults).
-        self._faults_left = [fault.times for fault in scenario.faults]
         self._fault_lock = threading.Lock()
-        self._aborted = False
         self.execution_arn = ""
+        self.ssm_world = SsmWorld(document_name=RESCUE_DOCUMENT)
+        self._next_execution(copies)
+
+    def _next_execution(self, copies: int = 1) -> None:
+        """Fresh names, counts, faults and janitor results for the next execution(s)."""
         self.execution_name = f"local-{uuid.uuid4().hex[:12]}"
         self.execution_names = [self.execution_name] + [
             f"{self.execution_name}-{n}" for n in range(2, copies + 1)]
+        self.api_calls.clear()
+        self.calls_by_function.clear()
         self.janitor_results: list[Any] = []
-        self.ssm_world = SsmWorld(document_name=RESCUE_DOCUMENT)
+        # How many more times each scenario fault fires (index into scenario.faults).
+        self._faults_left = [fault.times for fault in self.scenario.faults]
+        self._aborted = False
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -123,13 +129,7 @@ class Engine:
         with self._local_aws():
             def execute(execution_input: Any) -> dict[str, Any]:
                 self.scenario.input = execution_input
-                self.execution_name = f"local-{uuid.uuid4().hex[:12]}"
-                self.execution_names = [self.execution_name]
-                self.api_calls.clear()
-                self.calls_by_function.clear()
-                self.janitor_results = []
-                self._faults_left = [fault.times for fault in self.scenario.faults]
-                self._aborted = False
+                self._next_execution()
                 return self._execute()
 
             yield execute
@@ -457,8 +457,7 @@ class Engine:
             "leftovers": self._leftovers(ec2, ssm),
             "parameters": parameters,
             "authorized_keys": authorized,
-            "backups": self._backups(ec2),
-            "images": self._images(ec2),
+            **self._images_and_backups(ec2),
             "locks": self._locks(),
         }
 
@@ -509,19 +508,23 @@ class Engine:
         return list(ec2.describe_snapshots(
             Filters=[{"Name": "snapshot-id", "Values": ids}])["Snapshots"])
 
-    def _images(self, ec2: Any) -> dict[str, dict[str, Any]]:
-        """The AMIs this execution made (backup, password-enabled): name and tags."""
-        images = self._existing(ec2, "image", [self.execution_name])
-        return {image["ImageId"]: {"name": image["Name"],
-                                   "tags": {t["Key"]: t["Value"] for t in image.get("Tags", [])}}
-                for image in images}
-
-    def _backups(self, ec2: Any) -> dict[str, list[str]]:
+    def _images_and_backups(self, ec2: Any) -> dict[str, Any]:
+        """`images`: the AMIs the (first) execution made, backup and password-enabled, with
+        name and tags. `backups`: the AMIs and standalone snapshots of all its copies."""
+        images = self._existing(ec2, "image", self.execution_names)
         snapshots = self._existing(ec2, "snapshot", self.execution_names)
+        made_by_first = {}
+        for image in images:
+            tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+            if tags.get(EXECUTION_TAG) == self.execution_name:
+                made_by_first[image["ImageId"]] = {"name": image["Name"], "tags": tags}
         return {
-            "images": [i["ImageId"] for i in self._existing(ec2, "image", self.execution_names)],
-            "snapshots": [s["SnapshotId"] for s in snapshots
-                          if not s.get("Description", "").startswith("Created by CreateImage")],
+            "backups": {
+                "images": [i["ImageId"] for i in images],
+                "snapshots": [s["SnapshotId"] for s in snapshots if not s.get(
+                    "Description", "").startswith("Created by CreateImage")],
+            },
+            "images": made_by_first,
         }
 
 

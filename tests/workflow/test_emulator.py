@@ -145,6 +145,8 @@ def test_send_command_refuses_a_parameter_the_document_does_not_declare(correcte
     with pytest.raises(ssm.exceptions.InvalidParameters, match="Nope"):
         ssm.send_command(DocumentName=world.document_name, InstanceIds=[instance_id],
                          Parameters={"Target": ["/"], "Nope": ["x"]})
+    # A refused request creates nothing.
+    assert ssm.list_commands()["Commands"] == []
 
 
 def test_a_request_does_not_fail_because_another_changes_the_account(corrected_aws,
