@@ -11,12 +11,16 @@ Who gets the key (decided from the volume's own files, never the helper's):
   key root access where the owner never used it would widen access, not restore it.
 Accounts with nologin, false, git-shell and similar shells are never touched.
 
-Each chosen user gets the key in the FIRST file of its AuthorizedKeysFile list unless one
-of the listed files already has it (so a second run changes nothing). The file is appended
-to in place: its other lines, their order, its inode, owner and SELinux label stay; a last
-line without newline gets one first. New directories inside the home are created 700 and
-new files 600, owned by the uid/gid the volume's passwd gives; directories outside the
-home (an absolute AuthorizedKeysFile such as /etc/ssh/keys/%u) are created root-owned 755.
+Each chosen user gets the key in the FIRST file of its AuthorizedKeysFile list unless sshd's
+first line with that key in the listed files carries no options (so a second run changes
+nothing). A line with options (command=, from=, restrict, no-pty...) does not count: sshd
+uses the first line holding the key, so the plain line goes right before it. When a Match
+on the connection (Address, LocalPort...) may pick another list, every such list gets it.
+The file is changed in place: its other lines, their order, its inode, owner and SELinux
+label stay; a last line without newline gets one first. New directories inside the home
+are created 700 and new files 600, owned by the uid/gid the volume's passwd gives;
+directories outside the home (an absolute AuthorizedKeysFile such as /etc/ssh/keys/%u)
+are created root-owned 755.
 A key file that is a symlink, a hard link or not a regular file is refused, not followed.
 """
 
@@ -33,9 +37,12 @@ from . import RescueError
 from .inroot import VolumeRoot, as_path
 from .keys import PublicKey
 from .sshd_config import (
+    ROOT_HOME_KEY,
     Directive,
+    KeysChoice,
     UserIdentity,
-    authorized_keys_files,
+    authorized_keys_choices,
+    keys_command,
     permit_root_login,
     read_directives,
 )
@@ -136,6 +143,26 @@ def key_blobs(text: str) -> List[str]:
     return [parsed[1] for parsed in map(_parse_key_line, text.splitlines()) if parsed]
 
 
+def first_key_line(texts: List[str], blob: str) -> Optional[Tuple[int, int, bool]]:
+    """(file index, line index, has options) of the first line sshd finds holding `blob`."""
+    for file_index, text in enumerate(texts):
+        for line_index, line in enumerate(text.splitlines()):
+            parsed = _parse_key_line(line)
+            if parsed and parsed[1] == blob:
+                return file_index, line_index, bool(parsed[0])
+    return None
+
+
+def passwd_homes(accounts: List[Account]) -> Dict[str, str]:
+    """Homes by name as getpwnam finds them (first entry), root's as getpwuid(0) does."""
+    homes: Dict[str, str] = {}
+    for account in accounts:
+        homes.setdefault(account.name, account.home)
+        if account.uid == 0:
+            homes.setdefault(ROOT_HOME_KEY, account.home)
+    return homes
+
+
 def has_unforced_key(text: str) -> bool:
     """Whether some key line carries no forced command (so the account is really used)."""
     return any(
@@ -195,6 +222,7 @@ class UserOutcome(NamedTuple):
     files: List[str]
     added: bool
     refused: Optional[str]
+    notes: Tuple[str, ...] = ()
 
     def as_report(self) -> Dict[str, Any]:
         report: Dict[str, Any] = {
@@ -205,6 +233,8 @@ class UserOutcome(NamedTuple):
         }
         if self.refused:
             report["refused"] = self.refused
+        if self.notes:
+            report["notes"] = list(self.notes)
         return report
 
 
@@ -218,6 +248,7 @@ class KeyInjector:
         self.changed_files = 0
         self.selinux = SELinuxLabels(root, can_set=as_root)
         self.directives: List[Directive] = read_directives(root)
+        self.homes: Dict[str, str] = {}
 
     def identity(self, account: Account) -> UserIdentity:
         return UserIdentity(
@@ -225,6 +256,7 @@ class KeyInjector:
         )
 
     def choose_users(self, accounts: List[Account]) -> List[Account]:
+        self.homes = passwd_homes(accounts)
         chosen = []
         for account in accounts:
             if not account.can_log_in:
@@ -239,10 +271,43 @@ class KeyInjector:
         return chosen
 
     def _key_files(self, account: Account) -> List[str]:
+        """Every file sshd may read for the account, whatever the connection."""
         try:
-            return authorized_keys_files(self.directives, self.identity(account))
+            choices = authorized_keys_choices(self.directives, self.identity(account), self.homes)
         except RescueError:
             return []
+        return list(dict.fromkeys(path for choice in choices for path in choice.paths))
+
+    def _notes(self, identity: UserIdentity, choices: List[KeysChoice]) -> List[str]:
+        notes = []
+        command = keys_command(self.directives, identity)
+        if command:
+            notes.append(
+                f"AuthorizedKeysCommand {command} also decides which keys log in; "
+                "sshd reads the files only while AuthorizedKeysFile is not none"
+            )
+        for choice in choices:
+            if not choice.paths:
+                notes.append(
+                    f"connections matching {choice.match or 'no Match'} read no key file "
+                    "(AuthorizedKeysFile none): the key cannot log in through them"
+                )
+        if len([choice for choice in choices if choice.paths]) > 1:
+            notes.append(
+                "sshd_config picks the key file by connection ("
+                + "; ".join(choice.match for choice in choices if choice.match)
+                + "): the key went to each file it may pick"
+            )
+        return notes
+
+    def _target(self, paths: List[str]) -> Optional[Tuple[str, Optional[int]]]:
+        """Where the plain key line goes: None when sshd already finds it plain first."""
+        texts = [self.root.read_text(path) or "" for path in paths]
+        first = first_key_line(texts, self.key.blob)
+        if first is None:
+            return paths[0], None
+        file_index, line_index, has_options = first
+        return (paths[file_index], line_index) if has_options else None
 
     def _root_uses_keys(self, account: Account, existing: List[str]) -> bool:
         if permit_root_login(self.directives, self.identity(account)) not in ROOT_KEY_LOGINS:
@@ -250,40 +315,51 @@ class KeyInjector:
         return any(has_unforced_key(self.root.read_text(path) or "") for path in existing)
 
     def inject(self, account: Account) -> UserOutcome:
+        name, uid = account.name, account.uid
+        identity = self.identity(account)
         try:
-            files = authorized_keys_files(self.directives, self.identity(account))
+            choices = authorized_keys_choices(self.directives, identity, self.homes)
         except RescueError as exc:
-            return UserOutcome(account.name, account.uid, [], False, str(exc))
-        if not files:
-            return UserOutcome(
-                account.name,
-                account.uid,
-                [],
-                False,
-                "sshd_config sets AuthorizedKeysFile none: only AuthorizedKeysCommand gives keys",
+            return UserOutcome(name, uid, [], False, str(exc))
+        notes = tuple(self._notes(identity, choices))
+        readable = [choice for choice in choices if choice.paths]
+        if not readable:
+            command = keys_command(self.directives, identity)
+            reason = "sshd_config sets AuthorizedKeysFile none: " + (
+                f"only AuthorizedKeysCommand {command} gives keys"
+                if command
+                else "sshd reads no key file at all"
             )
-        for path in files:
-            if self.key.blob in key_blobs(self.root.read_text(path) or ""):
-                return UserOutcome(account.name, account.uid, [path], False, None)
+            return UserOutcome(name, uid, [], False, reason, notes)
+        targets = []
+        files: List[str] = []
+        for choice in readable:
+            target = self._target(choice.paths)
+            if target is None:
+                files.append(choice.paths[0])
+            elif target not in targets:
+                targets.append(target)
         home, home_exists = self.root.resolve(account.home)
-        if not home_exists:
-            return UserOutcome(
-                account.name,
-                account.uid,
-                [files[0]],
-                False,
-                f"home directory {account.home} does not exist on the volume",
-            )
-        try:
-            self._append(files[0], account, home)
-        except RescueError as exc:
-            return UserOutcome(account.name, account.uid, [files[0]], False, str(exc))
-        except OSError as exc:  # e.g. a full or read-only volume: say which file, go on
-            reason = f"writing {files[0]} failed: {exc.strerror or exc}"
-            return UserOutcome(account.name, account.uid, [files[0]], False, reason)
-        return UserOutcome(account.name, account.uid, [files[0]], True, None)
+        if targets and not home_exists:
+            reason = f"home directory {account.home} does not exist on the volume"
+            return UserOutcome(name, uid, [targets[0][0]], False, reason, notes)
+        written: List[str] = []
+        for path, before in targets:
+            try:
+                self._append(path, account, home, before)
+            except RescueError as exc:
+                return UserOutcome(name, uid, [*written, path], bool(written), str(exc), notes)
+            except OSError as exc:  # e.g. a full or read-only volume: say which file, go on
+                reason = f"writing {path} failed: {exc.strerror or exc}"
+                return UserOutcome(name, uid, [*written, path], bool(written), reason, notes)
+            written.append(path)
+        return UserOutcome(
+            name, uid, list(dict.fromkeys(files + written)), bool(written), None, notes
+        )
 
-    def _append(self, path: str, account: Account, home: List[str]) -> None:
+    def _append(
+        self, path: str, account: Account, home: List[str], before: Optional[int] = None
+    ) -> None:
         parent, _ = self.root.resolve(posixpath.dirname(path))
         name = posixpath.basename(path)
         dir_fd = self._ensure_dirs(parent, account, home)
@@ -307,7 +383,7 @@ class KeyInjector:
                 raise RescueError(
                     f"{path} has {info.st_nlink} hard links: refusing to write through them"
                 )
-            self._append_existing(dir_fd, name, path, account, info)
+            self._append_existing(dir_fd, name, path, account, info, before)
             if in_home:
                 self._tighten(dir_fd)
         finally:
@@ -371,9 +447,17 @@ class KeyInjector:
         self.changed_files += 1
 
     def _append_existing(
-        self, dir_fd: int, name: str, path: str, account: Account, before: os.stat_result
+        self,
+        dir_fd: int,
+        name: str,
+        path: str,
+        account: Account,
+        before: os.stat_result,
+        line_index: Optional[int] = None,
     ) -> None:
-        flags = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        # Inserting before a line rewrites from offset 0, which O_APPEND would not allow.
+        append = os.O_APPEND if line_index is None else 0
+        flags = os.O_RDWR | append | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         fd = os.open(name, flags, dir_fd=dir_fd)
         try:
             info = os.fstat(fd)
@@ -386,7 +470,12 @@ class KeyInjector:
                     break
                 content += chunk
             separator = b"\n" if content and not content.endswith(b"\n") else b""
-            os.write(fd, separator + (self.key.line + "\n").encode())
+            if line_index is None:
+                os.write(fd, separator + (self.key.line + "\n").encode())
+            else:
+                lines = (content + separator).splitlines(keepends=True)
+                lines.insert(line_index, (self.key.line + "\n").encode())
+                os.pwrite(fd, b"".join(lines), 0)  # only grows: nothing left to truncate
             os.fsync(fd)
             # sshd's StrictModes ignores a key file others can write: that alone locks users out.
             if info.st_mode & 0o022:

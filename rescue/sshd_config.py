@@ -3,16 +3,22 @@
 Follows sshd_config(5) as OpenSSH implements it: keywords are case-insensitive, the first
 value obtained wins, `Include` takes globs (relative ones under /etc/ssh) and may sit in a
 Match block, a Match in an included file ends with that file, and a matching Match block
-overrides the global value. Match criteria that depend on the connection (Address, Host,
-LocalAddress, LocalPort, RDomain) are unknown offline and count as not matching.
+overrides the global value. Match User and Group are decided exactly (patterns with `*`
+and `?` only, comma lists, `!` negation; for Group a negated match on any of the user's
+groups wins). Criteria that depend on the connection (Address, Host, LocalAddress,
+LocalPort, RDomain) are unknown offline: such a block may or may not apply, so every
+value sshd could end up with is kept (`authorized_keys_choices`).
+
+`~` in AuthorizedKeysFile is expanded by sshd when it reads its config, to the home of the
+user sshd runs as (root) or of `~name`, never the connecting user's: the volume's passwd
+decides it, and an unknown `~name` stops sshd from starting.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import shlex
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from . import RescueError
 from .inroot import VolumeRoot
@@ -20,7 +26,10 @@ from .inroot import VolumeRoot
 MAIN_CONFIG = "/etc/ssh/sshd_config"
 DEFAULT_AUTHORIZED_KEYS_FILES = (".ssh/authorized_keys", ".ssh/authorized_keys2")
 DEFAULT_PERMIT_ROOT_LOGIN = "prohibit-password"  # OpenSSH's default since 7.0
+CONNECTION_CRITERIA = ("address", "host", "localaddress", "localport", "rdomain")
+USER_CRITERIA = ("user", "group")
 MAX_INCLUDE_DEPTH = 16  # as sshd's own SERVCONF_MAX_DEPTH
+ROOT_HOME_KEY = ""  # in `homes`: the home of uid 0, which sshd runs as
 KEYWORD_RE = re.compile(r"^\s*(\S+?)(?:\s*=\s*|\s+)(.*)$")
 
 Criteria = List[Tuple[str, str]]  # (criterion, pattern list) pairs of one Match line
@@ -30,6 +39,14 @@ class Directive(NamedTuple):
     keyword: str  # lower case
     args: List[str]
     context: Tuple[Criteria, ...]  # Match lines enclosing it; empty means global
+    where: str = ""  # "file line N", for messages
+
+
+class KeysChoice(NamedTuple):
+    """One AuthorizedKeysFile value sshd may apply to the user, and under which Match."""
+
+    paths: List[str]  # absolute in-volume paths, sshd's order; empty for `none`
+    match: str  # the Match line(s) deciding it, "" for the global value or the default
 
 
 class UserIdentity(NamedTuple):
@@ -63,7 +80,7 @@ def _read_file(
         return []
     directives: List[Directive] = []
     current = context
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -79,7 +96,7 @@ def _read_file(
                 for included in root.glob(absolute):
                     directives.extend(_read_file(root, included, current, depth + 1))
         else:
-            directives.append(Directive(keyword, args, current))
+            directives.append(Directive(keyword, args, current, f"{path} line {number}"))
     return directives
 
 
@@ -97,35 +114,75 @@ def _parse_criteria(args: List[str]) -> Criteria:
     return criteria
 
 
-def _match_list(value: str, patterns: str) -> bool:
-    """sshd's match_pattern_list: any negated match fails, else any positive match wins."""
-    matched = False
+def match_pattern(value: str, pattern: str) -> bool:
+    """sshd's match_pattern: `*` and `?` are the only wildcards (`[` is a plain character)."""
+    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
+def _match_list(value: str, patterns: str) -> int:
+    """sshd's match_pattern_list: -1 on a negated match, 1 on a positive one, else 0."""
+    matched = 0
     for pattern in patterns.split(","):
         if pattern.startswith("!"):
-            if fnmatch.fnmatchcase(value, pattern[1:]):
-                return False
-        elif fnmatch.fnmatchcase(value, pattern):
-            matched = True
+            if match_pattern(value, pattern[1:]):
+                return -1
+        elif match_pattern(value, pattern):
+            matched = 1
     return matched
 
 
-def _criteria_match(criteria: Criteria, user: UserIdentity) -> bool:
+def _group_match(groups: Sequence[str], patterns: str) -> bool:
+    """sshd's ga_match_pattern_list: a negated match on any group wins over the others."""
+    found = False
+    for group in groups:
+        result = _match_list(group, patterns)
+        if result < 0:
+            return False
+        found = found or result > 0
+    return found
+
+
+def _criteria_state(criteria: Criteria, user: UserIdentity) -> Optional[bool]:
+    """True or False when the user decides the Match line, None when the connection does."""
+    state: Optional[bool] = True
     for name, patterns in criteria:
         if name == "all":
             continue
         if name == "user":
-            if not _match_list(user.name, patterns):
+            if _match_list(user.name, patterns) != 1:
                 return False
         elif name == "group":
-            if not any(_match_list(group, patterns) for group in user.groups):
+            if not _group_match(user.groups, patterns):
                 return False
+        elif name in CONNECTION_CRITERIA:
+            state = None
         else:
-            return False  # depends on the connection: unknown offline
-    return True
+            raise RescueError(
+                f"sshd_config has 'Match {name}', which sshd does not know: it would not start"
+            )
+    return state
+
+
+def _context_state(context: Tuple[Criteria, ...], user: UserIdentity) -> Optional[bool]:
+    states = [_criteria_state(criteria, user) for criteria in context]
+    if False in states:
+        return False
+    return None if None in states else True
+
+
+def match_text(context: Tuple[Criteria, ...]) -> str:
+    return " / ".join(
+        "Match " + " ".join(f"{name} {patterns}".strip() for name, patterns in criteria)
+        for criteria in context
+    )
 
 
 def setting(directives: List[Directive], keyword: str, user: UserIdentity) -> Optional[List[str]]:
-    """The value sshd would apply for `user`: a matching Match block first, else global."""
+    """The value sshd would apply for `user`: a matching Match block first, else global.
+
+    A block that depends on the connection counts as not matching here.
+    """
     global_value: Optional[List[str]] = None
     for directive in directives:
         if directive.keyword != keyword:
@@ -133,9 +190,55 @@ def setting(directives: List[Directive], keyword: str, user: UserIdentity) -> Op
         if not directive.context:
             if global_value is None:
                 global_value = directive.args
-        elif all(_criteria_match(criteria, user) for criteria in directive.context):
+        elif _context_state(directive.context, user):
             return directive.args
     return global_value
+
+
+def choices(
+    directives: List[Directive], keyword: str, user: UserIdentity
+) -> List[Tuple[Optional[List[str]], Directive]]:
+    """Every value sshd may apply for `user` over all connections, with its directive.
+
+    A Match block that surely applies ends the list; one that depends on the connection
+    is one possibility and the search goes on; the global value (None when unset) is the
+    last possibility unless a sure block came first.
+    """
+    found: List[Tuple[Optional[List[str]], Directive]] = []
+    global_value: Optional[Directive] = None
+    for directive in directives:
+        if directive.keyword != keyword:
+            continue
+        if not directive.context:
+            if global_value is None:
+                global_value = directive
+            continue
+        state = _context_state(directive.context, user)
+        if state is False:
+            continue
+        found.append((directive.args, directive))
+        if state:
+            return found
+    if global_value is None:
+        found.append((None, Directive(keyword, [], ())))
+    else:
+        found.append((global_value.args, global_value))
+    return found
+
+
+def expand_tilde(pattern: str, homes: Mapping[str, str]) -> str:
+    """sshd's tilde_expand at config time: `~` is root's home (sshd runs as root)."""
+    if not pattern.startswith("~"):
+        return pattern
+    name, slash, rest = pattern[1:].partition("/")
+    key = name or ROOT_HOME_KEY
+    if key not in homes:
+        raise RescueError(
+            f"AuthorizedKeysFile {pattern!r} names user {name!r}, who is not in the volume's "
+            "/etc/passwd: sshd would not start with it; fix sshd_config"
+        )
+    home = homes[key]
+    return home + ("" if home.endswith("/") else "/") + (rest if slash else "")
 
 
 def expand_tokens(pattern: str, user: UserIdentity) -> str:
@@ -156,22 +259,50 @@ def expand_tokens(pattern: str, user: UserIdentity) -> str:
     return "".join(out)
 
 
-def authorized_keys_files(directives: List[Directive], user: UserIdentity) -> List[str]:
-    """Absolute in-volume paths of the user's authorized_keys files, in sshd's order.
-
-    Relative entries are relative to the home directory. `none` gives an empty list.
-    """
-    value = setting(directives, "authorizedkeysfile", user)
-    patterns = list(DEFAULT_AUTHORIZED_KEYS_FILES) if value is None else value
+def _paths(patterns: List[str], user: UserIdentity, homes: Mapping[str, str]) -> List[str]:
     if patterns == ["none"]:
         return []
     paths = []
     for pattern in patterns:
-        expanded = expand_tokens(pattern, user)
+        expanded = expand_tokens(expand_tilde(pattern, homes), user)
         paths.append(
             expanded if expanded.startswith("/") else user.home.rstrip("/") + "/" + expanded
         )
     return paths
+
+
+def authorized_keys_choices(
+    directives: List[Directive], user: UserIdentity, homes: Mapping[str, str]
+) -> List[KeysChoice]:
+    """Every AuthorizedKeysFile list sshd may use for `user` (one per connection case).
+
+    Relative entries are relative to the home directory; `none` gives an empty list.
+    `homes` maps user names to homes from the volume's passwd, ROOT_HOME_KEY to root's.
+    """
+    found: List[KeysChoice] = []
+    for value, directive in choices(directives, "authorizedkeysfile", user):
+        patterns = list(DEFAULT_AUTHORIZED_KEYS_FILES) if value is None else value
+        choice = KeysChoice(_paths(patterns, user, homes), match_text(directive.context))
+        if choice.paths not in [known.paths for known in found]:
+            found.append(choice)
+    return found
+
+
+def authorized_keys_files(
+    directives: List[Directive], user: UserIdentity, homes: Optional[Mapping[str, str]] = None
+) -> List[str]:
+    """The list sshd uses when no connection-dependent Match block applies."""
+    value = setting(directives, "authorizedkeysfile", user)
+    patterns = list(DEFAULT_AUTHORIZED_KEYS_FILES) if value is None else value
+    return _paths(patterns, user, homes if homes is not None else {})
+
+
+def keys_command(directives: List[Directive], user: UserIdentity) -> Optional[str]:
+    """The AuthorizedKeysCommand sshd may run for `user` (under any connection), if any."""
+    for value, _ in choices(directives, "authorizedkeyscommand", user):
+        if value and value[0].lower() != "none":
+            return " ".join(value)
+    return None
 
 
 def permit_root_login(directives: List[Directive], user: UserIdentity) -> str:
