@@ -300,14 +300,14 @@ class KeyInjector:
             )
         return notes
 
-    def _target(self, paths: List[str]) -> Optional[Tuple[str, Optional[int]]]:
-        """Where the plain key line goes: None when sshd already finds it plain first."""
+    def _target(self, paths: List[str]) -> Tuple[str, Optional[int], bool]:
+        """(file, line to insert before or None to append, whether to write) for the key."""
         texts = [self.root.read_text(path) or "" for path in paths]
         first = first_key_line(texts, self.key.blob)
         if first is None:
-            return paths[0], None
+            return paths[0], None, True
         file_index, line_index, has_options = first
-        return (paths[file_index], line_index) if has_options else None
+        return paths[file_index], line_index, has_options
 
     def _root_uses_keys(self, account: Account, existing: List[str]) -> bool:
         if permit_root_login(self.directives, self.identity(account)) not in ROOT_KEY_LOGINS:
@@ -334,11 +334,11 @@ class KeyInjector:
         targets = []
         files: List[str] = []
         for choice in readable:
-            target = self._target(choice.paths)
-            if target is None:
-                files.append(choice.paths[0])
-            elif target not in targets:
-                targets.append(target)
+            path, before, write = self._target(choice.paths)
+            if not write:
+                files.append(path)
+            elif (path, before) not in targets:
+                targets.append((path, before))
         home, home_exists = self.root.resolve(account.home)
         if targets and not home_exists:
             reason = f"home directory {account.home} does not exist on the volume"

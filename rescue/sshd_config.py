@@ -171,9 +171,25 @@ def _context_state(context: Tuple[Criteria, ...], user: UserIdentity) -> Optiona
     return None if None in states else True
 
 
+CRITERIA_NAMES = {
+    "all": "all",
+    "user": "User",
+    "group": "Group",
+    "address": "Address",
+    "host": "Host",
+    "localaddress": "LocalAddress",
+    "localport": "LocalPort",
+    "rdomain": "RDomain",
+}
+
+
 def match_text(context: Tuple[Criteria, ...]) -> str:
+    """The Match line(s) as sshd_config(5) spells them, for messages."""
     return " / ".join(
-        "Match " + " ".join(f"{name} {patterns}".strip() for name, patterns in criteria)
+        "Match "
+        + " ".join(
+            f"{CRITERIA_NAMES.get(name, name)} {patterns}".strip() for name, patterns in criteria
+        )
         for criteria in context
     )
 

@@ -102,11 +102,14 @@ def test_match_block_overrides_global(tmp_path: Path, run_agent: AgentRun, key: 
     )
     out = ok(run_agent, tree, key)
     files = {user["name"]: user["files"] for user in out["users"]}
+    # Connections from 10.0.0.0/8 read /never: the agent cannot know the client, so both get it.
     assert files == {
-        "ec2-user": ["/etc/ssh/keys/ec2-user"],
-        "alice": ["/home/alice/.ssh/authorized_keys"],
+        "ec2-user": ["/never", "/etc/ssh/keys/ec2-user"],
+        "alice": ["/never", "/home/alice/.ssh/authorized_keys"],
     }
     assert (tree / "home/alice/.ssh/authorized_keys").read_text() == f"{OTHER}\n{key}\n"
+    assert (tree / "never").read_text() == f"{key}\n"
+    assert all("Match Address 10.0.0.0/8" in user["notes"][0] for user in out["users"])
 
 
 def test_keeps_lines_and_order_and_adds_missing_newline(
@@ -125,7 +128,7 @@ def test_key_already_in_second_listed_file_counts(
     tmp_path: Path, run_agent: AgentRun, key: str
 ) -> None:
     tree = write_linux_tree(
-        tmp_path / "t", files={"home/ec2-user/.ssh/authorized_keys2": f"restrict {key}\n"}
+        tmp_path / "t", files={"home/ec2-user/.ssh/authorized_keys2": f"{OTHER}\n{key}\n"}
     )
     out = ok(run_agent, tree, key)
     assert out["users"][0] == {
@@ -135,6 +138,23 @@ def test_key_already_in_second_listed_file_counts(
         "added": False,
     }
     assert out["changed_files"] == 0 and not (tree / "home/ec2-user/.ssh/authorized_keys").exists()
+
+
+@pytest.mark.parametrize("options", ["restrict", 'command="exit 142"', 'from="10.0.0.0/8",no-pty'])
+def test_key_present_only_with_options_gets_a_plain_line_first(
+    tmp_path: Path, run_agent: AgentRun, key: str, options: str
+) -> None:
+    # sshd uses the first line holding the key (auth2-pubkeyfile.c): the plain one goes before.
+    existing = f"{OTHER}\n{options} {key}\n"
+    tree = write_linux_tree(tmp_path / "t", files={"home/ec2-user/.ssh/authorized_keys2": existing})
+    out = ok(run_agent, tree, key)
+    assert out["users"][0]["added"] is True
+    assert out["users"][0]["files"] == ["/home/ec2-user/.ssh/authorized_keys2"]
+    written = tree / "home/ec2-user/.ssh/authorized_keys2"
+    assert written.read_text() == f"{OTHER}\n{key}\n{options} {key}\n"
+    assert not (tree / "home/ec2-user/.ssh/authorized_keys").exists()
+    again = ok(run_agent, tree, key)
+    assert again["users"][0]["added"] is False and again["changed_files"] == 0
 
 
 def test_symlink_out_of_the_volume_is_refused(
