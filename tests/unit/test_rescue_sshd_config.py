@@ -10,8 +10,10 @@ from rescue import RescueError
 from rescue.inroot import VolumeRoot
 from rescue.sshd_config import (
     UserIdentity,
+    authorized_keys_choices,
     authorized_keys_files,
     expand_tokens,
+    keys_command,
     permit_root_login,
     read_directives,
 )
@@ -98,3 +100,92 @@ def test_permit_root_login_default_and_set(tmp_path: Path) -> None:
     (tmp_path / "etc/ssh/sshd_config").write_text("PermitRootLogin No\n")
     with VolumeRoot(tmp_path) as root:
         assert permit_root_login(read_directives(root), root_user) == "no"
+
+
+HOMES = {"": "/root", "root": "/root", "alice": "/home/alice", "svc": "/srv/svc/"}
+
+
+def choices_for(tmp_path: Path, config: str, user: UserIdentity = ALICE) -> list[list[str]]:
+    (tmp_path / "etc/ssh").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "etc/ssh/sshd_config").write_text(config)
+    with VolumeRoot(tmp_path) as root:
+        return [
+            choice.paths for choice in authorized_keys_choices(read_directives(root), user, HOMES)
+        ]
+
+
+def test_tilde_is_the_home_of_sshd_itself_or_of_the_named_user(tmp_path: Path) -> None:
+    # sshd expands ~ when it reads its config, as root (servconf.c tilde_expand): not %h.
+    config = "AuthorizedKeysFile ~/.ssh/authorized_keys ~svc/keys ~alice ~ .ssh/rel\n"
+    assert choices_for(tmp_path, config) == [
+        [
+            "/root/.ssh/authorized_keys",
+            "/srv/svc/keys",
+            "/home/alice/",
+            "/root/",
+            "/home/alice/.ssh/rel",
+        ]
+    ]
+
+
+def test_tilde_of_an_unknown_user_is_refused_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(RescueError, match=r"'nobody2'.*not in the volume's /etc/passwd"):
+        choices_for(tmp_path, "AuthorizedKeysFile ~nobody2/.ssh/keys\n")
+
+
+def test_group_negation_on_any_group_wins(tmp_path: Path) -> None:
+    # ga_match_pattern_list: alice is in admins, so *,!admins does not match her.
+    config = "Match Group *,!admins\n AuthorizedKeysFile /not-admins\n"
+    assert choices_for(tmp_path, config) == [
+        ["/home/alice/.ssh/authorized_keys", "/home/alice/.ssh/authorized_keys2"]
+    ]
+    bob = UserIdentity("bob", 1002, "/home/bob", ["bob", "developers"])
+    assert choices_for(tmp_path, config, bob) == [["/not-admins"]]
+
+
+def test_only_star_and_question_mark_are_wildcards(tmp_path: Path) -> None:
+    config = (
+        "Match User [a]lice,ALICE\n AuthorizedKeysFile /brackets\n"
+        "Match User al?ce,!bob\n AuthorizedKeysFile /question\n"
+    )
+    assert choices_for(tmp_path, config) == [["/question"]]
+
+
+def test_connection_match_keeps_every_list_sshd_may_pick(tmp_path: Path) -> None:
+    config = (
+        "AuthorizedKeysFile .ssh/global\n"
+        "Match LocalPort 2222\n AuthorizedKeysFile /port/%u\n"
+        "Match Address 10.0.0.0/8 User alice\n AuthorizedKeysFile none\n"
+        "Match Group admins\n AuthorizedKeysFile /admins/%u\n"
+        "Match Host *.example\n AuthorizedKeysFile /never-reached\n"
+    )
+    # A sure Match (Group admins) ends the search: neither the later one nor global applies.
+    assert choices_for(tmp_path, config) == [["/port/alice"], [], ["/admins/alice"]]
+    carol = UserIdentity("carol", 1003, "/home/carol", ["carol"])
+    assert choices_for(tmp_path, config, carol) == [
+        ["/port/carol"],
+        ["/never-reached"],
+        ["/home/carol/.ssh/global"],
+    ]
+
+
+def test_match_all_applies_to_everyone(tmp_path: Path) -> None:
+    config = "AuthorizedKeysFile .ssh/global\nMatch all\n AuthorizedKeysFile /all/%U\n"
+    assert choices_for(tmp_path, config) == [["/all/1001"]]
+
+
+def test_unknown_match_criterion_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RescueError, match=r"'Match colour'.*would not start"):
+        choices_for(tmp_path, "Match Colour blue\n AuthorizedKeysFile /x\n")
+
+
+def test_keys_command_under_any_connection_is_found(tmp_path: Path) -> None:
+    (tmp_path / "etc/ssh").mkdir(parents=True)
+    (tmp_path / "etc/ssh/sshd_config").write_text(
+        "AuthorizedKeysCommand none\nMatch LocalPort 2222\n AuthorizedKeysCommand /bin/keys %u\n"
+    )
+    with VolumeRoot(tmp_path) as root:
+        assert keys_command(read_directives(root), ALICE) == "/bin/keys %u"
+        bob = UserIdentity("bob", 1002, "/home/bob", ["bob"])
+        (tmp_path / "etc/ssh/sshd_config").write_text("AuthorizedKeysCommand none\n")
+        assert keys_command(read_directives(root), bob) is None
