@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 from rescue_disks import Disks
-from rescue_helpers import VOLUME_ID, AgentRun, require_tools
+from rescue_helpers import VOLUME_ID, AgentRun, require_root, require_tools
 from rescue_trees import new_key, write_linux_tree
+
+from rescue.keys import parse_public_key
+from rescue.linux import inject_key
 
 pytestmark = [pytest.mark.root, pytest.mark.sshd]
 
@@ -123,3 +126,23 @@ def test_injected_key_logs_in_and_another_is_refused(
         assert granted.returncode == 0, granted.stderr
         refused = ssh_true(other_private, port)
         assert refused.returncode == 255 and "Permission denied" in refused.stderr
+
+
+def test_key_present_with_a_forced_command_logs_in_after_the_run(
+    tmp_path: Path, sshd_factory: Callable[[Path], int]
+) -> None:
+    """A key that only ran `exit 142` (a cloud image's root key) gives a shell afterwards."""
+    require_root()
+    new_private, new_public = new_key(tmp_path, "new")
+    forced = f'command="exit 142" {new_public}'
+    tree = write_linux_tree(
+        tmp_path / "tree", files={"home/ec2-user/.ssh/authorized_keys": forced + "\n"}
+    )
+    port = sshd_factory(tree / "home/ec2-user/.ssh/authorized_keys")
+    assert ssh_true(new_private, port).returncode == 142  # the world before: forced command
+
+    report = inject_key(tree, parse_public_key(new_public))
+
+    assert report["users"][0]["added"] is True, report
+    granted = ssh_true(new_private, port)
+    assert granted.returncode == 0, granted.stderr
