@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import regex  # Java-style \p{L} classes of botocore's patterns; the stdlib `re` has none
+# botocore's patterns are Java-style (\p{L}...), which the stdlib `re` cannot compile.
+import regex  # type: ignore[import-untyped]
 from botocore.model import OperationModel, Shape
 
 # Step Functions: state input/output and task result, "256 KiB of data as a UTF-8 string".
@@ -235,11 +236,12 @@ for _rule in RULES:
 
 
 # -- generic model constraints ---------------------------------------------------------------
-# The code each protocol answers a malformed member with.
-GENERIC_CODES = {"ec2": "InvalidParameterValue", "query": "ValidationError"}
+# The code a malformed member gets, by protocol; CloudWatch keeps its query-era code on JSON.
+GENERIC_CODES = {"ec2": "InvalidParameterValue", "query": "ValidationError",
+                 "cloudwatch": "ValidationError"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pattern(pattern: str) -> Any:
     """botocore's patterns are Java/Smithy regexes, searched (not anchored) in the value."""
     try:
@@ -271,15 +273,15 @@ def _violations(shape: Shape, value: Any, path: str) -> Iterator[str]:
         if "max" in meta and len(value) > meta["max"]:
             yield f"{where} have length less than or equal to {meta['max']}"
         for index, item in enumerate(value):
-            yield from _violations(shape.member, item, f"{path}.{index + 1}.member")  # type: ignore[attr-defined]
+            yield from _violations(shape.member, item, f"{path}.{index + 1}.member")
     elif shape.type_name == "map" and isinstance(value, dict):
         if "max" in meta and len(value) > meta["max"]:
             yield f"{where} have length less than or equal to {meta['max']}"
         for key, item in value.items():
-            yield from _violations(shape.key, key, f"{path}.key")  # type: ignore[attr-defined]
-            yield from _violations(shape.value, item, f"{path}.{key}")  # type: ignore[attr-defined]
+            yield from _violations(shape.key, key, f"{path}.key")
+            yield from _violations(shape.value, item, f"{path}.{key}")
     elif shape.type_name == "structure" and isinstance(value, dict):
-        members = shape.members  # type: ignore[attr-defined]
+        members = shape.members
         for name, item in value.items():
             if name in members:
                 yield from _violations(members[name], item,
@@ -294,8 +296,9 @@ def model_refusal(operation: OperationModel, protocol: str, params: dict[str, An
     if not found:
         return None
     count = f"{len(found)} validation error{'s' if len(found) > 1 else ''} detected: "
-    return Refusal(GENERIC_CODES.get(protocol, "ValidationException"),
-                   count + "; ".join(found))
+    error_code = GENERIC_CODES.get(operation.service_model.service_name) or GENERIC_CODES.get(
+        protocol, "ValidationException")
+    return Refusal(error_code, count + "; ".join(found))
 
 
 def model_constraints(operation: OperationModel) -> set[tuple[str, str]]:
@@ -316,11 +319,11 @@ def model_constraints(operation: OperationModel) -> set[tuple[str, str]]:
             found.add((shape.name, "pattern"))
         children: list[Shape] = []
         if shape.type_name == "structure":
-            children = list(shape.members.values())  # type: ignore[attr-defined]
+            children = list(shape.members.values())
         elif shape.type_name == "list":
-            children = [shape.member]  # type: ignore[attr-defined]
+            children = [shape.member]
         elif shape.type_name == "map":
-            children = [shape.key, shape.value]  # type: ignore[attr-defined]
+            children = [shape.key, shape.value]
         for child in children:
             walk(child)
 

@@ -11,7 +11,6 @@ from typing import Any
 from lambdas.logic.failure import error_message
 from lambdas.logic.windows import how_to_get_password
 
-
 # A standard-tier String parameter holds at most 4 KB; an advanced one costs by the month.
 RESULT_LIMIT = 4096
 CUT_MARK = " [cut to fit the result parameter; the execution's history has it all]"
