@@ -25,10 +25,6 @@ from typing import Any
 import regex  # type: ignore[import-untyped]
 from botocore.model import OperationModel, Shape
 
-# Step Functions: state input/output and task result, "256 KiB of data as a UTF-8 string".
-STATES_DATA_LIMIT = 262_144
-# Step Functions: "Maximum execution history size: 25,000 events".
-HISTORY_EVENT_LIMIT = 25_000
 # SSM: "Standard parameter value 4 KB, advanced 8 KB" (user guide, parameter tiers).
 PARAMETER_VALUE_LIMITS = {"Standard": 4096, "Advanced": 8192, "Intelligent-Tiering": 8192}
 
@@ -50,12 +46,6 @@ class Rule:
     what: str
     doc: str
     check: Check
-
-
-class DataLimitExceeded(Exception):
-    """States.DataLimitExceeded: a state's input or output over 256 KiB."""
-
-    error_name = "States.DataLimitExceeded"
 
 
 # -- documented rules ------------------------------------------------------------------------
@@ -359,15 +349,5 @@ def check(client: Any, operation: str, params: dict[str, Any]) -> None:
     raise error_class(response, operation)
 
 
-def payload_refusal(what: str, payload: str) -> DataLimitExceeded | None:
-    """Step Functions' 256 KiB limit on a state's input or a task's result."""
-    size = len(payload.encode())
-    if size > STATES_DATA_LIMIT:
-        return DataLimitExceeded(f"The state/task '{what}' returned a result with a size "
-                                 f"exceeding the maximum number of bytes service limit "
-                                 f"({size} > {STATES_DATA_LIMIT}).")
-    return None
-
-
 __all__ = ["RULES", "Refusal", "Rule", "check", "model_constraints",
-           "parameter_name_refusal", "payload_refusal", "refusal"]
+           "parameter_name_refusal", "refusal"]

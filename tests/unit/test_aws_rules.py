@@ -182,11 +182,3 @@ def test_the_model_constraints_are_read_for_every_operation() -> None:
     model = CLIENTS["ssm"].meta.service_model.operation_model("SendCommand")
     found = aws_rules.model_constraints(model)
     assert ("Comment", "max") in found and ("DocumentARN", "pattern") in found
-
-
-def test_payload_over_256_kib_is_a_data_limit() -> None:
-    # Step Functions quotas: "Maximum input or output size for a task, state, or execution:
-    # 256 KiB of data as a UTF-8 encoded string".
-    assert aws_rules.payload_refusal("Preflight", "x" * 262_144) is None
-    error = aws_rules.payload_refusal("Preflight", "é" * 131_073)
-    assert error is not None and error.error_name == "States.DataLimitExceeded"

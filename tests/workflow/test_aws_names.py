@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from types import SimpleNamespace
 
 from local.aws_rules import AMI_NAME
 from local.engine import Engine
@@ -56,3 +57,19 @@ def test_janitor_cleans_up_after_an_execution_with_such_a_name(run_scenario: Run
     instance_id = run.instance()["id"]
     result = json.loads(run.world["parameters"][f"/reset-access/{instance_id}/result"]["value"])
     assert result["RecordedBy"] == "janitor" and result["CleanedUp"], result
+
+
+def test_a_state_result_over_256_kib_fails_the_run(run_scenario: RunScenario) -> None:
+    # Step Functions quotas: a task's result is at most 256 KiB (States.DataLimitExceeded).
+    # moto's interpreter enforces this one; the test keeps the engine from losing it.
+    def prepare(engine: Engine) -> None:
+        real = engine.handlers["ResetAccess-Preflight"].handler
+        padded = SimpleNamespace(handler=lambda event, context: {
+            **real(event, context), "Padding": "x" * 262_144})
+        engine.handlers["ResetAccess-Preflight"] = padded
+
+    run = run_scenario(prepare=prepare)
+
+    assert run.report["status"] == "FAILED"
+    assert "States.DataLimitExceeded" in json.dumps(run.report["history"])
+    run.assert_restored()
