@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.errors import AwsError, AwsTransient, ResetAccessError
 from lambdas.logic import inflight
+from lambdas.logic.names import resource_name
 
 logger = Logger(service="reset-access")
 tracer = Tracer(service="reset-access")
@@ -68,6 +69,8 @@ def phase(logic: Callable[[Event], Any] | None = None, *, changes: bool = False
         @tracer.capture_lambda_handler(capture_response=False)
         def handler(event: Event, context: Any) -> Any:
             state = str(event.get("state") or logic.__name__)
+            if isinstance(event.get("execution"), str):
+                event = {**event, "execution": resource_name(event["execution"])}
             execution = event.get("execution")
             token = str(getattr(context, "aws_request_id", "") or id(event))
             _invocation.token = token

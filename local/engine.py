@@ -30,7 +30,8 @@ import boto3
 import botocore.client
 from moto import mock_aws
 
-from local import emulator
+from lambdas.logic.names import resource_name
+from local import aws_rules, emulator
 from local.emulator import ACCOUNT, REGION, SsmWorld
 from local.scenario import Scenario
 from local.volumes import build_linux_tree, build_windows_tree, read_authorized_keys
@@ -467,8 +468,12 @@ class Engine:
         items = table.scan(TableName=LOCK_TABLE, ConsistentRead=True)["Items"]
         return {i["InstanceId"]["S"]: i.get("ExecutionArn", {}).get("S", "") for i in items}
 
+    def _tag_values(self) -> list[str]:
+        """The executions' names as the handlers tag with them (lambdas/logic/names.py)."""
+        return [resource_name(name) for name in self.execution_names]
+
     def _leftovers(self, ec2: Any, ssm: Any) -> list[str]:
-        tag = [{"Name": f"tag:{EXECUTION_TAG}", "Values": self.execution_names}]
+        tag = [{"Name": f"tag:{EXECUTION_TAG}", "Values": self._tag_values()}]
         left: list[str] = []
         for reservation in ec2.describe_instances(Filters=tag)["Reservations"]:
             left += [i["InstanceId"] for i in reservation["Instances"]
@@ -511,12 +516,12 @@ class Engine:
     def _images_and_backups(self, ec2: Any) -> dict[str, Any]:
         """`images`: the AMIs the (first) execution made, backup and password-enabled, with
         name and tags. `backups`: the AMIs and standalone snapshots of all its copies."""
-        images = self._existing(ec2, "image", self.execution_names)
-        snapshots = self._existing(ec2, "snapshot", self.execution_names)
+        images = self._existing(ec2, "image", self._tag_values())
+        snapshots = self._existing(ec2, "snapshot", self._tag_values())
         made_by_first = {}
         for image in images:
             tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
-            if tags.get(EXECUTION_TAG) == self.execution_name:
+            if tags.get(EXECUTION_TAG) == resource_name(self.execution_name):
                 made_by_first[image["ImageId"]] = {"name": image["Name"], "tags": tags}
         return {
             "backups": {
@@ -549,6 +554,7 @@ class _CallCounter:
                 # Every secret ever written, also those a failed run deleted again: the
                 # tests look for each of them where no secret may be.
                 engine.secrets_written.append(str(params.get("Value", "")))
+            aws_rules.check(client, operation, params)
             return original(client, operation, params)
 
         botocore.client.BaseClient._make_api_call = counted

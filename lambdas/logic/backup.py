@@ -24,7 +24,8 @@ def take_backup(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         image_id = ec2.create_image(
             InstanceId=instance_id,
-            Name=f"ResetAccess:{instance_id}:{stamp}",
+            # AMI names allow no ":" (InvalidAMIName.Malformed).
+            Name=f"ResetAccess-backup-{instance_id}-{stamp}",
             Description=f"Backup of {instance_id} before ResetAccess execution {execution}",
             # The instance is stopped already; never reboot a running one behind the user's back.
             NoReboot=True,

@@ -23,6 +23,7 @@ from lambdas.logic import inflight, lock
 from lambdas.logic.cleanup import cleanup
 from lambdas.logic.failure import failure_result
 from lambdas.logic.inputs import parse_request
+from lambdas.logic.names import resource_name
 from lambdas.logic.results import write_result
 from lambdas.logic.rollback import rollback, where_things_are
 
@@ -88,7 +89,8 @@ def read_execution(sfn: Any, execution_arn: str) -> Ended:
     stopped = described.get("stopDate")
     return Ended(
         arn=execution_arn,
-        name=str(described.get("name") or execution_arn.rsplit(":", 1)[-1]),
+        # The form the phases saw, which tags and parameter names carry.
+        name=resource_name(str(described.get("name") or execution_arn.rsplit(":", 1)[-1])),
         status=str(described["status"]),
         stopped_at=stopped.timestamp() if isinstance(stopped, datetime) else None,
         input=execution_input,

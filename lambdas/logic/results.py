@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import time
 from typing import Any
 
 from lambdas.logic.failure import error_message
 from lambdas.logic.windows import how_to_get_password
+
+# A standard-tier String parameter holds at most 4 KB; an advanced one costs by the month.
+RESULT_LIMIT = 4096
+CUT_MARK = " [cut to fit the result parameter; the execution's history has it all]"
 
 
 def result_parameter(instance_id: str) -> str:
@@ -28,11 +34,56 @@ def phase_seconds(marks: dict[str, float | None], started: float, ended: float
     return seconds
 
 
+def _encoded(result: dict[str, Any]) -> str:
+    return json.dumps(result, sort_keys=True, separators=(",", ":"))
+
+
+def _size(text: str) -> int:
+    return len(json.dumps(text).encode()) - 2
+
+
+def _leaves(value: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """(path, container, key) of every string in the result."""
+    found: list[tuple[str, Any, Any]] = []
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else [])
+    for key, item in items:
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(item, str):
+            found.append((where, value, key))
+        else:
+            found += _leaves(item, where)
+    return found
+
+
+def bounded(result: dict[str, Any], limit: int = RESULT_LIMIT) -> dict[str, Any]:
+    """The result as it fits in a standard String parameter: the longest texts are cut (from
+    the end: a Cause starts with the first error) and `Truncated` names them."""
+    if len(_encoded(result).encode()) <= limit:
+        return result
+    fitted = copy.deepcopy(result)
+    fitted["Truncated"] = cut = []
+    while (excess := len(_encoded(fitted).encode()) - limit) > 0:
+        leaves = [leaf for leaf in _leaves(fitted) if not leaf[0].startswith("Truncated")]
+        path, container, key = max(leaves, key=lambda leaf: _size(leaf[1][leaf[2]]))
+        text = container[key].removesuffix(CUT_MARK)
+        if len(text) == 0:
+            raise ValueError(f"the result does not fit in {limit} bytes even without its texts")
+        # Characters to cut, at this text's mean encoded size (JSON escapes are up to 6 bytes).
+        per_char = _size(text) / len(text)
+        keep = max(0, min(len(text) - 1,
+                          len(text) - math.ceil((excess + _size(CUT_MARK)) / per_char)))
+        container[key] = text[:keep] + CUT_MARK
+        if path not in cut:
+            cut.append(path)
+    return fitted
+
+
 def write_result(ssm: Any, instance_id: str, result: dict[str, Any]) -> str:
     name = result_parameter(instance_id)
     ssm.put_parameter(
         Name=name,
-        Value=json.dumps(result, sort_keys=True, separators=(",", ":")),
+        Value=_encoded(bounded(result)),
         Type="String",
         Overwrite=True,
         Description=f"Result of the last ResetAccess execution for {instance_id}",

@@ -42,7 +42,8 @@ def create_password_ami(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     image_id = ec2.create_image(
         InstanceId=instance_id,
-        Name=f"ResetAccess: Password-enabled AMI from {instance_id} {stamp}",
+        # AMI names allow no ":" (InvalidAMIName.Malformed).
+        Name=f"ResetAccess password-enabled {instance_id} {stamp}",
         Description=(f"{instance_id} with Administrator password generation on, made by "
                      f"ResetAccess execution {execution}"),
         # The instance is stopped; never reboot one behind its owner's back.

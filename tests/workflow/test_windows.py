@@ -105,7 +105,7 @@ def test_password_generation_is_enabled_and_instance_comes_back(run_scenario: Ru
                                                                              password_ami)
     assert sorted(run.world["backups"]["images"]) == sorted([backup, password_ami])
     image = run.world["images"][password_ami]
-    assert image["name"].startswith(f"ResetAccess: Password-enabled AMI from {instance_id} ")
+    assert image["name"].startswith(f"ResetAccess password-enabled {instance_id} ")
     assert image["tags"]["ResetAccess:Execution"] == run.engine.execution_name
     assert any(f"get-password-data --instance-id {instance_id} --priv-launch-key "
                "web-lost-key.pem" in line for line in outcome["GetPassword"])

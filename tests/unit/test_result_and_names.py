@@ -1,0 +1,82 @@
+"""The result parameter fits a standard parameter with the longest AWS messages, and resource
+names made from any execution name are names AWS accepts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from lambdas.logic.failure import failure_result
+from lambdas.logic.keys import pending_parameter
+from lambdas.logic.names import resource_name
+from lambdas.logic.results import CUT_MARK, write_result
+from local import aws_rules
+
+PLAN = {"ExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:ResetAccess:x",
+        "InstanceId": "i-0123456789abcdef0"}
+# AccessDenied with the encoded authorization message EC2 adds: 1-2.5 KB each.
+ACCESS_DENIED = (
+    "AttachVolume failed with UnauthorizedOperation: You are not authorized to perform this "
+    "operation. User: arn:aws:sts::123456789012:assumed-role/ResetAccess-AttachVolumeRole/"
+    "ResetAccess-AttachVolume is not authorized to perform: ec2:AttachVolume on resource: "
+    "arn:aws:ec2:us-east-1:123456789012:volume/vol-0123456789abcdef0 because no "
+    "identity-based policy allows the ec2:AttachVolume action. Encoded authorization failure "
+    "message: " + "Xq8_-Zr2" * 300)
+
+
+class CheckedSsm:
+    """An SSM client that refuses what AWS refuses and keeps what it accepts."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client("ssm", region_name="us-east-1", aws_access_key_id="x",
+                                   aws_secret_access_key="x")
+        self.values: dict[str, str] = {}
+
+    def put_parameter(self, **params: Any) -> None:
+        aws_rules.check(self.client, "PutParameter", params)
+        self.values[params["Name"]] = params["Value"]
+
+
+def test_a_failure_with_the_longest_messages_is_still_recorded() -> None:
+    ssm = CheckedSsm()
+    result = failure_result(PLAN, "AwsError", ACCESS_DENIED, where="i-0123 is stopped; its "
+                            "root volume is attached at /dev/xvda", rollback_error=ACCESS_DENIED,
+                            cleanup_error=ACCESS_DENIED, lock_released=True)
+
+    name = write_result(ssm, PLAN["InstanceId"], result)
+
+    stored = json.loads(ssm.values[name])
+    assert len(ssm.values[name].encode()) <= 4096
+    assert stored["Outcome"] == "failed" and stored["RolledBack"] is False
+    assert stored["Truncated"] == ["Cause"]
+    # The first error is kept; the cut says where the rest is.
+    assert stored["Cause"].startswith(ACCESS_DENIED[:200]) and stored["Cause"].endswith(CUT_MARK)
+
+
+def test_a_result_that_fits_is_stored_whole() -> None:
+    ssm = CheckedSsm()
+    result = failure_result(PLAN, "AwsError", "short", where="here", rollback_error=None,
+                            cleanup_error=None, lock_released=True)
+    name = write_result(ssm, PLAN["InstanceId"], result)
+    assert json.loads(ssm.values[name]) == result
+
+
+@pytest.mark.parametrize("execution", [
+    "local-0123abcd", "reset+1=(web)@home!'s", "réinitialiser-clé", "a" * 80, "é" * 80,
+    "+", "aws", "sg-1"])
+def test_resource_names_from_any_execution_name_are_accepted(execution: str) -> None:
+    name = resource_name(execution)
+    assert 1 <= len(name) <= 80
+    assert aws_rules.parameter_name_refusal(pending_parameter("i-1", name), reading=False) is None
+    assert aws_rules.refusal("ec2", "CreateSecurityGroup", {
+        "GroupName": f"reset-access-{name}", "Description": "d"}) is None
+    assert aws_rules.refusal("ec2", "CreateTags", {
+        "Resources": ["i-1"], "Tags": [{"Key": "ResetAccess:Execution", "Value": name}]}) is None
+
+
+def test_names_that_differ_only_in_refused_characters_stay_distinct() -> None:
+    assert resource_name("run+1") != resource_name("run=1") != resource_name("run-1")
+    assert resource_name("local-0123abcd") == "local-0123abcd"
