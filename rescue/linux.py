@@ -26,11 +26,12 @@ import errno
 import os
 import posixpath  # paths inside the volume are POSIX strings, not local Paths
 import stat
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from . import RescueError
-from .inroot import VolumeRoot, as_path
+from .inroot import DIR_FLAGS, VolumeRoot, _lexical, as_path, split, write_all
 from .keys import PublicKey
 from .sshd_config import (
     Directive,
@@ -38,6 +39,7 @@ from .sshd_config import (
     authorized_keys_files,
     permit_root_login,
     read_directives,
+    setting,
 )
 
 CLOUD_USERS = (
@@ -64,6 +66,9 @@ SELINUX_XATTR = "security.selinux"
 KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-", "sk-")
 
 
+MAX_ID = 4294967294  # uid_t is 32 bits and (uid_t)-1 means "no change" to chown(2)
+
+
 class Account(NamedTuple):
     name: str
     uid: int
@@ -73,22 +78,53 @@ class Account(NamedTuple):
 
     @property
     def can_log_in(self) -> bool:
-        return bool(self.shell) and posixpath.basename(self.shell) not in NO_LOGIN_SHELLS
+        return posixpath.basename(self.shell) not in NO_LOGIN_SHELLS
 
 
-def read_accounts(root: VolumeRoot) -> List[Account]:
+def parse_id(text: str) -> Optional[int]:
+    """A uid/gid field as the C library reads it: ASCII digits only (int() takes '٣')."""
+    if not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
+
+
+def read_passwd(root: VolumeRoot) -> Tuple[List[Account], List[str]]:
+    """The volume's accounts, first entry per name (what getpwnam gives sshd), and why
+    other entries were skipped."""
     text = root.read_text("/etc/passwd")
     if text is None:
         raise RescueError("the volume has no /etc/passwd: it is not a Linux root filesystem")
-    accounts = []
-    for line in text.splitlines():
+    accounts: List[Account] = []
+    skipped: List[str] = []
+    seen = set()
+    for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split(":")
-        if len(fields) < 7 or not fields[2].isdigit() or not fields[3].isdigit():
+        if len(fields) < 7 or line.startswith(("#", "+", "-")) or not fields[0]:
             continue
-        accounts.append(
-            Account(fields[0], int(fields[2]), int(fields[3]), fields[5] or "/", fields[6])
-        )
-    return accounts
+        name = fields[0]
+        uid, gid = parse_id(fields[2]), parse_id(fields[3])
+        if uid is None or gid is None:
+            bad = f"uid {fields[2]!r}" if uid is None else f"gid {fields[3]!r}"
+            skipped.append(
+                f"/etc/passwd line {number} ({name}): {bad} is not a number from 0 to {MAX_ID}; "
+                "user skipped (fix the entry to use it)"
+            )
+            continue
+        if name in seen:
+            skipped.append(
+                f"/etc/passwd line {number} ({name}): a second entry for {name}; sshd uses the "
+                "first, so this one is skipped"
+            )
+            continue
+        seen.add(name)
+        # passwd(5): an empty shell field means /bin/sh.
+        accounts.append(Account(name, uid, gid, fields[5] or "/", fields[6] or "/bin/sh"))
+    return accounts, skipped
+
+
+def read_accounts(root: VolumeRoot) -> List[Account]:
+    return read_passwd(root)[0]
 
 
 def read_group_names(root: VolumeRoot, account: Account) -> List[str]:
@@ -98,7 +134,7 @@ def read_group_names(root: VolumeRoot, account: Account) -> List[str]:
         fields = line.split(":")
         if len(fields) < 4:
             continue
-        if fields[2] == str(account.gid) or account.name in fields[3].split(","):
+        if parse_id(fields[2]) == account.gid or account.name in fields[3].split(","):
             names.append(fields[0])
     return names
 
@@ -189,12 +225,21 @@ def _ssh_type(context: bytes) -> bytes:
     return context
 
 
+FULL_VOLUME = (
+    "the volume is full: no room for the key in {path}, which is left as it was; free space "
+    "on the volume from a helper (old logs under /var/log, caches under /var/cache, core "
+    "dumps) or grow it (EC2 ModifyVolume, then growpart and resize2fs or xfs_growfs), and "
+    "run again"
+)
+
+
 class UserOutcome(NamedTuple):
     name: str
     uid: int
     files: List[str]
     added: bool
     refused: Optional[str]
+    written: Optional[str] = None  # the file really written, when links lead elsewhere
 
     def as_report(self) -> Dict[str, Any]:
         report: Dict[str, Any] = {
@@ -203,6 +248,8 @@ class UserOutcome(NamedTuple):
             "files": self.files,
             "added": self.added,
         }
+        if self.written:
+            report["written"] = self.written
         if self.refused:
             report["refused"] = self.refused
         return report
@@ -218,6 +265,7 @@ class KeyInjector:
         self.changed_files = 0
         self.selinux = SELinuxLabels(root, can_set=as_root)
         self.directives: List[Directive] = read_directives(root)
+        self.names: Dict[int, str] = {}  # uid -> first account name, to name owners
 
     def identity(self, account: Account) -> UserIdentity:
         return UserIdentity(
@@ -227,6 +275,7 @@ class KeyInjector:
     def choose_users(self, accounts: List[Account]) -> List[Account]:
         chosen = []
         for account in accounts:
+            self.names.setdefault(account.uid, account.name)
             if not account.can_log_in:
                 continue
             files = self._key_files(account)
@@ -250,132 +299,251 @@ class KeyInjector:
         return any(has_unforced_key(self.root.read_text(path) or "") for path in existing)
 
     def inject(self, account: Account) -> UserOutcome:
+        def refused(files: List[str], reason: str) -> UserOutcome:
+            return UserOutcome(account.name, account.uid, files, False, reason)
+
         try:
             files = authorized_keys_files(self.directives, self.identity(account))
         except RescueError as exc:
-            return UserOutcome(account.name, account.uid, [], False, str(exc))
+            return refused([], str(exc))
         if not files:
-            return UserOutcome(
-                account.name,
-                account.uid,
+            return refused(
                 [],
-                False,
                 "sshd_config sets AuthorizedKeysFile none: only AuthorizedKeysCommand gives keys",
             )
+        home, home_exists = self.root.resolve(account.home)
         for path in files:
             if self.key.blob in key_blobs(self.root.read_text(path) or ""):
-                return UserOutcome(account.name, account.uid, [path], False, None)
-        home, home_exists = self.root.resolve(account.home)
+                try:
+                    real = self._usable_path(path, account, home)
+                except RescueError as exc:
+                    return refused([path], str(exc))
+                shown = _shown(real, path)
+                return UserOutcome(account.name, account.uid, [path], False, None, shown)
         if not home_exists:
-            return UserOutcome(
-                account.name,
-                account.uid,
-                [files[0]],
-                False,
-                f"home directory {account.home} does not exist on the volume",
+            return refused(
+                [files[0]], f"home directory {account.home} does not exist on the volume"
             )
+        real = _lexical(split(files[0]))
         try:
-            self._append(files[0], account, home)
+            real = self._usable_path(files[0], account, home)
+            self._write_key(real, account, home)
         except RescueError as exc:
-            return UserOutcome(account.name, account.uid, [files[0]], False, str(exc))
-        except OSError as exc:  # e.g. a full or read-only volume: say which file, go on
-            reason = f"writing {files[0]} failed: {exc.strerror or exc}"
-            return UserOutcome(account.name, account.uid, [files[0]], False, reason)
-        return UserOutcome(account.name, account.uid, [files[0]], True, None)
+            return refused([files[0]], str(exc))
+        except OSError as exc:  # e.g. a read-only volume: say which file, go on
+            if exc.errno == errno.ENOSPC:
+                return refused([files[0]], FULL_VOLUME.format(path=as_path(real)))
+            reason = f"writing {files[0]} failed: {exc.strerror or exc}; it is left as it was"
+            return refused([files[0]], reason)
+        return UserOutcome(
+            account.name, account.uid, [files[0]], True, None, _shown(real, files[0])
+        )
 
-    def _append(self, path: str, account: Account, home: List[str]) -> None:
-        parent, _ = self.root.resolve(posixpath.dirname(path))
-        name = posixpath.basename(path)
-        dir_fd = self._ensure_dirs(parent, account, home)
-        try:
-            in_home = parent[: len(home)] == home
+    def _owner(self, uid: int) -> str:
+        return f"{self.names[uid]} (uid {uid})" if uid in self.names else f"uid {uid}"
+
+    def _usable_path(self, path: str, account: Account, home: List[str]) -> List[str]:
+        """The key file's in-volume components, if sshd would read keys there for the account.
+
+        Each directory on the way must lie inside the home (or, for a path outside the home,
+        be exactly the path sshd_config names): a `.ssh -> /root/.ssh` link must not turn
+        ec2-user's key into root's. With StrictModes, sshd also wants the file and each
+        directory up to the home (or /) owned by the user or root and not writable by others
+        (auth2-pubkeyfile.c, auth_secure_path).
+        """
+        lexical = _lexical(split(path))
+        home_lex = _lexical(split(account.home))
+        under_home = len(lexical) > len(home_lex) and lexical[: len(home_lex)] == home_lex
+        for depth in range(len(home_lex) + 1 if under_home else 1, len(lexical)):
+            prefix = lexical[:depth]
+            resolved = self.root.resolve(as_path(prefix))[0]
+            inside = resolved[: len(home)] == home if under_home else resolved == prefix
+            if not inside:
+                where = f"outside {account.name}'s home {account.home}" if under_home else ""
+                raise RescueError(
+                    f"{as_path(prefix)} is a symlink leading to {as_path(resolved)} {where}: "
+                    f"not writing {account.name}'s key through it; make {as_path(prefix)} a "
+                    "real directory"
+                )
+        parent = self.root.resolve(as_path(lexical[:-1]))[0]
+        if self._strict_modes(account):
+            self._check_owners(parent, len(home) if under_home else 0, lexical[-1], account)
+        return [*parent, lexical[-1]]
+
+    def _strict_modes(self, account: Account) -> bool:
+        value = setting(self.directives, "strictmodes", self.identity(account))
+        return not value or value[0].lower() != "no"
+
+    def _check_owners(self, parent: List[str], top: int, name: str, account: Account) -> None:
+        """Refuse (RescueError) what StrictModes would refuse and the agent will not fix."""
+        with self._open(self.root.open_dir([])) as fd_box:
+            for depth in range(len(parent) + 1):
+                if depth >= top:
+                    here = as_path(parent[:depth])
+                    info = os.fstat(fd_box[0])
+                    if info.st_uid not in (0, account.uid):
+                        raise RescueError(
+                            f"{here} belongs to {self._owner(info.st_uid)}: sshd's StrictModes "
+                            f"refuses keys for {account.name} below a directory owned by anyone "
+                            f"but {account.name} or root, and the agent does not take it from "
+                            "its owner"
+                        )
+                    # The key file's own directory is tightened when inside the home.
+                    tightened = depth == len(parent) and top > 0
+                    if info.st_mode & 0o022 and not tightened:
+                        raise RescueError(
+                            f"{here} is writable by its group or others: sshd's StrictModes "
+                            f"ignores keys below it; run chmod go-w {here} and run again"
+                        )
+                if depth == len(parent):
+                    break
+                try:
+                    next_fd = os.open(parent[depth], DIR_FLAGS, dir_fd=fd_box[0])
+                except FileNotFoundError:
+                    return  # the rest is created by the agent, owned as sshd wants
+                fd_box[0] = _swap(fd_box[0], next_fd)
             try:
-                info: Optional[os.stat_result] = os.lstat(name, dir_fd=dir_fd)
+                info = os.lstat(name, dir_fd=fd_box[0])
             except FileNotFoundError:
-                info = None
-            if info is None:
-                self._create_file(dir_fd, name, account, ssh_object=in_home)
                 return
-            if stat.S_ISLNK(info.st_mode):
-                target = os.readlink(name, dir_fd=dir_fd)
+            if info.st_uid not in (0, account.uid):
                 raise RescueError(
-                    f"{path} is a symlink to {target}: not following it; make it a regular file"
+                    f"{as_path([*parent, name])} belongs to {self._owner(info.st_uid)}: sshd's "
+                    f"StrictModes ignores a key file owned by anyone but {account.name} or root, "
+                    "and the agent never changes the owner of an existing file (that would lock "
+                    f"its owner out); give {account.name} a home or AuthorizedKeysFile of its own"
                 )
-            if not stat.S_ISREG(info.st_mode):
-                raise RescueError(f"{path} is not a regular file")
-            if info.st_nlink > 1:
-                raise RescueError(
-                    f"{path} has {info.st_nlink} hard links: refusing to write through them"
-                )
-            self._append_existing(dir_fd, name, path, account, info)
-            if in_home:
-                self._tighten(dir_fd)
-        finally:
-            os.close(dir_fd)
 
-    def _ensure_dirs(self, components: List[str], account: Account, home: List[str]) -> int:
+    @staticmethod
+    @contextmanager
+    def _open(fd: int) -> Iterator[List[int]]:
+        """Hold a (replaceable) fd in a box and close whichever fd it holds at the end."""
+        box = [fd]
+        try:
+            yield box
+        finally:
+            os.close(box[0])
+
+    def _write_key(self, real: List[str], account: Account, home: List[str]) -> None:
+        """Create or append the key file; on any failure undo what this attempt created."""
+        parent, name = real[:-1], real[-1]
+        in_home = len(parent) > len(home) and parent[: len(home)] == home
+        created: List[List[str]] = []
+        try:
+            with self._open(self._ensure_dirs(parent, account, home, created)) as dir_box:
+                dir_fd = dir_box[0]
+                try:
+                    info: Optional[os.stat_result] = os.lstat(name, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    info = None
+                if info is not None:
+                    self._refuse_odd_file(dir_fd, name, as_path(real), info)
+                tightened = in_home and self._tighten(dir_fd)
+                if info is None:
+                    self._create_file(dir_fd, name, account, ssh_object=in_home)
+                else:
+                    self._append_existing(dir_fd, name, as_path(real), info)
+        except BaseException:
+            self._remove_dirs(created)
+            raise
+        self.changed_files += len(created) + 1 + int(tightened)
+
+    @staticmethod
+    def _refuse_odd_file(dir_fd: int, name: str, path: str, info: os.stat_result) -> None:
+        if stat.S_ISLNK(info.st_mode):
+            target = os.readlink(name, dir_fd=dir_fd)
+            raise RescueError(
+                f"{path} is a symlink to {target}: not following it; make it a regular file"
+            )
+        if not stat.S_ISREG(info.st_mode):
+            raise RescueError(f"{path} is not a regular file")
+        if info.st_nlink > 1:
+            raise RescueError(
+                f"{path} has {info.st_nlink} hard links: refusing to write through them"
+            )
+
+    def _ensure_dirs(
+        self, components: List[str], account: Account, home: List[str], created: List[List[str]]
+    ) -> int:
         """Open the directory, creating missing components (owned per the class docstring)."""
         fd = os.dup(self.root.fd)
         try:
             for depth, name in enumerate(components, start=1):
                 try:
-                    next_fd = os.open(
-                        name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
-                    )
+                    next_fd = os.open(name, DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:
-                    next_fd = self._make_dir(fd, name, components[:depth], account, home)
+                    next_fd = self._make_dir(fd, name, components[:depth], account, home, created)
                 except OSError as exc:
                     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                         raise RescueError(
                             f"{as_path(components[:depth])} is not a directory"
                         ) from exc
                     raise
-                os.close(fd)
-                fd = next_fd
+                fd = _swap(fd, next_fd)
         except BaseException:
             os.close(fd)
             raise
         return fd
 
     def _make_dir(
-        self, parent_fd: int, name: str, components: List[str], account: Account, home: List[str]
+        self,
+        parent_fd: int,
+        name: str,
+        components: List[str],
+        account: Account,
+        home: List[str],
+        created: List[List[str]],
     ) -> int:
         in_home = components[: len(home)] == home and len(components) > len(home)
         os.mkdir(name, 0o700 if in_home else 0o755, dir_fd=parent_fd)
-        fd = os.open(
-            name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd
-        )
-        os.fchmod(fd, 0o700 if in_home else 0o755)  # mkdir's mode passes through the umask
-        if in_home and self.as_root:
-            os.fchown(fd, account.uid, account.gid)
-        self.selinux.label(parent_fd, fd, ssh_object=in_home)
-        self.changed_files += 1
+        created.append(components)
+        fd = os.open(name, DIR_FLAGS, dir_fd=parent_fd)
+        try:
+            os.fchmod(fd, 0o700 if in_home else 0o755)  # mkdir's mode passes through the umask
+            if in_home and self.as_root:
+                os.fchown(fd, account.uid, account.gid)
+            self.selinux.label(parent_fd, fd, ssh_object=in_home)
+        except BaseException:
+            os.close(fd)
+            raise
         return fd
+
+    def _remove_dirs(self, created: List[List[str]]) -> None:
+        """Remove directories this attempt made (empty ones only: rmdir never deletes data)."""
+        for components in reversed(created):
+            with (
+                suppress(OSError, RescueError),
+                self._open(self.root.open_dir(components[:-1])) as box,
+            ):
+                os.rmdir(components[-1], dir_fd=box[0])
 
     def _create_file(self, dir_fd: int, name: str, account: Account, ssh_object: bool) -> None:
         fd = os.open(
             name,
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
             0o600,
             dir_fd=dir_fd,
         )
         try:
-            os.fchmod(fd, 0o600)
-            if self.as_root:
-                os.fchown(fd, account.uid, account.gid)
-            self.selinux.label(dir_fd, fd, ssh_object=ssh_object)
-            os.write(fd, (self.key.line + "\n").encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self.changed_files += 1
+            try:
+                os.fchmod(fd, 0o600)
+                if self.as_root:
+                    os.fchown(fd, account.uid, account.gid)
+                self.selinux.label(dir_fd, fd, ssh_object=ssh_object)
+                write_all(fd, (self.key.line + "\n").encode(), 0)
+            finally:
+                os.close(fd)
+        except BaseException:
+            with suppress(OSError):  # an empty key file must not stay behind
+                os.unlink(name, dir_fd=dir_fd)
+            raise
 
-    def _append_existing(
-        self, dir_fd: int, name: str, path: str, account: Account, before: os.stat_result
-    ) -> None:
+    def _append_existing(self, dir_fd: int, name: str, path: str, before: os.stat_result) -> None:
+        """Append in place (inode, owner, label kept); on failure truncate back to the
+        original length, so the file is byte for byte what it was."""
         flags = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        fd = os.open(name, flags, dir_fd=dir_fd)
-        try:
+        with self._open(os.open(name, flags, dir_fd=dir_fd)) as box:
+            fd = box[0]
             info = os.fstat(fd)
             if (info.st_dev, info.st_ino) != (before.st_dev, before.st_ino):
                 raise RescueError(f"{path} changed while being opened")
@@ -386,22 +554,23 @@ class KeyInjector:
                     break
                 content += chunk
             separator = b"\n" if content and not content.endswith(b"\n") else b""
-            os.write(fd, separator + (self.key.line + "\n").encode())
-            os.fsync(fd)
-            # sshd's StrictModes ignores a key file others can write: that alone locks users out.
-            if info.st_mode & 0o022:
-                os.fchmod(fd, stat.S_IMODE(info.st_mode) & ~0o022)
-            if self.as_root and info.st_uid not in (0, account.uid):
-                os.fchown(fd, account.uid, account.gid)
-        finally:
-            os.close(fd)
-        self.changed_files += 1
+            try:
+                write_all(fd, separator + (self.key.line + "\n").encode(), len(content))
+                # sshd's StrictModes ignores a key file others can write: that alone locks
+                # users out. The owner is never changed (_check_owners refused others').
+                if info.st_mode & 0o022:
+                    os.fchmod(fd, stat.S_IMODE(info.st_mode) & ~0o022)
+            except BaseException:
+                os.ftruncate(fd, len(content))
+                os.fsync(fd)
+                raise
 
-    def _tighten(self, dir_fd: int) -> None:
+    def _tighten(self, dir_fd: int) -> bool:
         info = os.fstat(dir_fd)
         if info.st_mode & 0o022:
             os.fchmod(dir_fd, stat.S_IMODE(info.st_mode) & ~0o022)
-            self.changed_files += 1
+            return True
+        return False
 
     def finish(self) -> str:
         """Write /.autorelabel when a label could not be set; return the SELinux action."""
@@ -417,30 +586,46 @@ class KeyInjector:
         return self.selinux.action()
 
 
+def _swap(old_fd: int, new_fd: int) -> int:
+    os.close(old_fd)
+    return new_fd
+
+
+def _shown(real: List[str], configured: str) -> Optional[str]:
+    """The real path when links made it differ from the configured one."""
+    written = as_path(real)
+    return written if written != as_path(_lexical(split(configured))) else None
+
+
 def inject_key(root_path: Path, key: PublicKey) -> Dict[str, Any]:
     """Repair a Linux root tree at root_path; the report fields of the agent's JSON line."""
     as_root = os.geteuid() == 0
     with VolumeRoot(root_path) as root:
         injector = KeyInjector(root, key, as_root)
-        accounts = injector.choose_users(read_accounts(root))
+        all_accounts, skipped = read_passwd(root)
+        accounts = injector.choose_users(all_accounts)
         if not accounts:
             raise RescueError(
                 "no login user to give the key to: the volume's /etc/passwd has none of the "
                 f"default cloud users ({', '.join(CLOUD_USERS)}) and no user with an "
-                "authorized_keys file"
+                "authorized_keys file" + "".join(f"; {reason}" for reason in skipped)
             )
         outcomes = [injector.inject(account) for account in accounts]
         selinux = injector.finish()
-        if not any(outcome.refused is None for outcome in outcomes):
+        key_users = [outcome.name for outcome in outcomes if outcome.refused is None]
+        if not key_users:
             reasons = "; ".join(f"{outcome.name}: {outcome.refused}" for outcome in outcomes)
             raise RescueError(f"no user could be given the key: {reasons}")
         report: Dict[str, Any] = {
             "distro": distro_name(root),
             "users": [outcome.as_report() for outcome in outcomes],
+            "key_users": key_users,
             "fingerprint": key.fingerprint,
             "selinux": selinux,
             "changed_files": injector.changed_files,
         }
+        if skipped:
+            report["passwd_skipped"] = skipped
         if not as_root:
             report["ownership"] = "skipped: not root"
         return report

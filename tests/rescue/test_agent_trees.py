@@ -151,19 +151,31 @@ def test_symlink_out_of_the_volume_is_refused(
 
 
 def test_symlinks_resolve_inside_the_volume(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
-    """`/home -> var/home` style links work; an absolute link never reaches the helper."""
+    """`/home -> var/home` style links work; an absolute link never reaches the helper, and
+    a `.ssh` link is followed only while it stays inside the user's home."""
     outside = tmp_path / "helper-dir"
     outside.mkdir()
-    tree = write_linux_tree(tmp_path / "t", users=[("ec2-user", 1000), ("core", 1001)])
+    tree = write_linux_tree(
+        tmp_path / "t", users=[("ec2-user", 1000), ("core", 1001), ("admin", 1002)]
+    )
     (tree / "var").mkdir()
     shutil.move(str(tree / "home"), str(tree / "var/home"))
     (tree / "home").symlink_to("var/home")
     (tree / "var/home/core/.ssh").symlink_to(outside)  # absolute: resolves to <tree>/<outside>
+    (tree / "var/home/admin/dotfiles").mkdir()
+    (tree / "var/home/admin/.ssh").symlink_to("/home/admin/dotfiles")  # in-root, in the home
+    if os.geteuid() == 0:
+        os.chown(tree / "var/home/admin/dotfiles", 1002, 1002)
     out = ok(run_agent, tree, key)
-    assert all(user["added"] for user in out["users"])
+    users = {user["name"]: user for user in out["users"]}
+    assert users["ec2-user"]["added"] and users["admin"]["added"]
+    assert users["ec2-user"]["written"] == "/var/home/ec2-user/.ssh/authorized_keys"
+    assert users["admin"]["written"] == "/var/home/admin/dotfiles/authorized_keys"
     assert (tree / "var/home/ec2-user/.ssh/authorized_keys").read_text() == key + "\n"
+    assert (tree / "var/home/admin/dotfiles/authorized_keys").read_text() == key + "\n"
+    assert "outside core's home" in users["core"]["refused"] and not users["core"]["added"]
     assert list(outside.iterdir()) == []
-    assert (tree / str(outside).lstrip("/") / "authorized_keys").read_text() == key + "\n"
+    assert not (tree / str(outside).lstrip("/")).exists()
 
 
 def test_one_refused_user_does_not_block_the_others(
