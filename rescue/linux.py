@@ -381,7 +381,7 @@ class KeyInjector:
                 if depth >= top:
                     here = as_path(parent[:depth])
                     info = os.fstat(fd_box[0])
-                    if info.st_uid not in (0, account.uid):
+                    if self._foreign(info, account):
                         raise RescueError(
                             f"{here} belongs to {self._owner(info.st_uid)}: sshd's StrictModes "
                             f"refuses keys for {account.name} below a directory owned by anyone "
@@ -389,7 +389,7 @@ class KeyInjector:
                             "its owner"
                         )
                     # The key file's own directory is tightened when inside the home.
-                    tightened = depth == len(parent) and top > 0
+                    tightened = depth == len(parent) and 0 < top < depth
                     if info.st_mode & 0o022 and not tightened:
                         raise RescueError(
                             f"{here} is writable by its group or others: sshd's StrictModes "
@@ -406,13 +406,18 @@ class KeyInjector:
                 info = os.lstat(name, dir_fd=fd_box[0])
             except FileNotFoundError:
                 return
-            if info.st_uid not in (0, account.uid):
+            if self._foreign(info, account):
                 raise RescueError(
                     f"{as_path([*parent, name])} belongs to {self._owner(info.st_uid)}: sshd's "
                     f"StrictModes ignores a key file owned by anyone but {account.name} or root, "
                     "and the agent never changes the owner of an existing file (that would lock "
                     f"its owner out); give {account.name} a home or AuthorizedKeysFile of its own"
                 )
+
+    def _foreign(self, info: os.stat_result, account: Account) -> bool:
+        """Owned by neither the user nor root. Not as root, the tree belongs to whoever made
+        it (a local run), so owners say nothing about the volume: not checked."""
+        return self.as_root and info.st_uid not in (0, account.uid)
 
     @staticmethod
     @contextmanager
