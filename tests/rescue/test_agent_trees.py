@@ -360,3 +360,16 @@ def test_unwritable_file_is_reported_per_user(
         "writing /home/frozen/.ssh/authorized_keys failed"
     )
     assert frozen.read_text() == OTHER + "\n"
+
+
+def test_group_writable_home_is_refused_not_reported_added(
+    tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
+    """sshd's StrictModes refuses keys below a home others can write (auth_secure_path):
+    reporting the key added there would be a false success."""
+    tree = write_linux_tree(tmp_path / "t")
+    (tree / "home/ec2-user").chmod(0o775)
+    code, out = repair(run_agent, tree, key)
+    assert code == 1 and "/home/ec2-user is writable by its group" in out["error"], out
+    assert "chmod go-w /home/ec2-user" in out["error"]
+    assert not (tree / "home/ec2-user/.ssh").exists()
