@@ -17,7 +17,9 @@ to in place: its other lines, their order, its inode, owner and SELinux label st
 line without newline gets one first. New directories inside the home are created 700 and
 new files 600, owned by the uid/gid the volume's passwd gives; directories outside the
 home (an absolute AuthorizedKeysFile such as /etc/ssh/keys/%u) are created root-owned 755.
-A key file that is a symlink, a hard link or not a regular file is refused, not followed.
+A key file that is a symlink, a hard link or not a regular file is refused, not followed;
+so is a path whose directories lead out of the home, or (StrictModes) belong to another
+user. Every write is read back after fsync; a failed one is undone byte for byte.
 """
 
 from __future__ import annotations
