@@ -43,6 +43,29 @@ def _lexical(parts: List[str]) -> List[str]:
     return out
 
 
+def _replace(old_fd: int, new_fd: int) -> int:
+    """Close old_fd once new_fd is open; the caller's finally then owns only new_fd."""
+    os.close(old_fd)
+    return new_fd
+
+
+def write_all(fd: int, data: bytes, offset: int) -> None:
+    """Write data at offset and make it durable, or raise: never a silent short write.
+
+    os.write returns how many bytes it wrote: on a full disk that is part of the data, and
+    only the next call fails with ENOSPC. What is read back after fsync must be the data.
+    """
+    written = 0
+    while written < len(data):
+        count = os.pwrite(fd, data[written:], offset + written)
+        if count <= 0:
+            raise OSError(errno.EIO, "the write made no progress")
+        written += count
+    os.fsync(fd)
+    if os.pread(fd, len(data), offset) != data:
+        raise OSError(errno.EIO, "what was written did not read back the same")
+
+
 class VolumeRoot:
     """A directory tree treated as `/`; every lookup stays inside it."""
 
@@ -77,8 +100,7 @@ class VolumeRoot:
                 if name == "..":
                     if done:
                         done.pop()
-                        os.close(fd)
-                        fd = self.open_dir(done)
+                        fd = _replace(fd, self.open_dir(done))
                     continue
                 try:
                     info = os.lstat(name, dir_fd=fd)
@@ -91,16 +113,13 @@ class VolumeRoot:
                     target = os.readlink(name, dir_fd=fd)
                     if target.startswith("/"):
                         done = []
-                        os.close(fd)
-                        fd = os.dup(self.fd)
+                        fd = _replace(fd, os.dup(self.fd))
                     pending.extend(reversed(split(target)))
                     continue
                 if pending:
                     if not stat.S_ISDIR(info.st_mode):
                         return _lexical([*done, name, *list(reversed(pending))]), False
-                    next_fd = os.open(name, DIR_FLAGS, dir_fd=fd)
-                    os.close(fd)
-                    fd = next_fd
+                    fd = _replace(fd, os.open(name, DIR_FLAGS, dir_fd=fd))
                 done.append(name)
             return done, True
         finally:
@@ -111,12 +130,10 @@ class VolumeRoot:
         fd = os.dup(self.fd)
         try:
             for name in components:
-                next_fd = os.open(name, DIR_FLAGS, dir_fd=fd)
-                os.close(fd)
-                fd = next_fd
-        except OSError as exc:
+                fd = _replace(fd, os.open(name, DIR_FLAGS, dir_fd=fd))
+        except BaseException as exc:
             os.close(fd)
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            if isinstance(exc, OSError) and exc.errno in (errno.ELOOP, errno.ENOTDIR):
                 raise RescueError(
                     f"{as_path(components)} in the volume changed while being opened"
                 ) from exc

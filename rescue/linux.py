@@ -20,8 +20,14 @@ The file is changed in place: its other lines, their order, its inode, owner and
 label stay; a last line without newline gets one first. New directories inside the home
 are created 700 and new files 600, owned by the uid/gid the volume's passwd gives;
 directories outside the home (an absolute AuthorizedKeysFile such as /etc/ssh/keys/%u)
-are created root-owned 755.
-A key file that is a symlink, a hard link or not a regular file is refused, not followed.
+are created root-owned 755; a new file there that sshd reads for other accounts too (one
+path for all) is root-owned 644: sshd reads it with each user's rights and StrictModes
+lets every one of them use it, while none may edit the others' keys.
+A key file that is a symlink, a hard link or not a regular file is refused, not followed;
+so is a path whose directories lead out of the home (or of the home a `~` in sshd_config
+names; any other path must be exactly as sshd_config names it), or (StrictModes) belong to
+another user. Every write, append or insert, is read back after fsync; a failed one is
+undone byte for byte.
 """
 
 from __future__ import annotations
@@ -30,11 +36,12 @@ import errno
 import os
 import posixpath  # paths inside the volume are POSIX strings, not local Paths
 import stat
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple
 
 from . import RescueError
-from .inroot import VolumeRoot, as_path
+from .inroot import DIR_FLAGS, VolumeRoot, _lexical, as_path, split, write_all
 from .keys import PublicKey
 from .sshd_config import (
     ROOT_HOME_KEY,
@@ -45,6 +52,7 @@ from .sshd_config import (
     keys_command,
     permit_root_login,
     read_directives,
+    setting,
 )
 
 CLOUD_USERS = (
@@ -71,6 +79,9 @@ SELINUX_XATTR = "security.selinux"
 KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-", "sk-")
 
 
+MAX_ID = 4294967294  # uid_t is 32 bits and (uid_t)-1 means "no change" to chown(2)
+
+
 class Account(NamedTuple):
     name: str
     uid: int
@@ -80,22 +91,53 @@ class Account(NamedTuple):
 
     @property
     def can_log_in(self) -> bool:
-        return bool(self.shell) and posixpath.basename(self.shell) not in NO_LOGIN_SHELLS
+        return posixpath.basename(self.shell) not in NO_LOGIN_SHELLS
 
 
-def read_accounts(root: VolumeRoot) -> List[Account]:
+def parse_id(text: str) -> Optional[int]:
+    """A uid/gid field as the C library reads it: ASCII digits only (int() takes '٣')."""
+    if not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
+
+
+def read_passwd(root: VolumeRoot) -> Tuple[List[Account], List[str]]:
+    """The volume's accounts, first entry per name (what getpwnam gives sshd), and why
+    other entries were skipped."""
     text = root.read_text("/etc/passwd")
     if text is None:
         raise RescueError("the volume has no /etc/passwd: it is not a Linux root filesystem")
-    accounts = []
-    for line in text.splitlines():
+    accounts: List[Account] = []
+    skipped: List[str] = []
+    seen = set()
+    for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split(":")
-        if len(fields) < 7 or not fields[2].isdigit() or not fields[3].isdigit():
+        if len(fields) < 7 or line.startswith(("#", "+", "-")) or not fields[0]:
             continue
-        accounts.append(
-            Account(fields[0], int(fields[2]), int(fields[3]), fields[5] or "/", fields[6])
-        )
-    return accounts
+        name = fields[0]
+        uid, gid = parse_id(fields[2]), parse_id(fields[3])
+        if uid is None or gid is None:
+            bad = f"uid {fields[2]!r}" if uid is None else f"gid {fields[3]!r}"
+            skipped.append(
+                f"/etc/passwd line {number} ({name}): {bad} is not a number from 0 to {MAX_ID}; "
+                "user skipped (fix the entry to use it)"
+            )
+            continue
+        if name in seen:
+            skipped.append(
+                f"/etc/passwd line {number} ({name}): a second entry for {name}; sshd uses the "
+                "first, so this one is skipped"
+            )
+            continue
+        seen.add(name)
+        # passwd(5): an empty shell field means /bin/sh.
+        accounts.append(Account(name, uid, gid, fields[5] or "/", fields[6] or "/bin/sh"))
+    return accounts, skipped
+
+
+def read_accounts(root: VolumeRoot) -> List[Account]:
+    return read_passwd(root)[0]
 
 
 def read_group_names(root: VolumeRoot, account: Account) -> List[str]:
@@ -105,7 +147,7 @@ def read_group_names(root: VolumeRoot, account: Account) -> List[str]:
         fields = line.split(":")
         if len(fields) < 4:
             continue
-        if fields[2] == str(account.gid) or account.name in fields[3].split(","):
+        if parse_id(fields[2]) == account.gid or account.name in fields[3].split(","):
             names.append(fields[0])
     return names
 
@@ -144,9 +186,13 @@ def key_blobs(text: str) -> List[str]:
 
 
 def first_key_line(texts: List[str], blob: str) -> Optional[Tuple[int, int, bool]]:
-    """(file index, line index, has options) of the first line sshd finds holding `blob`."""
+    """(file index, line index, has options) of the first line sshd finds holding `blob`.
+
+    Lines end at a newline only, as sshd reads them (str.splitlines also breaks at form
+    feeds, U+2028...), so the index counts the same lines as the file's bytes split there.
+    """
     for file_index, text in enumerate(texts):
-        for line_index, line in enumerate(text.splitlines()):
+        for line_index, line in enumerate(text.split("\n")):
             parsed = _parse_key_line(line)
             if parsed and parsed[1] == blob:
                 return file_index, line_index, bool(parsed[0])
@@ -216,6 +262,14 @@ def _ssh_type(context: bytes) -> bytes:
     return context
 
 
+FULL_VOLUME = (
+    "the volume is full: no room for the key in {path}, which is left as it was; free space "
+    "on the volume from a helper (old logs under /var/log, caches under /var/cache, core "
+    "dumps) or grow it (EC2 ModifyVolume, then growpart and resize2fs or xfs_growfs), and "
+    "run again"
+)
+
+
 class UserOutcome(NamedTuple):
     name: str
     uid: int
@@ -223,6 +277,8 @@ class UserOutcome(NamedTuple):
     added: bool
     refused: Optional[str]
     notes: Tuple[str, ...] = ()
+    # The real path of each of `files`, when links made one differ from the configured one.
+    written: Tuple[str, ...] = ()
 
     def as_report(self) -> Dict[str, Any]:
         report: Dict[str, Any] = {
@@ -231,6 +287,8 @@ class UserOutcome(NamedTuple):
             "files": self.files,
             "added": self.added,
         }
+        if self.written:
+            report["written"] = self.written[0] if len(self.written) == 1 else list(self.written)
         if self.refused:
             report["refused"] = self.refused
         if self.notes:
@@ -248,7 +306,9 @@ class KeyInjector:
         self.changed_files = 0
         self.selinux = SELinuxLabels(root, can_set=as_root)
         self.directives: List[Directive] = read_directives(root)
-        self.homes: Dict[str, str] = {}
+        self.names: Dict[int, str] = {}  # uid -> first account name, to name owners
+        self.homes: Dict[str, str] = {}  # name -> home, for `~name` in sshd_config
+        self.shared: Set[str] = set()  # key files sshd reads for more than one login account
 
     def identity(self, account: Account) -> UserIdentity:
         return UserIdentity(
@@ -258,16 +318,21 @@ class KeyInjector:
     def choose_users(self, accounts: List[Account]) -> List[Account]:
         self.homes = passwd_homes(accounts)
         chosen = []
+        readers: Dict[str, int] = {}
         for account in accounts:
+            self.names.setdefault(account.uid, account.name)
             if not account.can_log_in:
                 continue
             files = self._key_files(account)
+            for path in {as_path(_lexical(split(path))) for path in files}:
+                readers[path] = readers.get(path, 0) + 1
             existing = [path for path in files if self.root.resolve(path, follow_last=False)[1]]
             if account.uid == 0:
                 if existing and self._root_uses_keys(account, existing):
                     chosen.append(account)
             elif existing or account.name in CLOUD_USERS:
                 chosen.append(account)
+        self.shared = {path for path, count in readers.items() if count > 1}
         return chosen
 
     def _key_files(self, account: Account) -> List[str]:
@@ -331,135 +396,314 @@ class KeyInjector:
                 else "sshd reads no key file at all"
             )
             return UserOutcome(name, uid, [], False, reason, notes)
-        targets = []
-        files: List[str] = []
+        present: List[str] = []  # files whose first line with the key has no options
+        targets: List[Tuple[str, Optional[int]]] = []  # (file, line to insert before)
         for choice in readable:
             path, before, write = self._target(choice.paths)
             if not write:
-                files.append(path)
+                present.append(path)
             elif (path, before) not in targets:
                 targets.append((path, before))
         home, home_exists = self.root.resolve(account.home)
         if targets and not home_exists:
             reason = f"home directory {account.home} does not exist on the volume"
             return UserOutcome(name, uid, [targets[0][0]], False, reason, notes)
+        # Every file is checked before any is written: a refusal changes nothing.
+        reals: Dict[str, List[str]] = {}
+        for path in [*present, *(path for path, _ in targets)]:
+            try:
+                reals[path] = self._usable_path(path, account, home)
+            except RescueError as exc:
+                return UserOutcome(name, uid, [path], False, str(exc), notes)
         written: List[str] = []
         for path, before in targets:
             try:
-                self._append(path, account, home, before)
-            except RescueError as exc:
-                return UserOutcome(name, uid, [*written, path], bool(written), str(exc), notes)
-            except OSError as exc:  # e.g. a full or read-only volume: say which file, go on
-                reason = f"writing {path} failed: {exc.strerror or exc}"
+                shared = as_path(_lexical(split(path))) in self.shared
+                self._write_key(reals[path], account, home, before, shared)
+            except (RescueError, OSError) as exc:
+                reason = self._write_failure(path, reals[path], exc)
                 return UserOutcome(name, uid, [*written, path], bool(written), reason, notes)
             written.append(path)
-        return UserOutcome(
-            name, uid, list(dict.fromkeys(files + written)), bool(written), None, notes
-        )
+        files = list(dict.fromkeys(present + written))
+        shown: Tuple[str, ...] = ()
+        if any(_shown(reals[path], path) for path in files):
+            shown = tuple(as_path(reals[path]) for path in files)
+        return UserOutcome(name, uid, files, bool(written), None, notes, shown)
 
-    def _append(
-        self, path: str, account: Account, home: List[str], before: Optional[int] = None
-    ) -> None:
-        parent, _ = self.root.resolve(posixpath.dirname(path))
-        name = posixpath.basename(path)
-        dir_fd = self._ensure_dirs(parent, account, home)
-        try:
-            in_home = parent[: len(home)] == home
+    @staticmethod
+    def _write_failure(path: str, real: List[str], exc: Exception) -> str:
+        if isinstance(exc, RescueError):
+            return str(exc)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return FULL_VOLUME.format(path=as_path(real))
+        # e.g. a read-only volume: say which file, go on with the other users
+        strerror = exc.strerror if isinstance(exc, OSError) else None
+        return f"writing {path} failed: {strerror or exc}; it is left as it was"
+
+    def _owner(self, uid: int) -> str:
+        return f"{self.names[uid]} (uid {uid})" if uid in self.names else f"uid {uid}"
+
+    def _tilde_homes(self) -> List[List[str]]:
+        """The homes sshd_config's AuthorizedKeysFile names with `~` or `~name` (lexical)."""
+        homes = []
+        for directive in self.directives:
+            if directive.keyword != "authorizedkeysfile":
+                continue
+            for pattern in directive.args:
+                key = pattern[1:].partition("/")[0] or ROOT_HOME_KEY
+                if pattern.startswith("~") and key in self.homes:
+                    homes.append(_lexical(split(self.homes[key])))
+        return homes
+
+    def _usable_path(self, path: str, account: Account, home: List[str]) -> List[str]:
+        """The key file's in-volume components, if sshd would read keys there for the account.
+
+        Each directory on the way must lie inside the home: the user's own, or for a path
+        outside it the one a `~`/`~name` of sshd_config names (which may itself be a link,
+        as /root -> var/roothome). Any other path must be exactly as sshd_config names it:
+        a `.ssh -> /root/.ssh` link must not turn ec2-user's key into root's. With
+        StrictModes, sshd also wants the file and each directory up to the home (or /)
+        owned by the user or root and not writable by others (auth2-pubkeyfile.c,
+        auth_secure_path).
+        """
+        lexical = _lexical(split(path))
+        own_home = _lexical(split(account.home))
+        under_home = _below(lexical, own_home)
+        anchor: Optional[List[str]] = own_home if under_home else None
+        resolved_anchor = home
+        label = f"{account.name}'s home {account.home}"
+        if anchor is None:
+            named = [tilde for tilde in self._tilde_homes() if _below(lexical, tilde)]
+            if named:
+                anchor = max(named, key=len)
+                resolved_anchor = self.root.resolve(as_path(anchor))[0]
+                label = f"the home {as_path(anchor)} that sshd_config names with ~"
+        for depth in range(1 if anchor is None else len(anchor) + 1, len(lexical)):
+            prefix = lexical[:depth]
+            resolved = self.root.resolve(as_path(prefix))[0]
+            if anchor is None:
+                inside = resolved == prefix
+                where = f", not {as_path(lexical)} as sshd_config names it"
+            else:
+                inside = resolved[: len(resolved_anchor)] == resolved_anchor
+                where = f" outside {label}"
+            if not inside:
+                raise RescueError(
+                    f"{as_path(prefix)} is a symlink leading to {as_path(resolved)}{where}: "
+                    f"not writing {account.name}'s key through it; make {as_path(prefix)} a "
+                    "real directory"
+                )
+        parent = self.root.resolve(as_path(lexical[:-1]))[0]
+        if self._strict_modes(account):
+            self._check_owners(parent, len(home) if under_home else 0, lexical[-1], account)
+        return [*parent, lexical[-1]]
+
+    def _strict_modes(self, account: Account) -> bool:
+        value = setting(self.directives, "strictmodes", self.identity(account))
+        return not value or value[0].lower() != "no"
+
+    def _check_owners(self, parent: List[str], top: int, name: str, account: Account) -> None:
+        """Refuse (RescueError) what StrictModes would refuse and the agent will not fix."""
+        with self._open(self.root.open_dir([])) as fd_box:
+            for depth in range(len(parent) + 1):
+                if depth >= top:
+                    here = as_path(parent[:depth])
+                    info = os.fstat(fd_box[0])
+                    if self._foreign(info, account):
+                        raise RescueError(
+                            f"{here} belongs to {self._owner(info.st_uid)}: sshd's StrictModes "
+                            f"refuses keys for {account.name} below a directory owned by anyone "
+                            f"but {account.name} or root, and the agent does not take it from "
+                            "its owner"
+                        )
+                    # The key file's own directory is tightened when inside the home.
+                    tightened = depth == len(parent) and 0 < top < depth
+                    if info.st_mode & 0o022 and not tightened:
+                        raise RescueError(
+                            f"{here} is writable by its group or others: sshd's StrictModes "
+                            f"ignores keys below it; run chmod go-w {here} and run again"
+                        )
+                if depth == len(parent):
+                    break
+                try:
+                    next_fd = os.open(parent[depth], DIR_FLAGS, dir_fd=fd_box[0])
+                except FileNotFoundError:
+                    return  # the rest is created by the agent, owned as sshd wants
+                fd_box[0] = _swap(fd_box[0], next_fd)
             try:
-                info: Optional[os.stat_result] = os.lstat(name, dir_fd=dir_fd)
+                info = os.lstat(name, dir_fd=fd_box[0])
             except FileNotFoundError:
-                info = None
-            if info is None:
-                self._create_file(dir_fd, name, account, ssh_object=in_home)
                 return
-            if stat.S_ISLNK(info.st_mode):
-                target = os.readlink(name, dir_fd=dir_fd)
+            if self._foreign(info, account):
                 raise RescueError(
-                    f"{path} is a symlink to {target}: not following it; make it a regular file"
+                    f"{as_path([*parent, name])} belongs to {self._owner(info.st_uid)}: sshd's "
+                    f"StrictModes ignores a key file owned by anyone but {account.name} or root, "
+                    "and the agent never changes the owner of an existing file (that would lock "
+                    f"its owner out); give {account.name} a home or AuthorizedKeysFile of its own"
                 )
-            if not stat.S_ISREG(info.st_mode):
-                raise RescueError(f"{path} is not a regular file")
-            if info.st_nlink > 1:
-                raise RescueError(
-                    f"{path} has {info.st_nlink} hard links: refusing to write through them"
-                )
-            self._append_existing(dir_fd, name, path, account, info, before)
-            if in_home:
-                self._tighten(dir_fd)
-        finally:
-            os.close(dir_fd)
 
-    def _ensure_dirs(self, components: List[str], account: Account, home: List[str]) -> int:
+    def _foreign(self, info: os.stat_result, account: Account) -> bool:
+        """Owned by neither the user nor root. Not as root, the tree belongs to whoever made
+        it (a local run), so owners say nothing about the volume: not checked."""
+        return self.as_root and info.st_uid not in (0, account.uid)
+
+    @staticmethod
+    @contextmanager
+    def _open(fd: int) -> Iterator[List[int]]:
+        """Hold a (replaceable) fd in a box and close whichever fd it holds at the end."""
+        box = [fd]
+        try:
+            yield box
+        finally:
+            os.close(box[0])
+
+    def _write_key(
+        self,
+        real: List[str],
+        account: Account,
+        home: List[str],
+        before: Optional[int] = None,
+        shared: bool = False,
+    ) -> None:
+        """Create the key file or add the key to it (appended, or inserted before line
+        `before`); on any failure undo what this attempt created. A new file outside the
+        home that other accounts read too (`shared`) is root's, 644 (see the docstring)."""
+        parent, name = real[:-1], real[-1]
+        in_home = len(parent) > len(home) and parent[: len(home)] == home
+        created: List[List[str]] = []
+        try:
+            with self._open(self._ensure_dirs(parent, account, home, created)) as dir_box:
+                dir_fd = dir_box[0]
+                try:
+                    info: Optional[os.stat_result] = os.lstat(name, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    info = None
+                if info is not None:
+                    self._refuse_odd_file(dir_fd, name, as_path(real), info)
+                tightened = in_home and self._tighten(dir_fd)
+                if info is None:
+                    owner = None if shared and not in_home else account
+                    self._create_file(dir_fd, name, owner, ssh_object=in_home)
+                else:
+                    self._append_existing(dir_fd, name, as_path(real), info, before)
+        except BaseException:
+            self._remove_dirs(created)
+            raise
+        self.changed_files += len(created) + 1 + int(tightened)
+
+    @staticmethod
+    def _refuse_odd_file(dir_fd: int, name: str, path: str, info: os.stat_result) -> None:
+        if stat.S_ISLNK(info.st_mode):
+            target = os.readlink(name, dir_fd=dir_fd)
+            raise RescueError(
+                f"{path} is a symlink to {target}: not following it; make it a regular file"
+            )
+        if not stat.S_ISREG(info.st_mode):
+            raise RescueError(f"{path} is not a regular file")
+        if info.st_nlink > 1:
+            raise RescueError(
+                f"{path} has {info.st_nlink} hard links: refusing to write through them"
+            )
+
+    def _ensure_dirs(
+        self, components: List[str], account: Account, home: List[str], created: List[List[str]]
+    ) -> int:
         """Open the directory, creating missing components (owned per the class docstring)."""
         fd = os.dup(self.root.fd)
         try:
             for depth, name in enumerate(components, start=1):
                 try:
-                    next_fd = os.open(
-                        name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
-                    )
+                    next_fd = os.open(name, DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:
-                    next_fd = self._make_dir(fd, name, components[:depth], account, home)
+                    next_fd = self._make_dir(fd, name, components[:depth], account, home, created)
                 except OSError as exc:
                     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                         raise RescueError(
                             f"{as_path(components[:depth])} is not a directory"
                         ) from exc
                     raise
-                os.close(fd)
-                fd = next_fd
+                fd = _swap(fd, next_fd)
         except BaseException:
             os.close(fd)
             raise
         return fd
 
     def _make_dir(
-        self, parent_fd: int, name: str, components: List[str], account: Account, home: List[str]
+        self,
+        parent_fd: int,
+        name: str,
+        components: List[str],
+        account: Account,
+        home: List[str],
+        created: List[List[str]],
     ) -> int:
         in_home = components[: len(home)] == home and len(components) > len(home)
         os.mkdir(name, 0o700 if in_home else 0o755, dir_fd=parent_fd)
-        fd = os.open(
-            name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd
-        )
-        os.fchmod(fd, 0o700 if in_home else 0o755)  # mkdir's mode passes through the umask
-        if in_home and self.as_root:
-            os.fchown(fd, account.uid, account.gid)
-        self.selinux.label(parent_fd, fd, ssh_object=in_home)
-        self.changed_files += 1
+        created.append(components)
+        fd = os.open(name, DIR_FLAGS, dir_fd=parent_fd)
+        try:
+            os.fchmod(fd, 0o700 if in_home else 0o755)  # mkdir's mode passes through the umask
+            if in_home and self.as_root:
+                os.fchown(fd, account.uid, account.gid)
+            self.selinux.label(parent_fd, fd, ssh_object=in_home)
+        except BaseException:
+            os.close(fd)
+            raise
         return fd
 
-    def _create_file(self, dir_fd: int, name: str, account: Account, ssh_object: bool) -> None:
+    def _remove_dirs(self, created: List[List[str]]) -> None:
+        """Remove directories this attempt made (empty ones only: rmdir never deletes data)."""
+        for components in reversed(created):
+            with (
+                suppress(OSError, RescueError),
+                self._open(self.root.open_dir(components[:-1])) as box,
+            ):
+                os.rmdir(components[-1], dir_fd=box[0])
+
+    def _create_file(
+        self, dir_fd: int, name: str, owner: Optional[Account], ssh_object: bool
+    ) -> None:
+        """A new key file: 600 and the owner's, or with no owner root's 644 (sshd reads it
+        with the user's rights)."""
+        mode = 0o600 if owner else 0o644
         fd = os.open(
             name,
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
             0o600,
             dir_fd=dir_fd,
         )
         try:
-            os.fchmod(fd, 0o600)
-            if self.as_root:
-                os.fchown(fd, account.uid, account.gid)
-            self.selinux.label(dir_fd, fd, ssh_object=ssh_object)
-            os.write(fd, (self.key.line + "\n").encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self.changed_files += 1
+            try:
+                os.fchmod(fd, mode)
+                if self.as_root:
+                    os.fchown(fd, *((owner.uid, owner.gid) if owner else (0, 0)))
+                self.selinux.label(dir_fd, fd, ssh_object=ssh_object)
+                write_all(fd, (self.key.line + "\n").encode(), 0)
+            finally:
+                os.close(fd)
+        except BaseException:
+            with suppress(OSError):  # an empty key file must not stay behind
+                os.unlink(name, dir_fd=dir_fd)
+            raise
 
     def _append_existing(
         self,
         dir_fd: int,
         name: str,
         path: str,
-        account: Account,
         before: os.stat_result,
         line_index: Optional[int] = None,
     ) -> None:
-        # Inserting before a line rewrites from offset 0, which O_APPEND would not allow.
+        """Append the key line in place, or insert it before line `line_index` (inode, owner,
+        label kept). The file only grows: the bytes past its old end are written first (only
+        they need free blocks), then an insert shifts the lines after it in place. On any
+        failure the file is put back byte for byte: truncated to its old length and, after
+        an insert, its old bytes from the insertion point written back."""
+        # pwrite ignores its offset under O_APPEND (pwrite(2), BUGS): appends only.
         append = os.O_APPEND if line_index is None else 0
         flags = os.O_RDWR | append | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        fd = os.open(name, flags, dir_fd=dir_fd)
-        try:
+        with self._open(os.open(name, flags, dir_fd=dir_fd)) as box:
+            fd = box[0]
             info = os.fstat(fd)
             if (info.st_dev, info.st_ino) != (before.st_dev, before.st_ino):
                 raise RescueError(f"{path} changed while being opened")
@@ -470,27 +714,39 @@ class KeyInjector:
                     break
                 content += chunk
             separator = b"\n" if content and not content.endswith(b"\n") else b""
+            line = (self.key.line + "\n").encode()
             if line_index is None:
-                os.write(fd, separator + (self.key.line + "\n").encode())
+                at, new = len(content), content + separator + line
             else:
-                lines = (content + separator).splitlines(keepends=True)
-                lines.insert(line_index, (self.key.line + "\n").encode())
-                os.pwrite(fd, b"".join(lines), 0)  # only grows: nothing left to truncate
-            os.fsync(fd)
-            # sshd's StrictModes ignores a key file others can write: that alone locks users out.
-            if info.st_mode & 0o022:
-                os.fchmod(fd, stat.S_IMODE(info.st_mode) & ~0o022)
-            if self.as_root and info.st_uid not in (0, account.uid):
-                os.fchown(fd, account.uid, account.gid)
-        finally:
-            os.close(fd)
-        self.changed_files += 1
+                at = self._line_offset(content, line_index, path)
+                new = content[:at] + line + content[at:] + separator
+            try:
+                write_all(fd, new[len(content) :], len(content))
+                if at < len(content):
+                    write_all(fd, new[at : len(content)], at)
+                # sshd's StrictModes ignores a key file others can write: that alone locks
+                # users out. The owner is never changed (_check_owners refused others').
+                if info.st_mode & 0o022:
+                    os.fchmod(fd, stat.S_IMODE(info.st_mode) & ~0o022)
+            except BaseException as exc:
+                _restore(fd, content, at, path, exc)
+                raise
 
-    def _tighten(self, dir_fd: int) -> None:
+    def _line_offset(self, content: bytes, line_index: int, path: str) -> int:
+        """Where line `line_index` starts (lines end at a newline); it must still hold the key."""
+        lines = content.split(b"\n")
+        if line_index < len(lines):
+            parsed = _parse_key_line(lines[line_index].decode("utf-8", errors="replace"))
+            if parsed and parsed[1] == self.key.blob:
+                return sum(len(line) + 1 for line in lines[:line_index])
+        raise RescueError(f"{path} changed while being read; run again")
+
+    def _tighten(self, dir_fd: int) -> bool:
         info = os.fstat(dir_fd)
         if info.st_mode & 0o022:
             os.fchmod(dir_fd, stat.S_IMODE(info.st_mode) & ~0o022)
-            self.changed_files += 1
+            return True
+        return False
 
     def finish(self) -> str:
         """Write /.autorelabel when a label could not be set; return the SELinux action."""
@@ -506,30 +762,66 @@ class KeyInjector:
         return self.selinux.action()
 
 
+def _restore(fd: int, content: bytes, at: int, path: str, exc: BaseException) -> None:
+    """Put back a key file whose bytes from `at` on were `content[at:]`, or say it is not."""
+    try:
+        os.ftruncate(fd, len(content))  # first: frees the blocks the new bytes took
+        if at < len(content):
+            write_all(fd, content[at:], at)
+        else:
+            os.fsync(fd)
+    except (OSError, OverflowError) as failed:  # what os calls raise
+        raise RescueError(
+            f"writing {path} failed ({exc}) and putting its old content back failed too "
+            f"({failed}): check the file before the instance boots"
+        ) from exc
+
+
+def _below(path: List[str], home: List[str]) -> bool:
+    """Whether path lies inside home (never true for home /: that is the whole volume)."""
+    return bool(home) and len(path) > len(home) and path[: len(home)] == home
+
+
+def _swap(old_fd: int, new_fd: int) -> int:
+    os.close(old_fd)
+    return new_fd
+
+
+def _shown(real: List[str], configured: str) -> Optional[str]:
+    """The real path when links made it differ from the configured one."""
+    written = as_path(real)
+    return written if written != as_path(_lexical(split(configured))) else None
+
+
 def inject_key(root_path: Path, key: PublicKey) -> Dict[str, Any]:
     """Repair a Linux root tree at root_path; the report fields of the agent's JSON line."""
     as_root = os.geteuid() == 0
     with VolumeRoot(root_path) as root:
         injector = KeyInjector(root, key, as_root)
-        accounts = injector.choose_users(read_accounts(root))
+        all_accounts, skipped = read_passwd(root)
+        accounts = injector.choose_users(all_accounts)
         if not accounts:
             raise RescueError(
                 "no login user to give the key to: the volume's /etc/passwd has none of the "
                 f"default cloud users ({', '.join(CLOUD_USERS)}) and no user with an "
-                "authorized_keys file"
+                "authorized_keys file" + "".join(f"; {reason}" for reason in skipped)
             )
         outcomes = [injector.inject(account) for account in accounts]
         selinux = injector.finish()
-        if not any(outcome.refused is None for outcome in outcomes):
+        key_users = [outcome.name for outcome in outcomes if outcome.refused is None]
+        if not key_users:
             reasons = "; ".join(f"{outcome.name}: {outcome.refused}" for outcome in outcomes)
             raise RescueError(f"no user could be given the key: {reasons}")
         report: Dict[str, Any] = {
             "distro": distro_name(root),
             "users": [outcome.as_report() for outcome in outcomes],
+            "key_users": key_users,
             "fingerprint": key.fingerprint,
             "selinux": selinux,
             "changed_files": injector.changed_files,
         }
+        if skipped:
+            report["passwd_skipped"] = skipped
         if not as_root:
             report["ownership"] = "skipped: not root"
         return report

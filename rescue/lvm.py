@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, NamedTuple, Sequence
 
 from . import RescueError
-from .inroot import VolumeRoot
+from .inroot import VolumeRoot, write_all
 
 Runner = Callable[[Sequence[str]], str]  # runs an lvm command, returns its stdout
 DEVICES_FILE = "/etc/lvm/devices/system.devices"
@@ -112,14 +112,22 @@ def update_devices_file(root: VolumeRoot, changes: Dict[str, str]) -> bool:
     components, _ = root.resolve(DEVICES_FILE)
     dir_fd = root.open_dir(components[:-1])
     try:
-        fd = os.open(
-            components[-1], os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd
-        )
+        fd = os.open(components[-1], os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     finally:
         os.close(dir_fd)
+    # Overwrite in place, never truncate first: a failed write must not leave LVM an empty
+    # devices file (the instance would find no PV at boot). PVIDs keep their length.
+    original, data = text.encode(), updated.encode()
     try:
-        os.write(fd, updated.encode())
-        os.fsync(fd)
+        try:
+            write_all(fd, data, 0)
+            os.ftruncate(fd, len(data))
+            os.fsync(fd)
+        except BaseException:
+            write_all(fd, original, 0)
+            os.ftruncate(fd, len(original))
+            os.fsync(fd)
+            raise
     finally:
         os.close(fd)
     return True

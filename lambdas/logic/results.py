@@ -91,6 +91,19 @@ def write_result(ssm: Any, instance_id: str, result: dict[str, Any]) -> str:
     return name
 
 
+def key_users(rescue: dict[str, Any]) -> list[str]:
+    """Users who really have the key now (the agent verified it on disk), not refused ones."""
+    if "key_users" in rescue:
+        return [str(name) for name in rescue["key_users"]]
+    return [u.get("name") for u in rescue.get("users", []) if not u.get("refused")]
+
+
+def refused_users(rescue: dict[str, Any], limit: int = 8, length: int = 300) -> dict[str, str]:
+    """Why the agent refused users; capped so the result stays within a 4 KB parameter."""
+    refused = [u for u in rescue.get("users", []) if u.get("refused")]
+    return {str(u.get("name")): str(u["refused"])[:length] for u in refused[:limit]}
+
+
 def success_result(state: dict[str, Any], password_image_id: str | None = None
                    ) -> dict[str, Any]:
     """password_image_id: the password-enabled AMI (Windows offline), found by its tags."""
@@ -113,7 +126,7 @@ def success_result(state: dict[str, Any], password_image_id: str | None = None
         "InstanceId": plan["InstanceId"],
         "Mode": plan["Mode"],
         "Platform": plan["Platform"],
-        "Users": [u.get("name") for u in rescue.get("users", [])],
+        "Users": key_users(rescue),
         "Fingerprint": (prepared.get("key") or {}).get("Fingerprint"),
         "KeyParameter": plan.get("KeyParameter"),
         "BackupImageId": backup.get("ImageId"),
@@ -122,6 +135,9 @@ def success_result(state: dict[str, Any], password_image_id: str | None = None
         "PhaseSeconds": phase_seconds(marks, float(plan["StartedAt"]), now),
         "FinishedAt": int(now),
     }
+    refused = refused_users(rescue)
+    if refused:
+        result["RefusedUsers"] = refused
     if state.get("onlineError"):
         # Mode auto: the online reset failed first and the helper path did it.
         result["OnlineError"] = error_message(state["onlineError"])

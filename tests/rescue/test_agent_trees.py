@@ -110,6 +110,10 @@ def test_match_block_overrides_global(tmp_path: Path, run_agent: AgentRun, key: 
     assert (tree / "home/alice/.ssh/authorized_keys").read_text() == f"{OTHER}\n{key}\n"
     assert (tree / "never").read_text() == f"{key}\n"
     assert all("Match Address 10.0.0.0/8" in user["notes"][0] for user in out["users"])
+    # /never is every user's: root's and readable, so StrictModes lets each one use it.
+    assert (tree / "never").stat().st_mode & 0o777 == 0o644
+    if os.geteuid() == 0:
+        assert (tree / "never").stat().st_uid == 0
 
 
 def test_keeps_lines_and_order_and_adds_missing_newline(
@@ -171,19 +175,65 @@ def test_symlink_out_of_the_volume_is_refused(
 
 
 def test_symlinks_resolve_inside_the_volume(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
-    """`/home -> var/home` style links work; an absolute link never reaches the helper."""
+    """`/home -> var/home` style links work; an absolute link never reaches the helper, and
+    a `.ssh` link is followed only while it stays inside the user's home."""
     outside = tmp_path / "helper-dir"
     outside.mkdir()
-    tree = write_linux_tree(tmp_path / "t", users=[("ec2-user", 1000), ("core", 1001)])
+    tree = write_linux_tree(
+        tmp_path / "t", users=[("ec2-user", 1000), ("core", 1001), ("admin", 1002)]
+    )
     (tree / "var").mkdir()
     shutil.move(str(tree / "home"), str(tree / "var/home"))
     (tree / "home").symlink_to("var/home")
     (tree / "var/home/core/.ssh").symlink_to(outside)  # absolute: resolves to <tree>/<outside>
+    (tree / "var/home/admin/dotfiles").mkdir()
+    (tree / "var/home/admin/.ssh").symlink_to("/home/admin/dotfiles")  # in-root, in the home
+    if os.geteuid() == 0:
+        os.chown(tree / "var/home/admin/dotfiles", 1002, 1002)
     out = ok(run_agent, tree, key)
-    assert all(user["added"] for user in out["users"])
+    users = {user["name"]: user for user in out["users"]}
+    assert users["ec2-user"]["added"] and users["admin"]["added"]
+    assert users["ec2-user"]["written"] == "/var/home/ec2-user/.ssh/authorized_keys"
+    assert users["admin"]["written"] == "/var/home/admin/dotfiles/authorized_keys"
     assert (tree / "var/home/ec2-user/.ssh/authorized_keys").read_text() == key + "\n"
+    assert (tree / "var/home/admin/dotfiles/authorized_keys").read_text() == key + "\n"
+    assert "outside core's home" in users["core"]["refused"] and not users["core"]["added"]
     assert list(outside.iterdir()) == []
-    assert (tree / str(outside).lstrip("/") / "authorized_keys").read_text() == key + "\n"
+    assert not (tree / str(outside).lstrip("/")).exists()
+
+
+def test_tilde_path_follows_links_only_inside_the_home_it_names(
+    tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
+    """`~` in AuthorizedKeysFile is root's home, and /root may be a link (`/root ->
+    var/roothome` on Fedora CoreOS): sshd reads through it, so the agent writes there. A link
+    inside that home leading out of it is refused, as an absolute path through a link is."""
+    config = "AuthorizedKeysFile ~/.ssh/authorized_keys\n"
+    tree = write_linux_tree(tmp_path / "t", sshd_config=config)
+    (tree / "var").mkdir()
+    shutil.move(str(tree / "root"), str(tree / "var/roothome"))
+    (tree / "var/roothome").chmod(0o700)  # writable by whoever runs the test
+    (tree / "root").symlink_to("var/roothome")
+    out = ok(run_agent, tree, key)
+    assert out["users"][0]["files"] == ["/root/.ssh/authorized_keys"]
+    assert out["users"][0]["written"] == "/var/roothome/.ssh/authorized_keys"
+    assert (tree / "var/roothome/.ssh/authorized_keys").read_text() == key + "\n"
+
+    linked = write_linux_tree(tmp_path / "linked", sshd_config=config)
+    (linked / "root/.ssh").symlink_to("/etc/cron.d")
+    code, out = repair(run_agent, linked, key)
+    assert code == 1 and "/root/.ssh is a symlink leading to /etc/cron.d" in out["error"], out
+    assert "outside the home /root that sshd_config names with ~" in out["error"]
+    assert not (linked / "etc/cron.d").exists()
+
+    absolute = write_linux_tree(
+        tmp_path / "absolute", sshd_config="AuthorizedKeysFile /etc/ssh/keys/%u\n"
+    )
+    (absolute / "etc/ssh/keys").symlink_to("/root")
+    code, out = repair(run_agent, absolute, key)
+    assert code == 1 and "/etc/ssh/keys is a symlink leading to /root" in out["error"], out
+    assert "not /etc/ssh/keys/ec2-user as sshd_config names it" in out["error"]
+    assert list((absolute / "root").iterdir()) == []
 
 
 def test_one_refused_user_does_not_block_the_others(
@@ -368,3 +418,16 @@ def test_unwritable_file_is_reported_per_user(
         "writing /home/frozen/.ssh/authorized_keys failed"
     )
     assert frozen.read_text() == OTHER + "\n"
+
+
+def test_group_writable_home_is_refused_not_reported_added(
+    tmp_path: Path, run_agent: AgentRun, key: str
+) -> None:
+    """sshd's StrictModes refuses keys below a home others can write (auth_secure_path):
+    reporting the key added there would be a false success."""
+    tree = write_linux_tree(tmp_path / "t")
+    (tree / "home/ec2-user").chmod(0o775)
+    code, out = repair(run_agent, tree, key)
+    assert code == 1 and "/home/ec2-user is writable by its group" in out["error"], out
+    assert "chmod go-w /home/ec2-user" in out["error"]
+    assert not (tree / "home/ec2-user/.ssh").exists()
