@@ -27,7 +27,7 @@ import os
 import posixpath  # paths inside the volume are POSIX strings, not local Paths
 import stat
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from . import RescueError
 from .inroot import VolumeRoot, as_path
@@ -211,8 +211,15 @@ class UserOutcome(NamedTuple):
 class KeyInjector:
     """Adds one key for the chosen users of one volume and counts what it changed."""
 
-    def __init__(self, root: VolumeRoot, key: PublicKey, as_root: bool) -> None:
+    def __init__(
+        self,
+        root: VolumeRoot,
+        key: PublicKey,
+        as_root: bool,
+        unavailable: Optional[Mapping[str, str]] = None,
+    ) -> None:
         self.root = root
+        self.unavailable = dict(unavailable or {})  # mount points not on this volume -> why
         self.key = key
         self.as_root = as_root
         self.changed_files = 0
@@ -262,6 +269,9 @@ class KeyInjector:
                 False,
                 "sshd_config sets AuthorizedKeysFile none: only AuthorizedKeysCommand gives keys",
             )
+        elsewhere = self._unavailable(account.home, files[0])
+        if elsewhere:
+            return UserOutcome(account.name, account.uid, [files[0]], False, elsewhere)
         for path in files:
             if self.key.blob in key_blobs(self.root.read_text(path) or ""):
                 return UserOutcome(account.name, account.uid, [path], False, None)
@@ -282,6 +292,15 @@ class KeyInjector:
             reason = f"writing {files[0]} failed: {exc.strerror or exc}"
             return UserOutcome(account.name, account.uid, [files[0]], False, reason)
         return UserOutcome(account.name, account.uid, [files[0]], True, None)
+
+    def _unavailable(self, *paths: str) -> Optional[str]:
+        """Why a path lies on a filesystem not on this volume (what is under it here is stale)."""
+        for path in paths:
+            real = as_path(self.root.resolve(path)[0])
+            for mountpoint, reason in self.unavailable.items():
+                if real == mountpoint or real.startswith(mountpoint.rstrip("/") + "/"):
+                    return f"{path} is on {mountpoint}: {reason}"
+        return None
 
     def _append(self, path: str, account: Account, home: List[str]) -> None:
         parent, _ = self.root.resolve(posixpath.dirname(path))
@@ -417,11 +436,17 @@ class KeyInjector:
         return self.selinux.action()
 
 
-def inject_key(root_path: Path, key: PublicKey) -> Dict[str, Any]:
-    """Repair a Linux root tree at root_path; the report fields of the agent's JSON line."""
+def inject_key(
+    root_path: Path, key: PublicKey, unavailable: Optional[Mapping[str, str]] = None
+) -> Dict[str, Any]:
+    """Repair a Linux root tree at root_path; the report fields of the agent's JSON line.
+
+    unavailable: home mount points whose filesystem is not on this volume -> why; users
+    whose keys would go there are refused, not written into the stale directory below.
+    """
     as_root = os.geteuid() == 0
     with VolumeRoot(root_path) as root:
-        injector = KeyInjector(root, key, as_root)
+        injector = KeyInjector(root, key, as_root, unavailable)
         accounts = injector.choose_users(read_accounts(root))
         if not accounts:
             raise RescueError(
