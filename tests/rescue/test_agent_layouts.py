@@ -35,9 +35,12 @@ def digest(path: Path) -> str:
 
 
 def agent(run_agent: AgentRun, key: str, device: str) -> tuple[int, dict[str, object]]:
-    return run_agent(
+    started = time.monotonic()
+    result = run_agent(
         "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key, device=device
     )
+    print(f"agent on {device}: start to unmounted {time.monotonic() - started:.2f} s")
+    return result
 
 
 def home_tree(path: Path, *users: tuple[str, int]) -> Path:
@@ -214,9 +217,7 @@ def test_lvm_root_and_home_logical_volumes(
     disks.mkfs("ext4", home, "-d", str(home_tree(tmp_path / "h", ("ec2-user", 1000))))
     identity, leftovers = pv_identity(pv), lvm_leftovers(pv)
 
-    started = time.monotonic()
     code, out = agent(run_agent, key, device)
-    elapsed = time.monotonic() - started
 
     assert code == 0, out
     assert out["partition"] == f"/dev/{vg}/root" and out["lvm"] == [vg]
@@ -225,7 +226,6 @@ def test_lvm_root_and_home_logical_volumes(
         assert (target / KEYS).read_text() == key + "\n"
     assert pv_identity(pv) == identity
     assert lvm_leftovers(pv) == leftovers
-    print(f"LVM root+home: start to unmounted {elapsed:.2f} s")
 
 
 def test_refused_lvm_run_leaves_the_image_byte_identical(
