@@ -633,6 +633,9 @@ def mount_volume_root(disk_path: Path, platform: str) -> Iterator[MountedRoot]:
     Everything is decided from read-only probes first (which filesystem is the root,
     which hold the homes); only then is anything mounted read-write.
     """
+    with suppress(RescueError):  # no udev (containers, tests): nothing to wait for
+        # Let the attach's udev events (partition nodes, LVM auto-activation) finish first.
+        run(["udevadm", "settle", "--timeout=10"], check=False)
     refuse_busy(disk_path)
     with ExitStack() as stack:
         work = Path(tempfile.mkdtemp(prefix="rescue-"))

@@ -228,23 +228,36 @@ def test_lvm_root_and_home_logical_volumes(
     assert lvm_leftovers(pv) == leftovers
 
 
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("no-os", ["no linux root", "LVM VG {vg} with 1 LVs"]),
+        ("needs-check", ["/dev/{vg}/data", "needs a check", "e2fsck"]),
+    ],
+)
 def test_refused_lvm_run_leaves_the_image_byte_identical(
-    disks: Disks, tmp_path: Path, key: str, run_agent: AgentRun
+    disks: Disks, tmp_path: Path, key: str, run_agent: AgentRun, content: str, words: list[str]
 ) -> None:
-    """A VG whose name the helper also uses, with no OS on it: the agent refuses, and the
-    volume is byte for byte what it was (no vgimportclone, no rename, no metadata write),
-    and the helper keeps no copy of the customer's VG metadata in /etc/lvm."""
-    require_tools("lvm", "sfdisk", "mkfs.ext4")
+    """A VG whose name the helper also uses, refused (no OS on it, or a root that needs
+    e2fsck): the volume is byte for byte what it was (no vgimportclone, no rename, no
+    metadata write), and the helper keeps no copy of the customer's VG metadata in /etc/lvm."""
+    require_tools("lvm", "sfdisk", "mkfs.ext4", "tune2fs")
     vg = f"clash{os.getpid()}"
     twin = disks.attach(disks.image("helper", "64M", f"label: gpt\ntype={LVM_TYPE}\n"))
     make_vg(disks, twin, vg, {"root": 2})
     image = disks.image("disk", "64M", f"label: gpt\ntype={LVM_TYPE}\n")
     device = disks.attach(image)
     pv = make_vg(disks, device, vg, {"data": 4})
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "notes").write_text("not an OS\n")
-    disks.mkfs("ext4", lv_loop(disks, pv, 0, 4), "-d", str(data))
+    if content == "no-os":
+        tree = tmp_path / "data"
+        tree.mkdir()
+        (tree / "notes").write_text("not an OS\n")
+    else:
+        tree = write_linux_tree(tmp_path / "tree")
+    data = lv_loop(disks, pv, 0, 4)
+    disks.mkfs("ext4", data, "-d", str(tree))
+    if content == "needs-check":
+        sh("tune2fs", "-E", "force_fsck", data)
     sh("losetup", "--detach", disks.loops.pop())
     os.sync()
     before, leftovers = digest(image), lvm_leftovers(pv)
@@ -252,7 +265,8 @@ def test_refused_lvm_run_leaves_the_image_byte_identical(
     code, out = agent(run_agent, key, device)
 
     assert code == 1, out
-    assert "no linux root" in str(out["error"]) and f"LVM VG {vg} with 1 LVs" in str(out["error"])
+    for word in words:
+        assert word.format(vg=vg) in str(out["error"]), out["error"]
     os.sync()
     assert digest(image) == before
     assert lvm_leftovers(pv) == leftovers
