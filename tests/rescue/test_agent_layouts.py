@@ -186,14 +186,20 @@ def pv_identity(pv: str) -> list[str]:
     ).split()
 
 
-def lvm_leftovers(pv: str) -> list[str]:
-    """Loop devices still over the PV, and the helper's own copies of VG metadata."""
+def vg_uuid(pv: str) -> str:
+    return sh("lvm", "pvs", "--noheadings", "-o", "vg_uuid", "--devices", pv).strip()
+
+
+def lvm_leftovers(pv: str, vg_uuid: str) -> list[str]:
+    """Loop devices still over the PV, and the helper's copies of this VG's metadata (found
+    by the VG's UUID as it was: other tests on this host may keep copies of their own VGs)."""
     loops = sh("losetup", "--associated", pv).splitlines()
     copies = [
         str(path)
         for folder in ("/etc/lvm/archive", "/etc/lvm/backup")
         if Path(folder).is_dir()
         for path in Path(folder).iterdir()
+        if vg_uuid in path.read_text(errors="replace")
     ]
     return loops + copies
 
@@ -215,7 +221,8 @@ def test_lvm_root_and_home_logical_volumes(
     disks.mkfs("ext4", lv_loop(disks, pv, 0, 6), "-d", str(tree))
     home = lv_loop(disks, pv, 6, 3)
     disks.mkfs("ext4", home, "-d", str(home_tree(tmp_path / "h", ("ec2-user", 1000))))
-    identity, leftovers = pv_identity(pv), lvm_leftovers(pv)
+    identity, uuid_before = pv_identity(pv), vg_uuid(pv)
+    test_loops = lvm_leftovers(pv, uuid_before)  # this test's own, to write the LVs
 
     code, out = agent(run_agent, key, device)
 
@@ -225,7 +232,7 @@ def test_lvm_root_and_home_logical_volumes(
     with disks.mounted(home, "ext4", "ro") as target:
         assert (target / KEYS).read_text() == key + "\n"
     assert pv_identity(pv) == identity
-    assert lvm_leftovers(pv) == leftovers
+    assert lvm_leftovers(pv, uuid_before) == test_loops
 
 
 @pytest.mark.parametrize(
@@ -260,7 +267,7 @@ def test_refused_lvm_run_leaves_the_image_byte_identical(
         sh("tune2fs", "-E", "force_fsck", data)
     sh("losetup", "--detach", disks.loops.pop())
     os.sync()
-    before, leftovers = digest(image), lvm_leftovers(pv)
+    before, uuid_before = digest(image), vg_uuid(pv)
 
     code, out = agent(run_agent, key, device)
 
@@ -269,7 +276,7 @@ def test_refused_lvm_run_leaves_the_image_byte_identical(
         assert word.format(vg=vg) in str(out["error"]), out["error"]
     os.sync()
     assert digest(image) == before
-    assert lvm_leftovers(pv) == leftovers
+    assert lvm_leftovers(pv, uuid_before) == []
 
 
 def dirty_xfs(disks: Disks, tmp_path: Path) -> tuple[Path, str]:
