@@ -274,12 +274,14 @@ def _os_name(root: VolumeRoot, path: str) -> str:
 def _unsupported(mountpoint: Path, root: VolumeRoot) -> str:
     """Why this is a Linux root the agent cannot repair, '' if it is none such."""
     if (mountpoint / "ostree" / "deploy").is_dir() and not root.exists("/etc/passwd"):
+        releases = root.glob("/ostree/deploy/*/deploy/*/usr/lib/os-release")
+        name = _os_name(root, releases[0]) if releases else ""
         return (
-            "an OSTree deployment (Fedora CoreOS, RHEL CoreOS, Fedora Atomic): its /etc and "
-            "/usr live under /ostree/deploy/"
+            f"an OSTree deployment{f' of {name}' if name else ''} (Fedora CoreOS, RHEL CoreOS, "
+            "Fedora Atomic): its /etc and /usr live under /ostree/deploy/"
         )
     release = mountpoint / "etc" / "os-release"
-    if release.is_symlink() and root.exists("/etc/passwd"):
+    if release.is_symlink():
         target = str(release.readlink())
         components, exists = root.resolve("/etc/os-release")
         if not exists and components[:1] == ["usr"]:

@@ -404,7 +404,7 @@ def ostree_disk(disks: Disks, tmp_path: Path) -> tuple[Path, str]:
     ("layout", "words"),
     [
         ("flatcar", ["Flatcar Container Linux by Kinvolk", "../usr/lib/os-release", "/usr"]),
-        ("ostree", ["OSTree", "Fedora CoreOS", "/ostree/deploy"]),
+        ("ostree", ["OSTree deployment of Fedora Linux", "Fedora CoreOS", "/ostree/deploy"]),
     ],
 )
 def test_split_usr_roots_are_refused_by_name(
