@@ -141,6 +141,34 @@ def test_home_on_another_volume_refuses_that_user_by_name(
         assert not (target / "home" / "ec2-user" / ".ssh").exists()
 
 
+def test_only_the_user_whose_home_is_elsewhere_is_refused(
+    disks: Disks, tmp_path: Path, key: str, run_agent: AgentRun
+) -> None:
+    """alice's home is on an EFS share (fstab /data); the stale copy under the mount point
+    keeps its old key and she is named as refused; ec2-user, on the root, gets the key."""
+    require_tools("mkfs.ext4")
+    old_key = new_key(tmp_path, "old")[1]
+    fstab = "LABEL=/ / ext4 defaults 0 1\nfs-0123.efs.amazonaws.com:/ /data nfs4 _netdev 0 0\n"
+    stale = "/data/alice/.ssh/authorized_keys"
+    tree = write_linux_tree(tmp_path / "tree", files={"/etc/fstab": fstab, stale: old_key + "\n"})
+    with (tree / "etc" / "passwd").open("a") as passwd:
+        passwd.write("alice:x:1001:1001::/data/alice:/bin/bash\n")
+    device = disks.attach(disks.image("disk", "32M"))
+    disks.mkfs("ext4", device, "-d", str(tree))
+
+    code, out = agent(run_agent, key, device)
+
+    assert code == 0, out
+    users = {u["name"]: u for u in out["users"]}  # type: ignore[attr-defined]
+    assert users["ec2-user"]["added"] is True
+    assert users["alice"]["added"] is False
+    assert "/data" in users["alice"]["refused"] and "nfs4" in users["alice"]["refused"]
+    assert list(out["unavailable_homes"]) == ["/data"]  # type: ignore[call-overload]
+    with disks.mounted(device, "ext4", "ro") as target:
+        assert (target / stale.lstrip("/")).read_text() == old_key + "\n"
+        assert (target / "home" / KEYS).read_text() == key + "\n"
+
+
 def make_vg(disks: Disks, device: str, vg: str, lvs: dict[str, int]) -> str:
     """A real VG on partition 1 with linear LVs of `lvs` extents each, written with
     vgcfgrestore (lvcreate needs device-mapper, which this machine lacks). The PV node."""
