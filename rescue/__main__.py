@@ -75,12 +75,17 @@ def windows_repair() -> Callable[[Path], Dict[str, Any]]:
     return repair
 
 
-def repair_tree(root: Path, platform: str, key: Optional[PublicKey]) -> Dict[str, Any]:
+def repair_tree(
+    root: Path,
+    platform: str,
+    key: Optional[PublicKey],
+    unavailable: Optional[Dict[str, str]] = None,
+) -> Dict[str, Any]:
     if platform == "windows":
         return dict(windows_repair()(root))
     if key is None:
         raise UsageError("--public-key is required for --platform linux")
-    return inject_key(root, key)
+    return inject_key(root, key, unavailable)
 
 
 def tree_source(root: Path) -> Dict[str, Any]:
@@ -108,7 +113,7 @@ def run_agent(args: argparse.Namespace) -> Dict[str, Any]:
         windows_repair()  # fail before touching any disk
     device = find_volume_device(args.volume_id, args.device_name)
     with mount_volume_root(device, args.platform) as mounted:
-        fields = repair_tree(mounted.path, args.platform, key)
+        fields = repair_tree(mounted.path, args.platform, key, mounted.unavailable)
     return {
         "device": mounted.device,
         "partition": mounted.partition,

@@ -38,7 +38,7 @@ import posixpath  # paths inside the volume are POSIX strings, not local Paths
 import stat
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Set, Tuple
 
 from . import RescueError
 from .inroot import DIR_FLAGS, VolumeRoot, _lexical, as_path, split, write_all
@@ -299,8 +299,15 @@ class UserOutcome(NamedTuple):
 class KeyInjector:
     """Adds one key for the chosen users of one volume and counts what it changed."""
 
-    def __init__(self, root: VolumeRoot, key: PublicKey, as_root: bool) -> None:
+    def __init__(
+        self,
+        root: VolumeRoot,
+        key: PublicKey,
+        as_root: bool,
+        unavailable: Optional[Mapping[str, str]] = None,
+    ) -> None:
         self.root = root
+        self.unavailable = dict(unavailable or {})  # mount points not on this volume -> why
         self.key = key
         self.as_root = as_root
         self.changed_files = 0
@@ -396,6 +403,10 @@ class KeyInjector:
                 else "sshd reads no key file at all"
             )
             return UserOutcome(name, uid, [], False, reason, notes)
+        elsewhere = self._unavailable(
+            account.home, *(path for choice in readable for path in choice.paths))
+        if elsewhere:
+            return UserOutcome(name, uid, [readable[0].paths[0]], False, elsewhere, notes)
         present: List[str] = []  # files whose first line with the key has no options
         targets: List[Tuple[str, Optional[int]]] = []  # (file, line to insert before)
         for choice in readable:
@@ -454,6 +465,15 @@ class KeyInjector:
                 if pattern.startswith("~") and key in self.homes:
                     homes.append(_lexical(split(self.homes[key])))
         return homes
+
+    def _unavailable(self, *paths: str) -> Optional[str]:
+        """Why a path lies on a filesystem not on this volume (what is under it here is stale)."""
+        for path in paths:
+            real = as_path(self.root.resolve(path)[0])
+            for mountpoint, reason in self.unavailable.items():
+                if real == mountpoint or real.startswith(mountpoint.rstrip("/") + "/"):
+                    return f"{path} is on {mountpoint}: {reason}"
+        return None
 
     def _usable_path(self, path: str, account: Account, home: List[str]) -> List[str]:
         """The key file's in-volume components, if sshd would read keys there for the account.
@@ -793,11 +813,17 @@ def _shown(real: List[str], configured: str) -> Optional[str]:
     return written if written != as_path(_lexical(split(configured))) else None
 
 
-def inject_key(root_path: Path, key: PublicKey) -> Dict[str, Any]:
-    """Repair a Linux root tree at root_path; the report fields of the agent's JSON line."""
+def inject_key(
+    root_path: Path, key: PublicKey, unavailable: Optional[Mapping[str, str]] = None
+) -> Dict[str, Any]:
+    """Repair a Linux root tree at root_path; the report fields of the agent's JSON line.
+
+    unavailable: home mount points whose filesystem is not on this volume -> why; users
+    whose keys would go there are refused, not written into the stale directory below.
+    """
     as_root = os.geteuid() == 0
     with VolumeRoot(root_path) as root:
-        injector = KeyInjector(root, key, as_root)
+        injector = KeyInjector(root, key, as_root, unavailable)
         all_accounts, skipped = read_passwd(root)
         accounts = injector.choose_users(all_accounts)
         if not accounts:

@@ -1,26 +1,30 @@
-"""LVM on the target volume: activate only its volume group, and leave no trace of that.
+"""LVM on the target volume: read its logical volumes without changing the volume group.
 
-A VG whose name or UUID the helper already uses (volumes cloned from one AMI share both)
-cannot be activated beside it, so it is imported under a temporary name with
-vgimportclone, which also gives its PVs new UUIDs. Afterwards the VG gets its own name
-back (so the instance's fstab, kernel command line and initramfs still find it), and a
-volume that pins its PVs in /etc/lvm/devices/system.devices gets the new PVIDs there.
-Every command is scoped with --devices to the target's PVs, so the helper's VGs are
-neither seen nor touched.
+Decide first, change last: the VG's metadata is never written. A linear LV (one segment
+on one PV, what installers make for root, home and swap) is reached through a loop device
+over its extents on the PV (offset and size from the metadata), with no device-mapper,
+no activation, no vgimportclone: the PV and VG UUIDs, the VG name and the volume's LVM
+devices file all stay as they are, and a VG whose name or UUID the helper also uses needs
+no renaming. Other LVs (thin, raid, multi-segment) are activated in place, which writes no
+metadata; beside a helper VG of the same name or UUID they are refused, as reaching them
+would mean re-identifying the customer's PVs.
+
+Every command is scoped with --devices to the target's PVs (the helper's VGs are neither
+seen nor touched) and runs with archive and backup off, so the helper's /etc/lvm keeps no
+copy of the customer's VG metadata. A VG the helper's lvm2 auto-activated when the volume
+attached (Ubuntu's udev rules do) is deactivated first, then read like any other.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, NamedTuple, Sequence
+from typing import Callable, Dict, Iterator, List, NamedTuple, Sequence, Tuple
 
 from . import RescueError
-from .inroot import VolumeRoot, write_all
 
 Runner = Callable[[Sequence[str]], str]  # runs an lvm command, returns its stdout
-DEVICES_FILE = "/etc/lvm/devices/system.devices"
+NO_COPIES = "backup { backup = 0 archive = 0 }"  # the helper keeps no copy of the VG
 
 
 class VolumeGroup(NamedTuple):
@@ -29,18 +33,41 @@ class VolumeGroup(NamedTuple):
     pvs: List[str]
 
 
-class ActiveGroup(NamedTuple):
-    name: str  # the name it is active under (temporary after a clash)
-    lv_paths: List[str]
-    pvid_changes: Dict[str, str]  # old PVID -> new PVID, when vgimportclone ran
+class Extent(NamedTuple):
+    pv: str
+    offset: int  # bytes from the start of the PV
+    size: int  # bytes
 
 
-def _rows(run: Runner, args: Sequence[str], table: str) -> List[Dict[str, str]]:
-    output = run(["lvm", *args, "--reportformat", "json"])
+class LogicalVolume(NamedTuple):
+    vg: str
+    name: str
+    path: str  # /dev/vg/lv
+    active: bool
+    segtype: str
+    extents: List[Extent]  # one per segment; a loop can map only a single linear one
+
+    @property
+    def linear(self) -> bool:
+        return self.segtype == "linear" and len(self.extents) == 1
+
+    @property
+    def names(self) -> Tuple[str, ...]:
+        """How fstab may name it: /dev/vg/lv and /dev/mapper/vg-lv (dashes doubled)."""
+        mapper = f"{self.vg.replace('-', '--')}-{self.name.replace('-', '--')}"
+        return (self.path, f"/dev/mapper/{mapper}")
+
+
+def _command(verb: str, *args: str) -> List[str]:
+    return ["lvm", verb, "--config", NO_COPIES, *args]
+
+
+def _rows(run: Runner, verb: str, args: Sequence[str], table: str) -> List[Dict[str, str]]:
+    output = run(_command(verb, *args, "--reportformat", "json"))
     try:
         return list(json.loads(output)["report"][0][table])
     except (ValueError, KeyError, IndexError) as exc:
-        raise RescueError(f"lvm {args[0]} printed no readable report") from exc
+        raise RescueError(f"lvm {verb} printed no readable report") from exc
 
 
 def _devices(pvs: Sequence[str]) -> List[str]:
@@ -48,7 +75,7 @@ def _devices(pvs: Sequence[str]) -> List[str]:
 
 
 def target_groups(run: Runner, pvs: Sequence[str]) -> List[VolumeGroup]:
-    rows = _rows(run, ["pvs", "-o", "pv_name,vg_name,vg_uuid", *_devices(pvs)], "pv")
+    rows = _rows(run, "pvs", ["-o", "pv_name,vg_name,vg_uuid", *_devices(pvs)], "pv")
     groups: Dict[str, VolumeGroup] = {}
     for row in rows:
         if row["vg_name"]:
@@ -61,7 +88,7 @@ def target_groups(run: Runner, pvs: Sequence[str]) -> List[VolumeGroup]:
 
 def clashes(run: Runner, group: VolumeGroup) -> bool:
     """Whether a helper VG (one on PVs outside the target) has this name or UUID."""
-    rows = _rows(run, ["pvs", "-o", "pv_name,vg_name,vg_uuid"], "pv")
+    rows = _rows(run, "pvs", ["-o", "pv_name,vg_name,vg_uuid"], "pv")
     return any(
         row["pv_name"] not in group.pvs
         and (row["vg_name"] == group.name or row["vg_uuid"] == group.uuid)
@@ -70,64 +97,66 @@ def clashes(run: Runner, group: VolumeGroup) -> bool:
     )
 
 
-def _pvids(run: Runner, pvs: Sequence[str]) -> Dict[str, str]:
-    rows = _rows(run, ["pvs", "-o", "pv_name,pv_uuid", *_devices(pvs)], "pv")
-    return {row["pv_name"]: row["pv_uuid"].replace("-", "") for row in rows}
+def _extent(pe_ranges: str, pe_start: Dict[str, int], extent_size: int) -> List[Extent]:
+    """Extents of a segment from seg_pe_ranges ('/dev/x:0-7', one per stripe)."""
+    extents = []
+    for item in pe_ranges.split():
+        pv, _, span = item.rpartition(":")
+        first, _, last = span.partition("-")
+        if pv not in pe_start or not first.isdigit() or not last.isdigit():
+            continue
+        offset = pe_start[pv] + int(first) * extent_size
+        extents.append(Extent(pv, offset, (int(last) - int(first) + 1) * extent_size))
+    return extents
+
+
+def logical_volumes(run: Runner, group: VolumeGroup) -> List[LogicalVolume]:
+    """The group's visible LVs with where their data lies on the PVs (metadata read only)."""
+    devices = _devices(group.pvs)
+    units = ["--units", "b", "--nosuffix"]
+    pvs = _rows(run, "pvs", ["-o", "pv_name,pe_start", *units, *devices], "pv")
+    pe_start = {row["pv_name"]: int(row["pe_start"]) for row in pvs}
+    fields = "lv_name,lv_path,lv_active,segtype,seg_pe_ranges,vg_extent_size"
+    rows = _rows(run, "lvs", ["--segments", "-o", fields, *units, *devices, group.name], "seg")
+    volumes: Dict[str, LogicalVolume] = {}
+    for row in rows:
+        if not row["lv_path"]:  # thin pools and hidden sub-LVs hold no filesystem
+            continue
+        extents = _extent(row["seg_pe_ranges"], pe_start, int(row["vg_extent_size"]))
+        known = volumes.get(row["lv_name"])
+        segtype = row["segtype"] if known is None or known.segtype == row["segtype"] else "mixed"
+        volumes[row["lv_name"]] = LogicalVolume(
+            group.name,
+            row["lv_name"],
+            row["lv_path"],
+            row["lv_active"] == "active",
+            segtype,
+            [*(known.extents if known else []), *extents],
+        )
+    return list(volumes.values())
+
+
+def deactivate_if_active(run: Runner, group: VolumeGroup, volumes: List[LogicalVolume]) -> bool:
+    """Undo the helper's auto-activation (it writes no metadata); True if it was active."""
+    if not any(volume.active for volume in volumes):
+        return False
+    run(_command("vgchange", "--activate", "n", *_devices(group.pvs), group.name))
+    return True
 
 
 @contextmanager
-def activated(run: Runner, group: VolumeGroup) -> Iterator[ActiveGroup]:
-    """Activate the group (imported under a temporary name on a clash); undo on exit."""
-    devices = _devices(group.pvs)
-    name = group.name
-    changes: Dict[str, str] = {}
+def activated(run: Runner, group: VolumeGroup) -> Iterator[List[LogicalVolume]]:
+    """Activate the group in place (no metadata written); deactivate on exit."""
     if clashes(run, group):
-        before = _pvids(run, group.pvs)
-        name = f"rescue_{group.uuid.replace('-', '')[:8]}"
-        run(["lvm", "vgimportclone", "--basevgname", name, *group.pvs])
-        after = _pvids(run, group.pvs)
-        changes = {before[pv]: after[pv] for pv in group.pvs if pv in before and pv in after}
+        raise RescueError(
+            f"the volume's LVM VG {group.name} has the name or UUID of a VG of the helper and "
+            "holds LVs other than linear ones (thin, raid or multi-segment), which the agent "
+            "reaches only by activating them: nothing was changed; use a helper whose AMI "
+            "has no such VG"
+        )
+    devices = _devices(group.pvs)
+    run(_command("vgchange", "--activate", "y", *devices, group.name))
     try:
-        run(["lvm", "vgchange", "--activate", "y", *devices, name])
-        try:
-            rows = _rows(run, ["lvs", "-o", "lv_name,lv_path", *devices, name], "lv")
-            yield ActiveGroup(name, [row["lv_path"] for row in rows if row["lv_path"]], changes)
-        finally:
-            run(["lvm", "vgchange", "--activate", "n", *devices, name])
+        yield logical_volumes(run, group)
     finally:
-        if name != group.name:
-            run(["lvm", "vgrename", *devices, name, group.name])
-
-
-def update_devices_file(root: VolumeRoot, changes: Dict[str, str]) -> bool:
-    """Replace old PVIDs in the volume's LVM devices file; True if it changed."""
-    text = root.read_text(DEVICES_FILE)
-    if not changes or text is None:
-        return False
-    updated = text
-    for old, new in changes.items():
-        updated = updated.replace(f"PVID={old}", f"PVID={new}")
-    if updated == text:
-        return False
-    components, _ = root.resolve(DEVICES_FILE)
-    dir_fd = root.open_dir(components[:-1])
-    try:
-        fd = os.open(components[-1], os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-    finally:
-        os.close(dir_fd)
-    # Overwrite in place, never truncate first: a failed write must not leave LVM an empty
-    # devices file (the instance would find no PV at boot). PVIDs keep their length.
-    original, data = text.encode(), updated.encode()
-    try:
-        try:
-            write_all(fd, data, 0)
-            os.ftruncate(fd, len(data))
-            os.fsync(fd)
-        except BaseException:
-            write_all(fd, original, 0)
-            os.ftruncate(fd, len(original))
-            os.fsync(fd)
-            raise
-    finally:
-        os.close(fd)
-    return True
+        run(_command("vgchange", "--activate", "n", *devices, group.name))

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager, suppress
+from itertools import islice
 from pathlib import Path
 from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from . import RescueError, lvm
+from . import RescueError, fstab, lvm
 from .devices import disk_name
-from .inroot import VolumeRoot
-from .linux import has_linux_root
+from .inroot import VolumeRoot, as_path
+from .linux import has_linux_root, read_accounts
 from .proc import run
 
 LINUX_FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs", "btrfs")
@@ -54,6 +56,11 @@ class Candidate(NamedTuple):
     name: str  # kernel name, e.g. nvme1n1p1
     fstype: str
     size: int
+    shown: str = ""  # the name a user knows it by, when the node is ours (an LV's loop)
+
+    @property
+    def label(self) -> str:
+        return self.shown or str(self.path)
 
 
 class MountedRoot(NamedTuple):
@@ -62,6 +69,25 @@ class MountedRoot(NamedTuple):
     partition: str
     filesystem: str
     details: Dict[str, object]
+    unavailable: Dict[str, str]  # home mount points not on this volume -> why
+
+
+class Found(NamedTuple):
+    """The root filesystem, decided from read-only probes before anything is written."""
+
+    candidate: Candidate
+    subvolume: str
+    fstab: str  # the root's /etc/fstab
+    homes: List[str]  # login users' homes, symlinks resolved in the volume
+    replayed: bool  # an XFS log was replayed to find it
+
+
+class Look(NamedTuple):
+    """What a read-only probe saw on one filesystem."""
+
+    subvolume: Optional[str]  # as _root_subvolume
+    unsupported: str  # why a root here cannot be repaired, '' if none
+    usr_name: str  # NAME= of a separate /usr filesystem (lib/os-release at its top)
 
 
 def blkid(path: Path) -> Dict[str, str]:
@@ -140,10 +166,21 @@ def refuse_busy(disk_path: Path) -> None:
         if dev in mounted:
             raise RescueError(f"/dev/{name} is already mounted at {mounted[dev]}: unmount it first")
         holders = sorted(p.name for p in (_sys_block(name) / "holders").glob("*"))
-        if holders:
+        if holders and not all(_idle_lv(holder, mounted) for holder in holders):
             raise RescueError(
                 f"/dev/{name} is in use by {', '.join(holders)}: deactivate them first"
             )
+
+
+def _idle_lv(holder: str, mounted: Dict[str, str]) -> bool:
+    """An unmounted, unstacked LV: what the helper's lvm2 auto-activation leaves."""
+    node = _sys_block(holder)
+    try:
+        lvm_uuid = (node / "dm" / "uuid").read_text().startswith("LVM-")
+        dev = (node / "dev").read_text().strip()
+    except OSError:
+        return False
+    return lvm_uuid and dev not in mounted and not any((node / "holders").glob("*"))
 
 
 def _mount(source: Path, target: Path, fstype: str, options: str) -> None:
@@ -152,6 +189,12 @@ def _mount(source: Path, target: Path, fstype: str, options: str) -> None:
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip()
         if "Structure needs cleaning" in message or "corrupt" in message.lower():
+            if blkid(source).get("PTTYPE"):
+                # A repair tool run on a disk would overwrite its partition table.
+                raise RescueError(
+                    f"{source} does not mount as {fstype} ({message}) and holds a partition "
+                    "table: run no repair tool on it; check its partitions one by one"
+                )
             hint = "xfs_repair" if fstype == "xfs" else "fsck"
             raise RescueError(
                 f"{source} ({fstype}) needs repair before it can be mounted: {message}. The agent "
@@ -220,31 +263,165 @@ def _root_subvolume(mountpoint: Path, platform: str) -> Optional[str]:
     return None
 
 
-def find_root(
-    candidates: Sequence[Candidate], platform: str, probe_dir: Path
-) -> Tuple[Optional[Candidate], Optional[str]]:
-    """Probe candidates read-only, largest first; the first that holds an OS is the root."""
+def _os_name(root: VolumeRoot, path: str) -> str:
+    for line in (root.read_text(path) or "").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "NAME":
+            return value.strip().strip("\"'")
+    return ""
+
+
+def _unsupported(mountpoint: Path, root: VolumeRoot) -> str:
+    """Why this is a Linux root the agent cannot repair, '' if it is none such."""
+    if (mountpoint / "ostree" / "deploy").is_dir() and not root.exists("/etc/passwd"):
+        releases = root.glob("/ostree/deploy/*/deploy/*/usr/lib/os-release")
+        name = _os_name(root, releases[0]) if releases else ""
+        return (
+            f"an OSTree deployment{f' of {name}' if name else ''} (Fedora CoreOS, RHEL CoreOS, "
+            "Fedora Atomic): its /etc and /usr live under /ostree/deploy/"
+        )
+    release = mountpoint / "etc" / "os-release"
+    if release.is_symlink():
+        target = str(release.readlink())
+        components, exists = root.resolve("/etc/os-release")
+        if not exists and components[:1] == ["usr"]:
+            return (
+                f"/etc/os-release is a symlink to {target} on a separate, read-only /usr "
+                "partition (a Flatcar Container Linux style image)"
+            )
+    return ""
+
+
+def _look(mountpoint: Path, platform: str) -> Look:
+    subvolume = _root_subvolume(mountpoint, platform)
+    if subvolume is not None or platform == "windows":
+        return Look(subvolume, "", "")
+    with VolumeRoot(mountpoint) as root:
+        usr_name = ""
+        if not root.exists("/etc") and (mountpoint / "bin").is_dir():
+            usr_name = _os_name(root, "/lib/os-release")
+        return Look(None, _unsupported(mountpoint, root), usr_name)
+
+
+def _login_homes(root: VolumeRoot) -> List[str]:
+    """Homes of the accounts that can log in, resolved in the volume (/home -> var/home)."""
+    try:
+        accounts = read_accounts(root)
+    except RescueError:
+        return []
+    return sorted({as_path(root.resolve(a.home)[0]) for a in accounts if a.can_log_in})
+
+
+def _read_root(mountpoint: Path, subvolume: str) -> Tuple[str, List[str]]:
+    with VolumeRoot(mountpoint / subvolume if subvolume else mountpoint) as root:
+        return root.read_text("/etc/fstab") or "", _login_homes(root)
+
+
+def xfs_log_dirty(path: Path) -> bool:
+    """Whether an XFS log holds changes not yet written in place (read-only check)."""
+    try:
+        with subprocess.Popen(
+            ["xfs_logprint", "-t", str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        ) as proc:
+            try:
+                # The state is in the header: the transactions after it may be megabytes.
+                for line in islice(proc.stdout or (), 20):
+                    if "state:" in line:
+                        return "<DIRTY>" in line
+            finally:
+                proc.kill()
+    except FileNotFoundError as exc:
+        raise RescueError(
+            "the tool 'xfs_logprint' is not installed on this machine: install the package "
+            "'xfsprogs'"
+        ) from exc
+    return False
+
+
+def _replay_probe(candidate: Candidate, platform: str, probe_dir: Path) -> Optional[Found]:
+    """Mount read-only with log recovery (what the instance's next boot does), look again."""
+    if _read_only(candidate):
+        raise RescueError(
+            f"{candidate.label} (xfs) has a dirty log (the instance was not shut down cleanly) "
+            "and is attached read-only, so the log cannot be replayed: attach the volume "
+            "read-write and retry"
+        )
+    options = ",".join(("ro", SAFE_OPTIONS, "nouuid"))
+    try:
+        _mount(candidate.path, probe_dir, "xfs", options)
+    except RescueError as exc:
+        raise RescueError(
+            f"{candidate.label} (xfs) has a dirty log (the instance was not shut down cleanly) "
+            "that could not be replayed: run xfs_repair on it from a helper after a snapshot "
+            "(xfs_repair -L discards the log and the latest changes with it), or restore the "
+            "backup"
+        ) from exc
+    try:
+        look = _look(probe_dir, platform)
+        if look.subvolume is None:
+            return None
+        return Found(candidate, look.subvolume, *_read_root(probe_dir, look.subvolume), True)
+    finally:
+        _unmount(probe_dir)
+
+
+def find_root(candidates: Sequence[Candidate], platform: str, probe_dir: Path) -> Optional[Found]:
+    """Probe candidates read-only, largest first; the first that holds an OS is the root.
+
+    An XFS whose log is dirty shows stale contents without recovery: when nothing else
+    holds the root, its log is replayed and it is looked at again.
+    """
+    unsupported: List[Tuple[Candidate, str]] = []
+    usr_names: List[str] = []
+    dirty: List[Candidate] = []
     for candidate in sorted(candidates, key=lambda c: -c.size):
         _mount(candidate.path, probe_dir, candidate.fstype, _probe_options(candidate.fstype))
         try:
-            subvolume = _root_subvolume(probe_dir, platform)
+            look = _look(probe_dir, platform)
+            if look.subvolume is not None:
+                fstab_text, homes = _read_root(probe_dir, look.subvolume)
+                return Found(candidate, look.subvolume, fstab_text, homes, False)
         finally:
             _unmount(probe_dir)
-        if subvolume is not None:
-            return candidate, subvolume
-    return None, None
+        if look.unsupported:
+            unsupported.append((candidate, look.unsupported))
+        if look.usr_name:
+            usr_names.append(look.usr_name)
+        if candidate.fstype == "xfs" and xfs_log_dirty(candidate.path):
+            dirty.append(candidate)
+    if unsupported:
+        candidate, why = unsupported[0]
+        name = f" ({usr_names[0]})" if usr_names else ""
+        raise RescueError(
+            f"{candidate.label} holds a Linux root{name} the agent does not repair: {why}. Its "
+            "keys come from its own provisioning (Ignition) and its sshd settings live in "
+            "/usr; nothing was changed. Add the key by hand to the core user's "
+            "~/.ssh/authorized_keys on that volume, or provision a new instance"
+        )
+    for candidate in dirty:
+        found = _replay_probe(candidate, platform, probe_dir)
+        if found is not None:
+            return found
+    return None
+
+
+def _read_only(candidate: Candidate) -> bool:
+    disk = _sys_block(candidate.name)
+    for node in (disk, disk.resolve().parent):
+        ro = node / "ro"
+        if ro.exists() and ro.read_text().strip() == "1":
+            return True
+    return False
 
 
 def check_writable(candidate: Candidate) -> None:
     """Refuse, before any write, a read-only device or a filesystem that needs repair."""
-    disk = _sys_block(candidate.name)
-    parent = disk.resolve().parent
-    for node in (disk, parent):
-        ro = node / "ro"
-        if ro.exists() and ro.read_text().strip() == "1":
-            raise RescueError(
-                f"{candidate.path} is read-only: attach the volume read-write and retry"
-            )
+    if _read_only(candidate):
+        raise RescueError(f"{candidate.label} is read-only: attach the volume read-write and retry")
     if candidate.fstype.startswith("ext"):
         header = run(["dumpe2fs", "-h", str(candidate.path)], check=False).stdout
         state = next(
@@ -257,9 +434,9 @@ def check_writable(candidate: Candidate) -> None:
         )
         if state and state != "clean":
             raise RescueError(
-                f"{candidate.path} ({candidate.fstype}) is marked '{state}' and needs a check: "
+                f"{candidate.label} ({candidate.fstype}) is marked '{state}' and needs a check: "
                 "the agent never repairs filesystems itself; run "
-                f"e2fsck -f {candidate.path} on a helper (after a snapshot) or restore the backup"
+                f"e2fsck -f {candidate.label} on a helper (after a snapshot) or restore the backup"
             )
     if candidate.fstype == "ntfs":
         code = run(["ntfs-3g.probe", "--readwrite", str(candidate.path)], check=False).returncode
@@ -267,7 +444,7 @@ def check_writable(candidate: Candidate) -> None:
             reason = NTFS_PROBE_CODES.get(
                 code, f"cannot be mounted read-write (ntfs-3g.probe exit {code})"
             )
-            raise RescueError(f"{candidate.path} {reason}")
+            raise RescueError(f"{candidate.label} {reason}")
 
 
 def _verify_rw(mountpoint: Path) -> None:
@@ -280,9 +457,19 @@ def _verify_rw(mountpoint: Path) -> None:
                 )
 
 
+class Volume(NamedTuple):
+    """A filesystem of the disk: the root candidate and what fstab may call it."""
+
+    candidate: Candidate
+    device: fstab.Device
+
+
 def _classify(
-    paths: Sequence[Path], platform: str, skipped: List[str]
-) -> Tuple[List[Candidate], List[str]]:
+    paths: Sequence[Path],
+    platform: str,
+    skipped: List[str],
+    lv_names: Optional[Dict[Path, lvm.LogicalVolume]] = None,
+) -> Tuple[List[Volume], List[str]]:
     """Filesystems that may hold the root, and LVM physical volumes, among these devices."""
     wanted = WINDOWS_FILESYSTEMS if platform == "windows" else LINUX_FILESYSTEMS
     found, pvs = [], []
@@ -291,14 +478,26 @@ def _classify(
         info = blkid(path)
         fstype = info.get("TYPE", "")
         part_type = info.get("PART_ENTRY_TYPE", "").lower()
+        volume = (lv_names or {}).get(path)
+        shown = volume.path if volume else ""
         if part_type in SKIP_PART_TYPES or fstype in SKIP_FILESYSTEMS:
             continue
         if fstype in wanted:
-            found.append(Candidate(path, name, fstype, _size(name)))
+            device = fstab.Device(
+                str(path),
+                fstype,
+                info.get("UUID", ""),
+                info.get("LABEL", ""),
+                info.get("PART_ENTRY_UUID", ""),
+                info.get("PART_ENTRY_NAME", ""),
+                int(info.get("PART_ENTRY_NUMBER", "0") or 0),
+                volume.names if volume else (),
+            )
+            found.append(Volume(Candidate(path, name, fstype, _size(name), shown), device))
         elif fstype == "LVM2_member":
             pvs.append(str(path))
         elif fstype:
-            skipped.append(f"{path.name}: {fstype}")
+            skipped.append(f"{shown or path.name}: {fstype}")
     return found, pvs
 
 
@@ -321,8 +520,124 @@ def _lvm_runner(args: Sequence[str]) -> str:
 
 
 @contextmanager
+def _loop_over(extent: lvm.Extent) -> Iterator[Path]:
+    """A loop device over an LV's extents on its PV: the LV without device-mapper."""
+    done = run(
+        [
+            "losetup",
+            "--find",
+            "--show",
+            "--offset",
+            str(extent.offset),
+            "--sizelimit",
+            str(extent.size),
+            extent.pv,
+        ]
+    )
+    loop = done.stdout.strip()
+    try:
+        yield Path(loop)
+    finally:
+        os.sync()
+        run(["losetup", "--detach", loop], check=False)
+
+
+def _disk_nodes(disk_path: Path, node_dir: Path, notes: List[str]) -> List[Path]:
+    """The partitions when the disk has a partition table, else the whole disk.
+
+    A filesystem signature on the whole disk beside a partition table is left over from
+    before the disk was partitioned: the table is what the instance boots from.
+    """
+    whole = blkid(disk_path)
+    if whole.get("PTTYPE"):
+        if whole.get("TYPE"):
+            notes.append(
+                f"{disk_path} also carries a stale {whole['TYPE']} signature beside its "
+                f"{whole['PTTYPE']} partition table: ignored"
+            )
+        return partition_nodes(disk_path, node_dir)
+    return [disk_path] if whole.get("TYPE") else partition_nodes(disk_path, node_dir)
+
+
+def _lvm_volumes(
+    stack: ExitStack,
+    pvs: List[str],
+    platform: str,
+    skipped: List[str],
+    checked: List[str],
+    details: Dict[str, object],
+) -> List[Volume]:
+    """The filesystems on the target's LVs: linear ones through loops, others activated."""
+    found: List[Volume] = []
+    names: List[str] = []
+    for group in lvm.target_groups(_lvm_runner, pvs):
+        names.append(group.name)
+        volumes = lvm.logical_volumes(_lvm_runner, group)
+        if lvm.deactivate_if_active(_lvm_runner, group, volumes):
+            details["lvm_auto_activation"] = "deactivated"
+        if not all(volume.linear for volume in volumes):
+            volumes = stack.enter_context(lvm.activated(_lvm_runner, group))
+            paths = {Path(volume.path): volume for volume in volumes}
+        else:
+            paths = {
+                stack.enter_context(_loop_over(volume.extents[0])): volume for volume in volumes
+            }
+        found += _classify(list(paths), platform, skipped, paths)[0]
+        checked.append(f"LVM VG {group.name} with {len(volumes)} LVs")
+    if names:
+        details["lvm"] = names
+    return found
+
+
+def _mount_homes(
+    stack: ExitStack, mountpoint: Path, found: Found, volumes: Sequence[Volume]
+) -> Tuple[List[Dict[str, str]], Dict[str, str]]:
+    """Mount, read-write and under the root, the filesystems fstab puts the homes on."""
+    by_path = {volume.device.path: volume for volume in volumes}
+    plan, unavailable = fstab.plan(
+        fstab.parse(found.fstab), found.homes, [v.device for v in volumes]
+    )
+    mounted: List[Dict[str, str]] = []
+    for home in plan:
+        candidate = by_path[home.device.path].candidate
+        where = home.entry.mountpoint
+        if candidate.fstype not in LINUX_FILESYSTEMS:
+            unavailable[where] = f"{candidate.label} holds {candidate.fstype}, not supported"
+            continue
+        try:
+            check_writable(candidate)
+        except RescueError as exc:
+            unavailable[where] = str(exc)
+            continue
+        with VolumeRoot(mountpoint) as root:
+            components, exists = root.resolve(where)
+        target = mountpoint.joinpath(*components)
+        if not exists:
+            target.mkdir(mode=0o755, parents=True)  # as systemd makes missing mount points
+        subvolume = home.subvolume.partition("=")[2] if home.subvolume else None
+        options = _rw_options(candidate.fstype, None)
+        if home.subvolume:
+            options += f",{home.subvolume}"
+        _mount(candidate.path, target, candidate.fstype, options)
+        stack.callback(_unmount, target)
+        _verify_rw(target)
+        entry = {"mountpoint": where, "partition": candidate.label}
+        if subvolume:
+            entry["subvolume"] = subvolume
+        mounted.append(entry)
+    return mounted, unavailable
+
+
+@contextmanager
 def mount_volume_root(disk_path: Path, platform: str) -> Iterator[MountedRoot]:
-    """Mount the root filesystem of the disk read-write; unmount and undo all on exit."""
+    """Mount the root filesystem of the disk read-write; unmount and undo all on exit.
+
+    Everything is decided from read-only probes first (which filesystem is the root,
+    which hold the homes); only then is anything mounted read-write.
+    """
+    with suppress(RescueError):  # no udev (containers, tests): nothing to wait for
+        # Let the attach's udev events (partition nodes, LVM auto-activation) finish first.
+        run(["udevadm", "settle", "--timeout=10"], check=False)
     refuse_busy(disk_path)
     with ExitStack() as stack:
         work = Path(tempfile.mkdtemp(prefix="rescue-"))
@@ -330,39 +645,43 @@ def mount_volume_root(disk_path: Path, platform: str) -> Iterator[MountedRoot]:
         (work / "probe").mkdir()
         (work / "root").mkdir()
         (work / "nodes").mkdir()
-        whole = blkid(disk_path)
-        nodes = [disk_path] if whole.get("TYPE") else partition_nodes(disk_path, work / "nodes")
+        notes: List[str] = []
+        nodes = _disk_nodes(disk_path, work / "nodes", notes)
         skipped: List[str] = []
-        candidates, pvs = _classify(nodes, platform, skipped)
-        active_groups: List[lvm.ActiveGroup] = []
-        for group in lvm.target_groups(_lvm_runner, pvs) if pvs else []:
-            active = stack.enter_context(lvm.activated(_lvm_runner, group))
-            active_groups.append(active)
-            candidates += _classify([Path(p) for p in active.lv_paths], platform, skipped)[0]
-        root, subvolume = find_root(candidates, platform, work / "probe")
-        if root is None:
+        details: Dict[str, object] = {}
+        groups: List[str] = []
+        volumes, pvs = _classify(nodes, platform, skipped)
+        if pvs:
+            volumes += _lvm_volumes(stack, pvs, platform, skipped, groups, details)
+        candidates = [volume.candidate for volume in volumes]
+        found = find_root(candidates, platform, work / "probe")
+        if found is None:
             marker = "Windows/System32" if platform == "windows" else "etc/os-release"
-            checked = ", ".join(f"{c.path.name} ({c.fstype})" for c in candidates) or "none"
-            groups = [f"LVM VG {a.name} with {len(a.lv_paths)} LVs" for a in active_groups]
-            if groups:
-                checked += "; " + ", ".join(groups)
+            checked = ", ".join(f"{Path(c.label).name} ({c.fstype})" for c in candidates)
+            checked = "; ".join([checked or "none", *groups])
             unsupported = f"; unsupported filesystems: {', '.join(skipped)}" if skipped else ""
+            noted = f"; {'; '.join(notes)}" if notes else ""
             raise RescueError(
                 f"no {platform} root filesystem on {disk_path}: no filesystem holds {marker} "
-                f"(checked: {checked}{unsupported}); is this the right volume?"
+                f"(checked: {checked}{unsupported}{noted}); is this the right volume?"
             )
+        root = found.candidate
         check_writable(root)
         mountpoint = work / "root"
-        _mount(root.path, mountpoint, root.fstype, _rw_options(root.fstype, subvolume))
+        _mount(root.path, mountpoint, root.fstype, _rw_options(root.fstype, found.subvolume))
         stack.callback(_unmount, mountpoint)
         _verify_rw(mountpoint)
-        details: Dict[str, object] = {}
-        if subvolume:
-            details["subvolume"] = subvolume
-        if active_groups:
-            details["lvm"] = [active.name for active in active_groups]
-            with VolumeRoot(mountpoint) as volume:
-                for active in active_groups:
-                    if lvm.update_devices_file(volume, active.pvid_changes):
-                        details["lvm_devices_file"] = "updated"
-        yield MountedRoot(mountpoint, str(disk_path), str(root.path), root.fstype, details)
+        homes, unavailable = (
+            _mount_homes(stack, mountpoint, found, volumes) if platform == "linux" else ([], {})
+        )
+        if found.subvolume:
+            details["subvolume"] = found.subvolume
+        if found.replayed:
+            details["xfs_log"] = "replayed"
+        if notes:
+            details["notes"] = notes
+        if homes:
+            details["homes"] = homes
+        if unavailable:
+            details["unavailable_homes"] = unavailable
+        yield MountedRoot(mountpoint, str(disk_path), root.label, root.fstype, details, unavailable)

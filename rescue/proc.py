@@ -13,6 +13,7 @@ PACKAGES = {
     "mount": "mount",
     "umount": "mount",
     "partx": "util-linux",
+    "losetup": "util-linux",
     "dumpe2fs": "e2fsprogs",
     "lvm": "lvm2",
     "ntfs-3g.probe": "ntfs-3g",

@@ -418,38 +418,3 @@ def test_a_failure_at_any_step_leaks_no_fd_and_leaves_nothing_mounted(
     assert steps > 20  # the walk really went through the repair's calls
     assert str(mounted.path) not in Path("/proc/self/mountinfo").read_text()
     assert device not in Path("/proc/mounts").read_text()
-
-
-def test_lvm_devices_file_is_old_or_new_after_a_failure_at_any_step(
-    disks: Disks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The devices file pins the volume's PVs (lvmdevices(8)): an empty or half-written one
-    after a failed update would leave the instance without its root VG at boot."""
-    old, new = "a" * 32, "b" * 32
-    original = (
-        "# LVM uses devices listed in this file.\nVERSION=1.1.2\n"
-        f"IDTYPE=sys_wwid IDNAME=naa.1 DEVNAME=/dev/nvme0n1p3 PVID={old} PART=3\n"
-    )
-    tree = write_linux_tree(tmp_path / "tree", files={"etc/lvm/devices/system.devices": original})
-    device = ext4_volume(disks, tree)
-    with disks.mounted(device, "ext4") as target:
-        devices_file = target / "etc/lvm/devices/system.devices"
-        fail_at = 1
-        while True:
-            devices_file.write_text(original)
-            before = open_fds()
-            faulty = FaultyOs(fail_at, lambda name: OSError(errno.EIO, f"injected in {name}"))
-            with (
-                faulty_os(monkeypatch, faulty, rescue.lvm),
-                suppress(OSError, RescueError),
-                rescue.inroot.VolumeRoot(target) as root,
-            ):
-                rescue.lvm.update_devices_file(root, {old: new})
-            assert open_fds() == before, f"fd leaked after a failure in os.{faulty.failed}"
-            content = devices_file.read_text()
-            if faulty.failed is None:
-                assert content == original.replace(old, new)
-                break
-            assert content == original, f"after a failure in os.{faulty.failed}: {content!r}"
-            fail_at += 1
-    assert fail_at > 5

@@ -1,22 +1,25 @@
-"""LVM handling without device-mapper: the commands the agent would run, in order."""
+"""LVM decisions without device-mapper: what the agent reads, and the few commands it runs."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
-from rescue import RescueError, lvm
+from rescue import RescueError, lvm, mounts
 
-TARGET_PVS = ["/dev/nvme1n1p2"]
+TARGET = "/dev/nvme1n1p2"
+MIB = 1024 * 1024
 
 
 class FakeLvm:
-    """Answers lvm report commands from a table of PVs and records every command."""
+    """Answers lvm report commands from tables of PVs and LV segments; records commands."""
 
-    def __init__(self, pvs: list[dict[str, str]]) -> None:
+    def __init__(self, pvs: list[dict[str, str]], segments: list[dict[str, str]]) -> None:
         self.pvs = pvs
+        self.segments = segments
         self.commands: list[list[str]] = []
 
     def __call__(self, args: Sequence[str]) -> str:
@@ -28,76 +31,142 @@ class FakeLvm:
             rows = [row for row in self.pvs if not scoped or row["pv_name"] in scoped]
             return json.dumps({"report": [{"pv": rows}]})
         if verb == "lvs":
-            vg = command[-3] if command[-1] == "json" else command[-1]
-            return json.dumps(
-                {
-                    "report": [
-                        {
-                            "lv": [
-                                {"lv_name": "root", "lv_path": f"/dev/{vg}/root"},
-                                {"lv_name": "swap", "lv_path": f"/dev/{vg}/swap"},
-                            ]
-                        }
-                    ]
-                }
-            )
-        if verb == "vgimportclone":
-            for row in self.pvs:
-                if row["pv_name"] in command:
-                    row["pv_uuid"] = "NEWUUID-" + row["pv_uuid"]
+            return json.dumps({"report": [{"seg": self.segments}]})
         return ""
 
-    def verbs(self) -> list[list[str]]:
-        return [c[1:] for c in self.commands if c[1] not in ("pvs", "lvs")]
+    def changes(self) -> list[list[str]]:
+        """Commands other than reports, without the lvm binary and --config."""
+        return [
+            [arg for arg in c[1:] if arg not in ("--config", lvm.NO_COPIES)]
+            for c in self.commands
+            if c[1] not in ("pvs", "lvs")
+        ]
 
 
-def pv(name: str, vg: str, vg_uuid: str, pv_uuid: str = "abc-def") -> dict[str, str]:
-    return {"pv_name": name, "vg_name": vg, "vg_uuid": vg_uuid, "pv_uuid": pv_uuid}
+def pv(name: str, vg: str, vg_uuid: str) -> dict[str, str]:
+    return {"pv_name": name, "vg_name": vg, "vg_uuid": vg_uuid, "pe_start": str(MIB)}
 
 
-def test_no_clash_activates_only_the_target_group() -> None:
-    fake = FakeLvm([pv("/dev/nvme1n1p2", "rhel", "U1"), pv("/dev/nvme0n1p3", "ubuntu-vg", "U2")])
-    [group] = lvm.target_groups(fake, TARGET_PVS)
-    assert group == lvm.VolumeGroup("rhel", "U1", ["/dev/nvme1n1p2"])
-    with lvm.activated(fake, group) as active:
-        assert active.name == "rhel" and active.lv_paths == ["/dev/rhel/root", "/dev/rhel/swap"]
-        assert active.pvid_changes == {}
-    assert fake.verbs() == [
-        ["vgchange", "--activate", "y", "--devices", "/dev/nvme1n1p2", "rhel"],
-        ["vgchange", "--activate", "n", "--devices", "/dev/nvme1n1p2", "rhel"],
+def seg(lv: str, ranges: str, segtype: str = "linear", active: str = "") -> dict[str, str]:
+    return {
+        "lv_name": lv,
+        "lv_path": f"/dev/rhel/{lv}" if not lv.startswith("[") else "",
+        "lv_active": active,
+        "segtype": segtype,
+        "seg_pe_ranges": ranges,
+        "vg_extent_size": str(4 * MIB),
+    }
+
+
+def group_of(fake: FakeLvm) -> lvm.VolumeGroup:
+    [group] = lvm.target_groups(fake, [TARGET])
+    return group
+
+
+def test_linear_volumes_are_located_on_the_pv_from_metadata_alone() -> None:
+    fake = FakeLvm(
+        [pv(TARGET, "rhel", "U1")],
+        [seg("root", f"{TARGET}:0-1279"), seg("home", f"{TARGET}:1280-1535")],
+    )
+    volumes = lvm.logical_volumes(fake, group_of(fake))
+    assert [(v.name, v.linear, v.extents) for v in volumes] == [
+        ("root", True, [lvm.Extent(TARGET, MIB, 1280 * 4 * MIB)]),
+        ("home", True, [lvm.Extent(TARGET, MIB + 1280 * 4 * MIB, 256 * 4 * MIB)]),
     ]
+    assert fake.changes() == []  # reading the layout writes nothing
 
 
-@pytest.mark.parametrize(
-    "helper_vg", [("rhel", "OTHER"), ("other", "U1")], ids=["same-name", "same-uuid"]
-)
-def test_clash_imports_under_a_temporary_name_and_renames_back(helper_vg: tuple[str, str]) -> None:
-    fake = FakeLvm([pv("/dev/nvme1n1p2", "rhel", "U1", "pv-1"), pv("/dev/nvme0n1p3", *helper_vg)])
-    [group] = lvm.target_groups(fake, TARGET_PVS)
-    with lvm.activated(fake, group) as active:
-        assert active.name == "rescue_U1" and active.lv_paths[0] == "/dev/rescue_U1/root"
-        assert active.pvid_changes == {"pv1": "NEWUUIDpv1"}
-    assert fake.verbs() == [
-        ["vgimportclone", "--basevgname", "rescue_U1", "/dev/nvme1n1p2"],
-        ["vgchange", "--activate", "y", "--devices", "/dev/nvme1n1p2", "rescue_U1"],
-        ["vgchange", "--activate", "n", "--devices", "/dev/nvme1n1p2", "rescue_U1"],
-        ["vgrename", "--devices", "/dev/nvme1n1p2", "rescue_U1", "rhel"],
-    ]
+def test_fstab_names_of_a_volume_double_the_dashes() -> None:
+    volume = lvm.LogicalVolume("my-vg", "lv-home", "/dev/my-vg/lv-home", False, "linear", [])
+    assert volume.names == ("/dev/my-vg/lv-home", "/dev/mapper/my--vg-lv--home")
 
 
-def test_deactivates_and_renames_back_when_the_repair_fails() -> None:
-    fake = FakeLvm([pv("/dev/nvme1n1p2", "rhel", "U1"), pv("/dev/nvme0n1p3", "rhel", "U2")])
-    [group] = lvm.target_groups(fake, TARGET_PVS)
-    with pytest.raises(RescueError), lvm.activated(fake, group):
+def test_multi_segment_and_thin_volumes_are_not_linear() -> None:
+    fake = FakeLvm(
+        [pv(TARGET, "rhel", "U1")],
+        [
+            seg("root", f"{TARGET}:0-9"),
+            seg("root", f"{TARGET}:20-29"),
+            seg("[pool_tdata]", f"{TARGET}:30-39"),
+            seg("data", "", segtype="thin"),
+        ],
+    )
+    volumes = {v.name: v for v in lvm.logical_volumes(fake, group_of(fake))}
+    assert set(volumes) == {"root", "data"}  # hidden sub-LVs hold no filesystem
+    assert not volumes["root"].linear and len(volumes["root"].extents) == 2
+    assert not volumes["data"].linear
+
+
+def test_auto_activated_group_is_deactivated_first() -> None:
+    """Ubuntu's lvm2 udev rules activate a VG when its volume attaches: handled, not refused."""
+    fake = FakeLvm([pv(TARGET, "rhel", "U1")], [seg("root", f"{TARGET}:0-9", active="active")])
+    group = group_of(fake)
+    assert lvm.deactivate_if_active(fake, group, lvm.logical_volumes(fake, group))
+    assert fake.changes() == [["vgchange", "--activate", "n", "--devices", TARGET, "rhel"]]
+    idle = FakeLvm([pv(TARGET, "rhel", "U1")], [seg("root", f"{TARGET}:0-9")])
+    assert not lvm.deactivate_if_active(idle, group, lvm.logical_volumes(idle, group))
+    assert idle.changes() == []
+
+
+@pytest.mark.parametrize("helper", [("rhel", "OTHER"), ("other", "U1")], ids=["name", "uuid"])
+def test_non_linear_group_beside_a_clashing_helper_vg_is_refused_unchanged(
+    helper: tuple[str, str],
+) -> None:
+    fake = FakeLvm([pv(TARGET, "rhel", "U1"), pv("/dev/nvme0n1p3", *helper)], [])
+    with (
+        pytest.raises(RescueError, match="nothing was changed"),
+        lvm.activated(fake, group_of(fake)),
+    ):
+        pass
+    assert fake.changes() == []
+
+
+def test_non_linear_group_is_activated_in_place_and_deactivated_on_failure() -> None:
+    fake = FakeLvm([pv(TARGET, "rhel", "U1"), pv("/dev/nvme0n1p3", "ubuntu", "U2")], [])
+    with pytest.raises(RescueError, match="mount failed"), lvm.activated(fake, group_of(fake)):
         raise RescueError("mount failed")
-    assert [verb[0] for verb in fake.verbs()] == [
-        "vgimportclone",
-        "vgchange",
-        "vgchange",
-        "vgrename",
+    assert fake.changes() == [
+        ["vgchange", "--activate", "y", "--devices", TARGET, "rhel"],
+        ["vgchange", "--activate", "n", "--devices", TARGET, "rhel"],
     ]
+
+
+def test_every_command_keeps_the_helper_free_of_metadata_copies() -> None:
+    fake = FakeLvm([pv(TARGET, "rhel", "U1")], [seg("root", f"{TARGET}:0-9", active="active")])
+    group = group_of(fake)
+    lvm.deactivate_if_active(fake, group, lvm.logical_volumes(fake, group))
+    with lvm.activated(fake, group):
+        pass
+    assert all(c[2:4] == ["--config", lvm.NO_COPIES] for c in fake.commands)
+    assert not {"vgimportclone", "vgrename", "vgcfgrestore"} & {c[1] for c in fake.commands}
 
 
 def test_unreadable_report_is_a_clear_error() -> None:
     with pytest.raises(RescueError, match="no readable report"):
-        lvm.target_groups(lambda args: "not json", TARGET_PVS)
+        lvm.target_groups(lambda args: "not json", [TARGET])
+
+
+def fake_holder(sys_block: Path, name: str, uuid: str, holders: Sequence[str] = ()) -> None:
+    node = sys_block / name
+    (node / "dm").mkdir(parents=True)
+    (node / "dm" / "uuid").write_text(uuid + "\n")
+    (node / "dev").write_text("252:0\n")
+    (node / "holders").mkdir()
+    for holder in holders:
+        (node / "holders" / holder).touch()
+
+
+def test_only_idle_logical_volumes_may_hold_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An auto-activated LV holds the PV: accepted. Anything else holding it (a mounted LV,
+    a crypt or stacked device) is still refused as the disk being in use."""
+    monkeypatch.setattr(mounts, "_sys_block", lambda name: tmp_path / name)
+    fake_holder(tmp_path, "dm-0", "LVM-abcdef")
+    fake_holder(tmp_path, "dm-1", "CRYPT-LUKS2-abc")
+    fake_holder(tmp_path, "dm-2", "LVM-abcdef", holders=["dm-3"])
+    assert mounts._idle_lv("dm-0", {})
+    assert not mounts._idle_lv("dm-0", {"252:0": "/mnt"})
+    assert not mounts._idle_lv("dm-1", {})
+    assert not mounts._idle_lv("dm-2", {})
+    assert not mounts._idle_lv("dm-9", {})

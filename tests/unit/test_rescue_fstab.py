@@ -1,0 +1,100 @@
+"""Which fstab entries hold the users' homes, and which device of the volume each names.
+
+fstab(5): the first field is a device, LABEL=, UUID=, PARTUUID= or PARTLABEL= (or a
+/dev/disk/by-* link); spaces in paths are written \\040; noauto entries are not mounted
+at boot, so the home under their mount point is the root filesystem's own.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rescue import fstab
+
+ROOT = fstab.Device("/dev/nvme1n1p1", "xfs", "11-aa", "/", "p-1", "root", 1, ())
+HOME = fstab.Device("/dev/nvme1n1p2", "ext4", "22-BB", "home", "p-2", "userdata", 2, ())
+LV_HOME = fstab.Device(
+    "/dev/loop7", "xfs", "33-cc", "", "", "", 0, ("/dev/rhel/home", "/dev/mapper/rhel-home")
+)
+DEVICES = [ROOT, HOME, LV_HOME]
+HOMES = ["/home/ec2-user", "/root"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "device"),
+    [
+        ("UUID=22-bb", HOME),  # blkid prints lower case; some fstabs upper
+        ('LABEL="home"', HOME),
+        ("PARTUUID=P-2", HOME),
+        ("PARTLABEL=userdata", HOME),
+        ("/dev/disk/by-uuid/22-bb", HOME),
+        ("/dev/disk/by-label/home", HOME),
+        ("/dev/mapper/rhel-home", LV_HOME),
+        ("/dev/rhel/home", LV_HOME),
+        ("UUID=99-zz", None),
+        ("LABEL=other", None),
+    ],
+)
+def test_fstab_names_a_device_of_the_volume(spec: str, device: fstab.Device | None) -> None:
+    assert fstab.find_device(spec, DEVICES, "UUID=11-aa") == device
+
+
+@pytest.mark.parametrize(
+    ("root", "spec", "device"),
+    [
+        ("/dev/xvda1", "/dev/xvda2", HOME),
+        ("/dev/sda1", "/dev/xvda2", HOME),  # Xen's sda and xvda are one disk
+        ("/dev/nvme0n1p1", "/dev/nvme0n1p2", HOME),
+        ("/dev/xvda1", "/dev/xvdb1", None),  # another disk of the instance
+        ("UUID=11-aa", "/dev/xvda2", None),  # nothing says which disk xvda is
+    ],
+)
+def test_device_names_count_only_on_the_roots_own_disk(
+    root: str, spec: str, device: fstab.Device | None
+) -> None:
+    assert fstab.find_device(spec, DEVICES, root) == device
+
+
+def test_parse_unescapes_paths_and_skips_comments() -> None:
+    text = "# comment\n\nUUID=1 /srv/my\\040home ext4 defaults 0 2\nLABEL=x /data xfs\n"
+    assert fstab.parse(text) == [
+        fstab.Entry("UUID=1", "/srv/my home", "ext4", ["defaults"]),
+        fstab.Entry("LABEL=x", "/data", "xfs", ["defaults"]),
+    ]
+
+
+def test_only_entries_at_or_above_a_home_are_mounted_shallowest_first() -> None:
+    entries = fstab.parse(
+        "UUID=11-aa / xfs defaults 0 0\n"
+        "UUID=22-bb /home/ec2-user ext4 defaults 0 0\n"
+        "UUID=22-bb /home/ ext4 defaults 0 0\n"
+        "UUID=22-bb /homework ext4 defaults 0 0\n"
+        "UUID=22-bb /var ext4 defaults 0 0\n"
+        "UUID=22-bb /home2 ext4 noauto 0 0\n"
+        "/swapfile none swap sw 0 0\n"
+    )
+    assert [e.mountpoint for e in fstab.home_entries(entries, HOMES)] == [
+        "/home",
+        "/home/ec2-user",
+    ]
+
+
+def test_noauto_home_stays_on_the_root() -> None:
+    entries = fstab.parse("UUID=22-bb /home ext4 noauto 0 0\n")
+    assert fstab.plan(entries, HOMES, DEVICES) == ([], {})
+
+
+def test_plan_mounts_local_homes_and_names_the_others() -> None:
+    entries = fstab.parse(
+        "UUID=11-aa / btrfs subvol=root 0 0\n"
+        "UUID=11-aa /home btrfs subvol=home,compress=zstd:1 0 0\n"
+        "fs-1.efs.amazonaws.com:/ /home/ec2-user nfs4 defaults 0 0\n"
+        "UUID=99-zz /root xfs defaults 0 0\n"
+    )
+    mounts, unavailable = fstab.plan(entries, HOMES, DEVICES)
+    assert [(m.entry.mountpoint, m.device, m.subvolume) for m in mounts] == [
+        ("/home", ROOT, "subvol=home")
+    ]
+    assert set(unavailable) == {"/home/ec2-user", "/root"}
+    assert "network filesystem" in unavailable["/home/ec2-user"]
+    assert "UUID=99-zz" in unavailable["/root"] and "not on this volume" in unavailable["/root"]
