@@ -28,12 +28,12 @@ from lambdas.logic.rescue_contract import (
     EXIT_PYTHON_UNSUITABLE,
     MAX_KEY_BASE64,
     MAX_KEY_COMMENT,
+    PUBLIC_KEY_PATTERN,
     PYTHON_UNSUITABLE,
     unsuitable_python_message,
 )
 from stacks.rescue_document import (
     MAX_CONTENT_BYTES,
-    PUBLIC_KEY_PATTERN,
     SIZE_BUDGET,
     TARGET_PATTERN,
     build_zipapp_bytes,
