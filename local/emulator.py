@@ -25,6 +25,8 @@ from unittest import mock
 from jsonpath_ng.ext.parser import parse as parse_json_path
 from moto.core.responses import ActionResult
 
+from local.rescue_run import python_gate, send_command_response, stale_version
+
 REPO = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -92,6 +94,9 @@ class SsmWorld:
     invocations: dict[tuple[str, str], Invocation] = field(default_factory=dict)
     commands_sent: list[dict[str, Any]] = field(default_factory=list)
     windows_passwords_reset: list[str] = field(default_factory=list)
+    # An instance's python3 version where it is not the engine's own (the rescue document's
+    # first step checks it).
+    python3: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -207,6 +212,12 @@ def _agent_failure(error: str) -> Invocation:
 
 
 def _run_rescue(world: SsmWorld, instance_id: str, params: dict[str, str]) -> Invocation:
+    stale = stale_version()
+    if stale:
+        return _agent_failure(stale)
+    unsuitable = python_gate(world.python3.get(instance_id))
+    if unsuitable:
+        return Invocation(*unsuitable)
     target = params.get("Target", "")
     instance = _instance(instance_id)
     if target == "/":
@@ -217,12 +228,6 @@ def _run_rescue(world: SsmWorld, instance_id: str, params: dict[str, str]) -> In
         if volume_id not in attached:
             return _agent_failure(f"volume {volume_id} is not attached to this instance "
                                   f"({instance_id}): its device never appeared")
-        if instance.instance_type.startswith(XEN_FAMILIES) and params.get(
-                "DeviceName") != attached[volume_id]:
-            # A Xen guest has no NVMe serial to find the volume by: only the attachment's
-            # device name (/dev/sdf shows as /dev/xvdf) leads to it.
-            return _agent_failure(f"no block device for {volume_id} appeared: on this Xen "
-                                  "instance the agent needs the attachment's --device-name")
     tree = world.volume_trees.get(volume_id)
     if tree is None:
         return _agent_failure(f"volume {volume_id} holds no filesystem the agent recognises")
@@ -237,9 +242,6 @@ def _run_rescue(world: SsmWorld, instance_id: str, params: dict[str, str]) -> In
 
 
 WINDOWS_TOOL_DOCUMENT = "AWSSupport-RunEC2RescueForWindowsTool"
-# Instance families on the Xen hypervisor: EBS volumes appear as /dev/xvdX, with no NVMe serial.
-XEN_FAMILIES = ("t1.", "t2.", "m1.", "m2.", "m3.", "m4.", "c1.", "c3.", "c4.", "r3.", "r4.",
-                "i2.", "d2.", "g2.", "g3.", "p2.", "x1.", "x1e.", "h1.")
 
 
 def _ec2rescue_for_windows_reset_access(world: SsmWorld, instance_id: str,
@@ -442,6 +444,9 @@ def corrections(world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, s
         stack.enter_context(mock.patch.object(
             SimpleSystemManagerResponse, "describe_instance_information",
             _describe_instance_information(world), create=True))
+        stack.enter_context(mock.patch.object(
+            SimpleSystemManagerResponse, "send_command",
+            send_command_response(SimpleSystemManagerResponse.send_command)))
         stack.enter_context(mock.patch.object(
             SimpleSystemManagerBackend, "send_command",
             _send_command(world, SimpleSystemManagerBackend.send_command)))

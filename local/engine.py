@@ -611,8 +611,7 @@ def document_stand_in() -> dict[str, Any]:
         "schemaVersion": "2.2",
         "description": "ResetAccess rescue agent (local stand-in)",
         "parameters": {"Platform": {"type": "String"}, "Target": {"type": "String"},
-                       "PublicKey": {"type": "String", "default": ""},
-                       "DeviceName": {"type": "String", "default": ""}},
+                       "PublicKey": {"type": "String", "default": ""}},
         "mainSteps": [{"action": "aws:runShellScript", "name": "rescue",
                        "inputs": {"runCommand": ["true"]}}],
     }

@@ -1,7 +1,7 @@
 """The rescue agent: finds a detached root volume, mounts it and gives access back.
 
 It runs on the helper instance (or, online, on the instance itself) with nothing but a
-Python 3.9+ standard library, so every module here imports only the standard library.
+Python 3.7+ standard library, so every module here imports only the standard library.
 """
 
 from __future__ import annotations

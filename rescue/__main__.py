@@ -48,10 +48,6 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     target.add_argument("--volume-id", help="attached EBS volume to find, mount and repair")
     target.add_argument("--root", type=Path, help="an already mounted root tree, or / online")
     parser.add_argument("--public-key", help="OpenSSH public key line (linux)")
-    parser.add_argument(
-        "--device-name",
-        help="the name the volume was attached under (e.g. /dev/sdf); needed on Xen helpers only",
-    )
     args = parser.parse_args(argv)
     if args.platform == "linux" and not args.public_key:
         raise UsageError("--public-key is required for --platform linux")
@@ -111,7 +107,7 @@ def run_agent(args: argparse.Namespace) -> Dict[str, Any]:
         return {**tree_source(args.root), **repair_tree(args.root, args.platform, key)}
     if args.platform == "windows":
         windows_repair()  # fail before touching any disk
-    device = find_volume_device(args.volume_id, args.device_name)
+    device = find_volume_device(args.volume_id)
     with mount_volume_root(device, args.platform) as mounted:
         fields = repair_tree(mounted.path, args.platform, key, mounted.unavailable)
     return {

@@ -1,13 +1,14 @@
 """The rescue SSM Command document: the `rescue/` agent as a zipapp, run by a short shell script.
 
-The agent travels inside the document (base64), so the helper needs no S3 access, no pip and no
-network beyond SSM's; the document's version pins the agent's version.
+The agent travels inside the document (xz-compressed, base64), so the helper needs no S3 access,
+no pip and no network beyond SSM's; the document's version pins the agent's version.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import lzma
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,26 +16,19 @@ from typing import Any
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from lambdas.logic.rescue_contract import PUBLIC_KEY_PATTERN, python_gate_script
 from rescue.build import build_zipapp
-from rescue.keys import KEY_TYPES
 
-# SSM refuses Command documents whose content exceeds 64 KB.
+# SSM refuses Command documents over 64 KB, runtime parameter values included; the stack keeps
+# well under it so that the agent can grow (tests/infra checks the document with its largest
+# parameter values against SIZE_BUDGET).
 MAX_CONTENT_BYTES = 64 * 1024
+SIZE_BUDGET = 60_000
 
 PLATFORMS = ("linux", "windows")
 TARGET_PATTERN = r"^(vol-[0-9a-f]{8,17}|/)$"
-# The name the volume was attached under; a Xen helper shows it as /dev/xvdX (Nitro helpers
-# find it by serial and need none).
-DEVICE_NAME_PATTERN = r"^(/dev/(sd|xvd)[b-z])?$"
-# An OpenSSH public key line (a type the agent accepts, base64 blob, optional comment) or empty
-# (Windows). The value lands inside single quotes in the script, so the pattern admits no quote,
-# backslash, `$`, backtick or newline: nothing a caller passes can leave the quotes.
-PUBLIC_KEY_PATTERN = (
-    "^(("
-    + "|".join(t.replace(".", r"\.") for t in sorted(KEY_TYPES))
-    + r") [A-Za-z0-9+/]{16,16384}={0,3}( [A-Za-z0-9@._+=:,/-][A-Za-z0-9@._+=:,/ -]{0,254})?)?$"
-)
 ZIPAPP_HEREDOC = "RESCUE_ZIPAPP"
+UNXZ = "import lzma, sys; sys.stdout.buffer.write(lzma.decompress(sys.stdin.buffer.read()))"
 # The helper is a fresh instance: apt may still be busy with its first-boot upgrades.
 APT = "apt-get -q -o DPkg::Lock::Timeout=180"
 
@@ -45,16 +39,22 @@ def build_zipapp_bytes() -> bytes:
         return build_zipapp(Path(tmp) / "rescue.pyz").read_bytes()
 
 
+def pack(zipapp: bytes) -> str:
+    """The zipapp as the document carries it: one xz stream, base64 (reproducible: xz has no
+    timestamps)."""
+    packed = lzma.compress(zipapp, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME)
+    return base64.b64encode(packed).decode("ascii")
+
+
 def shell_script(zipapp: bytes) -> list[str]:
     """The aws:runShellScript lines; SSM fills the {{ }} parameters before bash runs them."""
-    encoded = base64.b64encode(zipapp).decode("ascii")
     return [
         "#!/bin/bash",
         "set -euo pipefail",
         "platform='{{ Platform }}'",
         "target='{{ Target }}'",
         "public_key='{{ PublicKey }}'",
-        "device_name='{{ DeviceName }}'",
+        *python_gate_script(),
         'work="$(mktemp -d)"',
         "trap 'rm -rf -- \"$work\"' EXIT",
         'if [ "$platform" = windows ] && ! command -v ntfs-3g >/dev/null 2>&1; then',
@@ -65,13 +65,12 @@ def shell_script(zipapp: bytes) -> list[str]:
         " helper's subnet?); NTFS volumes cannot be mounted without it\" >&2",
         "  fi",
         "fi",
-        f"base64 -d > \"$work/rescue.pyz\" <<'{ZIPAPP_HEREDOC}'",
-        encoded,
+        f"base64 -d <<'{ZIPAPP_HEREDOC}' | python3 -c '{UNXZ}' > \"$work/rescue.pyz\"",
+        pack(zipapp),
         ZIPAPP_HEREDOC,
         'args=(--platform "$platform")',
         'if [ "$target" = / ]; then args+=(--root /); else args+=(--volume-id "$target"); fi',
         'if [ -n "$public_key" ]; then args+=(--public-key "$public_key"); fi',
-        'if [ -n "$device_name" ]; then args+=(--device-name "$device_name"); fi',
         "status=0",
         'python3 "$work/rescue.pyz" "${args[@]}" || status=$?',
         'exit "$status"',
@@ -103,12 +102,6 @@ def document_content(zipapp: bytes) -> dict[str, Any]:
                 "description": "OpenSSH public key line to authorize (Linux); empty for Windows.",
                 "default": "",
                 "allowedPattern": PUBLIC_KEY_PATTERN,
-            },
-            "DeviceName": {
-                "type": "String",
-                "description": "The device name the volume was attached under (offline).",
-                "default": "",
-                "allowedPattern": DEVICE_NAME_PATTERN,
             },
         },
         "mainSteps": [
@@ -146,8 +139,8 @@ class RescueDocument(Construct):
             document_format="JSON",
             content=self.content,
             target_type="/AWS::EC2::Instance",
-            # Content changes become a new default version instead of a replacement document,
-            # so its name (in every function's environment) stays put.
+            # Content changes become a new version (CloudFormation also makes it the default)
+            # instead of a replacement document, so its name stays put; RunRescue sends $LATEST.
             update_method="NewVersion",
         )
         self.document_name: str = self.document.ref

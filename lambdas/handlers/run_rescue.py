@@ -23,7 +23,6 @@ def run_rescue(event: dict[str, Any]) -> dict[str, Any]:
         event.get("publicKey") or "",
         plan["Execution"],
         CONFIG.kms_key_arn,
-        event.get("device") or "",
     )
 
 

@@ -11,16 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdas.errors import InvalidInput
+from lambdas.logic.rescue_contract import (
+    MAX_KEY_BASE64,
+    MAX_KEY_COMMENT,
+    PUBLIC_KEY_LINE,
+    PUBLIC_KEY_TYPES,
+)
 
 INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 SUBNET_ID = re.compile(r"^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]{0,15}\.[a-z0-9]{1,15}$")
-# The comment must stay inside what the rescue document's PublicKey pattern admits.
-KEY_COMMENT = re.compile(r"^[A-Za-z0-9@._:+=,/-]{0,200}$")
-PUBLIC_KEY_TYPES = (
-    "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
-)
+# The rescue document's PublicKey pattern, so what passes here passes there.
+KEY_LINE = re.compile(PUBLIC_KEY_LINE)
 SUBNET_CHOICES = ("CreateNewVPC", "SelectedInstanceSubnet")
 MODES = ("auto", "online", "offline")
 KEY_TYPES = ("rsa", "ed25519")
@@ -198,6 +200,11 @@ def _public_key(raw: dict[str, Any]) -> str | None:
             "'ssh-ed25519 AAAA... comment' (the content of a .pub file)"
         )
     key_type, blob = parts[0], parts[1]
+    if len(blob.rstrip("=")) > MAX_KEY_BASE64:
+        raise InvalidInput(
+            f"PublicKey: the key data is {len(blob)} characters; OpenSSH loads no key larger "
+            f"than a 16384-bit RSA key ({MAX_KEY_BASE64} characters)"
+        )
     try:
         decoded = base64.b64decode(blob, validate=True)
         (length,) = struct.unpack(">I", decoded[:4])
@@ -206,9 +213,14 @@ def _public_key(raw: dict[str, Any]) -> str | None:
         raise InvalidInput("PublicKey: the key data is not valid base64 of an SSH key") from None
     if embedded != key_type:
         raise InvalidInput(f"PublicKey: the key data is a {embedded!r} key, not {key_type!r}")
-    if len(parts) == 3 and not KEY_COMMENT.match(parts[2]):
+    if len(parts) == 3 and not KEY_LINE.fullmatch(f"{key_type} AAAAAAAAAAAAAAAA {parts[2]}"):
         raise InvalidInput(
-            "PublicKey: the comment may hold only letters, digits and @._:+=,/- (no spaces)"
+            "PublicKey: the comment may hold only letters, digits, spaces and @._+=:,/- "
+            f"(at most {MAX_KEY_COMMENT} characters, not starting with a space)"
+        )
+    if not KEY_LINE.fullmatch(line):
+        raise InvalidInput(
+            "PublicKey: expected '<type> <base64 key data> [comment]' with single spaces"
         )
     return line
 

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from lambdas.errors import InvalidInput, Unsupported
+from lambdas.logic.helper_type import require_nitro
 from lambdas.logic.inputs import OPT_IN_TAG, Request
 from lambdas.logic.windows import WINDOWS_TOOL_DOCUMENT, password_parameter
 
@@ -248,6 +249,7 @@ def _helper_architecture(ec2: Any, instance_type: str) -> str:
         raise InvalidInput(
             f"HelperInstanceType: {instance_type} is not an instance type offered in this Region"
         )
+    require_nitro(types[0])
     architectures = types[0].get("ProcessorInfo", {}).get("SupportedArchitectures", [])
     if "x86_64" in architectures:
         return "x86_64"

@@ -7,15 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from lambdas.errors import NotReady, RescueFailed
+from lambdas.logic.rescue_contract import PYTHON_UNSUITABLE
 from lambdas.logic.windows import WINDOWS_TOOL_DOCUMENT, password_parameter
 
 RUNNING = ("Pending", "InProgress", "Delayed")
 COMMAND_TIMEOUT_SECONDS = 900
+LATEST = "$LATEST"
 
 
 def send_rescue(
     ssm: Any, document: str, instance_id: str, platform: str, target: str, public_key: str,
-    execution: str, kms_key_arn: str = "", device_name: str = "",
+    execution: str, kms_key_arn: str = "",
 ) -> dict[str, Any]:
     """Offline and Linux online: our rescue document. Windows online (target `/`): AWS's
     EC2Rescue for Windows document with ResetAccess, the password encrypted with our key."""
@@ -27,8 +29,6 @@ def send_rescue(
         parameters = {"Command": ["ResetAccess"], "Parameters": [key_id]}
     else:
         parameters = {"Platform": [platform], "Target": [target], "PublicKey": [public_key]}
-        if device_name:
-            parameters["DeviceName"] = [device_name]
     # Comment carries the execution so a retried send finds the first command.
     comment = f"ResetAccess {execution}"[:100]
     previous = ssm.list_commands(InstanceId=instance_id).get("Commands", [])
@@ -36,8 +36,12 @@ def send_rescue(
         if command.get("Comment") == comment and command.get("DocumentName") == document:
             return {"CommandId": command["CommandId"], "InstanceId": instance_id,
                     "DocumentName": document}
+    # Ours: the version the stack deployed last, whatever the default was set to since, so a
+    # stack update never leaves the workflow running an older agent. AWS's tool: its default.
+    version = {} if document == WINDOWS_TOOL_DOCUMENT else {"DocumentVersion": LATEST}
     response = ssm.send_command(
         DocumentName=document,
+        **version,
         InstanceIds=[instance_id],
         Parameters=parameters,
         Comment=comment,
@@ -76,6 +80,9 @@ def check_rescue(ssm: Any, command_id: str, instance_id: str, since: float = 0.0
     report = agent_report(invocation.get("StandardOutputContent", ""))
     if status == "Success" and report and report.get("ok"):
         return report
+    if report and report.get("reason") == PYTHON_UNSUITABLE:
+        raise RescueFailed(
+            f"the rescue agent cannot run online on {instance_id}: {report.get('error')}")
     if report and report.get("error"):
         reason = str(report["error"])
     else:
