@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -58,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     from botocore.exceptions import BotoCoreError
 
     try:
-        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+        # AWS_REGION as the AWS CLI reads it; boto3 itself reads only AWS_DEFAULT_REGION.
+        region = args.region or os.environ.get("AWS_REGION") or None
+        session = boto3.Session(profile_name=args.profile, region_name=region)
         if not session.region_name:
-            print("acceptance: no AWS Region: pass --region or set AWS_REGION", file=sys.stderr)
+            print("acceptance: no AWS Region: pass --region or set AWS_REGION",
+                  file=sys.stderr)
             return 2
         if session.get_credentials() is None:
             print("acceptance: no AWS credentials found: run `aws configure`, set AWS_PROFILE, "

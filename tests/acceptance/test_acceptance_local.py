@@ -1,0 +1,175 @@
+"""`make acceptance` on the local engine: the same code that runs in a real account resets a
+throwaway instance whose key pair is gone, logs in with the stored key, and leaves the account
+as it found it, also when any step fails or the user presses Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+import pytest
+from acceptance_world import world
+from botocore.exceptions import ClientError
+
+from acceptance.__main__ import main
+from acceptance.run import STEPS, Failure, Options, Run
+from acceptance.ssh import SshLogin, Target
+from local.acceptance import LocalAccount
+from local.engine import STACK
+
+HELPER_PROFILE = f"{STACK}-Helper"  # carries SSM's rights: SSM reaches the instance
+
+
+def denied(step: str) -> None:
+    raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}},
+                      f"Op{step.title().replace(' ', '')}")
+
+
+def test_run_resets_a_lost_key_logs_in_and_leaves_the_account_as_it_was(
+        account: LocalAccount) -> None:
+    before = world(account)
+    printed: list[str] = []
+
+    run, report = account.run(Options(instance_profile=HELPER_PROFILE), echo=printed.append)
+
+    outcomes = {step.name: step.outcome for step in report.steps}
+    assert outcomes == dict.fromkeys(STEPS, "ok"), report.lines()
+    assert report.passed and report.left == []
+    # The key pair was gone before the reset: only the stored key can have opened it.
+    names = [step.name for step in report.steps]
+    assert names.index("lose the key") < names.index("offline reset") < names.index("log in")
+    login = next(step.detail for step in report.steps if step.name == "log in")
+    if account.sshd is None:
+        assert "uid=0(root)" in login  # a real sshd read the volume's authorized_keys
+    else:
+        assert "key-pair match" in login
+    assert "logged in again" in next(s.detail for s in report.steps if s.name == "online reset")
+    assert world(account) == before
+    # No private key the run fetched (or the workflow wrote) was printed.
+    text = "\n".join(printed + report.lines())
+    assert account.engine.secrets_written
+    assert not any(secret in text for secret in account.engine.secrets_written)
+    assert "facts" not in text and "private_key" not in run.facts
+
+
+@pytest.mark.parametrize("index", range(len(STEPS)), ids=STEPS)
+def test_an_error_at_any_step_is_one_line_and_leaves_nothing(account: LocalAccount,
+                                                            index: int) -> None:
+    step = STEPS[index]
+    before = world(account)
+    interrupt = index % 2 == 1
+
+    def fault(name: str) -> None:
+        if name == step:
+            if interrupt:
+                raise KeyboardInterrupt
+            denied(name)
+
+    _, report = account.run(Options(instance_profile=HELPER_PROFILE), fault=fault)
+
+    last = report.steps[-1]
+    assert last.name == step, report.lines()
+    if interrupt:
+        assert last.outcome == "interrupted"
+    else:
+        assert last.outcome == "failed"
+        assert "\n" not in last.detail and "denied (AccessDenied)" in last.detail
+        assert f"for the {step} step" in last.detail
+    assert not report.passed
+    assert all(c.outcome == "ok" for c in report.cleanup), report.lines()
+    assert report.left == []
+    assert world(account) == before
+
+
+def test_ctrl_c_while_the_reset_runs_stops_it_and_the_janitor_puts_everything_back(
+        account: LocalAccount) -> None:
+    before = world(account)
+    current: list[str] = []
+
+    def sleep(seconds: float) -> None:
+        if current == ["offline reset"]:
+            raise KeyboardInterrupt
+
+    _, report = account.run(Options(), fault=lambda name: current.__setitem__(
+        slice(None), [name]), sleep=sleep)
+
+    assert report.steps[-1].name == "offline reset", report.lines()
+    assert report.steps[-1].outcome == "interrupted"
+    stopped = next(c for c in report.cleanup if c.name == "executions")
+    assert "stopped acceptance-" in stopped.detail and stopped.outcome == "ok"
+    assert report.left == []
+    # The helper is gone, the lock released, the root volume deleted with its instance.
+    assert world(account) == before
+
+
+def test_no_stack_says_deploy_first_and_makes_nothing(account: LocalAccount) -> None:
+    before = world(account)
+    _, report = account.run(Options(stack="NotDeployed"))
+    assert [s.outcome for s in report.steps] == ["ok", "failed"]
+    assert report.steps[-1].detail == ("stack NotDeployed is not deployed in this account and "
+                                       "Region: run `make deploy` first (or pass --stack)")
+    assert report.cleanup == [] and world(account) == before
+
+
+def test_a_private_subnet_is_refused_before_anything_is_made(account: LocalAccount) -> None:
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24",
+                               AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    try:
+        before = world(account)
+        _, report = account.run(Options(subnet_id=subnet))
+        assert report.steps[-1].name == "network" and report.steps[-1].outcome == "failed"
+        assert report.steps[-1].detail.startswith(
+            f"subnet {subnet} has no route to an internet gateway")
+        assert world(account) == before
+    finally:
+        ec2.delete_subnet(SubnetId=subnet)
+        ec2.delete_vpc(VpcId=vpc)
+
+
+def test_ssh_that_cannot_connect_fails_in_one_line_with_what_ssh_said(tmp_path: Any) -> None:
+    if not shutil.which("ssh"):
+        pytest.skip("no ssh client here")
+    run = Run(lambda service: None, SshLogin(), Options(login_timeout=0, poll_seconds=0))
+    closed = SshLogin(lambda instance: Target("127.0.0.1", 1, "ec2-user"))
+    with pytest.raises(Failure) as failure:
+        closed("-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n",
+               {"InstanceId": "i-0123456789abcdef0"}, run)
+    message = str(failure.value)
+    assert message.startswith("cannot log in as ec2-user@127.0.0.1:1 with the stored key")
+    assert "ssh said:" in message and "\n" not in message
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, "acceptance: no AWS Region: pass --region or set AWS_REGION"),
+    ({"AWS_REGION": "eu-west-1"}, "acceptance: no AWS credentials found: run `aws configure`, "
+                                  "set AWS_PROFILE, or pass --profile"),
+])
+def test_make_acceptance_without_credentials_or_region_refuses_in_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any,
+        env: dict[str, str], expected: str) -> None:
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to find
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main([]) == 2
+    assert capsys.readouterr().err == expected + "\n"
+
+
+def test_an_unknown_profile_refuses_in_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str],
+                                                tmp_path: Any) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    assert main(["--profile", "nosuch", "--region", "eu-west-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("acceptance: The config profile (nosuch) could not be found")
+    assert err.count("\n") == 1
