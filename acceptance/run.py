@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -232,7 +232,7 @@ class Run:
                           "ResetAccess stack, fully deployed?")
         self.facts["state_machine"] = outputs["StateMachineArn"]
         self.facts["lock_table"] = outputs.get("LockTableName")
-        return outputs["StateMachineArn"]
+        return str(outputs["StateMachineArn"])
 
     def _image(self) -> str:
         arch = self.options.architecture
@@ -396,7 +396,7 @@ class Run:
 
         def ended() -> bool:
             described.update(sfn.describe_execution(executionArn=arn))
-            return described["status"] != "RUNNING"
+            return bool(described["status"] != "RUNNING")
 
         self._wait(ended, self.options.reset_timeout, f"execution {name} still runs")
         if described["status"] != "SUCCEEDED":
@@ -660,6 +660,6 @@ def checkip() -> str:
     """This machine's public IP as AWS sees it: the security group lets SSH in from it only."""
     from urllib.request import urlopen
 
-    with urlopen(CHECKIP, timeout=10) as answer:  # noqa: S310 - a fixed https URL
+    with urlopen(CHECKIP, timeout=10) as answer:
         return str(answer.read().decode().strip())
 

@@ -173,3 +173,24 @@ def test_an_unknown_profile_refuses_in_one_line(monkeypatch: pytest.MonkeyPatch,
     err = capsys.readouterr().err
     assert err.startswith("acceptance: The config profile (nosuch) could not be found")
     assert err.count("\n") == 1
+
+
+def test_ctrl_c_before_run_instances_answers_still_terminates_the_instance(
+        account: LocalAccount) -> None:
+    """The instance exists once AWS accepted the request, whether or not its answer arrived:
+    clean-up finds it by the run's tag."""
+    before = world(account)
+    ec2 = account.clients("ec2")
+
+    def answer_lost(**kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    ec2.meta.events.register("after-call.ec2.RunInstances", answer_lost, unique_id="lost")
+    try:
+        run, report = account.run(Options())
+    finally:
+        ec2.meta.events.unregister("after-call.ec2.RunInstances", unique_id="lost")
+    assert report.steps[-1].name == "launch" and report.steps[-1].outcome == "interrupted"
+    assert run.made.instance_id is not None  # found by its tag during clean-up
+    assert any(c.name == "instance" and "terminated" in c.detail for c in report.cleanup)
+    assert report.left == [] and world(account) == before
