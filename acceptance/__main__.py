@@ -27,7 +27,8 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--region", help="AWS Region (default: your profile's or AWS_REGION)")
     root.add_argument("--profile", help="named AWS profile (default: AWS_PROFILE or default)")
     root.add_argument("--stack", default="ResetAccess", help="the deployed stack's name")
-    root.add_argument("--subnet", help="a public subnet (default: the default VPC's)")
+    root.add_argument("--subnet", help="default: the default VPC's; a private subnet is reached "
+                                       "through an EC2 Instance Connect Endpoint (AWS CLI v2)")
     root.add_argument("--arch", choices=sorted(SMALLEST_NITRO), default="x86_64")
     root.add_argument("--instance-type", help="default: t3.nano, or t4g.nano for arm64")
     root.add_argument("--instance-profile",
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     options = Options(stack=args.stack, subnet_id=args.subnet, architecture=args.arch,
                       instance_type=args.instance_type, instance_profile=args.instance_profile,
-                      ssh_cidr=args.ssh_cidr, online=not args.no_online)
+                      ssh_cidr=args.ssh_cidr, online=not args.no_online, profile=args.profile)
     run = Run(lambda service: session.client(service, config=config), SshLogin(), options,
               shield=ctrl_c_waits)
     print(f"acceptance run {run.run_id} in {session.region_name} (stack {args.stack})")

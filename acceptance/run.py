@@ -32,7 +32,8 @@ AL2023_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-defau
 # The smallest Nitro types: a Xen type would test a path our helpers refuse.
 SMALLEST_NITRO = {"x86_64": "t3.nano", "arm64": "t4g.nano"}
 LOGIN_USER = "ec2-user"
-STEPS = ("credentials", "stack", "image", "network", "security group", "key pair", "launch",
+STEPS = ("credentials", "stack", "image", "network", "security group", "connect endpoint",
+         "key pair", "launch",
          "lose the key", "offline reset", "fetch key", "log in", "online reset")
 
 Clients = Callable[[str], Any]
@@ -57,6 +58,7 @@ class Options:
     instance_type: str | None = None
     # An instance profile with AmazonSSMManagedInstanceCore lets the online reset run too.
     instance_profile: str | None = None
+    profile: str | None = None  # the AWS CLI's, for its EC2 Instance Connect tunnel
     ssh_cidr: str | None = None
     online: bool = True
     reset_timeout: float = 30 * 60
@@ -84,6 +86,7 @@ class Made:
     creating: bool = False
     key_name: str | None = None
     security_group_id: str | None = None
+    endpoint_id: str | None = None
     instance_id: str | None = None
     executions: list[str] = field(default_factory=list)
 
@@ -270,11 +273,18 @@ class Run:
             subnet = subnets[0]
         self.facts["subnet"] = subnet["SubnetId"]
         self.facts["vpc"] = subnet["VpcId"]
-        if not self._reaches_internet(subnet):
-            raise Failure(f"subnet {subnet['SubnetId']} has no route to an internet gateway: "
-                          "this run logs in over the instance's public IP; pass --subnet with "
-                          "a public subnet")
-        return f"{subnet['SubnetId']} in {subnet['VpcId']} ({subnet['AvailabilityZone']})"
+        where = f"{subnet['SubnetId']} in {subnet['VpcId']} ({subnet['AvailabilityZone']})"
+        if self._reaches_internet(subnet):
+            return f"{where}: public, SSH to the instance's public IP"
+        if not aws_cli():
+            raise Failure(f"subnet {subnet['SubnetId']} has no route to an internet gateway: SSH "
+                          "goes through an EC2 Instance Connect Endpoint, which needs the AWS "
+                          "CLI v2 (`aws ec2-instance-connect open-tunnel`); install it, or pass "
+                          "--subnet with a public subnet")
+        self.facts["private"] = True
+        self.facts["vpc_cidr"] = ec2.describe_vpcs(VpcIds=[subnet["VpcId"]])["Vpcs"][0][
+            "CidrBlock"]
+        return f"{where}: private, SSH through an EC2 Instance Connect Endpoint"
 
     def _reaches_internet(self, subnet: dict[str, Any]) -> bool:
         ec2 = self.client("ec2")
@@ -290,6 +300,8 @@ class Run:
 
     def _security_group(self) -> str:
         cidr = self.options.ssh_cidr
+        if self.facts.get("private"):
+            cidr = cidr or self.facts["vpc_cidr"]  # the endpoint connects from inside the VPC
         if not cidr:
             try:
                 cidr = f"{self.public_ip()}/32"
@@ -309,6 +321,33 @@ class Run:
                 "IpRanges": [{"CidrIp": cidr, "Description": "acceptance run"}]}]))
         return f"{group['GroupId']}: SSH from {cidr} only"
 
+    def _connect_endpoint(self) -> str:
+        if not self.facts.get("private"):
+            raise Skipped("public subnet")
+        ec2 = self.client("ec2")
+        vpc_filter = [{"Name": "vpc-id", "Values": [self.facts["vpc"]]}]
+        for endpoint in ec2.describe_instance_connect_endpoints(Filters=vpc_filter)[
+                "InstanceConnectEndpoints"]:
+            if endpoint["State"] == "create-complete":
+                self.facts["endpoint"] = endpoint["InstanceConnectEndpointId"]
+                return f"{self.facts['endpoint']} (already in {self.facts['vpc']}; kept)"
+        endpoint = ec2.create_instance_connect_endpoint(
+            SubnetId=self.facts["subnet"], SecurityGroupIds=[self.made.security_group_id],
+            ClientToken=self.name, TagSpecifications=self._tags("instance-connect-endpoint"),
+        )["InstanceConnectEndpoint"]
+        endpoint_id = endpoint["InstanceConnectEndpointId"]
+        self.made.endpoint_id = self.facts["endpoint"] = endpoint_id
+
+        def ready() -> bool:
+            state = ec2.describe_instance_connect_endpoints(
+                InstanceConnectEndpointIds=[endpoint_id])["InstanceConnectEndpoints"][0]
+            if state["State"] == "create-failed":
+                raise Failure(f"{endpoint_id} could not be created: {state.get('StateMessage')}")
+            return bool(state["State"] == "create-complete")
+
+        self._wait(ready, self.options.boot_timeout, f"{endpoint_id} is not ready")
+        return f"{endpoint_id} created"
+
     def _key_pair(self) -> str:
         made = self.client("ec2").create_key_pair(
             KeyName=self.name, KeyType="ed25519", TagSpecifications=self._tags("key-pair"))
@@ -324,7 +363,7 @@ class Run:
             "ClientToken": self.name,  # a retried request never launches a second instance
             "NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": self.facts["subnet"],
                                    "Groups": [self.made.security_group_id],
-                                   "AssociatePublicIpAddress": True,
+                                   "AssociatePublicIpAddress": not self.facts.get("private"),
                                    "DeleteOnTermination": True}],
             "MetadataOptions": {"HttpTokens": "required"},
             "TagSpecifications": self._tags("instance", Name=self.name) + self._tags("volume"),
@@ -457,6 +496,7 @@ class Run:
             ("executions", self._end_executions),
             ("instance", self._terminate),
             ("volumes", self._delete_volumes),
+            ("connect endpoint", self._delete_endpoint),
             ("key pair", self._delete_key_pair),
             ("security group", self._delete_security_group),
             ("backups", self._delete_backups),
@@ -520,16 +560,49 @@ class Run:
         return f"{', '.join(ids)} terminated"
 
     def _delete_volumes(self) -> str:
-        """A root volume detached when the run stopped does not go with the instance."""
+        """A root volume that a stopped run left detached does not go with the instance, and
+        one still detaching from the terminated instance is deleted once it is free."""
         if not self.made.creating:
             return ""
         ec2 = self.client("ec2")
-        deleted = []
-        for volume in ec2.describe_volumes(Filters=self._mine())["Volumes"]:
-            if volume["State"] == "available":
-                ec2.delete_volume(VolumeId=volume["VolumeId"])
-                deleted.append(volume["VolumeId"])
+        deleted: list[str] = []
+
+        def settled() -> bool:
+            busy = False
+            for volume in ec2.describe_volumes(Filters=self._mine())["Volumes"]:
+                if volume["State"] == "available":
+                    ec2.delete_volume(VolumeId=volume["VolumeId"])
+                    deleted.append(volume["VolumeId"])
+                elif volume["State"] == "in-use" and any(
+                        a["InstanceId"] == self.made.instance_id
+                        for a in volume.get("Attachments", [])):
+                    busy = True  # still detaching from the terminated instance
+            return not busy
+
+        self._wait(settled, self.options.cleanup_timeout, "a volume of the run is still attached")
         return f"deleted {', '.join(deleted)}" if deleted else ""
+
+    def _delete_endpoint(self) -> str:
+        """Only one this run created; the security group can go once the endpoint has."""
+        if not self.made.creating:
+            return ""
+        ec2 = self.client("ec2")
+        ids = {e["InstanceConnectEndpointId"] for e in ec2.describe_instance_connect_endpoints(
+            Filters=self._mine())["InstanceConnectEndpoints"]} if self.facts.get("private") \
+            else set()
+        ids |= {self.made.endpoint_id} if self.made.endpoint_id else set()
+        for endpoint_id in sorted(ids):
+            ec2.delete_instance_connect_endpoint(InstanceConnectEndpointId=endpoint_id)
+
+        def gone() -> bool:
+            left = ec2.describe_instance_connect_endpoints(Filters=self._mine())[
+                "InstanceConnectEndpoints"]
+            return not [e for e in left if e["State"] != "delete-complete"]
+
+        if ids:
+            self._wait(gone, self.options.cleanup_timeout, "the endpoint is still there")
+        self.made.endpoint_id = None
+        return f"{', '.join(sorted(ids))} deleted" if ids else ""
 
     def _delete_key_pair(self) -> str:
         if not self.made.creating:
@@ -654,6 +727,13 @@ def _not_found(error: ClientError) -> bool:
 
 
 CHECKIP = "https://checkip.amazonaws.com"
+
+
+def aws_cli() -> str | None:
+    """The AWS CLI, which opens EC2 Instance Connect Endpoint tunnels for ssh."""
+    import shutil
+
+    return shutil.which("aws")
 
 
 def checkip() -> str:

@@ -19,11 +19,21 @@ class Target:
     host: str
     port: int
     user: str
+    proxy: str | None = None  # ssh's ProxyCommand
 
 
-def public_address(instance: dict[str, Any]) -> Target:
+def instance_address(instance: dict[str, Any], run: Run) -> Target:
+    """The public IP, or in a private subnet the EC2 Instance Connect Endpoint's tunnel."""
     from acceptance.run import LOGIN_USER, Failure
 
+    endpoint = run.facts.get("endpoint")
+    if run.facts.get("private") and endpoint:
+        region = run.client("ec2").meta.region_name
+        proxy = (f"aws ec2-instance-connect open-tunnel --instance-id %h "
+                 f"--instance-connect-endpoint-id {endpoint} --region {region}")
+        if run.options.profile:
+            proxy += f" --profile {run.options.profile}"
+        return Target(instance["InstanceId"], 22, LOGIN_USER, proxy)
     address = instance.get("PublicIpAddress")
     if not address:
         raise Failure(f"{instance['InstanceId']} has no public IP: its subnet must assign "
@@ -34,7 +44,8 @@ def public_address(instance: dict[str, Any]) -> Target:
 class SshLogin:
     """`ssh -i KEY USER@HOST id`, retried until sshd answers (the instance just restarted)."""
 
-    def __init__(self, target: Callable[[dict[str, Any]], Target] = public_address) -> None:
+    def __init__(self, target: Callable[[dict[str, Any], Run], Target] = instance_address
+                 ) -> None:
         self.target = target
 
     def __call__(self, private_key: str, instance: dict[str, Any], run: Run) -> str:
@@ -42,7 +53,7 @@ class SshLogin:
 
         if not shutil.which("ssh"):
             raise Failure("no `ssh` command on this machine: install the OpenSSH client")
-        target = self.target(instance)
+        target = self.target(instance, run)
         with tempfile.TemporaryDirectory(prefix="reset-access-acceptance-") as directory:
             key = Path(directory) / "key"
             key.touch(mode=0o600)
@@ -50,8 +61,10 @@ class SshLogin:
             argv = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
                     "-o", "StrictHostKeyChecking=accept-new",
                     "-o", f"UserKnownHostsFile={Path(directory) / 'known_hosts'}",
-                    "-o", "ConnectTimeout=10", "-i", str(key), "-p", str(target.port),
-                    f"{target.user}@{target.host}", "id"]
+                    "-o", "ConnectTimeout=10", "-i", str(key), "-p", str(target.port)]
+            if target.proxy:
+                argv += ["-o", f"ProxyCommand={target.proxy}"]
+            argv += [f"{target.user}@{target.host}", "id"]
             last: list[str] = ["no attempt"]
 
             def logged_in() -> bool:
@@ -66,6 +79,7 @@ class SshLogin:
                           f"cannot log in as {target.user}@{target.host}:{target.port} "
                           f"with the stored key")
             except Failure as failure:
-                raise Failure(f"{failure} (ssh said: {last[0]}); is port 22 reachable from "
-                              "here?") from None
+                hint = ("may you ec2-instance-connect:OpenTunnel?" if target.proxy else
+                        "is port 22 reachable from here?")
+                raise Failure(f"{failure} (ssh said: {last[0]}); {hint}") from None
             return last[0]

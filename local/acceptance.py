@@ -109,7 +109,7 @@ class LocalAccount:
                          if m["DeviceName"] == root)
         return self.engine.ssm_world.volume_trees[volume_id]
 
-    def _local_sshd(self, instance: dict[str, Any]) -> Target:
+    def _local_sshd(self, instance: dict[str, Any], run: Run) -> Target:
         """The instance's sshd, here: it reads ec2-user's authorized_keys on the volume."""
         keys = self.tree_of(instance) / AUTHORIZED_KEYS
         port = _start_sshd(keys, self.engine.workdir)

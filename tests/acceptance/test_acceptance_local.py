@@ -8,13 +8,14 @@ import os
 import shutil
 from typing import Any
 
+import boto3
 import pytest
 from acceptance_world import world
 from botocore.exceptions import ClientError
 
 from acceptance.__main__ import main
 from acceptance.run import STEPS, Failure, Options, Run
-from acceptance.ssh import SshLogin, Target
+from acceptance.ssh import SshLogin, Target, instance_address
 from local.acceptance import LocalAccount
 from local.engine import STACK
 
@@ -34,7 +35,9 @@ def test_run_resets_a_lost_key_logs_in_and_leaves_the_account_as_it_was(
     run, report = account.run(Options(instance_profile=HELPER_PROFILE), echo=printed.append)
 
     outcomes = {step.name: step.outcome for step in report.steps}
-    assert outcomes == dict.fromkeys(STEPS, "ok"), report.lines()
+    # The default VPC's subnets are public: SSH goes to the public IP, no endpoint needed.
+    assert outcomes == {**dict.fromkeys(STEPS, "ok"), "connect endpoint": "skipped"}, \
+        report.lines()
     assert report.passed and report.left == []
     # The key pair was gone before the reset: only the stored key can have opened it.
     names = [step.name for step in report.steps]
@@ -112,9 +115,11 @@ def test_no_stack_says_deploy_first_and_makes_nothing(account: LocalAccount) -> 
     assert report.cleanup == [] and world(account) == before
 
 
-def test_a_private_subnet_is_refused_before_anything_is_made(account: LocalAccount) -> None:
+def test_a_private_subnet_without_the_aws_cli_is_refused_before_anything_is_made(
+        account: LocalAccount, monkeypatch: pytest.MonkeyPatch) -> None:
     import boto3
 
+    monkeypatch.setattr("acceptance.run.aws_cli", lambda: None)
     ec2 = boto3.client("ec2", region_name="us-east-1")
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24",
@@ -123,19 +128,33 @@ def test_a_private_subnet_is_refused_before_anything_is_made(account: LocalAccou
         before = world(account)
         _, report = account.run(Options(subnet_id=subnet))
         assert report.steps[-1].name == "network" and report.steps[-1].outcome == "failed"
-        assert report.steps[-1].detail.startswith(
-            f"subnet {subnet} has no route to an internet gateway")
+        assert report.steps[-1].detail == (
+            f"subnet {subnet} has no route to an internet gateway: SSH goes through an EC2 "
+            "Instance Connect Endpoint, which needs the AWS CLI v2 (`aws ec2-instance-connect "
+            "open-tunnel`); install it, or pass --subnet with a public subnet")
         assert world(account) == before
     finally:
         ec2.delete_subnet(SubnetId=subnet)
         ec2.delete_vpc(VpcId=vpc)
 
 
+def test_a_private_instance_is_reached_through_the_endpoint_tunnel() -> None:
+    session = boto3.Session(region_name="eu-west-1", aws_access_key_id="a",
+                            aws_secret_access_key="b")
+    run = Run(session.client, SshLogin(), Options(profile="dev"))
+    run.facts.update(private=True, endpoint="eice-0123456789abcdef0")
+    target = instance_address({"InstanceId": "i-0123456789abcdef0"}, run)
+    assert (target.host, target.port, target.user) == ("i-0123456789abcdef0", 22, "ec2-user")
+    assert target.proxy == ("aws ec2-instance-connect open-tunnel --instance-id %h "
+                            "--instance-connect-endpoint-id eice-0123456789abcdef0 "
+                            "--region eu-west-1 --profile dev")
+
+
 def test_ssh_that_cannot_connect_fails_in_one_line_with_what_ssh_said(tmp_path: Any) -> None:
     if not shutil.which("ssh"):
         pytest.skip("no ssh client here")
     run = Run(lambda service: None, SshLogin(), Options(login_timeout=0, poll_seconds=0))
-    closed = SshLogin(lambda instance: Target("127.0.0.1", 1, "ec2-user"))
+    closed = SshLogin(lambda instance, run: Target("127.0.0.1", 1, "ec2-user"))
     with pytest.raises(Failure) as failure:
         closed("-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n",
                {"InstanceId": "i-0123456789abcdef0"}, run)
