@@ -135,7 +135,7 @@ def explain(error: BaseException, step: str) -> str:
         operation = getattr(error, "operation_name", "")
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             return (f"{operation} was denied ({code}): your credentials need it for the "
-                    f"{step} step; use a role that may, or ask your administrator")
+                    f"{step} step; docs/acceptance-policy.json lists every right the run uses")
         if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
                     "UnrecognizedClientException", "AuthFailure"):
             return f"your AWS credentials are not valid ({code}): refresh them and run again"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -10,6 +14,8 @@ import boto3
 from local import emulator
 from local.acceptance import LocalAccount
 from local.engine import LOCK_TABLE
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @functools.cache
@@ -41,3 +47,32 @@ def world(account: LocalAccount) -> dict[str, Any]:
         "running executions": [e["name"] for e in executions if e["status"] == "RUNNING"],
         "locks": _client("dynamodb").scan(TableName=LOCK_TABLE)["Items"],
     }
+
+
+SERVICES = ("sts", "cloudformation", "ssm", "ec2", "stepfunctions", "dynamodb")
+
+
+@contextlib.contextmanager
+def calls_made(account: LocalAccount) -> Iterator[set[str]]:
+    """The IAM actions (`states:StartExecution`...) of the requests a run makes."""
+    made: set[str] = set()
+
+    def record(model: Any, **kwargs: Any) -> None:
+        made.add(f"{model.service_model.signing_name}:{model.name}")
+
+    for service in SERVICES:
+        account.clients(service).meta.events.register("before-call", record, unique_id="calls")
+    try:
+        yield made
+    finally:
+        for service in SERVICES:
+            account.clients(service).meta.events.unregister("before-call", unique_id="calls")
+
+
+def policy_actions() -> set[str]:
+    policy = json.loads((REPO / "docs/acceptance-policy.json").read_text())
+    actions: set[str] = set()
+    for statement in policy["Statement"]:
+        listed = statement["Action"]
+        actions |= {listed} if isinstance(listed, str) else set(listed)
+    return actions

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from acceptance_world import world
+from acceptance_world import calls_made, policy_actions, world
 from botocore.exceptions import ClientError
 
 from acceptance.__main__ import main
@@ -32,7 +32,9 @@ def test_run_resets_a_lost_key_logs_in_and_leaves_the_account_as_it_was(
     before = world(account)
     printed: list[str] = []
 
-    run, report = account.run(Options(instance_profile=HELPER_PROFILE), echo=printed.append)
+    with calls_made(account) as calls:
+        run, report = account.run(Options(instance_profile=HELPER_PROFILE),
+                                  echo=printed.append)
 
     outcomes = {step.name: step.outcome for step in report.steps}
     # The default VPC's subnets are public: SSH goes to the public IP, no endpoint needed.
@@ -54,6 +56,8 @@ def test_run_resets_a_lost_key_logs_in_and_leaves_the_account_as_it_was(
     assert account.engine.secrets_written
     assert not any(secret in text for secret in account.engine.secrets_written)
     assert "facts" not in text and "private_key" not in run.facts
+    # docs/acceptance-policy.json, the rights the README asks for, allows every request made.
+    assert calls and calls <= policy_actions(), sorted(calls - policy_actions())
 
 
 @pytest.mark.parametrize("index", range(len(STEPS)), ids=STEPS)
@@ -94,8 +98,9 @@ def test_ctrl_c_while_the_reset_runs_stops_it_and_the_janitor_puts_everything_ba
         if current == ["offline reset"]:
             raise KeyboardInterrupt
 
-    _, report = account.run(Options(), fault=lambda name: current.__setitem__(
-        slice(None), [name]), sleep=sleep)
+    with calls_made(account) as calls:
+        _, report = account.run(Options(), fault=lambda name: current.__setitem__(
+            slice(None), [name]), sleep=sleep)
 
     assert report.steps[-1].name == "offline reset", report.lines()
     assert report.steps[-1].outcome == "interrupted"
@@ -104,6 +109,8 @@ def test_ctrl_c_while_the_reset_runs_stops_it_and_the_janitor_puts_everything_ba
     assert report.left == []
     # The helper is gone, the lock released, the root volume deleted with its instance.
     assert world(account) == before
+    assert {"states:StopExecution", "dynamodb:GetItem"} <= calls <= policy_actions(), sorted(
+        calls - policy_actions())
 
 
 def test_no_stack_says_deploy_first_and_makes_nothing(account: LocalAccount) -> None:
@@ -213,3 +220,25 @@ def test_ctrl_c_before_run_instances_answers_still_terminates_the_instance(
     assert run.made.instance_id is not None  # found by its tag during clean-up
     assert any(c.name == "instance" and "terminated" in c.detail for c in report.cleanup)
     assert report.left == [] and world(account) == before
+
+
+def test_the_documented_policy_names_real_actions_and_no_wildcard() -> None:
+    """A misspelt action would only show as AccessDenied in the user's account; botocore's
+    models list every API each service has. Two actions are permissions without an API of
+    that name: iam:PassRole, and ec2-instance-connect:OpenTunnel (a WebSocket; "Actions
+    defined by Amazon EC2 Instance Connect", Service Authorization Reference)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    services = {"states": "stepfunctions", "ec2-instance-connect": "ec2-instance-connect"}
+    for action in policy_actions() - {"iam:PassRole", "ec2-instance-connect:OpenTunnel"}:
+        prefix, name = action.split(":")
+        assert "*" not in action
+        model = session.get_service_model(services.get(prefix, prefix))
+        assert name in model.operation_names, action
+    # What only a private subnet or an interrupted run asks for is in it too; an endpoint
+    # also needs CreateNetworkInterface and CreateServiceLinkedRole ("Grant permissions to
+    # use EC2 Instance Connect Endpoint", EC2 User Guide).
+    assert {"ec2:CreateInstanceConnectEndpoint", "ec2:DeleteInstanceConnectEndpoint",
+            "ec2:CreateNetworkInterface", "iam:CreateServiceLinkedRole",
+            "ec2-instance-connect:OpenTunnel", "ec2:DeleteVolume"} <= policy_actions()
