@@ -211,7 +211,8 @@ class Run:
                 detail: str) -> None:
         result = StepResult(name, outcome, self.clock() - began, detail)
         where.append(result)
-        self.echo(f"  {outcome}: {detail}" if detail else f"  {outcome}")
+        prefix = "  " if where is self.report.steps else f"clean-up {name}: "
+        self.echo(f"{prefix}{outcome}: {detail}" if detail else f"{prefix}{outcome}")
 
     # -- the steps ----------------------------------------------------------------------------
     def _credentials(self) -> str:
@@ -549,7 +550,7 @@ class Run:
         if not ids:
             return ""
         self.made.instance_id = self.made.instance_id or ids[0]
-        ec2.terminate_instances(InstanceIds=ids)
+        self._eventually(lambda: ec2.terminate_instances(InstanceIds=ids))
 
         def gone() -> bool:
             reservations = ec2.describe_instances(InstanceIds=ids)["Reservations"]
@@ -640,12 +641,25 @@ class Run:
         return f"{group} deleted"
 
     def _delete_backups(self) -> str:
+        """The workflow starts its backup and moves on: an AMI or snapshot still pending is
+        waited for, since its snapshots cannot be deleted while the AMI is being made."""
         if not self.made.executions:
             return ""
         ec2 = self.client("ec2")
         made_by_run = [{"Name": f"tag:{EXECUTION_TAG}", "Values": self.made.executions}]
-        deleted = []
-        for image in ec2.describe_images(Owners=["self"], Filters=made_by_run)["Images"]:
+        images: list[dict[str, Any]] = []
+        snapshots: list[dict[str, Any]] = []
+
+        def settled() -> bool:
+            images[:] = ec2.describe_images(Owners=["self"], Filters=made_by_run)["Images"]
+            snapshots[:] = ec2.describe_snapshots(OwnerIds=["self"], Filters=made_by_run)[
+                "Snapshots"]
+            return not any(i["State"] == "pending" for i in images) and not any(
+                s["State"] == "pending" for s in snapshots)
+
+        self._wait(settled, self.options.cleanup_timeout, "a backup of the run is still pending")
+        deleted: list[str] = []
+        for image in images:
             ec2.deregister_image(ImageId=image["ImageId"])
             deleted.append(image["ImageId"])
             for mapping in image.get("BlockDeviceMappings", []):
@@ -653,8 +667,7 @@ class Run:
                 if snapshot:
                     ec2.delete_snapshot(SnapshotId=snapshot)
                     deleted.append(snapshot)
-        for snapshot in ec2.describe_snapshots(OwnerIds=["self"], Filters=made_by_run)[
-                "Snapshots"]:
+        for snapshot in snapshots:
             if snapshot["SnapshotId"] not in deleted:
                 ec2.delete_snapshot(SnapshotId=snapshot["SnapshotId"])
                 deleted.append(snapshot["SnapshotId"])
