@@ -106,10 +106,10 @@ class Report:
     def lines(self) -> list[str]:
         out = ["", "acceptance run:"]
         for step in self.steps:
-            out.append(f"  {step.name:<15} {step.outcome:<11} {step.seconds:7.1f} s  {step.detail}")
+            out.append(f"  {step.name:<17} {step.outcome:<11} {step.seconds:6.1f} s  {step.detail}")
         out.append("clean-up:")
         for step in self.cleanup:
-            out.append(f"  {step.name:<15} {step.outcome:<11} {step.seconds:7.1f} s  {step.detail}")
+            out.append(f"  {step.name:<17} {step.outcome:<11} {step.seconds:6.1f} s  {step.detail}")
         out.append(f"left behind: {', '.join(self.left) if self.left else 'nothing'}")
         out.append(f"took {self.seconds / 60:.1f} min ({self.seconds:.0f} s); "
                    f"{'PASSED' if self.passed else 'FAILED'}")
@@ -453,7 +453,7 @@ class Run:
         who = self.login(self.facts["private_key"], instance, self)
         if not who.startswith("uid="):
             raise Failure(f"logged in, but `id` printed {who!r}")
-        return f"`id` on {instance.get('PublicIpAddress', self.made.instance_id)}: {who}"
+        return f"logged in with the stored key, `id` printed: {who}"
 
     def _ssm_online(self, instance_id: str | None) -> bool:
         found = self.client("ssm").describe_instance_information(

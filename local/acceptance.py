@@ -72,7 +72,7 @@ class LocalAccount:
         options = options or Options()
         # The engine's Wait states and retries take no time: neither do the run's polls.
         options.poll_seconds = 0.02
-        login = SshLogin(self._local_sshd) if self.sshd is None else KeyPairMatch(self)
+        login = self._login if self.sshd is None else KeyPairMatch(self)
         # SSH comes from this machine: the security group admits 127.0.0.1.
         run = Run(self.clients, login, options, public_ip=lambda: "127.0.0.1", **kwargs)
         try:
@@ -108,6 +108,13 @@ class LocalAccount:
         volume_id = next(m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]
                          if m["DeviceName"] == root)
         return self.engine.ssm_world.volume_trees[volume_id]
+
+    def _login(self, private_key: str, instance: dict[str, Any], run: Run) -> str:
+        """The real SSH login of acceptance/ssh.py, to an sshd that lives for this login."""
+        try:
+            return SshLogin(self._local_sshd)(private_key, instance, run)
+        finally:
+            _stop_sshds()
 
     def _local_sshd(self, instance: dict[str, Any], run: Run) -> Target:
         """The instance's sshd, here: it reads ec2-user's authorized_keys on the volume."""

@@ -49,7 +49,8 @@ def test_run_resets_a_lost_key_logs_in_and_leaves_the_account_as_it_was(
         assert "uid=0(root)" in login  # a real sshd read the volume's authorized_keys
     else:
         assert "key-pair match" in login
-    assert "logged in again" in next(s.detail for s in report.steps if s.name == "online reset")
+    online = next(s.detail for s in report.steps if s.name == "online reset")
+    assert "logged in again: logged in with the stored key, `id` printed: uid=" in online
     assert world(account) == before
     # No private key the run fetched (or the workflow wrote) was printed.
     text = "\n".join(printed + report.lines())
