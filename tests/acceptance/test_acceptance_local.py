@@ -11,10 +11,10 @@ from typing import Any
 import boto3
 import pytest
 from acceptance_world import calls_made, policy_actions, world
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from acceptance.__main__ import main
-from acceptance.run import STEPS, Failure, Options, Run
+from acceptance.run import STEPS, Failure, Options, Run, explain
 from acceptance.ssh import SshLogin, Target, instance_address
 from local.acceptance import LocalAccount
 from local.engine import STACK
@@ -243,3 +243,38 @@ def test_the_documented_policy_names_real_actions_and_no_wildcard() -> None:
     assert {"ec2:CreateInstanceConnectEndpoint", "ec2:DeleteInstanceConnectEndpoint",
             "ec2:CreateNetworkInterface", "iam:CreateServiceLinkedRole",
             "ec2-instance-connect:OpenTunnel", "ec2:DeleteVolume"} <= policy_actions()
+
+
+def test_a_region_without_a_default_vpc_asks_for_a_subnet(account: LocalAccount) -> None:
+    from local import emulator
+
+    vpcs = [v for v in emulator._ec2_backend().vpcs.values() if v.is_default]
+    for vpc in vpcs:
+        vpc.is_default = False  # as after `aws ec2 delete-vpc` of the default VPC
+    try:
+        before = world(account)
+        _, report = account.run(Options())
+    finally:
+        for vpc in vpcs:
+            vpc.is_default = True
+    assert report.steps[-1].name == "network" and report.steps[-1].outcome == "failed"
+    assert report.steps[-1].detail == ("this Region has no default VPC: pass --subnet with a "
+                                       "subnet whose route table reaches an internet gateway")
+    assert world(account) == before
+
+
+@pytest.mark.parametrize(("error", "line"), [
+    (NoCredentialsError(), "no AWS credentials found: run `aws configure`, set AWS_PROFILE, "
+                           "or pass --profile"),
+    (ClientError({"Error": {"Code": "ExpiredToken", "Message": "expired"}}, "GetCallerIdentity"),
+     "your AWS credentials are not valid (ExpiredToken): refresh them and run again"),
+    (ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "RunInstances"),
+     "RunInstances was denied (UnauthorizedOperation): your credentials need it for the launch "
+     "step; docs/acceptance-policy.json lists every right the run uses"),
+    (EndpointConnectionError(endpoint_url="https://ec2.xx-nowhere-1.amazonaws.com/"),
+     "cannot reach AWS (Could not connect to the endpoint URL: "
+     "\"https://ec2.xx-nowhere-1.amazonaws.com/\"); check the network and the Region"),
+])
+def test_each_aws_failure_a_user_can_meet_is_one_line_saying_what_to_do(
+        error: Exception, line: str) -> None:
+    assert explain(error, "launch") == line
