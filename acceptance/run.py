@@ -45,7 +45,7 @@ class Failure(Exception):
 
 
 class Login(Protocol):
-    """Logs in to the instance with the stored private key and returns what `id` printed."""
+    """Logs in to the instance with the stored private key; says how, and what `id` printed."""
 
     def __call__(self, private_key: str, instance: dict[str, Any], run: Run) -> str: ...
 
@@ -450,10 +450,10 @@ class Run:
         ec2 = self.client("ec2")
         instance = ec2.describe_instances(InstanceIds=[self.made.instance_id])[
             "Reservations"][0]["Instances"][0]
-        who = self.login(self.facts["private_key"], instance, self)
-        if not who.startswith("uid="):
-            raise Failure(f"logged in, but `id` printed {who!r}")
-        return f"logged in with the stored key, `id` printed: {who}"
+        proof = self.login(self.facts["private_key"], instance, self)
+        if "uid=" not in proof:
+            raise Failure(f"logged in, but `id` printed no uid: {proof!r}")
+        return proof
 
     def _ssm_online(self, instance_id: str | None) -> bool:
         found = self.client("ssm").describe_instance_information(

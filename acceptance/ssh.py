@@ -82,4 +82,4 @@ class SshLogin:
                 hint = ("may you ec2-instance-connect:OpenTunnel?" if target.proxy else
                         "is port 22 reachable from here?")
                 raise Failure(f"{failure} (ssh said: {last[0]}); {hint}") from None
-            return last[0]
+            return f"ssh {target.user}@{target.host} with the stored key ran `id`: {last[0]}"

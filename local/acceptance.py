@@ -135,8 +135,8 @@ class KeyPairMatch:
         lines = (self.account.tree_of(instance) / AUTHORIZED_KEYS).read_text().splitlines()
         if not any(line.split()[:2] == public for line in lines):
             raise Failure("the stored key's public half is not in ec2-user's authorized_keys")
-        return (f"uid=1000({LOGIN_USER}) (key-pair match; no real login: "
-                f"{self.account.sshd})")
+        return (f"no sshd here ({self.account.sshd}): the stored key's public half is in "
+                f"the authorized_keys of {LOGIN_USER} (uid=1000)")
 
 
 def _sshd_available() -> str | None:

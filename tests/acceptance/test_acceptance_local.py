@@ -45,12 +45,13 @@ def test_run_resets_a_lost_key_logs_in_and_leaves_the_account_as_it_was(
     names = [step.name for step in report.steps]
     assert names.index("lose the key") < names.index("offline reset") < names.index("log in")
     login = next(step.detail for step in report.steps if step.name == "log in")
-    if account.sshd is None:
-        assert "uid=0(root)" in login  # a real sshd read the volume's authorized_keys
+    if account.sshd is None:  # a real sshd read the volume's authorized_keys
+        assert login.startswith("ssh root@127.0.0.1 with the stored key ran `id`: uid=0(root)")
     else:
-        assert "key-pair match" in login
+        assert "the stored key's public half is in the authorized_keys of ec2-user" in login
     online = next(s.detail for s in report.steps if s.name == "online reset")
-    assert "logged in again: logged in with the stored key, `id` printed: uid=" in online
+    assert "; logged in again: ssh root@127.0.0.1 with the stored key ran `id`: uid=" in online \
+        or account.sshd is not None
     assert world(account) == before
     # No private key the run fetched (or the workflow wrote) was printed.
     text = "\n".join(printed + report.lines())
@@ -278,3 +279,30 @@ def test_a_region_without_a_default_vpc_asks_for_a_subnet(account: LocalAccount)
 def test_each_aws_failure_a_user_can_meet_is_one_line_saying_what_to_do(
         error: Exception, line: str) -> None:
     assert explain(error, "launch") == line
+
+
+def test_without_sshd_the_login_is_the_key_pair_match_and_a_foreign_key_fails(
+        tmp_path: Any) -> None:
+    from types import SimpleNamespace
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from local.acceptance import AUTHORIZED_KEYS, KeyPairMatch
+    from local.checks import public_key_of
+
+    def private() -> str:
+        return Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption()).decode()
+
+    stored, foreign = private(), private()
+    keys = tmp_path / AUTHORIZED_KEYS
+    keys.parent.mkdir(parents=True)
+    keys.write_text(f"{public_key_of(stored)} reset-access\n")
+    account = SimpleNamespace(sshd="not root", tree_of=lambda instance: tmp_path)
+    match = KeyPairMatch(account)  # type: ignore[arg-type]
+    run = Run(lambda service: None, match, Options())
+    assert "uid=1000" in match(stored, {}, run)
+    with pytest.raises(Failure, match="not in ec2-user's authorized_keys"):
+        match(foreign, {}, run)
