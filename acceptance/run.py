@@ -440,8 +440,10 @@ class Run:
 
         self._wait(ended, self.options.reset_timeout, f"execution {name} still runs")
         if described["status"] != "SUCCEEDED":
+            cause = " ".join(str(described.get("cause", "")).split())[:300]
             raise Failure(f"{mode} reset {described['status']}: {described.get('error', '')}: "
-                          f"{described.get('cause', '')}"[:400])
+                          f"{cause}; the instance's result is at "
+                          f"/reset-access/{self.made.instance_id}/result")
         output = json.loads(described.get("output") or "{}")
         outcome = output.get("Outcome") or output.get("Action") or "done"
         return f"{name} SUCCEEDED ({outcome})"

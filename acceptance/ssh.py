@@ -68,8 +68,12 @@ class SshLogin:
             last: list[str] = ["no attempt"]
 
             def logged_in() -> bool:
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=60,
-                                      check=False)
+                try:
+                    done = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                                          check=False)
+                except subprocess.TimeoutExpired:
+                    last[:] = ["no answer within 60 s"]
+                    return False
                 last[:] = [done.stdout.strip() if done.returncode == 0
                            else (done.stderr.strip().splitlines() or ["exit 255"])[-1]]
                 return done.returncode == 0

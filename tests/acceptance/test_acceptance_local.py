@@ -306,3 +306,22 @@ def test_without_sshd_the_login_is_the_key_pair_match_and_a_foreign_key_fails(
     assert "uid=1000" in match(stored, {}, run)
     with pytest.raises(Failure, match="not in ec2-user's authorized_keys"):
         match(foreign, {}, run)
+
+
+def test_a_reset_that_fails_in_the_account_is_one_line_and_leaves_nothing(
+        account: LocalAccount) -> None:
+    from local.scenario import Fault
+
+    before = world(account)
+    engine = account.engine
+    engine.scenario.faults = [Fault("LaunchHelper", "before", "InsufficientInstanceCapacity")]
+    engine._faults_left = [1]
+    try:
+        _, report = account.run(Options())
+    finally:
+        engine.scenario.faults, engine._faults_left = [], []
+    last = report.steps[-1]
+    assert (last.name, last.outcome) == ("offline reset", "failed"), report.lines()
+    assert last.detail.startswith("offline reset FAILED: ") and "\n" not in last.detail
+    assert "LaunchHelper" in last.detail and "/result" in last.detail
+    assert report.left == [] and world(account) == before
