@@ -14,10 +14,10 @@ LAYER_DIR := build/layer
 PYTEST_WORKERS ?= 2
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help venv node layer demo test lint synth deploy clean
+.PHONY: help venv node layer demo test lint synth deploy acceptance clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 # Stamps depend on the requirement files, so a changed pin reinstalls and nothing else does.
 $(STAMPS)/venv: requirements.txt requirements-dev.txt lambdas/requirements.txt
@@ -54,7 +54,7 @@ test: venv node layer  ## run every test (what CI runs)
 # Test folders have no __init__.py (each has its own conftest), so mypy checks them one by one;
 # test functions may leave fixtures unannotated. The workflow and fault tests share the
 # workflow's world checks as `tests.workflow.conftest`, so mypy names their modules from here.
-SOURCES := $(wildcard app.py stacks lambdas local cli rescue)
+SOURCES := $(wildcard app.py stacks lambdas local cli rescue acceptance)
 SHARED_TEST_DIRS := tests/workflow/ tests/faults/
 TEST_DIRS := $(filter-out $(SHARED_TEST_DIRS),$(wildcard tests/*/))
 
@@ -73,6 +73,10 @@ synth: venv node layer  ## synthesize the ResetAccess stack into cdk.out
 
 deploy: venv node layer  ## deploy the ResetAccess stack (AWS credentials; cdk bootstrap once)
 	npx --no-install cdk deploy ResetAccess
+
+# AWS CLI-style: `make acceptance REGION=eu-west-1 PROFILE=dev ARGS="--subnet subnet-..."`.
+acceptance: venv  ## after deploy: reset a throwaway instance in your account, log in, delete it
+	$(PY) -m acceptance $(if $(REGION),--region $(REGION)) $(if $(PROFILE),--profile $(PROFILE)) $(ARGS)
 
 clean:  ## remove what the targets built (not .venv or node_modules)
 	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -20,7 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--report", type=Path, help="where to write the report JSON")
     demo = commands.add_parser("demo", help="reset a Linux instance whose key is lost")
     demo.add_argument("--report", type=Path, default=Path("reports/lost-key-linux.json"))
+    commands.add_parser("acceptance", help="the acceptance run (make acceptance), locally")
     args = parser.parse_args(argv)
+    if args.command == "acceptance":
+        from local.acceptance import main as acceptance
+
+        return acceptance()
 
     scenario_path = args.scenario if args.command == "run" else SCENARIOS / "lost-key-linux.json"
     try:

@@ -329,10 +329,15 @@ def _create_image(original: Callable[..., Any]) -> Callable[..., Any]:
 def _stop_execution(original: Callable[..., Any]) -> Callable[..., Any]:
     """AWS: StopExecution ends a running execution ABORTED at once; no Retry or Catch runs
     after it. moto lets a branch of a Parallel that was mid-retry fail the execution
-    afterwards, which ends it FAILED; here a requested stop always ends ABORTED."""
+    afterwards, which ends it FAILED; here a requested stop always ends ABORTED.
+    AWS: a stop right after the start works too; moto's worker thread has no environment to
+    stop until it runs, so the stop waits for it (a few milliseconds)."""
 
     def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
         self.stop_requested = True
+        deadline = time.monotonic() + 5
+        while self.exec_worker and self.exec_worker.env is None and time.monotonic() < deadline:
+            time.sleep(0.005)
         original(self, stop_date=stop_date, error=error, cause=cause)
 
     return stop

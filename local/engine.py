@@ -135,6 +135,11 @@ class Engine:
 
             yield execute
 
+    def local_aws(self) -> contextlib.AbstractContextManager[None]:
+        """The stack deployed in a fresh local AWS, no execution: for drivers that start their
+        own (local/acceptance.py)."""
+        return self._local_aws()
+
     @contextlib.contextmanager
     def _local_aws(self) -> Iterator[None]:
         saved_env = dict(os.environ)

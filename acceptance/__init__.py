@@ -1,0 +1,1 @@
+"""The real-account acceptance run (`make acceptance`), also run on the local engine."""

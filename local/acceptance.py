@@ -1,0 +1,236 @@
+"""The acceptance run (acceptance/run.py) on the local engine: the same code, local clients.
+
+What AWS does outside the API calls the run makes, this module does for it:
+- cloud-init: a launched Amazon Linux instance's root volume holds `ec2-user` with the launch
+  key pair's public key in `~/.ssh/authorized_keys` (a real directory tree the agent edits);
+- the stack's outputs: a CloudFormation stack named like ours whose outputs name the engine's
+  state machine and lock table;
+- EventBridge: an execution that ends ABORTED, TIMED_OUT or FAILED is handed to the janitor;
+- the instance's sshd: a real sshd on 127.0.0.1 reads the volume's authorized_keys (root and
+  sshd needed; elsewhere the login is the key-pair match, and the report says so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from acceptance.run import AL2023_PARAMETER, LOGIN_USER, Failure, Options, Report, Run
+from acceptance.ssh import SshLogin, Target
+from local import emulator
+from local.checks import public_key_of
+from local.engine import (
+    JANITOR_STATUSES,
+    LOCK_TABLE,
+    STACK,
+    Engine,
+    _linux_image,
+    _put_public_parameter,
+)
+from local.scenario import Scenario
+from local.volumes import build_linux_tree
+
+AUTHORIZED_KEYS = f"home/{LOGIN_USER}/.ssh/authorized_keys"
+
+
+class LocalAccount:
+    """One engine world (stack deployed) in which acceptance runs are made, one after another."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.janitor_done: set[str] = set()
+        self.sshd = _sshd_available()
+        self._clients: dict[str, Any] = {}
+
+    def clients(self, service: str) -> Any:
+        """One client per service for every run: making one costs a fifth of a second."""
+        if service not in self._clients:
+            self._clients[service] = self._client(service)
+        return self._clients[service]
+
+    def _client(self, service: str) -> Any:
+        client = boto3.Session(region_name=emulator.REGION).client(service)
+        if service == "ec2":
+            client.meta.events.register("after-call.ec2.RunInstances", self._cloud_init)
+        if service == "stepfunctions":
+            client.meta.events.register("after-call.sfn.DescribeExecution", self._eventbridge)
+        return client
+
+    def run(self, options: Options | None = None, **kwargs: Any) -> tuple[Run, Report]:
+        options = options or Options()
+        # The engine's Wait states and retries take no time: neither do the run's polls.
+        options.poll_seconds = 0.02
+        login = self._login if self.sshd is None else KeyPairMatch(self)
+        # SSH comes from this machine: the security group admits 127.0.0.1.
+        run = Run(self.clients, login, options, public_ip=lambda: "127.0.0.1", **kwargs)
+        try:
+            report = run()
+        except KeyboardInterrupt:
+            report = run.report
+        return run, report
+
+    # -- what AWS does around the API calls ---------------------------------------------------
+    def _cloud_init(self, http_response: Any, parsed: dict[str, Any], model: Any,
+                    **kwargs: Any) -> None:
+        backend = emulator._ec2_backend()
+        for launched in parsed.get("Instances", []):
+            instance = backend.get_instance(launched["InstanceId"])
+            key = backend.key_pairs.get(instance.key_name) if instance.key_name else None
+            volume_id = instance.block_device_mapping[instance.root_device_name].volume_id
+            tree = self.engine.workdir / "volumes" / volume_id
+            tree.mkdir(parents=True)
+            users = [{"name": LOGIN_USER, "uid": 1000, "gid": 1000, "authorized_keys": [
+                key.material_public.decode().strip()] if key else []}]
+            build_linux_tree(tree, {"distro": "amzn2023", "users": users})
+            self.engine.ssm_world.volume_trees[volume_id] = tree
+
+    def _eventbridge(self, http_response: Any, parsed: dict[str, Any], model: Any,
+                     **kwargs: Any) -> None:
+        arn = parsed.get("executionArn", "")
+        if parsed.get("status") in JANITOR_STATUSES and arn not in self.janitor_done:
+            self.janitor_done.add(arn)
+            self.engine._janitor(parsed)
+
+    def tree_of(self, instance: dict[str, Any]) -> Path:
+        root = instance["RootDeviceName"]
+        volume_id = next(m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]
+                         if m["DeviceName"] == root)
+        return self.engine.ssm_world.volume_trees[volume_id]
+
+    def _login(self, private_key: str, instance: dict[str, Any], run: Run) -> str:
+        """The real SSH login of acceptance/ssh.py, to an sshd that lives for this login."""
+        try:
+            return SshLogin(self._local_sshd)(private_key, instance, run)
+        finally:
+            _stop_sshds()
+
+    def _local_sshd(self, instance: dict[str, Any], run: Run) -> Target:
+        """The instance's sshd, here: it reads ec2-user's authorized_keys on the volume."""
+        keys = self.tree_of(instance) / AUTHORIZED_KEYS
+        port = _start_sshd(keys, self.engine.workdir)
+        # Root stands in for ec2-user: this machine has no such account.
+        return Target("127.0.0.1", port, "root")
+
+
+class KeyPairMatch:
+    """Where no sshd can run: the stored key's public half is in ec2-user's authorized_keys."""
+
+    def __init__(self, account: LocalAccount) -> None:
+        self.account = account
+
+    def __call__(self, private_key: str, instance: dict[str, Any], run: Run) -> str:
+        public = public_key_of(private_key).split()[:2]
+        lines = (self.account.tree_of(instance) / AUTHORIZED_KEYS).read_text().splitlines()
+        if not any(line.split()[:2] == public for line in lines):
+            raise Failure("the stored key's public half is not in ec2-user's authorized_keys")
+        return (f"no sshd here ({self.account.sshd}): the stored key's public half is in "
+                f"the authorized_keys of {LOGIN_USER} (uid=1000)")
+
+
+def _sshd_available() -> str | None:
+    """None when a real sshd can run here, else why not."""
+    if os.geteuid() != 0:
+        return "not root"
+    for tool in ("sshd", "ssh"):
+        if not shutil.which(tool):
+            return f"no {tool}"
+    return None
+
+
+_SSHDS: list[subprocess.Popen[bytes]] = []
+
+
+def _start_sshd(authorized_keys: Path, workdir: Path) -> int:
+    base = Path(tempfile.mkdtemp(prefix="sshd-", dir=workdir))
+    host_key = base / "host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)],
+                   check=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    config = base / "sshd_config"
+    config.write_text(
+        f"ListenAddress 127.0.0.1:{port}\nHostKey {host_key}\nPidFile none\nUsePAM no\n"
+        "StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+        f"KbdInteractiveAuthentication no\nAuthorizedKeysFile {authorized_keys}\n")
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+    process = subprocess.Popen([shutil.which("sshd") or "sshd", "-D", "-e", "-f", str(config)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _SSHDS.append(process)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as client:
+            if client.connect_ex(("127.0.0.1", port)) == 0:
+                return port
+        if process.poll() is not None:
+            raise Failure(f"the local sshd exited ({process.returncode})")
+        time.sleep(0.05)
+    raise Failure("the local sshd did not listen within 10 s")
+
+
+def _stop_sshds() -> None:
+    while _SSHDS:
+        process = _SSHDS.pop()
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def local_account(workdir: Path | None = None) -> Iterator[LocalAccount]:
+    """The engine's world with the stack deployed and no instance: the run launches its own."""
+    engine = Engine(Scenario(instances={}, input={}), workdir=workdir)
+    with engine.local_aws():
+        session = boto3.Session(region_name=emulator.REGION)
+        template = {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+                    "Outputs": {"StateMachineArn": {"Value": engine.state_machine_arn},
+                                "LockTableName": {"Value": LOCK_TABLE}}}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # moto does not model the handle; the outputs count
+            session.client("cloudformation").create_stack(
+                StackName=STACK, TemplateBody=json.dumps(template))
+        _default_vpc_internet(session.client("ec2"))
+        # AWS publishes the image; here it is one of moto's own Linux images.
+        for arch in ("x86_64", "arm64"):
+            _put_public_parameter(AL2023_PARAMETER.format(arch=arch), _linux_image(arch))
+        try:
+            yield LocalAccount(engine)
+        finally:
+            _stop_sshds()
+
+
+def _default_vpc_internet(ec2: Any) -> None:
+    """AWS: a default VPC comes with an internet gateway, and its main route table sends
+    0.0.0.0/0 there (VPC User Guide, "Default VPCs"); moto's has neither."""
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc["VpcId"])
+    main_table = ec2.describe_route_tables(Filters=[
+        {"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+        {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]
+    ec2.create_route(RouteTableId=main_table["RouteTableId"],
+                     DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+
+
+def main() -> int:
+    """`python -m local acceptance`: the acceptance run on the embedded AWS."""
+    started = time.monotonic()
+    with local_account() as account:
+        options = Options(instance_profile=f"{STACK}-Helper")
+        _, report = account.run(options)
+    for line in report.lines():
+        print(line)
+    print(f"(local engine, {time.monotonic() - started:.1f} s with the world's set-up)")
+    return 0 if report.passed else 1
+
