@@ -28,12 +28,14 @@ def build_zipapp(dest: Path) -> Path:
     """Write the agent to dest (run it with `python3 dest ...`); return dest."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    sources = sorted(path for path in PACKAGE_DIR.glob("*.py") if path.name not in EXCLUDED)
+    # Subpackages too (rescue/windows/), sorted by archive name so the bytes never vary.
+    names = sorted(path.relative_to(PACKAGE_DIR).as_posix() for path in PACKAGE_DIR.rglob("*.py"))
+    sources = [name for name in names if name not in EXCLUDED]
     with dest.open("wb") as handle:
         handle.write(SHEBANG)
         with zipfile.ZipFile(handle, "w") as archive:
             archive.writestr(_entry("__main__.py"), ENTRY)
-            for path in sources:
-                archive.writestr(_entry(f"rescue/{path.name}"), path.read_bytes())
+            for name in sources:
+                archive.writestr(_entry(f"rescue/{name}"), (PACKAGE_DIR / name).read_bytes())
     dest.chmod(0o755)
     return dest

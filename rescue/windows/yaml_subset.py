@@ -81,7 +81,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 from xml.parsers import expat
 
-from . import RescueError
+from .. import RescueError
 
 
 class WindowsRescueError(RescueError):
