@@ -1,35 +1,24 @@
 """Re-enable Administrator password generation on an offline Windows root volume.
 
-Being split into one module per launch agent and per file format; until then everything
-lives in yaml_subset.py (moved there first so git follows the history).
+`enable_password_generation(root)` takes the root of a mounted Windows system partition
+(NTFS through ntfs-3g on the Linux helper, or a plain directory tree in the local engine),
+finds the EC2 launch agent the volume has (ec2launch_v2, ec2launch_v1, ec2config) and
+makes it generate a new random password at the next boot, which EC2 returns, encrypted
+with the instance's key pair, through GetPasswordData. Files are edited textually and in
+place (json_splice, ini, yaml_subset) after everything is planned and checked (plan);
+volume, encoding and ntfs_acl hold the shared helpers.
+
+Design, AWS sources and limits: docs/rescue-windows.md.
 """
 
 from __future__ import annotations
 
-from .yaml_subset import (
-    NTFS_ACL_XATTR,
-    SCRIPTS_CSE,
-    SCRIPTS_TOOL,
-    ConfigParseError,
-    NoLaunchAgentError,
-    WindowsRescueError,
-    _edit_agent_config,
-    _edit_ec2config,
-    _edit_launch_config,
-    enable_password_generation,
-    security_descriptor,
-)
+from .errors import ConfigParseError, NoLaunchAgentError, WindowsRescueError
+from .repair import enable_password_generation
 
 __all__ = [
-    "NTFS_ACL_XATTR",
-    "SCRIPTS_CSE",
-    "SCRIPTS_TOOL",
     "ConfigParseError",
     "NoLaunchAgentError",
     "WindowsRescueError",
-    "_edit_agent_config",
-    "_edit_ec2config",
-    "_edit_launch_config",
     "enable_password_generation",
-    "security_descriptor",
 ]

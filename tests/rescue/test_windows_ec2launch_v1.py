@@ -24,14 +24,8 @@ from windows_fixtures import (
     write,
 )
 
-from rescue.windows import (
-    SCRIPTS_CSE,
-    SCRIPTS_TOOL,
-    ConfigParseError,
-    WindowsRescueError,
-    _edit_launch_config,
-    enable_password_generation,
-)
+from rescue.windows import ConfigParseError, WindowsRescueError, enable_password_generation
+from rescue.windows.ec2launch_v1 import SCRIPTS_CSE, SCRIPTS_TOOL, edit_launch_config
 
 BAK = ".reset-access.bak"
 CMD_REL = f"{STARTUP_REL}/ResetAccess-EC2Launch-Init.cmd"
@@ -222,7 +216,7 @@ def test_an_interrupted_earlier_run_is_completed(tmp_path: Path) -> None:
     ],
 )
 def test_launch_config_variants(text: str, expected: str) -> None:
-    assert _edit_launch_config(text, "LaunchConfig.json")[0] == expected
+    assert edit_launch_config(text, "LaunchConfig.json")[0] == expected
 
 
 def test_random_already_set_still_gets_the_startup_script(tmp_path: Path) -> None:

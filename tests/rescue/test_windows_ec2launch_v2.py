@@ -26,7 +26,8 @@ from windows_fixtures import (
     write,
 )
 
-from rescue.windows import ConfigParseError, _edit_agent_config, enable_password_generation
+from rescue.windows import ConfigParseError, enable_password_generation
+from rescue.windows.ec2launch_v2 import edit_agent_config
 
 yaml = pytest.importorskip("yaml")  # the tests' YAML reader; the agent itself has none
 
@@ -197,14 +198,14 @@ def test_missing_stage_is_added_before_post_ready(tmp_path: Path) -> None:
 def test_incomplete_set_admin_account_is_completed(admin: str, fixed: str) -> None:
     head = "version: 1.0\nconfig:\n  - stage: preReady\n    tasks:\n"
     tail = "  - stage: postReady\n    tasks:\n      - task: startSsm\n"
-    new, notes = _edit_agent_config(head + admin + tail, "agent-config.yml")
+    new, notes = edit_agent_config(head + admin + tail, "agent-config.yml")
     assert new == head + fixed + tail
     assert notes
 
 
 def test_empty_pre_ready_task_list() -> None:
     text = "config:\n  - stage: preReady\n    tasks: []   # nothing yet\n"
-    new, _ = _edit_agent_config(text, "agent-config.yml")
+    new, _ = edit_agent_config(text, "agent-config.yml")
     assert new == ("config:\n  - stage: preReady\n    tasks:   # nothing yet\n"
                    "      - task: setAdminAccount\n        inputs:\n          password:\n"
                    "            type: random\n")
@@ -233,12 +234,12 @@ def test_json_agent_config(tmp_path: Path) -> None:
     ],
 )
 def test_json_agent_config_gets_what_it_lacks(text: str, added: str) -> None:
-    new, _ = _edit_agent_config(text, "agent-config.yml")
+    new, _ = edit_agent_config(text, "agent-config.yml")
     assert added in new
     pre = next(s for s in json.loads(new)["config"] if s["stage"] == "preReady")
     admin = next(t for t in pre["tasks"] if t["task"] == "setAdminAccount")
     assert admin["inputs"]["password"]["type"] == "random"
-    assert _edit_agent_config(new, "agent-config.yml") == (new, [])
+    assert edit_agent_config(new, "agent-config.yml") == (new, [])
 
 
 @pytest.mark.parametrize(
@@ -370,10 +371,10 @@ def test_any_layout_gets_exactly_the_intended_change(config: dict[str, Any], ind
     text = yaml.dump(config, Dumper=dumper, indent=indent, sort_keys=False,
                      default_flow_style=False).replace("\n", newline)
 
-    new, notes = _edit_agent_config(text, "agent-config.yml")
+    new, notes = edit_agent_config(text, "agent-config.yml")
 
     assert yaml.safe_load(new) == intended(config)
-    assert _edit_agent_config(new, "agent-config.yml") == (new, [])  # idempotent
+    assert edit_agent_config(new, "agent-config.yml") == (new, [])  # idempotent
     assert bool(notes) == (new != text)
     # Every line it did not mean to touch is still there, byte for byte and in order.
     old_lines, new_lines = text.split(newline), new.split(newline)
