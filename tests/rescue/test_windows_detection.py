@@ -161,3 +161,17 @@ def test_the_cli_reports_it_on_one_json_line(tmp_path: Path,
     code, report = run_agent("--platform", "windows", "--root", str(empty))
     assert code == 1 and report["ok"] is False
     assert "no EC2 launch agent configuration" in report["error"]
+
+
+def test_the_built_agent_repairs_windows(tmp_path: Path,
+                                         run_agent: Callable[..., Any]) -> None:
+    """The zipapp the SSM document ships carries the Windows package, subpackages included."""
+    from rescue.build import build_zipapp
+
+    agent = build_zipapp(tmp_path / "rescue.pyz")
+    tree = tmp_path / "volume"
+    make_tree(tree, "ec2config")
+    code, report = run_agent("--platform", "windows", "--root", str(tree), entry=[str(agent)])
+    assert code == 0, report
+    assert report["agent"] == "ec2config" and report["changed_files"] == [EC2CONFIG_REL]
+    assert b"<State>Enabled</State>" in (tree / EC2CONFIG_REL).read_bytes()

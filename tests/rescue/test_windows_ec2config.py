@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from windows_fixtures import EC2CONFIG_REL, EC2CONFIG_XML, encode, make_tree, snapshot
 
-from rescue.windows import ConfigParseError, _edit_ec2config, enable_password_generation
+from rescue.windows import ConfigParseError, enable_password_generation
 
 BAK = ".reset-access.bak"
 DISABLED = "      <Name>Ec2SetPassword</Name>\n      <State>Disabled</State>"
@@ -87,15 +87,6 @@ def test_plugin_shapes(tmp_path: Path, text: str, expected: str | None) -> None:
     enable_password_generation(tmp_path)
     assert (tmp_path / EC2CONFIG_REL).read_bytes().decode() == expected
     assert enable_password_generation(tmp_path)["changed"] is False
-
-
-def test_edit_is_textual_not_reserialised() -> None:
-    text = "<?xml version='1.0'?>\n<!DOCTYPE x>\n<S a = 'q' >\n<Plugins>\n<Plugin ><Name>" \
-           "Ec2SetPassword</Name ><State >Disabled</State ></Plugin >\n<![CDATA[<Plugin>" \
-           "<Name>Ec2SetPassword</Name></Plugin>]]></Plugins>\n</S>\n"
-    new, note = _edit_ec2config(text, "config.xml")
-    assert new == text.replace(">Disabled<", ">Enabled<")
-    assert note is not None
 
 
 @pytest.mark.parametrize(

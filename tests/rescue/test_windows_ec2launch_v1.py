@@ -24,14 +24,8 @@ from windows_fixtures import (
     write,
 )
 
-from rescue.windows import (
-    SCRIPTS_CSE,
-    SCRIPTS_TOOL,
-    ConfigParseError,
-    WindowsRescueError,
-    _edit_launch_config,
-    enable_password_generation,
-)
+from rescue.windows import ConfigParseError, WindowsRescueError, enable_password_generation
+from rescue.windows.ec2launch_v1 import SCRIPTS_CSE, SCRIPTS_TOOL
 
 BAK = ".reset-access.bak"
 CMD_REL = f"{STARTUP_REL}/ResetAccess-EC2Launch-Init.cmd"
@@ -204,25 +198,6 @@ def test_an_interrupted_earlier_run_is_completed(tmp_path: Path) -> None:
     assert (tmp_path / AFTER_GPT_REL).read_bytes() == \
         f"[General]\r\ngPCMachineExtensionNames={SCRIPTS_GROUP}\r\nVersion=3\r\n".encode()
     assert result["changed"] is True
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ('{"adminPasswordType":"DoNothing"}', '{"adminPasswordType":"Random"}'),
-        ('{\r\n  "AdminPasswordType": "Specify",\r\n  "AdminPassword": "x"\r\n}',
-         '{\r\n  "AdminPasswordType": "Random",\r\n  "AdminPassword": "x"\r\n}'),
-        ('{\n    "setWallpaper":  true,\n    "handleUserData":  true\n}',
-         '{\n    "setWallpaper":  true,\n    "handleUserData":  true,\n'
-         '    "adminPasswordType":  "Random"\n}'),
-        ('{\n    "setWallpaper":  true\n}',
-         '{\n    "setWallpaper":  true,\n    "adminPasswordType":  "Random"\n}'),
-        ("{}", '{"adminPasswordType": "Random"}'),
-        ('{"adminPasswordType": null}', '{"adminPasswordType": "Random"}'),
-    ],
-)
-def test_launch_config_variants(text: str, expected: str) -> None:
-    assert _edit_launch_config(text, "LaunchConfig.json")[0] == expected
 
 
 def test_random_already_set_still_gets_the_startup_script(tmp_path: Path) -> None:

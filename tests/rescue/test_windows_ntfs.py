@@ -28,7 +28,8 @@ from windows_fixtures import (
     make_tree,
 )
 
-from rescue.windows import NTFS_ACL_XATTR, enable_password_generation, security_descriptor
+from rescue.windows import enable_password_generation
+from rescue.windows.ntfs_acl import NTFS_ACL_XATTR, security_descriptor
 
 BAK = ".reset-access.bak"
 MOUNT_OPTIONS = "rw,nodev,nosuid,noexec"  # as rescue/mounts.py mounts a Windows volume
