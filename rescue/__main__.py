@@ -64,7 +64,7 @@ def windows_repair() -> Callable[[Path], Dict[str, Any]]:
         if exc.name != f"{__package__}.windows":
             raise
         raise RescueError(
-            "this build of the agent has no Windows support (rescue/windows.py is missing): "
+            "this build of the agent has no Windows support (rescue/windows/ is missing): "
             "rebuild the agent from a checkout that has it"
         ) from exc
     repair: Callable[[Path], Dict[str, Any]] = module.enable_password_generation

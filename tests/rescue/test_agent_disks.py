@@ -200,7 +200,7 @@ def test_zipapp_on_python39(
 
 
 def test_ntfs_windows_root_is_found_and_released(disks: Disks, tmp_path: Path) -> None:
-    """Mount logic for Windows volumes (the repair itself is rescue/windows.py's)."""
+    """Mount logic for Windows volumes (the repair itself is rescue/windows/'s)."""
     require_root()
     require_tools("mkntfs", "ntfs-3g", "ntfs-3g.probe")
     device = disks.attach(disks.image("disk", "64M", "label: dos\ntype=7\n"))

@@ -389,9 +389,9 @@ def test_bad_command_lines(tmp_path: Path, run_agent: AgentRun, key: str) -> Non
 
 
 def test_windows_without_its_module_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A build that lacks rescue/windows.py (written apart) reports it instead of crashing."""
+    """A build that lacks rescue/windows/ (written apart) reports it instead of crashing."""
     monkeypatch.setitem(sys.modules, "rescue.windows", None)  # makes the import fail
-    with pytest.raises(RescueError, match=r"rescue/windows.py is missing"):
+    with pytest.raises(RescueError, match=r"rescue/windows/ is missing"):
         windows_repair()
 
 
