@@ -7,6 +7,7 @@ each against that documented behaviour. The workflow's ASL is never bent to fit 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import importlib
 import json
 import re
@@ -343,12 +344,47 @@ def _stop_execution(original: Callable[..., Any]) -> Callable[..., Any]:
     return stop
 
 
+# AWS: an execution's history holds at most 25,000 events; when event 25,000 would not be
+# ExecutionSucceeded, the execution fails there, with no Catch run (Step Functions developer
+# guide, "Avoid reaching the history quota"; the cause is the text AWS gives). moto has no limit.
+HISTORY_EVENT_QUOTA = 25_000
+HISTORY_LIMIT_ERROR = "States.Runtime"
+HISTORY_LIMIT_CAUSE = "The execution reached the maximum number of history events (25000)."
+
+
+def _execution(execution_arn: str) -> Any:
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends[ACCOUNT][REGION]
+    return next(e for e in backend._get_executions() if e.execution_arn == execution_arn)
+
+
+def enforce_history_quota(execution_arn: str) -> bool:
+    """Fail a running execution whose history reached the quota; True if it did. The engine
+    calls this while it waits, so a run that would fail in AWS on its history fails here too."""
+    execution = _execution(execution_arn)
+    worker = execution.exec_worker
+    env = worker.env if worker else None
+    if env is None or getattr(execution, "history_limit_reached", False):
+        return False
+    if len(env.event_manager._history_event_list) < HISTORY_EVENT_QUOTA - 1:
+        return False
+    execution.history_limit_reached = True
+    execution.stop(stop_date=datetime.datetime.now(tz=datetime.UTC),
+                   error=HISTORY_LIMIT_ERROR, cause=HISTORY_LIMIT_CAUSE)
+    return True
+
+
 def _reflect_execution_status(original: Callable[[Any], None]) -> Callable[[Any], None]:
     def reflect(self: Any) -> None:
         original(self)
-        if getattr(self.execution, "stop_requested", False):
-            from moto.stepfunctions.parser.api import ExecutionStatus
+        from moto.stepfunctions.parser.api import ExecutionStatus
 
+        if getattr(self.execution, "history_limit_reached", False):
+            self.execution.exec_status = ExecutionStatus.FAILED
+            self.execution.error = HISTORY_LIMIT_ERROR
+            self.execution.cause = HISTORY_LIMIT_CAUSE
+        elif getattr(self.execution, "stop_requested", False):
             self.execution.exec_status = ExecutionStatus.ABORTED
 
     return reflect

@@ -328,6 +328,8 @@ class Engine:
                 shown = len(events)
             if not running:
                 break
+            for arn in arns:
+                emulator.enforce_history_quota(arn)
             if time.monotonic() - started > 600:
                 raise RuntimeError("the local execution ran for 10 minutes; engine stuck?")
             time.sleep(0.1 if self.echo_progress else 0.02)

@@ -7,6 +7,9 @@ import json
 from collections.abc import Callable
 from types import SimpleNamespace
 
+import pytest
+
+from local import emulator
 from local.aws_rules import AMI_NAME
 from local.engine import Engine
 from tests.workflow.conftest import RunScenario
@@ -73,3 +76,20 @@ def test_a_state_result_over_256_kib_fails_the_run(run_scenario: RunScenario) ->
     assert run.report["status"] == "FAILED"
     assert "States.DataLimitExceeded" in json.dumps(run.report["history"])
     run.assert_restored()
+
+
+def test_an_execution_whose_history_reaches_the_quota_fails_and_is_restored(
+        run_scenario: RunScenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Step Functions quotas: 25,000 history events, then the execution fails with no Catch run
+    # ("Avoid reaching the history quota"). A low quota stands in for a run that loops that
+    # long; the janitor, started for the failed execution, puts the world back as in AWS.
+    monkeypatch.setattr(emulator, "HISTORY_EVENT_QUOTA", 60)
+
+    run = run_scenario()
+
+    assert run.report["status"] == "FAILED"
+    assert run.report["cause"] == emulator.HISTORY_LIMIT_CAUSE
+    assert len(run.report["history"]) < 100  # it stopped there, not at the run's end
+    assert "Rollback" not in run.states_entered()
+    run.assert_restored()
+    run.assert_nothing_left()
