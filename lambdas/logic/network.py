@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lambdas.logic.consistency import settled
 from lambdas.logic.tags import execution_filter, tag_specifications
 
 VPC_CIDR = "10.213.0.0/24"
@@ -34,8 +35,8 @@ def prepare_network(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
     vpc_id = _existing(ec2.describe_vpcs, "Vpcs", "VpcId", execution) or ec2.create_vpc(
         CidrBlock=VPC_CIDR, TagSpecifications=tag_specifications("vpc", execution)
     )["Vpc"]["VpcId"]
-    subnet_id = _existing(ec2.describe_subnets, "Subnets", "SubnetId", execution) or (
-        ec2.create_subnet(
+    subnet_id = _existing(ec2.describe_subnets, "Subnets", "SubnetId", execution) or settled(
+        lambda: ec2.create_subnet(
             VpcId=vpc_id, CidrBlock=VPC_CIDR, AvailabilityZone=plan["AvailabilityZone"],
             TagSpecifications=tag_specifications("subnet", execution),
         )["Subnet"]["SubnetId"]
@@ -45,20 +46,23 @@ def prepare_network(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
     ) or ec2.create_internet_gateway(
         TagSpecifications=tag_specifications("internet-gateway", execution)
     )["InternetGateway"]["InternetGatewayId"]
-    igw = ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])["InternetGateways"][0]
+    igw = settled(lambda: ec2.describe_internet_gateways(
+        InternetGatewayIds=[igw_id])["InternetGateways"][0])
     if not any(a.get("VpcId") == vpc_id for a in igw.get("Attachments", [])):
-        ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+        settled(lambda: ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id))
     route_table_id = _existing(
         ec2.describe_route_tables, "RouteTables", "RouteTableId", execution
-    ) or ec2.create_route_table(
+    ) or settled(lambda: ec2.create_route_table(
         VpcId=vpc_id, TagSpecifications=tag_specifications("route-table", execution)
-    )["RouteTable"]["RouteTableId"]
-    table = ec2.describe_route_tables(RouteTableIds=[route_table_id])["RouteTables"][0]
+    )["RouteTable"]["RouteTableId"])
+    table = settled(lambda: ec2.describe_route_tables(
+        RouteTableIds=[route_table_id])["RouteTables"][0])
     if not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" for r in table.get("Routes", [])):
-        ec2.create_route(RouteTableId=route_table_id, DestinationCidrBlock="0.0.0.0/0",
-                         GatewayId=igw_id)
+        settled(lambda: ec2.create_route(RouteTableId=route_table_id,
+                                         DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id))
     if not any(a.get("SubnetId") == subnet_id for a in table.get("Associations", [])):
-        ec2.associate_route_table(RouteTableId=route_table_id, SubnetId=subnet_id)
+        settled(lambda: ec2.associate_route_table(RouteTableId=route_table_id,
+                                                  SubnetId=subnet_id))
     group_id = _security_group(ec2, vpc_id, execution)
     return {"SubnetId": subnet_id, "SecurityGroupId": group_id, "VpcId": vpc_id,
             "Created": True, "PublicIp": True}
@@ -76,13 +80,14 @@ def _security_group(ec2: Any, vpc_id: str, execution: str) -> str:
     )["SecurityGroups"]
     if found:
         return str(found[0]["GroupId"])
-    group_id = str(ec2.create_security_group(
+    group_id = str(settled(lambda: ec2.create_security_group(
         GroupName=f"reset-access-{execution}"[:255],
         Description="ResetAccess helper: no inbound, HTTPS and HTTP out",
         VpcId=vpc_id,
         TagSpecifications=tag_specifications("security-group", execution),
-    )["GroupId"])
-    ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=[{
-        "IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-    ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=HTTPS_EGRESS + HTTP_EGRESS)
+    )["GroupId"]))
+    settled(lambda: ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=[{
+        "IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]))
+    settled(lambda: ec2.authorize_security_group_egress(
+        GroupId=group_id, IpPermissions=HTTPS_EGRESS + HTTP_EGRESS))
     return group_id
