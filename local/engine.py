@@ -33,6 +33,7 @@ from moto import mock_aws
 from local import emulator
 from local.consistency import EventualConsistency, scale_handler_waits
 from local.emulator import ACCOUNT, REGION, SsmWorld
+from local.network import give_default_vpc_its_gateway
 from local.scenario import Scenario
 from local.volumes import build_linux_tree, build_windows_tree, read_authorized_keys
 
@@ -244,6 +245,7 @@ class Engine:
 
     def _build_world(self) -> None:
         ec2 = boto3.client("ec2", region_name=REGION)
+        give_default_vpc_its_gateway(ec2)
         backend = emulator._ec2_backend()
         image_id = _linux_image("x86_64")
         for name, spec in self.scenario.instances.items():

@@ -30,7 +30,9 @@ def prepare_network(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
         vpc_id = described["VpcId"]
         group_id = _security_group(ec2, vpc_id, execution)
         return {"SubnetId": subnet["SubnetId"], "SecurityGroupId": group_id,
-                "VpcId": vpc_id, "Created": False, "PublicIp": False}
+                "VpcId": vpc_id, "Created": False,
+                # Preflight's finding: behind an internet gateway only a public IP gets out.
+                "PublicIp": bool(subnet.get("PublicIp"))}
 
     vpc_id = _existing(ec2.describe_vpcs, "Vpcs", "VpcId", execution) or ec2.create_vpc(
         CidrBlock=VPC_CIDR, TagSpecifications=tag_specifications("vpc", execution)
@@ -79,6 +81,8 @@ def _security_group(ec2: Any, vpc_id: str, execution: str) -> str:
         Filters=[*execution_filter(execution), {"Name": "vpc-id", "Values": [vpc_id]}]
     )["SecurityGroups"]
     if found:
+        # A run killed between the create and the egress rules left them half done.
+        _restrict_egress(ec2, str(found[0]["GroupId"]), found[0].get("IpPermissionsEgress", []))
         return str(found[0]["GroupId"])
     group_id = str(settled(lambda: ec2.create_security_group(
         GroupName=f"reset-access-{execution}"[:255],
@@ -86,8 +90,15 @@ def _security_group(ec2: Any, vpc_id: str, execution: str) -> str:
         VpcId=vpc_id,
         TagSpecifications=tag_specifications("security-group", execution),
     )["GroupId"]))
-    settled(lambda: ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=[{
-        "IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]))
-    settled(lambda: ec2.authorize_security_group_egress(
-        GroupId=group_id, IpPermissions=HTTPS_EGRESS + HTTP_EGRESS))
+    # AWS gives a new group one egress rule: everything, anywhere.
+    _restrict_egress(ec2, group_id, [{"IpProtocol": "-1"}])
     return group_id
+
+
+def _restrict_egress(ec2: Any, group_id: str, egress: list[dict[str, Any]]) -> None:
+    if any(rule.get("IpProtocol") == "-1" for rule in egress):
+        settled(lambda: ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=[{
+            "IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]))
+    if not any(rule.get("FromPort") == 443 for rule in egress):
+        settled(lambda: ec2.authorize_security_group_egress(
+            GroupId=group_id, IpPermissions=HTTPS_EGRESS + HTTP_EGRESS))

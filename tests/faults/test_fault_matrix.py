@@ -67,3 +67,19 @@ def test_retryable_fault_heals(run_scenario: RunScenario, state: str) -> None:
     assert len(run.world["backups"]["images"]) == 1  # one backup, even if Backup ran twice
     assert run.report["api_calls"].get("ec2:RunInstances", 0) == 1
     assert run.report["api_calls"].get("ec2:CreateVpc", 0) == 1
+
+
+@pytest.mark.parametrize("state,error", [("PrepareNetwork", "Sandbox.Timedout"),
+                                         ("LaunchHelper", "Lambda.Unknown")])
+def test_function_timeout_is_retried(run_scenario: RunScenario, state: str, error: str) -> None:
+    # Lambda reports a function killed at its timeout as Sandbox.Timedout (Lambda.Unknown
+    # without an error type); killed after its side effect, the retry finds the work done.
+    run = run_scenario(input=FAST_KEY, faults=[
+        {"state": state, "when": "after", "error": error, "times": 1}])
+
+    assert run.report["status"] == "SUCCEEDED", run.report["cause"]
+    run.assert_restored()
+    run.assert_nothing_left()
+    run.assert_key_opens()
+    assert run.report["api_calls"].get("ec2:RunInstances", 0) == 1
+    assert run.report["api_calls"].get("ec2:CreateVpc", 0) == 1

@@ -59,7 +59,7 @@ def test_scenario_refuses_a_malformed_lag() -> None:
                             "eventual_consistency": {"seed": 1, "lag": 2}})
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1])
 def test_lost_key_run_succeeds_through_eventual_consistency(run_scenario: RunScenario,
                                                             seed: int) -> None:
     run = run_scenario(input=FAST_KEY, eventual_consistency={"seed": seed, "max_lag": 3})
