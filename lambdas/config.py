@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+# Each function's own timeout in seconds, set by the stack; the AWS clients are cut to fit it.
+TIMEOUT_VARIABLE = "FUNCTION_TIMEOUT_SECONDS"
+
 
 @dataclass(frozen=True)
 class Config:

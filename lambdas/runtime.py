@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger, Tracer
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.config import TIMEOUT_VARIABLE
 from lambdas.errors import AwsError, AwsTransient, ResetAccessError
 from lambdas.logic import inflight
 from lambdas.logic.names import resource_name
@@ -23,8 +24,12 @@ tracer = Tracer(service="reset-access")
 Event = dict[str, Any]
 Handler = Callable[[Event, Any], Any]
 
-# Standard retry mode absorbs throttling inside one invocation, before the ASL's Retry has to.
-_BOTO_CONFIG = BotoConfig(retries={"mode": "standard", "max_attempts": 5})
+# Unset (the local engine), the clients fit the shortest function (stacks/functions.py).
+SHORTEST_FUNCTION_SECONDS = 20
+CONNECT_SECONDS = 2.0
+# A call's attempts, timeouts and backoff take at most this share of the function's time: the
+# rest lets the handler report a named, retried AwsTransient before Lambda kills it.
+CALL_SHARE = 0.75
 _clients: dict[str, Any] = {}
 # Per thread: the local engine runs a Parallel's branches in threads of one process.
 _invocation = threading.local()
@@ -33,10 +38,38 @@ _invocation = threading.local()
 fault_hook: Callable[[str, str], None] | None = None
 
 
+def backoff_bound(attempts: int) -> float:
+    """The longest standard retry mode sleeps between `attempts` attempts (botocore
+    retries/standard.py: rand * min(2**i, 20) s, raised by x-amz-retry-after to at most +5 s)."""
+    return float(sum(min(2 ** i, 20) + 5 for i in range(attempts - 1)))
+
+
+def worst_call_seconds(config: BotoConfig) -> float:
+    """How long one call may take with this config before it raises, at the very worst."""
+    retries = config.retries or {}
+    attempts = int(retries.get("total_max_attempts") or 1)
+    per_attempt = float(config.connect_timeout) + float(config.read_timeout)
+    return attempts * per_attempt + backoff_bound(attempts)
+
+
+def client_config(function_seconds: float) -> BotoConfig:
+    """Timeouts and attempts such that a slow call fails inside the function, named and
+    retried by the ASL, instead of outliving it (botocore's defaults: 60 s connect and read)."""
+    attempts = 2 if function_seconds < 60 else 3 if function_seconds < 300 else 5
+    budget = CALL_SHARE * function_seconds - backoff_bound(attempts)
+    read = min(30.0, budget / attempts - CONNECT_SECONDS)
+    if read < 1:
+        raise ValueError(f"a {function_seconds} s function leaves no time for an AWS call")
+    # Standard retry mode absorbs throttling inside one invocation, before the ASL's Retry has to.
+    return BotoConfig(connect_timeout=CONNECT_SECONDS, read_timeout=read,
+                      retries={"mode": "standard", "total_max_attempts": attempts})
+
+
 def client(service: str) -> Any:
     """One client per service per container, reused across warm invocations."""
     if service not in _clients:
-        _clients[service] = boto3.client(service, config=_BOTO_CONFIG)
+        seconds = float(os.environ.get(TIMEOUT_VARIABLE) or SHORTEST_FUNCTION_SECONDS)
+        _clients[service] = boto3.client(service, config=client_config(seconds))
     return _clients[service]
 
 

@@ -200,7 +200,6 @@ def local_account(workdir: Path | None = None) -> Iterator[LocalAccount]:
             warnings.simplefilter("ignore")  # moto does not model the handle; the outputs count
             session.client("cloudformation").create_stack(
                 StackName=STACK, TemplateBody=json.dumps(template))
-        _default_vpc_internet(session.client("ec2"))
         # AWS publishes the image; here it is one of moto's own Linux images.
         for arch in ("x86_64", "arm64"):
             _put_public_parameter(AL2023_PARAMETER.format(arch=arch), _linux_image(arch))
@@ -208,19 +207,6 @@ def local_account(workdir: Path | None = None) -> Iterator[LocalAccount]:
             yield LocalAccount(engine)
         finally:
             _stop_sshds()
-
-
-def _default_vpc_internet(ec2: Any) -> None:
-    """AWS: a default VPC comes with an internet gateway, and its main route table sends
-    0.0.0.0/0 there (VPC User Guide, "Default VPCs"); moto's has neither."""
-    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]
-    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc["VpcId"])
-    main_table = ec2.describe_route_tables(Filters=[
-        {"Name": "vpc-id", "Values": [vpc["VpcId"]]},
-        {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]
-    ec2.create_route(RouteTableId=main_table["RouteTableId"],
-                     DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
 
 
 def main() -> int:

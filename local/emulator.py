@@ -26,6 +26,7 @@ from unittest import mock
 from jsonpath_ng.ext.parser import parse as parse_json_path
 from moto.core.responses import ActionResult
 
+from local.network import no_way_to_ssm
 from local.rescue_run import python_gate, send_command_response, stale_version
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,7 +123,9 @@ def _managed(world: SsmWorld, instance_id: str) -> bool:
         return True
     profile = instance.iam_instance_profile or {}
     arn = profile.get("Arn") if isinstance(profile, dict) else getattr(profile, "arn", None)
-    return bool(world.helper_profile_arn) and arn == world.helper_profile_arn
+    # AWS: the agent must reach SSM over the network (local/network.py); moto needs nothing.
+    return bool(world.helper_profile_arn) and arn == world.helper_profile_arn and (
+        no_way_to_ssm(_ec2_backend(), instance) is None)
 
 
 def _describe_instance_information(world: SsmWorld) -> Callable[[Any], ActionResult]:

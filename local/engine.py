@@ -32,7 +32,9 @@ from moto import mock_aws
 
 from lambdas.logic.names import resource_name
 from local import aws_rules, emulator
+from local.consistency import EventualConsistency, scale_handler_waits
 from local.emulator import ACCOUNT, REGION, SsmWorld
+from local.network import give_default_vpc_its_gateway
 from local.scenario import Scenario
 from local.volumes import build_linux_tree, build_windows_tree, read_authorized_keys
 
@@ -116,6 +118,7 @@ class Engine:
         # How many more times each scenario fault fires (index into scenario.faults).
         self._faults_left = [fault.times for fault in self.scenario.faults]
         self._aborted = False
+        self.consistency = EventualConsistency.from_spec(self.scenario.eventual_consistency)
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -230,6 +233,7 @@ class Engine:
 
         runtime.reset_clients()
         runtime.fault_hook = self._fault
+        scale_handler_waits()
         runtime.logger.registered_handler.stream = self.logs  # type: ignore[attr-defined]
         self.handlers: dict[str, Any] = {}
         for camel in function_names(ASL_FILE.read_text()):
@@ -247,6 +251,7 @@ class Engine:
 
     def _build_world(self) -> None:
         ec2 = boto3.client("ec2", region_name=REGION)
+        give_default_vpc_its_gateway(ec2)
         backend = emulator._ec2_backend()
         image_id = _linux_image("x86_64")
         for name, spec in self.scenario.instances.items():
@@ -347,6 +352,8 @@ class Engine:
                         if "stateEnteredEventDetails" in h]}
             for arn, e in zip(arns, ended, strict=True)]
         report["janitor"] = self.janitor_results
+        if self.consistency:
+            report["eventual_consistency"] = dict(sorted(self.consistency.injected.items()))
         return report
 
     def _janitor(self, execution: dict[str, Any]) -> None:
@@ -556,13 +563,20 @@ class _CallCounter:
         engine, original = self.engine, self.original
 
         def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            engine.count_call(client.meta.service_model.endpoint_prefix, operation)
+            service = client.meta.service_model.endpoint_prefix
+            engine.count_call(service, operation)
             if operation == "PutParameter" and params.get("Type") == "SecureString":
                 # Every secret ever written, also those a failed run deleted again: the
                 # tests look for each of them where no secret may be.
                 engine.secrets_written.append(str(params.get("Value", "")))
             aws_rules.check(client, operation, params)
-            return original(client, operation, params)
+            lag = engine.consistency if getattr(engine._local, "function", None) else None
+            if lag:
+                lag.before(service, operation, params)
+            response = original(client, operation, params)
+            if lag:
+                lag.after(service, operation, response)
+            return response
 
         botocore.client.BaseClient._make_api_call = counted
 

@@ -14,7 +14,9 @@ from typing import Any
 
 from local.volumes import WINDOWS_AGENTS
 
-TOP_FIELDS = {"instances", "input", "faults", "abort_at", "description"}
+TOP_FIELDS = {
+    "instances", "input", "faults", "abort_at", "description", "eventual_consistency",
+}
 INSTANCE_FIELDS = {
     "platform", "state", "root_device", "encrypted", "ssm", "tags", "volume",
     "root_device_type", "product_codes", "kms_key_state", "availability_zone",
@@ -43,6 +45,9 @@ class Scenario:
     input: Any
     faults: list[Fault] = field(default_factory=list)
     abort_at: str | None = None
+    # EC2 answers NotFound for a just-created resource (local/consistency.py): true or
+    # {"seed": n, "max_lag": n}.
+    eventual_consistency: Any = None
 
     @classmethod
     def load(cls, path: Path | str) -> Scenario:
@@ -98,8 +103,14 @@ class Scenario:
                                 int(fault.get("times", 1))))
         if "input" not in data:
             raise ScenarioError("input: required (the execution input)")
+        lag = data.get("eventual_consistency")
+        if lag not in (None, True, False) and not (
+                isinstance(lag, dict) and set(lag) <= {"seed", "max_lag"}
+                and all(isinstance(v, int) and v >= 0 for v in lag.values())):
+            raise ScenarioError("eventual_consistency: true, or {\"seed\": n, \"max_lag\": n} "
+                                "with whole numbers")
         return cls(instances=instances, input=data["input"], faults=faults,
-                   abort_at=data.get("abort_at"))
+                   abort_at=data.get("abort_at"), eventual_consistency=lag)
 
     def resolve_input(self, ids: dict[str, str]) -> Any:
         """Replace "@NAME" anywhere in the input (nested too) by that instance's ID."""

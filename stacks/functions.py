@@ -14,6 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from lambdas.config import TIMEOUT_VARIABLE
 from stacks.nag import acknowledge, wildcard_finding
 from stacks.permissions import (
     ALL_RESOURCES_REASON,
@@ -180,6 +181,7 @@ class PhaseFunctions(Construct):
         )
         log_group.grant_write(role)
         values = {**self._values, **(extra_values or {})}
+        timeout = TIMEOUTS.get(handler, DEFAULT_TIMEOUT)
         self._attach(role, rules, values)
         function = lambda_.Function(
             self,
@@ -191,11 +193,13 @@ class PhaseFunctions(Construct):
             handler=f"lambdas.handlers.{handler}.handler",
             layers=[self.layer],
             role=role,
-            timeout=TIMEOUTS.get(handler, DEFAULT_TIMEOUT),
+            timeout=timeout,
             memory_size=MEMORY_MB.get(handler, DEFAULT_MEMORY_MB),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
-            environment=self._environment.variables(state_machine_arn),
+            # The AWS clients' timeouts are cut to fit it (lambdas/runtime.py client_config).
+            environment={**self._environment.variables(state_machine_arn),
+                         TIMEOUT_VARIABLE: str(timeout.to_seconds())},
         )
         acknowledge(function, {"AwsSolutions-L1": [RUNTIME_REASON]})
         self.functions[handler] = function

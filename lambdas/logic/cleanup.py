@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambdas.errors import NotReady
+from lambdas.logic.consistency import not_yet_visible
 from lambdas.logic.keys import pending_parameter
 from lambdas.logic.tags import execution_filter
 
@@ -26,10 +27,16 @@ def cleanup(ec2: Any, ssm: Any, execution: str, instance_id: str | None,
         state = instance["State"]["Name"]
         if state == "terminated":
             continue
-        _keep_foreign_volumes(ec2, instance, execution)
+        try:
+            _keep_foreign_volumes(ec2, instance, execution)
+        except ClientError as error:
+            if not not_yet_visible(error):
+                raise
+            waiting.append(f"{instance['InstanceId']} not visible to EC2 yet")
+            continue
         if state != "shutting-down":
-            ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
-            removed.setdefault("instances", []).append(instance["InstanceId"])
+            _delete(lambda i=instance: ec2.terminate_instances(InstanceIds=[i["InstanceId"]]),
+                    instance["InstanceId"], "instances", removed, waiting)
         waiting.append(f"{instance['InstanceId']} terminating")
     if waiting:
         # Network pieces cannot go while the helper's interface exists.
@@ -77,7 +84,9 @@ def _delete(call: Any, resource_id: str, kind: str, removed: dict[str, list[str]
         removed.setdefault(kind, []).append(resource_id)
     except ClientError as error:
         code = error.response["Error"]["Code"]
-        if code in _STILL_IN_USE:
+        # NotFound for a resource the Describe just listed is lag, not proof it is gone: the
+        # next round describes again, and what is really gone is no longer listed.
+        if code in _STILL_IN_USE or not_yet_visible(error):
             waiting.append(resource_id)
         elif not code.endswith(".NotFound"):
             raise

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from lambdas.errors import NotReady, UnexpectedState
+from lambdas.logic.consistency import not_yet_visible, settled
 from lambdas.logic.tags import execution_filter, tag_specifications
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
@@ -38,7 +41,8 @@ def launch_helper(
         "AssociatePublicIpAddress": bool(network["PublicIp"]),
         "DeleteOnTermination": True,
     }
-    response = ec2.run_instances(
+    # The subnet and group may be minutes old or just made; the same token makes a retry safe.
+    response = settled(lambda: ec2.run_instances(
         ImageId=image_id,
         InstanceType=plan["HelperInstanceType"],
         MinCount=1,
@@ -56,14 +60,21 @@ def launch_helper(
         TagSpecifications=tag_specifications(
             "instance", execution, Name=f"ResetAccess helper for {plan['InstanceId']}"
         ) + tag_specifications("volume", execution),
-    )
+    ))
     instance = response["Instances"][0]
     return {"InstanceId": instance["InstanceId"], "ImageId": image_id}
 
 
 def check_helper_ready(ec2: Any, ssm: Any, helper_id: str) -> dict[str, Any]:
     """Ready when EC2 says running and SSM says Online; NotReady until then."""
-    instance = ec2.describe_instances(InstanceIds=[helper_id])["Reservations"][0]["Instances"][0]
+    try:
+        reservations = ec2.describe_instances(InstanceIds=[helper_id])["Reservations"]
+    except ClientError as error:
+        if not_yet_visible(error):
+            # Just launched: EC2 may not know the ID yet (eventual consistency), not gone.
+            raise NotReady(f"helper {helper_id} is not visible to EC2 yet") from None
+        raise
+    instance = reservations[0]["Instances"][0]
     state = instance["State"]["Name"]
     if state in ("shutting-down", "terminated", "stopping", "stopped"):
         raise UnexpectedState(f"helper {helper_id} is {state}; it cannot be used")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lambdas.logic.consistency import settled
 from lambdas.logic.tags import execution_filter, tag_specifications
 
 VPC_CIDR = "10.213.0.0/24"
@@ -29,13 +30,15 @@ def prepare_network(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
         vpc_id = described["VpcId"]
         group_id = _security_group(ec2, vpc_id, execution)
         return {"SubnetId": subnet["SubnetId"], "SecurityGroupId": group_id,
-                "VpcId": vpc_id, "Created": False, "PublicIp": False}
+                "VpcId": vpc_id, "Created": False,
+                # Preflight's finding: behind an internet gateway only a public IP gets out.
+                "PublicIp": bool(subnet.get("PublicIp"))}
 
     vpc_id = _existing(ec2.describe_vpcs, "Vpcs", "VpcId", execution) or ec2.create_vpc(
         CidrBlock=VPC_CIDR, TagSpecifications=tag_specifications("vpc", execution)
     )["Vpc"]["VpcId"]
-    subnet_id = _existing(ec2.describe_subnets, "Subnets", "SubnetId", execution) or (
-        ec2.create_subnet(
+    subnet_id = _existing(ec2.describe_subnets, "Subnets", "SubnetId", execution) or settled(
+        lambda: ec2.create_subnet(
             VpcId=vpc_id, CidrBlock=VPC_CIDR, AvailabilityZone=plan["AvailabilityZone"],
             TagSpecifications=tag_specifications("subnet", execution),
         )["Subnet"]["SubnetId"]
@@ -45,20 +48,23 @@ def prepare_network(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
     ) or ec2.create_internet_gateway(
         TagSpecifications=tag_specifications("internet-gateway", execution)
     )["InternetGateway"]["InternetGatewayId"]
-    igw = ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])["InternetGateways"][0]
+    igw = settled(lambda: ec2.describe_internet_gateways(
+        InternetGatewayIds=[igw_id])["InternetGateways"][0])
     if not any(a.get("VpcId") == vpc_id for a in igw.get("Attachments", [])):
-        ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+        settled(lambda: ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id))
     route_table_id = _existing(
         ec2.describe_route_tables, "RouteTables", "RouteTableId", execution
-    ) or ec2.create_route_table(
+    ) or settled(lambda: ec2.create_route_table(
         VpcId=vpc_id, TagSpecifications=tag_specifications("route-table", execution)
-    )["RouteTable"]["RouteTableId"]
-    table = ec2.describe_route_tables(RouteTableIds=[route_table_id])["RouteTables"][0]
+    )["RouteTable"]["RouteTableId"])
+    table = settled(lambda: ec2.describe_route_tables(
+        RouteTableIds=[route_table_id])["RouteTables"][0])
     if not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" for r in table.get("Routes", [])):
-        ec2.create_route(RouteTableId=route_table_id, DestinationCidrBlock="0.0.0.0/0",
-                         GatewayId=igw_id)
+        settled(lambda: ec2.create_route(RouteTableId=route_table_id,
+                                         DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id))
     if not any(a.get("SubnetId") == subnet_id for a in table.get("Associations", [])):
-        ec2.associate_route_table(RouteTableId=route_table_id, SubnetId=subnet_id)
+        settled(lambda: ec2.associate_route_table(RouteTableId=route_table_id,
+                                                  SubnetId=subnet_id))
     group_id = _security_group(ec2, vpc_id, execution)
     return {"SubnetId": subnet_id, "SecurityGroupId": group_id, "VpcId": vpc_id,
             "Created": True, "PublicIp": True}
@@ -75,14 +81,24 @@ def _security_group(ec2: Any, vpc_id: str, execution: str) -> str:
         Filters=[*execution_filter(execution), {"Name": "vpc-id", "Values": [vpc_id]}]
     )["SecurityGroups"]
     if found:
+        # A run killed between the create and the egress rules left them half done.
+        _restrict_egress(ec2, str(found[0]["GroupId"]), found[0].get("IpPermissionsEgress", []))
         return str(found[0]["GroupId"])
-    group_id = str(ec2.create_security_group(
+    group_id = str(settled(lambda: ec2.create_security_group(
         GroupName=f"reset-access-{execution}"[:255],
         Description="ResetAccess helper: no inbound, HTTPS and HTTP out",
         VpcId=vpc_id,
         TagSpecifications=tag_specifications("security-group", execution),
-    )["GroupId"])
-    ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=[{
-        "IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-    ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=HTTPS_EGRESS + HTTP_EGRESS)
+    )["GroupId"]))
+    # AWS gives a new group one egress rule: everything, anywhere.
+    _restrict_egress(ec2, group_id, [{"IpProtocol": "-1"}])
     return group_id
+
+
+def _restrict_egress(ec2: Any, group_id: str, egress: list[dict[str, Any]]) -> None:
+    if any(rule.get("IpProtocol") == "-1" for rule in egress):
+        settled(lambda: ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=[{
+            "IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]))
+    if not any(rule.get("FromPort") == 443 for rule in egress):
+        settled(lambda: ec2.authorize_security_group_egress(
+            GroupId=group_id, IpPermissions=HTTPS_EGRESS + HTTP_EGRESS))

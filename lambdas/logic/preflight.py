@@ -8,6 +8,7 @@ from typing import Any
 from lambdas.errors import InvalidInput, Unsupported
 from lambdas.logic.helper_type import require_nitro
 from lambdas.logic.inputs import OPT_IN_TAG, Request
+from lambdas.logic.reachability import check_helper_subnet
 from lambdas.logic.windows import WINDOWS_TOOL_DOCUMENT, password_parameter
 
 UBUNTU_AMI_PARAMETER = (
@@ -121,6 +122,7 @@ def plan_reset(
             "true and launch that AMI with a new key pair"
         )
     subnet = _resolve_subnet(ec2, request, instance, az)
+    helper_reaches_ssm = check_helper_subnet(ec2, subnet, mode, request.mode, plan["Notes"])
     architecture = _helper_architecture(ec2, request.helper_instance_type)
     backup = request.backup
     if mode == "online" and backup == "ami":
@@ -131,7 +133,8 @@ def plan_reset(
                              "without a reboot (an AMI would need a stop to be consistent)")
     linux_key = platform == "linux" and not request.public_key
     # Mode auto: if the online reset fails, the helper path still can (same plan, offline).
-    fallback = request.mode == "auto" and mode == "online" and not marketplace and not (
+    fallback = request.mode == "auto" and mode == "online" and not marketplace and (
+        helper_reaches_ssm) and not (
         platform == "windows" and not instance.get("KeyName")
         and not request.create_password_enabled_ami)
     plan.update(

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from lambdas.errors import NotReady, RollbackIncomplete
+from lambdas.logic.consistency import not_yet_visible
 from lambdas.logic.instances import instance_state, restore_delete_on_termination
 from lambdas.logic.tags import EXECUTION_TAG, tag_value
 from lambdas.logic.volumes import attachment, describe_volume
@@ -60,7 +63,13 @@ def rollback(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
 
 
 def _created_by(ec2: Any, instance_id: str, execution: str) -> bool:
-    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    try:
+        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    except ClientError as error:
+        if not_yet_visible(error):
+            # The volume's holder exists; EC2 does not know it everywhere yet.
+            raise NotReady(f"helper {instance_id} is not visible to EC2 yet") from None
+        raise
     instance = reservations[0]["Instances"][0] if reservations else {}
     return tag_value(instance, EXECUTION_TAG) == execution
 

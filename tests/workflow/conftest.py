@@ -111,12 +111,14 @@ RunScenario = Callable[..., Run]
 def run_scenario() -> RunScenario:
     def run(instances: dict[str, Any] | None = None, input: Any = None,
             faults: list[dict[str, Any]] | None = None, abort_at: str | None = None,
-            prepare: Callable[[Engine], None] | None = None, copies: int = 1) -> Run:
+            prepare: Callable[[Engine], None] | None = None, copies: int = 1,
+            eventual_consistency: Any = None) -> Run:
         scenario = Scenario.from_dict({
             "instances": copy.deepcopy(instances or {"web": linux_instance()}),
             "input": input if input is not None else {"InstanceId": "@web"},
             "faults": faults or [],
             **({"abort_at": abort_at} if abort_at else {}),
+            **({"eventual_consistency": eventual_consistency} if eventual_consistency else {}),
         })
         engine = Engine(scenario, prepare=prepare, copies=copies)
         return Run(engine, engine.run())

@@ -101,18 +101,12 @@ def test_backup_choice(run_scenario: RunScenario, backup: str, images: int, snap
 
 @pytest.mark.parametrize("subnet", ["CreateNewVPC", "SelectedInstanceSubnet", "same-az-subnet"])
 def test_helper_subnet_choices(run_scenario: RunScenario, subnet: str) -> None:
-    def given_subnet(engine):
-        import boto3
+    from tests.workflow.test_subnet_reach import subnet_with
 
-        ec2 = boto3.client("ec2", region_name="us-east-1")
-        vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-        created = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24",
-                                    AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
-        engine.scenario.input["SubnetId"] = created
-
+    # A given subnet must reach SSM (test_subnet_reach.py): a public one here.
     run = run_scenario(
         input={"InstanceId": "@web", "SubnetId": subnet},
-        prepare=given_subnet if subnet == "same-az-subnet" else None,
+        prepare=subnet_with("internet-gateway") if subnet == "same-az-subnet" else None,
     )
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
     run.assert_restored()
