@@ -6,6 +6,7 @@ device nodes and mount points removed (an ExitStack unwinds them in reverse orde
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -183,8 +184,39 @@ def _idle_lv(holder: str, mounted: Dict[str, str]) -> bool:
     return lvm_uuid and dev not in mounted and not any((node / "holders").glob("*"))
 
 
+RELEASE_WAIT = 15.0  # seconds for an earlier mount of the device to let go of it
+
+
+def _wait_released(source: Path) -> None:
+    """Wait until no superblock (or exclusive opener) holds the device.
+
+    An unmount returns before the filesystem is shut down when another mount namespace
+    (e.g. `unshare --mount`, a service's private namespace) copied the mount meanwhile.
+    Mounting the device again then silently reuses that superblock with its old options:
+    a "recovery" mount shows the norecovery probe's stale view, a read-write one fails
+    with EBUSY. An exclusive open succeeds only once the filesystem let go of the device.
+    """
+    deadline = time.monotonic() + RELEASE_WAIT
+    while True:
+        try:
+            os.close(os.open(str(source), os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC))
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                return  # not ours to judge here: the mount names any real problem
+        if time.monotonic() >= deadline:
+            raise RescueError(
+                f"{source} is still held by a filesystem {RELEASE_WAIT:g} s after it was "
+                "unmounted (a process in another mount namespace keeps a copy of the mount, "
+                "or another program has the device open exclusively): find it with "
+                "'grep -l <device> /proc/*/mountinfo', or retry later"
+            )
+        time.sleep(0.1)
+
+
 def _mount(source: Path, target: Path, fstype: str, options: str) -> None:
     kind = "ntfs-3g" if fstype == "ntfs" else fstype
+    _wait_released(source)
     done = run(["mount", "-t", kind, "-o", options, str(source), str(target)], check=False)
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip()

@@ -470,3 +470,29 @@ def test_an_xfs_log_whose_state_cannot_be_read_is_not_taken_as_clean(
     ), out
     with disks.mounted(device, "xfs", "ro,nouuid") as target:
         assert (target / "home" / KEYS).read_text() == key + "\n"
+
+
+def test_a_mount_kept_alive_by_another_namespace_is_waited_for(
+    disks: Disks, tmp_path: Path, key: str, run_agent: AgentRun
+) -> None:
+    """A mount namespace made while the device was mounted (here: unshare; in the suite:
+    another worker's sshd corpus test) keeps its filesystem alive after the unmount; a new
+    mount would silently reuse it (a norecovery view for the replay, EBUSY for read-write)."""
+    require_tools("unshare")
+    _, device = dirty_xfs(disks, tmp_path)
+    holder = tmp_path / "holder"
+    holder.mkdir()
+    sh("mount", "-t", "xfs", "-o", "ro,norecovery,nouuid", device, str(holder))
+    copy = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sleep", "3"])
+    try:
+        time.sleep(0.5)
+        sh("umount", str(holder))
+
+        code, out = agent(run_agent, key, device)
+
+        assert code == 0, out
+        assert out["xfs_log"] == "replayed"
+    finally:
+        copy.wait()
+    with disks.mounted(device, "xfs", "ro,nouuid") as target:
+        assert (target / "home" / KEYS).read_text() == key + "\n"
