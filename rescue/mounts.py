@@ -187,6 +187,24 @@ def _idle_lv(holder: str, mounted: Dict[str, str]) -> bool:
 RELEASE_WAIT = 15.0  # seconds for an earlier mount of the device to let go of it
 
 
+def _mounted_here(source: Path) -> bool:
+    """Whether a mount in this namespace has the device as its source."""
+    try:
+        rdev = Path(source).stat().st_rdev
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        fields = line.split(" - ", 1)[-1].split()
+        if len(fields) < 2 or not fields[1].startswith("/"):
+            continue
+        with suppress(OSError):
+            info = Path(fields[1].replace("\\040", " ")).stat()
+            if stat.S_ISBLK(info.st_mode) and info.st_rdev == rdev:
+                return True
+    return False
+
+
 def _wait_released(source: Path) -> None:
     """Wait until no superblock (or exclusive opener) holds the device.
 
@@ -195,7 +213,10 @@ def _wait_released(source: Path) -> None:
     Mounting the device again then silently reuses that superblock with its old options:
     a "recovery" mount shows the norecovery probe's stale view, a read-write one fails
     with EBUSY. An exclusive open succeeds only once the filesystem let go of the device.
+    A device mounted here already (a btrfs root and its home subvolume) is meant to share.
     """
+    if _mounted_here(source):
+        return
     deadline = time.monotonic() + RELEASE_WAIT
     while True:
         try:
