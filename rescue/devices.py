@@ -1,8 +1,8 @@
 """Which block device is the attached volume, and which disks are the helper's own.
 
-On Nitro an EBS volume is an NVMe disk whose serial is the volume ID without its dash; on
-Xen it is /dev/sdX or /dev/xvdX (some kernels shift the letter by 4: sdf -> xvdj), and
-nothing in the device carries the volume ID.
+On Nitro an EBS volume is an NVMe disk whose serial is the volume ID without its dash: the
+only lookup. On Xen nothing in the device carries the volume ID, so a disk found by name
+could be any disk; Preflight refuses Xen helper types before anything is attached.
 
 Test seam (the only one): RESCUE_DEVICE_MAP="vol-0123...=/dev/loop3[,vol-...=...]" makes
 a listed volume ID resolve to that path, through the same wait and the same refusal of
@@ -16,14 +16,13 @@ import re
 import stat
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Set
+from typing import Dict, Optional, Set
 
 from . import RescueError
 
 VOLUME_ID_RE = re.compile(r"^vol-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 DEFAULT_TIMEOUT = 60.0  # EBS attachments show up in seconds; a minute covers slow ones
 POLL_INTERVAL = 0.25
-XEN_SHIFT = 4
 
 
 def validate_volume_id(volume_id: str) -> str:
@@ -61,19 +60,6 @@ def nvme_by_serial(volume_id: str, sys_root: Path, dev_root: Path) -> Optional[P
         if found == serial:
             return dev_root / block.name
     return None
-
-
-def xen_candidates(device_name: str) -> List[str]:
-    """Names a Xen guest may give an attachment named e.g. /dev/sdf: sdf, xvdf, xvdj."""
-    match = re.match(r"^(?:/dev/)?(?:sd|xvd)([a-z])$", device_name)
-    if not match:
-        return []
-    letter = match.group(1)
-    names = [f"sd{letter}", f"xvd{letter}"]
-    shifted = ord(letter) + XEN_SHIFT
-    if shifted <= ord("z"):
-        names.append(f"xvd{chr(shifted)}")
-    return names
 
 
 def disk_name(path: Path) -> str:
@@ -126,7 +112,6 @@ def refuse_helper_disk(volume_id: str, path: Path) -> None:
 
 def find_volume_device(
     volume_id: str,
-    device_name: Optional[str] = None,
     sys_root: Path = Path("/sys"),
     dev_root: Path = Path("/dev"),
 ) -> Path:
@@ -136,7 +121,7 @@ def find_volume_device(
     timeout = wait_timeout()
     deadline = time.monotonic() + timeout
     while True:
-        found = _lookup(volume_id, mapped, device_name, sys_root, dev_root)
+        found = _lookup(volume_id, mapped, sys_root, dev_root)
         if found is not None:
             refuse_helper_disk(volume_id, found)
             return found
@@ -150,22 +135,12 @@ def find_volume_device(
 
 
 def _lookup(
-    volume_id: str,
-    mapped: Optional[str],
-    device_name: Optional[str],
-    sys_root: Path,
-    dev_root: Path,
+    volume_id: str, mapped: Optional[str], sys_root: Path, dev_root: Path
 ) -> Optional[Path]:
     if mapped is not None:
         path = Path(mapped)
         return path if _is_block(path) else None
-    found = nvme_by_serial(volume_id, sys_root, dev_root)
-    if found is not None:
-        return found
-    for name in xen_candidates(device_name or ""):
-        if _is_block(dev_root / name):
-            return dev_root / name
-    return None
+    return nvme_by_serial(volume_id, sys_root, dev_root)
 
 
 def _is_block(path: Path) -> bool:

@@ -674,10 +674,8 @@ class KeyInjector:
     def _remove_dirs(self, created: List[List[str]]) -> None:
         """Remove directories this attempt made (empty ones only: rmdir never deletes data)."""
         for components in reversed(created):
-            with (
-                suppress(OSError, RescueError),
-                self._open(self.root.open_dir(components[:-1])) as box,
-            ):
+            parent = components[:-1]  # one line, not parenthesised: Python 3.7 has no such with
+            with suppress(OSError, RescueError), self._open(self.root.open_dir(parent)) as box:
                 os.rmdir(components[-1], dir_fd=box[0])
 
     def _create_file(

@@ -6,6 +6,7 @@ device nodes and mount points removed (an ExitStack unwinds them in reverse orde
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -79,7 +80,7 @@ class Found(NamedTuple):
     subvolume: str
     fstab: str  # the root's /etc/fstab
     homes: List[str]  # login users' homes, symlinks resolved in the volume
-    replayed: bool  # an XFS log was replayed to find it
+    xfs_log: str  # for the report: how an XFS log was recovered to find it, "" if not
 
 
 class Look(NamedTuple):
@@ -183,8 +184,60 @@ def _idle_lv(holder: str, mounted: Dict[str, str]) -> bool:
     return lvm_uuid and dev not in mounted and not any((node / "holders").glob("*"))
 
 
+RELEASE_WAIT = 15.0  # seconds for an earlier mount of the device to let go of it
+
+
+def _mounted_here(source: Path) -> bool:
+    """Whether a mount in this namespace has the device as its source."""
+    try:
+        rdev = Path(source).stat().st_rdev
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        fields = line.split(" - ", 1)[-1].split()
+        if len(fields) < 2 or not fields[1].startswith("/"):
+            continue
+        with suppress(OSError):
+            info = Path(fields[1].replace("\\040", " ")).stat()
+            if stat.S_ISBLK(info.st_mode) and info.st_rdev == rdev:
+                return True
+    return False
+
+
+def _wait_released(source: Path) -> None:
+    """Wait until no superblock (or exclusive opener) holds the device.
+
+    An unmount returns before the filesystem is shut down when another mount namespace
+    (e.g. `unshare --mount`, a service's private namespace) copied the mount meanwhile.
+    Mounting the device again then silently reuses that superblock with its old options:
+    a "recovery" mount shows the norecovery probe's stale view, a read-write one fails
+    with EBUSY. An exclusive open succeeds only once the filesystem let go of the device.
+    A device mounted here already (a btrfs root and its home subvolume) is meant to share.
+    """
+    if _mounted_here(source):
+        return
+    deadline = time.monotonic() + RELEASE_WAIT
+    while True:
+        try:
+            os.close(os.open(str(source), os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC))
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                return  # not ours to judge here: the mount names any real problem
+        if time.monotonic() >= deadline:
+            raise RescueError(
+                f"{source} is still held by a filesystem {RELEASE_WAIT:g} s after it was "
+                "unmounted (a process in another mount namespace keeps a copy of the mount, "
+                "or another program has the device open exclusively): find it with "
+                "'grep -l <device> /proc/*/mountinfo', or retry later"
+            )
+        time.sleep(0.1)
+
+
 def _mount(source: Path, target: Path, fstype: str, options: str) -> None:
     kind = "ntfs-3g" if fstype == "ntfs" else fstype
+    _wait_released(source)
     done = run(["mount", "-t", kind, "-o", options, str(source), str(target)], check=False)
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip()
@@ -317,54 +370,100 @@ def _read_root(mountpoint: Path, subvolume: str) -> Tuple[str, List[str]]:
         return root.read_text("/etc/fstab") or "", _login_homes(root)
 
 
-def xfs_log_dirty(path: Path) -> bool:
-    """Whether an XFS log holds changes not yet written in place (read-only check)."""
-    try:
-        with subprocess.Popen(
-            ["xfs_logprint", "-t", str(path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        ) as proc:
+XFS_LOG_TRIES = 3  # a concurrent opener or a slow device can fail one read of the log
+XFS_LOG_RETRY_DELAY = 0.5
+
+
+class LogState(NamedTuple):
+    dirty: bool  # holds changes not yet written in place, or may (state unknown)
+    unread: str = ""  # why the state could not be read (xfs_logprint's error), else ""
+
+
+def _xfs_logprint_state(path: Path) -> Tuple[Optional[bool], str]:
+    """(dirty, "") from one xfs_logprint run, or (None, its error) when it printed no state."""
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            proc = subprocess.Popen(
+                ["xfs_logprint", "-t", str(path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                errors="replace",
+            )
+        except FileNotFoundError as exc:
+            raise RescueError(
+                "the tool 'xfs_logprint' is not installed on this machine: install the package "
+                "'xfsprogs'"
+            ) from exc
+        status: Optional[int] = None
+        with proc:
             try:
                 # The state is in the header: the transactions after it may be megabytes.
-                for line in islice(proc.stdout or (), 20):
-                    if "state:" in line:
-                        return "<DIRTY>" in line
+                head = list(islice(proc.stdout or (), 20))
+                if len(head) < 20:  # its output ended: it exited, or is about to
+                    with suppress(subprocess.TimeoutExpired):
+                        status = proc.wait(timeout=10)
             finally:
-                proc.kill()
-    except FileNotFoundError as exc:
-        raise RescueError(
-            "the tool 'xfs_logprint' is not installed on this machine: install the package "
-            "'xfsprogs'"
-        ) from exc
-    return False
+                if proc.poll() is None:
+                    proc.kill()
+        for line in head:
+            if "state:" in line:
+                return "<DIRTY>" in line, ""
+        stderr.seek(0)
+        message = " ".join(stderr.read().decode(errors="replace").split())[:300] or "no message"
+    if status:
+        return None, f"xfs_logprint -t {path} failed (exit status {status}): {message}"
+    return None, f"xfs_logprint -t {path} printed no log state in its first lines: {message}"
 
 
-def _replay_probe(candidate: Candidate, platform: str, probe_dir: Path) -> Optional[Found]:
+def xfs_log_state(path: Path) -> LogState:
+    """Whether an XFS log holds changes not yet written in place (read-only check).
+
+    A state that cannot be read, even after retries, never counts as clean: the log is
+    treated as possibly dirty and the reason is kept for the messages that follow.
+    """
+    why = ""
+    for attempt in range(XFS_LOG_TRIES):
+        if attempt:
+            time.sleep(XFS_LOG_RETRY_DELAY)
+        dirty, why = _xfs_logprint_state(path)
+        if dirty is not None:
+            return LogState(dirty)
+    return LogState(True, why)
+
+
+def _replay_probe(
+    candidate: Candidate, state: LogState, platform: str, probe_dir: Path
+) -> Optional[Found]:
     """Mount read-only with log recovery (what the instance's next boot does), look again."""
+    if state.unread:
+        what = (
+            f"{candidate.label} (xfs) shows no root without log recovery and the state of its "
+            f"log could not be read ({state.unread})"
+        )
+    else:
+        what = f"{candidate.label} (xfs) has a dirty log (the instance was not shut down cleanly)"
     if _read_only(candidate):
         raise RescueError(
-            f"{candidate.label} (xfs) has a dirty log (the instance was not shut down cleanly) "
-            "and is attached read-only, so the log cannot be replayed: attach the volume "
-            "read-write and retry"
+            f"{what} and is attached read-only, so the log cannot be replayed: attach the "
+            "volume read-write and retry"
         )
     options = ",".join(("ro", SAFE_OPTIONS, "nouuid"))
     try:
         _mount(candidate.path, probe_dir, "xfs", options)
     except RescueError as exc:
         raise RescueError(
-            f"{candidate.label} (xfs) has a dirty log (the instance was not shut down cleanly) "
-            "that could not be replayed: run xfs_repair on it from a helper after a snapshot "
-            "(xfs_repair -L discards the log and the latest changes with it), or restore the "
-            "backup"
+            f"{what}, and mounting it with log recovery failed ({exc}): run xfs_repair on it "
+            "from a helper after a snapshot (xfs_repair -L discards the log and the latest "
+            "changes with it), or restore the backup"
         ) from exc
     try:
         look = _look(probe_dir, platform)
         if look.subvolume is None:
             return None
-        return Found(candidate, look.subvolume, *_read_root(probe_dir, look.subvolume), True)
+        how = f"recovered, its state unread: {state.unread}" if state.unread else "replayed"
+        return Found(candidate, look.subvolume, *_read_root(probe_dir, look.subvolume), how)
     finally:
         _unmount(probe_dir)
 
@@ -372,27 +471,30 @@ def _replay_probe(candidate: Candidate, platform: str, probe_dir: Path) -> Optio
 def find_root(candidates: Sequence[Candidate], platform: str, probe_dir: Path) -> Optional[Found]:
     """Probe candidates read-only, largest first; the first that holds an OS is the root.
 
-    An XFS whose log is dirty shows stale contents without recovery: when nothing else
-    holds the root, its log is replayed and it is looked at again.
+    An XFS whose log is dirty (or whose log state cannot be read) may show stale contents
+    without recovery: when nothing else holds the root, its log is replayed and it is
+    looked at again.
     """
     unsupported: List[Tuple[Candidate, str]] = []
     usr_names: List[str] = []
-    dirty: List[Candidate] = []
+    dirty: List[Tuple[Candidate, LogState]] = []
     for candidate in sorted(candidates, key=lambda c: -c.size):
         _mount(candidate.path, probe_dir, candidate.fstype, _probe_options(candidate.fstype))
         try:
             look = _look(probe_dir, platform)
             if look.subvolume is not None:
                 fstab_text, homes = _read_root(probe_dir, look.subvolume)
-                return Found(candidate, look.subvolume, fstab_text, homes, False)
+                return Found(candidate, look.subvolume, fstab_text, homes, "")
         finally:
             _unmount(probe_dir)
         if look.unsupported:
             unsupported.append((candidate, look.unsupported))
         if look.usr_name:
             usr_names.append(look.usr_name)
-        if candidate.fstype == "xfs" and xfs_log_dirty(candidate.path):
-            dirty.append(candidate)
+        if candidate.fstype == "xfs":
+            state = xfs_log_state(candidate.path)
+            if state.dirty:
+                dirty.append((candidate, state))
     if unsupported:
         candidate, why = unsupported[0]
         name = f" ({usr_names[0]})" if usr_names else ""
@@ -402,8 +504,8 @@ def find_root(candidates: Sequence[Candidate], platform: str, probe_dir: Path) -
             "/usr; nothing was changed. Add the key by hand to the core user's "
             "~/.ssh/authorized_keys on that volume, or provision a new instance"
         )
-    for candidate in dirty:
-        found = _replay_probe(candidate, platform, probe_dir)
+    for candidate, state in dirty:
+        found = _replay_probe(candidate, state, platform, probe_dir)
         if found is not None:
             return found
     return None
@@ -676,8 +778,8 @@ def mount_volume_root(disk_path: Path, platform: str) -> Iterator[MountedRoot]:
         )
         if found.subvolume:
             details["subvolume"] = found.subvolume
-        if found.replayed:
-            details["xfs_log"] = "replayed"
+        if found.xfs_log:
+            details["xfs_log"] = found.xfs_log
         if notes:
             details["notes"] = notes
         if homes:

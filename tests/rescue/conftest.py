@@ -17,7 +17,9 @@ from rescue_helpers import REPO, VOLUME_ID, AgentResult, AgentRun, require_root
 
 
 def _ours(line: str, base: Path) -> bool:
-    return str(base) in line
+    """A path under this session's base temp dir: pytest-15/ must not match pytest-150/...,
+    or a session ending would detach and unmount what a concurrent one still uses."""
+    return f"{base}/" in line
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,11 @@
 
 No udev here: partition nodes come from `partx --add`, and mknod when devtmpfs did not
 make them. Everything attached or mounted is recorded, and released by `release()`.
+
+Other xdist workers (and other sessions on the host) run in parallel: `losetup
+--associated` opens every loop device, and a loop device detached while anyone holds it
+open is only detached at its last close. `detach()` waits for that, so a device this
+test released is gone, not merely flagged, when the next step looks.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,6 +74,17 @@ class Disks:
             self.nodes.append(node)
         return str(node)
 
+    def detach(self, device: str) -> None:
+        """Detach a loop device of this test and wait until it is really detached."""
+        subprocess.run(["partx", "--delete", device], check=False, capture_output=True)
+        subprocess.run(["losetup", "--detach", device], check=False)
+        if device in self.loops:
+            self.loops.remove(device)
+        backing = Path("/sys/block") / Path(device).name / "loop" / "backing_file"
+        deadline = time.monotonic() + 10
+        while backing.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # another process still has it open: detached at its close
+
     def mkfs(self, fstype: str, device: str, *extra: str) -> None:
         sh(*MKFS[fstype], *extra, device)
 
@@ -102,10 +119,8 @@ class Disks:
         for target in reversed(self.mounts):
             subprocess.run(["umount", "-l", str(target)], check=False)
         self.mounts.clear()
-        for device in reversed(self.loops):
-            subprocess.run(["partx", "--delete", device], check=False, capture_output=True)
-            subprocess.run(["losetup", "--detach", device], check=False)
-        self.loops.clear()
+        for device in reversed(list(self.loops)):
+            self.detach(device)
         for node in self.nodes:
             node.unlink(missing_ok=True)
         self.nodes.clear()

@@ -293,7 +293,7 @@ def test_refused_lvm_run_leaves_the_image_byte_identical(
     disks.mkfs("ext4", data, "-d", str(tree))
     if content == "needs-check":
         sh("tune2fs", "-E", "force_fsck", data)
-    sh("losetup", "--detach", disks.loops.pop())
+    disks.detach(data)
     os.sync()
     before, uuid_before = digest(image), vg_uuid(pv)
 
@@ -332,8 +332,7 @@ def test_xfs_with_a_log_to_replay(
     code, out = agent(run_agent, key, read_only)
     assert code == 1 and "dirty log" in str(out["error"]), out
     assert "attach the volume read-write" in str(out["error"])
-    sh("losetup", "--detach", read_only)
-    disks.loops.remove(read_only)
+    disks.detach(read_only)
 
     code, out = agent(run_agent, key, device)
 
@@ -448,3 +447,52 @@ def test_split_usr_roots_are_refused_by_name(
         assert word in str(out["error"]), out["error"]
     assert "right volume" not in str(out["error"])
     assert digest(image) == before
+
+
+def test_an_xfs_log_whose_state_cannot_be_read_is_not_taken_as_clean(
+    disks: Disks, tmp_path: Path, key: str, run_agent: AgentRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """xfs_logprint failing (a busy or vanishing device) once made a dirty root look absent
+    ("right volume?"): the log is now recovered as if dirty, and the report says why."""
+    _, device = dirty_xfs(disks, tmp_path)
+    failing = tmp_path / "bin" / "xfs_logprint"
+    failing.parent.mkdir()
+    failing.write_text("#!/bin/sh\necho 'xfs_logprint: read failed: Device busy' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{failing.parent}:{os.environ['PATH']}")
+
+    code, out = agent(run_agent, key, device)
+
+    assert code == 0, out
+    assert str(out["xfs_log"]).startswith(
+        f"recovered, its state unread: xfs_logprint -t {device} failed (exit status 1): "
+        "xfs_logprint: read failed: Device busy"
+    ), out
+    with disks.mounted(device, "xfs", "ro,nouuid") as target:
+        assert (target / "home" / KEYS).read_text() == key + "\n"
+
+
+def test_a_mount_kept_alive_by_another_namespace_is_waited_for(
+    disks: Disks, tmp_path: Path, key: str, run_agent: AgentRun
+) -> None:
+    """A mount namespace made while the device was mounted (here: unshare; in the suite:
+    another worker's sshd corpus test) keeps its filesystem alive after the unmount; a new
+    mount would silently reuse it (a norecovery view for the replay, EBUSY for read-write)."""
+    require_tools("unshare")
+    _, device = dirty_xfs(disks, tmp_path)
+    holder = tmp_path / "holder"
+    holder.mkdir()
+    sh("mount", "-t", "xfs", "-o", "ro,norecovery,nouuid", device, str(holder))
+    copy = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sleep", "3"])
+    try:
+        time.sleep(0.5)
+        sh("umount", str(holder))
+
+        code, out = agent(run_agent, key, device)
+
+        assert code == 0, out
+        assert out["xfs_log"] == "replayed"
+    finally:
+        copy.wait()
+    with disks.mounted(device, "xfs", "ro,nouuid") as target:
+        assert (target / "home" / KEYS).read_text() == key + "\n"

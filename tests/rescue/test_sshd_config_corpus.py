@@ -156,7 +156,14 @@ def sshd_key_files(tree: Path, host_key: Path, specs: list[str]) -> list[dict[st
     config = tree / "etc/ssh/sshd_config"
     if not config.exists():
         config.write_text("")  # sshd -T needs a file; an empty one means every default
-    script = ["mkdir -p /run/sshd"]
+    # The private namespace copies every mount on the host, other xdist workers' too: the
+    # copy of an agent's probe mount would keep its filesystem alive after the agent
+    # unmounts it, so loop-device mounts are dropped from the copy first.
+    script = [
+        "awk '$1 ~ \"^/dev/loop\" {print $2}' /proc/self/mounts | sort -r | "
+        'while read -r m; do umount -l "$m"; done',
+        "mkdir -p /run/sshd",
+    ]
     for name in ("passwd", "group"):
         script.append(f"mount --bind {shlex.quote(str(tree / 'etc' / name))} /etc/{name}")
     script.append(f"mount --bind {shlex.quote(str(tree / 'etc/ssh'))} /etc/ssh")

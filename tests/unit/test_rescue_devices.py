@@ -1,4 +1,4 @@
-"""Finding the volume's disk: NVMe serials, by-id links, Xen names, the helper's root."""
+"""Finding the volume's disk: NVMe serials, by-id links, the helper's root."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from rescue.devices import (
     helper_root_disks,
     nvme_by_serial,
     validate_volume_id,
-    xen_candidates,
 )
 
 VOL = "vol-0abc123def4567890"
@@ -42,12 +41,6 @@ def test_nvme_by_id_link_wins(tmp_path: Path) -> None:
     (tmp_path / "dev" / "nvme3n1").write_text("")
     (by_id / "nvme-Amazon_Elastic_Block_Store_vol0abc123def4567890").symlink_to("../../nvme3n1")
     assert nvme_by_serial(VOL, tmp_path / "none", tmp_path / "dev") == tmp_path / "dev" / "nvme3n1"
-
-
-def test_xen_names_and_shift() -> None:
-    assert xen_candidates("/dev/sdf") == ["sdf", "xvdf", "xvdj"]
-    assert xen_candidates("xvdz") == ["sdz", "xvdz"]
-    assert xen_candidates("/dev/nvme1n1") == []
 
 
 @pytest.mark.parametrize(
