@@ -31,6 +31,7 @@ import botocore.client
 from moto import mock_aws
 
 from local import emulator
+from local import iam as local_iam
 from local.emulator import ACCOUNT, REGION, SsmWorld
 from local.scenario import Scenario
 from local.volumes import build_linux_tree, build_windows_tree, read_authorized_keys
@@ -102,6 +103,7 @@ class Engine:
         self._fault_lock = threading.Lock()
         self.execution_arn = ""
         self.ssm_world = SsmWorld(document_name=RESCUE_DOCUMENT)
+        self.iam = local_iam.for_engine(self)
         self._next_execution(copies)
 
     def _next_execution(self, copies: int = 1) -> None:
@@ -111,6 +113,7 @@ class Engine:
             f"{self.execution_name}-{n}" for n in range(2, copies + 1)]
         self.api_calls.clear()
         self.calls_by_function.clear()
+        self.iam.reset()
         self.janitor_results: list[Any] = []
         # How many more times each scenario fault fires (index into scenario.faults).
         self._faults_left = [fault.times for fault in self.scenario.faults]
@@ -549,6 +552,8 @@ class _CallCounter:
                 # Every secret ever written, also those a failed run deleted again: the
                 # tests look for each of them where no secret may be.
                 engine.secrets_written.append(str(params.get("Value", "")))
+            engine.iam.authorize(getattr(engine._local, "function", None),
+                                 client.meta.service_model.endpoint_prefix, operation, params)
             return original(client, operation, params)
 
         botocore.client.BaseClient._make_api_call = counted

@@ -449,6 +449,9 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     "publish_result": (
         # Names the password-enabled AMI in the result (Windows).
         Rule(("ec2:DescribeImages",), ("*",)),
+        # A retry whose pending key is gone asks when the published key was written: metadata,
+        # where GetParameter on /ec2rl/openssh/* would open every instance's published key.
+        Rule(("ssm:DescribeParameters",), ("*",)),
         Rule(("ssm:GetParameter", "ssm:DeleteParameter"), (PENDING_KEYS,), why=WHY_PENDING),
         Rule(("ssm:PutParameter",), (PUBLISHED_KEYS,), why=WHY_PUBLISHED),
         Rule(("ssm:PutParameter",), (RESULTS,), why=WHY_RESULTS),
