@@ -25,6 +25,8 @@ from unittest import mock
 from jsonpath_ng.ext.parser import parse as parse_json_path
 from moto.core.responses import ActionResult
 
+from local import ebs_default_key
+
 REPO = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -425,6 +427,7 @@ def corrections(world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, s
             retrier_decl, "time", mock.Mock(sleep=lambda seconds: time.sleep(
                 seconds * RETRY_TIME_SCALE))))
         stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
+        stack.enter_context(ebs_default_key.served())
         stack.enter_context(mock.patch.object(
             BotocoreStubber, "__call__", _serialized_requests(BotocoreStubber.__call__)))
         stack.enter_context(mock.patch.object(
