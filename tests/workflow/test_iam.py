@@ -6,13 +6,10 @@ any statement from the table makes some scenario fail (the mutation test below).
 from __future__ import annotations
 
 import copy
-import time
 from collections import defaultdict
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import pytest
 
 from local.engine import Engine
 from local.scenario import Fault, Scenario
@@ -143,43 +140,54 @@ WORLD = {"web": linux_instance(encrypted=True), "win": windows_instance(),
          "online": linux_instance(ssm=True), "winon": windows_instance(ssm=True)}
 
 
-@pytest.fixture(scope="module")
-def coverage() -> Iterator[dict[str, Any]]:
-    """Each scenario once with the full table: which statements alone allowed some call."""
+# Real runs with one statement removed, on top of the derivation: the denial fails the run
+# and the failure path still puts the instance back.
+REAL_MUTATIONS = [
+    ("publish retried", "publish_result", "ssm:DescribeParameters"),
+    ("linux offline, encrypted root", "launch_helper", "kms:GenerateDataKeyWithoutPlaintext"),
+]
+
+
+def test_each_statement_is_needed_and_removing_one_fails_a_run() -> None:
+    """One world, every scenario once with the full table (each must pass with its roles
+    alone), recording which statements alone allowed some call. A run with one statement
+    removed is the same run up to the first call that statement alone allowed, which is then
+    denied: so a statement no scenario needs alone is either more than the functions need
+    (least privilege: remove it) or a path without a scenario (add one)."""
     engine = Engine(Scenario.from_dict({"instances": copy.deepcopy(WORLD),
                                         "input": {}, "faults": []}),
                     prepare=customer_managed_ebs_default())
     needed: dict[tuple[str, int], list[str]] = defaultdict(list)
-    runs: dict[str, Any] = {}
-    started = time.monotonic()
+    outcomes: dict[str, Any] = {}
     with engine.session() as execute:
-        for name, instance, extra, faults, abort_at in SCENARIOS:
+        def run(name: str) -> dict[str, Any]:
+            _, instance, extra, faults, abort_at = next(s for s in SCENARIOS if s[0] == name)
             engine.scenario.faults = [Fault(f["state"], f["when"], f["error"]) for f in faults]
             engine.scenario.abort_at = abort_at
-            report = execute({"InstanceId": f"@{instance}", **FAST_KEY, **extra})
-            runs[name] = {"status": report["status"], "cause": report["cause"],
-                          "checked": dict(engine.iam.checked),
-                          "denied": list(engine.iam.denied)}
+            return execute({"InstanceId": f"@{instance}", **FAST_KEY, **extra})
+
+        for name, *_ in SCENARIOS:
+            report = run(name)
+            outcomes[name] = (report["status"], engine.iam.denied[:])
             for key in engine.iam.sole_grants:
                 needed[key].append(name)
-        yield {"needed": needed, "runs": runs, "seconds": time.monotonic() - started,
-               "engine": engine, "execute": execute}
 
+        for name, handler, action in REAL_MUTATIONS:
+            index = next(i for i, r in enumerate(PERMISSIONS[handler]) if action in r.actions)
+            engine.iam.permissions = without(handler, index)
+            report = run(name)
+            engine.iam.permissions = PERMISSIONS
+            assert report["status"] == "FAILED", (handler, action)
+            assert [(h, c.action) for h, c in engine.iam.denied] == [(handler, action)]
+            assert any(code in report["cause"]
+                       for code in ("AccessDeniedException", "UnauthorizedOperation"))
+            assert report["world"]["instances"] == engine.world_before["instances"]
 
-def test_every_scenario_runs_with_its_roles_alone(coverage: dict[str, Any]) -> None:
-    expected = {name: "ABORTED" if abort_at else "FAILED" if faults else "SUCCEEDED"
+    expected = {name: ("ABORTED" if abort_at else "FAILED" if faults else "SUCCEEDED", [])
                 for name, _, _, faults, abort_at in SCENARIOS}
-    expected["publish retried"] = "SUCCEEDED"
-    assert {n: r["status"] for n, r in coverage["runs"].items()} == expected, coverage["runs"]
-    assert {n: r["denied"] for n, r in coverage["runs"].items() if r["denied"]} == {}
-
-
-def test_removing_any_statement_denies_a_call_in_some_scenario(coverage: dict[str, Any]
-                                                               ) -> None:
-    # A statement no scenario needs is either more than the functions need (least privilege:
-    # remove it) or a path without a scenario (add one). A run with one statement removed is
-    # the same run up to the first call that statement alone allowed, which is then denied.
+    expected["publish retried"] = ("SUCCEEDED", [])
+    assert outcomes == expected
     unneeded = [f"{handler}[{index}] {rule.actions} on {rule.resources}"
                 for handler, rules in PERMISSIONS.items() for index, rule in enumerate(rules)
-                if (handler, index) not in coverage["needed"]]
+                if (handler, index) not in needed]
     assert unneeded == [], "\n".join(unneeded)
