@@ -26,6 +26,7 @@ from unittest import mock
 from jsonpath_ng.ext.parser import parse as parse_json_path
 from moto.core.responses import ActionResult
 
+from local import ebs_default_key
 from local.network import no_way_to_ssm
 from local.rescue_run import python_gate, send_command_response, stale_version
 
@@ -471,6 +472,7 @@ def corrections(world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, s
             retrier_decl, "time", mock.Mock(sleep=lambda seconds: time.sleep(
                 seconds * RETRY_TIME_SCALE))))
         stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
+        stack.enter_context(ebs_default_key.served())
         stack.enter_context(mock.patch.object(
             BotocoreStubber, "__call__", _serialized_requests(BotocoreStubber.__call__)))
         stack.enter_context(mock.patch.object(

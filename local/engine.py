@@ -32,6 +32,7 @@ from moto import mock_aws
 
 from lambdas.logic.names import resource_name
 from local import aws_rules, emulator
+from local import iam as local_iam
 from local.consistency import EventualConsistency, scale_handler_waits
 from local.emulator import ACCOUNT, REGION, SsmWorld
 from local.network import give_default_vpc_its_gateway
@@ -105,6 +106,7 @@ class Engine:
         self._fault_lock = threading.Lock()
         self.execution_arn = ""
         self.ssm_world = SsmWorld(document_name=RESCUE_DOCUMENT)
+        self.iam = local_iam.for_engine(self)
         self._next_execution(copies)
 
     def _next_execution(self, copies: int = 1) -> None:
@@ -114,6 +116,7 @@ class Engine:
             f"{self.execution_name}-{n}" for n in range(2, copies + 1)]
         self.api_calls.clear()
         self.calls_by_function.clear()
+        self.iam.reset()
         self.janitor_results: list[Any] = []
         # How many more times each scenario fault fires (index into scenario.faults).
         self._faults_left = [fault.times for fault in self.scenario.faults]
@@ -569,6 +572,8 @@ class _CallCounter:
                 # Every secret ever written, also those a failed run deleted again: the
                 # tests look for each of them where no secret may be.
                 engine.secrets_written.append(str(params.get("Value", "")))
+            engine.iam.authorize(getattr(engine._local, "function", None), service,
+                                 operation, params)
             aws_rules.check(client, operation, params)
             lag = engine.consistency if getattr(engine._local, "function", None) else None
             if lag:

@@ -38,6 +38,7 @@ UNSCOPABLE_ACTIONS: Mapping[str, str] = {
     "ec2:DescribeSecurityGroups": "read-only",
     "ec2:DescribeVpcEndpoints": "read-only",
     "ec2:DescribeNatGateways": "read-only",
+    "ec2:GetEbsDefaultKmsKeyId": "read-only",
     "ssm:DescribeInstanceInformation": "read-only",
     "ssm:ListCommands": "read-only",
     "ssm:GetCommandInvocation": "read-only",
@@ -62,8 +63,10 @@ UNSCOPABLE_ACTIONS: Mapping[str, str] = {
 IMPLIED_ACTIONS: Mapping[str, str] = {
     "kms:Encrypt": "Parameter Store encrypts a SecureString with the caller's rights",
     "kms:GenerateDataKey": "Parameter Store encrypts advanced-tier SecureStrings with a data key",
-    "kms:Decrypt": "Parameter Store decrypts for GetParameter WithDecryption",
+    "kms:Decrypt": "Parameter Store decrypts for GetParameter WithDecryption; EC2 for volumes",
+    "kms:DescribeKey": "EC2 reads the key of a new encrypted volume (LaunchHelper)",
     "kms:CreateGrant": "EC2 makes a grant on the key when it attaches or starts encrypted volumes",
+    "kms:GenerateDataKeyWithoutPlaintext": "EC2 makes a new encrypted volume's data key",
     "iam:PassRole": "RunInstances with the helper's instance profile passes its role",
     "ec2:CreateTags": "TagSpecifications in a create call tag through CreateTags",
 }
@@ -116,6 +119,7 @@ WINDOWS_TOOL_DOCUMENT = (
 CREATED_WITH_TAG: Conditions = {"Null": {f"aws:RequestTag/{EXECUTION_TAG}": "false"}}
 CARRIES_TAG: Conditions = {"Null": {f"aws:ResourceTag/{EXECUTION_TAG}": "false"}}
 VIA_SSM: Conditions = {"StringEquals": {"kms:ViaService": "ssm.{region}.amazonaws.com"}}
+VIA_EC2: Conditions = {"StringEquals": {"kms:ViaService": "ec2.{region}.amazonaws.com"}}
 
 WHY_ANY_INSTANCE = (
     "The target is whichever instance the caller names, so any instance of this account and "
@@ -263,6 +267,17 @@ CREATE_IMAGE: tuple[Rule, ...] = (
     Rule(("ec2:CreateImage",), (EC2_SNAPSHOT,), why=WHY_AMI),
 )
 
+def _distinct(*rules: Rule) -> tuple[Rule, ...]:
+    """Rules without one that an earlier rule already grants whole (same resources and
+    conditions): a repeated statement is one no call needs (the engine's mutation test)."""
+    kept: list[Rule] = []
+    for rule in rules:
+        if not any(set(rule.actions) <= set(k.actions) and rule.resources == k.resources
+                   and rule.conditions == k.conditions for k in kept):
+            kept.append(rule)
+    return tuple(kept)
+
+
 _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     "preflight": (
         Rule(
@@ -271,6 +286,7 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
                 "ec2:DescribeVolumes",
                 "ec2:DescribeSubnets",
                 "ec2:DescribeInstanceTypes",
+                "ec2:GetEbsDefaultKmsKeyId",
                 "ssm:DescribeInstanceInformation",
                 # Whether a helper in the caller's subnet can reach SSM (reachability.py).
                 "ec2:DescribeRouteTables",
@@ -394,6 +410,16 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
             {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
         ),
         Rule(("ssm:GetParameter",), (UBUNTU_AMI_PARAMETERS,), why=WHY_UBUNTU),
+        # The helper's encrypted root volume takes the account's EBS default key; a customer
+        # managed one is used with this role's rights, through EC2 only (EBS encryption:
+        # permissions for users). No kms:ReEncrypt*: a public AMI's snapshots are unencrypted.
+        Rule(
+            ("kms:GenerateDataKeyWithoutPlaintext", "kms:Decrypt", "kms:DescribeKey"),
+            (ANY_KMS_KEY,),
+            VIA_EC2,
+            why=WHY_ANY_KEY.format(actions="EC2 encrypting the helper's new root volume"),
+        ),
+        GRANT_FOR_ENCRYPTED_VOLUMES,
     ),
     "check_helper": (Rule(("ssm:DescribeInstanceInformation", "ec2:DescribeInstances"), ("*",)),),
     "stop_instance": (
@@ -455,6 +481,9 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     "publish_result": (
         # Names the password-enabled AMI in the result (Windows).
         Rule(("ec2:DescribeImages",), ("*",)),
+        # A retry whose pending key is gone asks when the published key was written: metadata,
+        # where GetParameter on /ec2rl/openssh/* would open every instance's published key.
+        Rule(("ssm:DescribeParameters",), ("*",)),
         Rule(("ssm:GetParameter", "ssm:DeleteParameter"), (PENDING_KEYS,), why=WHY_PENDING),
         Rule(("ssm:PutParameter",), (PUBLISHED_KEYS,), why=WHY_PUBLISHED),
         Rule(("ssm:PutParameter",), (RESULTS,), why=WHY_RESULTS),
@@ -485,9 +514,7 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         ),
         # The lock names the execution holding it: release it only for that one.
         Rule(("dynamodb:GetItem",), ("{lock_table_arn}",)),
-        *ROLLBACK,
-        *CLEANUP,
-        *RECORD_FAILURE,
+        *_distinct(*ROLLBACK, *CLEANUP, *RECORD_FAILURE),
     ),
 }
 

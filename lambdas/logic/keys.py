@@ -85,8 +85,8 @@ def publish_key(ssm: Any, plan: dict[str, Any], kms_key_arn: str) -> bool:
 
 
 def _published_since(ssm: Any, name: str, started: float) -> bool:
-    try:
-        parameter = ssm.get_parameter(Name=name)["Parameter"]
-    except ssm.exceptions.ParameterNotFound:
-        return False
-    return bool(parameter["LastModifiedDate"].timestamp() >= started)
+    # DescribeParameters: the write time without the right to read any published key's value.
+    found = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [name]}]
+    )["Parameters"]
+    return bool(found) and found[0]["LastModifiedDate"].timestamp() >= started

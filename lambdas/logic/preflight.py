@@ -7,6 +7,7 @@ from typing import Any
 
 from lambdas.errors import InvalidInput, Unsupported
 from lambdas.logic.helper_type import require_nitro
+from lambdas.logic.helper_volume_key import check_ebs_default_key
 from lambdas.logic.inputs import OPT_IN_TAG, Request
 from lambdas.logic.reachability import check_helper_subnet
 from lambdas.logic.windows import WINDOWS_TOOL_DOCUMENT, password_parameter
@@ -106,6 +107,8 @@ def plan_reset(
     marketplace = [c.get("ProductCodeId") for c in instance.get("ProductCodes", [])]
     ssm_online = _ssm_online(ssm, instance_id)
     mode = _decide_mode(request, ssm_online, instance_id, platform)
+    if request.mode != "online":
+        check_ebs_default_key(ec2, kms, mode, plan["Notes"])
     if mode == "offline" and marketplace:
         raise Unsupported(
             f"InstanceId: {instance_id} carries AWS Marketplace product codes "

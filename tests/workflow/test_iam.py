@@ -1,0 +1,193 @@
+"""The local engine is at least as strict as AWS IAM: each handler runs with its own function's
+policy (stacks/permissions.py, rendered as the stack renders it), and a call that policy does
+not allow fails as AWS fails it. So a green run here says the real roles suffice, and removing
+any statement from the table makes some scenario fail (the mutation test below)."""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from typing import Any
+
+import boto3
+
+from local.engine import Engine
+from local.scenario import Fault, Scenario
+from stacks.permissions import PERMISSIONS, Rule
+from tests.workflow.conftest import Run, RunScenario, linux_instance
+
+FAST_KEY = {"KeyType": "ed25519"}
+REGION = "us-east-1"
+
+
+def windows_instance(**overrides: Any) -> dict[str, Any]:
+    instance: dict[str, Any] = {
+        "platform": "windows", "state": "running", "root_device": "/dev/sda1",
+        "encrypted": False, "ssm": False, "tags": {},
+        "volume": {"windows_agent": "ec2launch-v2"},
+    }
+    instance.update(overrides)
+    return instance
+
+
+def customer_managed_ebs_default(state: str = "Enabled") -> Any:
+    """A prepare step: the account encrypts new EBS volumes with its own KMS key by default."""
+    def prepare(engine: Engine) -> None:
+        kms = boto3.client("kms", region_name=REGION)
+        key_id = kms.create_key(Description="the account's EBS default key")["KeyMetadata"][
+            "KeyId"]
+        if state == "Disabled":
+            kms.disable_key(KeyId=key_id)
+        boto3.client("ec2", region_name=REGION).modify_ebs_default_kms_key_id(KmsKeyId=key_id)
+
+    return prepare
+
+
+def without(handler: str, index: int) -> dict[str, tuple[Rule, ...]]:
+    """The permission table with one statement of one function removed."""
+    table = dict(PERMISSIONS)
+    table[handler] = tuple(r for i, r in enumerate(PERMISSIONS[handler]) if i != index)
+    return table
+
+
+def denied_in(run: Run) -> list[str]:
+    return [f"{handler}: {check.action} on {check.resource}"
+            for handler, check in run.engine.iam.denied]
+
+
+# -- the two denials a real account met -----------------------------------------------------
+def test_a_retried_publish_is_allowed_and_the_key_still_opens(run_scenario: RunScenario
+                                                                ) -> None:
+    # The first PublishResult moved the key and deleted the pending one, then its answer was
+    # lost: the retry must learn that with what its role may do (it may not read
+    # /ec2rl/openssh/*/key), not roll back a reset that worked.
+    run = run_scenario(input={"InstanceId": "@web", **FAST_KEY}, faults=[
+        {"state": "PublishResult", "when": "after", "error": "Lambda.ServiceException"}])
+
+    assert run.report["status"] == "SUCCEEDED", run.report["cause"]
+    assert denied_in(run) == []
+    run.assert_restored()
+    run.assert_key_opens()
+    run.assert_nothing_left()
+
+
+def test_helper_launches_where_ebs_encryption_uses_a_customer_managed_key(
+        run_scenario: RunScenario) -> None:
+    # EBS encryption, permissions for users: kms:CreateGrant (GrantIsForAWSResource),
+    # kms:Decrypt, kms:DescribeKey and kms:GenerateDataKeyWithoutPlaintext on the key, here
+    # through EC2 only (kms:ViaService).
+    run = run_scenario(input={"InstanceId": "@web", **FAST_KEY},
+                       prepare=customer_managed_ebs_default())
+
+    assert run.report["status"] == "SUCCEEDED", run.report["cause"]
+    assert denied_in(run) == []
+    run.assert_restored()
+    run.assert_key_opens()
+    run.assert_nothing_left()
+
+
+def test_a_disabled_ebs_default_key_is_refused_before_anything_changes(
+        run_scenario: RunScenario) -> None:
+    run = run_scenario(input={"InstanceId": "@web", **FAST_KEY},
+                       prepare=customer_managed_ebs_default("Disabled"))
+
+    assert run.report["status"] == "FAILED"
+    assert run.report["error"] == "Unsupported"
+    assert "EBS default KMS key" in run.report["cause"]
+    assert "is Disabled" in run.report["cause"]
+    run.assert_unchanged(attempted=("dynamodb:PutItem", "dynamodb:DeleteItem",
+                                    "ssm:PutParameter"))
+
+
+def test_a_call_the_policy_does_not_allow_fails_as_in_aws_and_is_rolled_back() -> None:
+    # EC2 answers UnauthorizedOperation, naming the action and the resource.
+    scenario = Scenario.from_dict({"instances": {"web": linux_instance()},
+                                   "input": {"InstanceId": "@web", **FAST_KEY}, "faults": []})
+    engine = Engine(scenario)
+    stop = next(i for i, r in enumerate(PERMISSIONS["stop_instance"])
+                if "ec2:StopInstances" in r.actions)
+    engine.iam.permissions = without("stop_instance", stop)
+    run = Run(engine, engine.run())
+
+    assert run.report["status"] == "FAILED"
+    assert "UnauthorizedOperation" in run.report["cause"]
+    assert "is not authorized to perform: ec2:StopInstances on resource: arn:aws:ec2:" \
+        in run.report["cause"]
+    assert denied_in(run) == [
+        f"stop_instance: ec2:StopInstances on arn:aws:ec2:us-east-1:123456789012:instance/"
+        f"{run.instance()['id']}"]
+    run.assert_restored()
+    run.assert_nothing_left()
+
+
+# -- every statement is needed: the mutation test --------------------------------------------
+# Each scenario: (name, instance, input overrides, faults, abort_at). One world runs them all.
+SCENARIOS: list[tuple[str, str, dict[str, Any], list[dict[str, Any]], str | None]] = [
+    ("linux offline, encrypted root", "web", {}, [], None),
+    ("linux offline in the instance's subnet", "web",
+     {"SubnetId": "SelectedInstanceSubnet"}, [], None),
+    ("publish retried", "web", {}, [
+        {"state": "PublishResult", "when": "after", "error": "Lambda.ServiceException"}], None),
+    ("windows offline, password AMI", "win", {"CreatePasswordEnabledAmi": True}, [], None),
+    ("linux online", "online", {}, [], None),
+    ("windows online", "winon", {}, [], None),
+    ("failure after the rescue: rollback", "web", {},
+     [{"state": "RunRescue", "when": "after", "error": "InjectedFault"}], None),
+    ("aborted at the rescue: janitor", "web", {}, [], "RunRescue"),
+    ("aborted in Preflight: janitor releases the lock", "web", {}, [], "Preflight"),
+]
+WORLD = {"web": linux_instance(encrypted=True), "win": windows_instance(),
+         "online": linux_instance(ssm=True), "winon": windows_instance(ssm=True)}
+
+
+# Real runs with one statement removed, on top of the derivation: the denial fails the run
+# and the failure path still puts the instance back.
+REAL_MUTATIONS = [
+    ("publish retried", "publish_result", "ssm:DescribeParameters"),
+    ("linux offline, encrypted root", "launch_helper", "kms:GenerateDataKeyWithoutPlaintext"),
+]
+
+
+def test_each_statement_is_needed_and_removing_one_fails_a_run() -> None:
+    """One world, every scenario once with the full table (each must pass with its roles
+    alone), recording which statements alone allowed some call. A run with one statement
+    removed is the same run up to the first call that statement alone allowed, which is then
+    denied: so a statement no scenario needs alone is either more than the functions need
+    (least privilege: remove it) or a path without a scenario (add one)."""
+    engine = Engine(Scenario.from_dict({"instances": copy.deepcopy(WORLD),
+                                        "input": {}, "faults": []}),
+                    prepare=customer_managed_ebs_default())
+    needed: dict[tuple[str, int], list[str]] = defaultdict(list)
+    outcomes: dict[str, Any] = {}
+    with engine.session() as execute:
+        def run(name: str) -> dict[str, Any]:
+            _, instance, extra, faults, abort_at = next(s for s in SCENARIOS if s[0] == name)
+            engine.scenario.faults = [Fault(f["state"], f["when"], f["error"]) for f in faults]
+            engine.scenario.abort_at = abort_at
+            return execute({"InstanceId": f"@{instance}", **FAST_KEY, **extra})
+
+        for name, *_ in SCENARIOS:
+            report = run(name)
+            outcomes[name] = (report["status"], engine.iam.denied[:])
+            for key in engine.iam.sole_grants:
+                needed[key].append(name)
+
+        for name, handler, action in REAL_MUTATIONS:
+            index = next(i for i, r in enumerate(PERMISSIONS[handler]) if action in r.actions)
+            engine.iam.permissions = without(handler, index)
+            report = run(name)
+            engine.iam.permissions = PERMISSIONS
+            assert report["status"] == "FAILED", (handler, action)
+            assert [(h, c.action) for h, c in engine.iam.denied] == [(handler, action)]
+            assert any(code in report["cause"]
+                       for code in ("AccessDeniedException", "UnauthorizedOperation"))
+            assert report["world"]["instances"] == engine.world_before["instances"]
+
+    expected = {name: ("ABORTED" if abort_at else "FAILED" if faults else "SUCCEEDED", [])
+                for name, _, _, faults, abort_at in SCENARIOS}
+    expected["publish retried"] = ("SUCCEEDED", [])
+    assert outcomes == expected
+    unneeded = [f"{handler}[{index}] {rule.actions} on {rule.resources}"
+                for handler, rules in PERMISSIONS.items() for index, rule in enumerate(rules)
+                if (handler, index) not in needed]
+    assert unneeded == [], "\n".join(unneeded)
