@@ -399,7 +399,8 @@ _UNSCOPED = (
     "ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:DescribeSubnets", "ec2:DescribeImages",
     "ec2:DescribeSnapshots", "ec2:DescribeInstanceTypes", "ec2:DescribeVpcs",
     "ec2:DescribeInternetGateways", "ec2:DescribeRouteTables", "ec2:DescribeSecurityGroups",
-    "ec2:GetEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId",
+    "ec2:GetEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId", "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeNatGateways",
     "ssm:DescribeInstanceInformation", "ssm:ListCommands", "ssm:GetCommandInvocation",
     "ssm:DescribeParameters",
 )
