@@ -674,10 +674,9 @@ class KeyInjector:
     def _remove_dirs(self, created: List[List[str]]) -> None:
         """Remove directories this attempt made (empty ones only: rmdir never deletes data)."""
         for components in reversed(created):
-            with (
-                suppress(OSError, RescueError),
-                self._open(self.root.open_dir(components[:-1])) as box,
-            ):
+            # No parentheses around the contexts: those need Python 3.9, the agent runs on 3.7.
+            with suppress(OSError, RescueError), \
+                    self._open(self.root.open_dir(components[:-1])) as box:
                 os.rmdir(components[-1], dir_fd=box[0])
 
     def _create_file(
