@@ -1,20 +1,22 @@
 """Build the agent as one self-contained zipapp (.pyz) for the SSM document and local runs.
 
-The archive is reproducible (sorted entries, fixed timestamps): the same sources give the
-same bytes, so the stack's asset hash changes only when the agent does. Docstrings, comments
-and blank lines are left out (the SSM document that carries the agent has a 64 KB quota), and
-entries are stored uncompressed so the document's one xz stream compresses across files.
+The SSM document that carries the agent has a 64 KB quota, so each module is minified
+(python-minifier: no docstrings, comments or annotations, short local names; module-level names
+stay, since other modules import them) and entries are stored uncompressed so that the
+document's one xz stream compresses across files. The archive is reproducible (sorted entries,
+fixed timestamps, a pinned minifier): the same sources give the same bytes, so the stack's asset
+hash changes only when the agent does.
+
+Build-time only, like python-minifier: the helper instance runs the zipapp, never this module.
 """
 
 from __future__ import annotations
 
-import ast
-import io
+import contextlib
 import stat
-import tokenize
 import zipfile
 from pathlib import Path
-from typing import Dict, List, Set, Tuple
+from typing import Any, Iterator, List
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 EXCLUDED = {Path("build.py")}  # build-time only: the helper instance never runs it
@@ -38,50 +40,57 @@ def agent_sources() -> List[Path]:
     )
 
 
-def _docstrings(tree: ast.AST) -> Dict[int, Tuple[int, int, bool]]:
-    """First line -> (last line, indent, whether it is its body's only statement)."""
-    found = {}
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            first = node.body[0] if node.body else None
-            if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-                    and isinstance(first.value.value, str) and first.end_lineno is not None):
-                found[first.lineno] = (first.end_lineno, first.col_offset, len(node.body) == 1)
-    return found
+@contextlib.contextmanager
+def _fstrings_before_pep701() -> Iterator[None]:
+    """Make python-minifier print f-strings in the grammar of Python 3.7 to 3.11.
+
+    On Python 3.12+ it prints them for the running interpreter (PEP 701: f"{", ".join(x)}"),
+    which is a SyntaxError where the agent runs (3.7+). Printing them as on 3.11 gives the same
+    bytes whichever Python builds the agent.
+    """
+    from python_minifier import expression_printer, f_string
+
+    printer = expression_printer.ExpressionPrinter
+    original = printer.visit_JoinedStr
+
+    def visit_joined_str(self: Any, node: Any) -> None:
+        fstring = f_string.OuterFString(node, pep701=False)  # type: ignore[no-untyped-call]
+        self.printer.fstring(str(fstring))
+
+    printer.visit_JoinedStr = visit_joined_str  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        printer.visit_JoinedStr = original  # type: ignore[method-assign]
 
 
-def strip_source(source: str) -> str:
-    """The module without docstrings, comments and blank lines; same code, same line order."""
-    lines = source.splitlines(keepends=True)
-    docstrings = _docstrings(ast.parse(source))
-    comments: Dict[int, int] = {}
-    in_strings: Set[int] = set()  # lines that continue a multi-line string: kept verbatim
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.COMMENT:
-            comments[token.start[0]] = token.start[1]
-        elif token.type == tokenize.STRING and token.end[0] > token.start[0]:
-            in_strings.update(range(token.start[0] + 1, token.end[0] + 1))
-    kept = []
-    number = 1
-    while number <= len(lines):
-        if number in docstrings:
-            last, indent, alone = docstrings[number]
-            prefix = lines[number - 1][:indent]
-            if not prefix.strip():  # a docstring on its own lines
-                if alone:
-                    kept.append(prefix + "pass\n")
-                number = last + 1
-                continue
-        line = lines[number - 1]
-        if number not in in_strings:
-            if number in comments:
-                line = line[: comments[number]].rstrip() + "\n"
-            if not line.strip():
-                number += 1
-                continue
-        kept.append(line)
-        number += 1
-    return "".join(kept)
+def minify_source(source: str, filename: str = "<agent>") -> str:
+    """The module as the zipapp carries it: the same behaviour in fewer bytes."""
+    import python_minifier
+
+    with _fstrings_before_pep701():
+        return python_minifier.minify(
+            source,
+            filename=filename,
+            remove_literal_statements=True,  # docstrings
+            # NamedTuple and dataclass fields are class annotations: those must stay.
+            remove_annotations=python_minifier.RemoveAnnotationsOptions(
+                remove_variable_annotations=True,
+                remove_return_annotations=True,
+                remove_argument_annotations=True,
+                remove_class_attribute_annotations=False,
+            ),
+            rename_locals=True,
+            # Other modules import module-level names (and reports name classes): keep them all.
+            rename_globals=False,
+            # Measured: hoisting repeated strings into names shortens the source but the xz
+            # stream grows (~400 bytes), since xz already encodes repeats cheaply.
+            hoist_literals=False,
+            combine_imports=True,
+            remove_asserts=False,
+            remove_debug=False,
+            preserve_shebang=False,
+        )
 
 
 def build_zipapp(dest: Path) -> Path:
@@ -94,7 +103,7 @@ def build_zipapp(dest: Path) -> Path:
             archive.writestr(_entry("__main__.py"), ENTRY)
             for path in agent_sources():
                 name = path.relative_to(PACKAGE_DIR.parent).as_posix()
-                text = strip_source(path.read_text(encoding="utf-8"))
+                text = minify_source(path.read_text(encoding="utf-8"), name)
                 archive.writestr(_entry(name), text.encode("utf-8"))
     dest.chmod(0o755)
     return dest
