@@ -21,7 +21,7 @@ import json
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, NamedTuple, Sequence, Tuple
 
-from . import RescueError
+from .. import RescueError
 
 Runner = Callable[[Sequence[str]], str]  # runs an lvm command, returns its stdout
 NO_COPIES = "backup { backup = 0 archive = 0 }"  # the helper keeps no copy of the VG

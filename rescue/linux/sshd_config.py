@@ -20,7 +20,7 @@ import re
 import shlex
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from . import RescueError
+from .. import RescueError
 from .inroot import VolumeRoot
 
 MAIN_CONFIG = "/etc/ssh/sshd_config"
