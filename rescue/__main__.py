@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, NoReturn, Optional
 
 from . import RescueError
-from .devices import find_volume_device
-from .keys import PublicKey, parse_public_key
-from .linux import inject_key
-from .mounts import mount_volume_root
+from .disk.devices import find_volume_device
+from .disk.mounts import mount_volume_root
+from .linux.authorized_keys import inject_key
+from .linux.keys import PublicKey, parse_public_key
 from .report import chain_messages, emit_failure, emit_success
 
 EXIT_FAILED = 1

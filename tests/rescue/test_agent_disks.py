@@ -12,7 +12,7 @@ from rescue_helpers import VOLUME_ID, AgentRun, require_root, require_tools
 from rescue_trees import fingerprint, new_key, write_linux_tree
 
 from rescue.build import build_zipapp
-from rescue.mounts import mount_volume_root
+from rescue.disk.mounts import mount_volume_root
 
 pytestmark = [pytest.mark.root]
 

@@ -13,7 +13,7 @@ from rescue_helpers import VOLUME_ID, AgentRun, require_tools
 from rescue_trees import new_key, write_linux_tree
 
 from rescue import RescueError
-from rescue.mounts import mount_volume_root
+from rescue.disk.mounts import mount_volume_root
 
 pytestmark = [pytest.mark.root]
 

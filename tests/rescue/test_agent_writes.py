@@ -19,13 +19,13 @@ from rescue_disks import Disks
 from rescue_helpers import VOLUME_ID, AgentRun, require_tools
 from rescue_trees import new_key, write_linux_tree
 
-import rescue.inroot
-import rescue.linux
-import rescue.lvm
+import rescue.disk.lvm
+import rescue.linux.authorized_keys
+import rescue.linux.inroot
 from rescue import RescueError
-from rescue.keys import parse_public_key
-from rescue.linux import inject_key
-from rescue.mounts import mount_volume_root
+from rescue.disk.mounts import mount_volume_root
+from rescue.linux.authorized_keys import inject_key
+from rescue.linux.keys import parse_public_key
 
 pytestmark = [pytest.mark.root]
 
@@ -338,7 +338,8 @@ def test_first_passwd_entry_wins_and_empty_shell_is_sh(
 
 
 class FaultyOs:
-    """The os module as rescue.linux and rescue.inroot see it, failing its Nth call."""
+    """The os module as rescue.linux.authorized_keys and rescue.linux.inroot see it, failing
+    its Nth call."""
 
     NEVER_FAIL = frozenset({"close", "fdopen", "fspath", "fsencode", "fsdecode", "strerror"})
 
@@ -376,7 +377,7 @@ def open_fds() -> list[tuple[str, str]]:
 @contextmanager
 def faulty_os(monkeypatch: pytest.MonkeyPatch, faulty: FaultyOs, *modules: Any) -> Iterator[None]:
     with monkeypatch.context() as patch:
-        for module in (rescue.linux, rescue.inroot, *modules):
+        for module in (rescue.linux.authorized_keys, rescue.linux.inroot, *modules):
             patch.setattr(module, "os", faulty)
         yield
 

@@ -15,8 +15,8 @@ from rescue_disks import Disks
 from rescue_helpers import VOLUME_ID, AgentRun, require_root, require_tools
 from rescue_trees import new_key, write_linux_tree
 
-from rescue.keys import parse_public_key
-from rescue.linux import inject_key
+from rescue.linux.authorized_keys import inject_key
+from rescue.linux.keys import parse_public_key
 
 pytestmark = [pytest.mark.root, pytest.mark.sshd]
 

@@ -21,9 +21,9 @@ from rescue_helpers import require_root, require_tools
 from rescue_trees import new_key, write_linux_tree
 
 from rescue import RescueError
-from rescue.inroot import VolumeRoot
-from rescue.keys import parse_public_key
-from rescue.linux import inject_key
+from rescue.linux.authorized_keys import inject_key
+from rescue.linux.inroot import VolumeRoot
+from rescue.linux.keys import parse_public_key
 
 pytestmark = [pytest.mark.root, pytest.mark.sshd]
 

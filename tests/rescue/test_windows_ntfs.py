@@ -32,7 +32,7 @@ from rescue.windows import enable_password_generation
 from rescue.windows.ntfs_acl import NTFS_ACL_XATTR, security_descriptor
 
 BAK = ".reset-access.bak"
-MOUNT_OPTIONS = "rw,nodev,nosuid,noexec"  # as rescue/mounts.py mounts a Windows volume
+MOUNT_OPTIONS = "rw,nodev,nosuid,noexec"  # as rescue/disk/mounts.py mounts a Windows volume
 # A descriptor unlike ntfs-3g's default and the agent's for new files, so keeping it shows.
 CUSTOM_ACL = security_descriptor(directory=True)
 

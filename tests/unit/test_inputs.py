@@ -85,7 +85,7 @@ def test_alarm_on_several_instances_is_refused() -> None:
 
 def test_the_workflow_accepts_the_key_types_the_agent_and_document_accept() -> None:
     from lambdas.logic.rescue_contract import PUBLIC_KEY_TYPES
-    from rescue.keys import KEY_TYPES
+    from rescue.linux.keys import KEY_TYPES
 
     # Three gates see a PublicKey (the input, the document's pattern, the agent): one list.
     assert set(PUBLIC_KEY_TYPES) == set(KEY_TYPES)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rescue import RescueError
-from rescue.devices import (
+from rescue.disk.devices import (
     find_volume_device,
     helper_root_disks,
     nvme_by_serial,

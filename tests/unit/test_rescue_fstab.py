@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from rescue import fstab
+from rescue.disk import fstab
 
 ROOT = fstab.Device("/dev/nvme1n1p1", "xfs", "11-aa", "/", "p-1", "root", 1, ())
 HOME = fstab.Device("/dev/nvme1n1p2", "ext4", "22-BB", "home", "p-2", "userdata", 2, ())

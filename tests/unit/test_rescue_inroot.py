@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rescue import RescueError
-from rescue.inroot import VolumeRoot
-from rescue.keys import parse_public_key
-from rescue.linux import KeyInjector, key_blobs, read_accounts
+from rescue.linux.authorized_keys import KeyInjector, key_blobs
+from rescue.linux.inroot import VolumeRoot
+from rescue.linux.keys import parse_public_key
+from rescue.linux.users import read_accounts
 
 
 def test_absolute_and_dotdot_links_stay_inside(tmp_path: Path) -> None:

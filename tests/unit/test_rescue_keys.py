@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rescue import RescueError
-from rescue.keys import parse_public_key
+from rescue.linux.keys import parse_public_key
 
 BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB"  # 32 x 0x01
 

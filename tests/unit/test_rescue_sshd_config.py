@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from rescue import RescueError
-from rescue.inroot import VolumeRoot
-from rescue.sshd_config import (
+from rescue.linux.inroot import VolumeRoot
+from rescue.linux.sshd_config import (
     UserIdentity,
     authorized_keys_choices,
     authorized_keys_files,

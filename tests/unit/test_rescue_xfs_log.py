@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rescue import mounts
+from rescue.disk import mounts
 
 HEADER = "xfs_logprint:\n    data device: 0x700\n    log device: 0x700 daddr: 327728\n\n"
 

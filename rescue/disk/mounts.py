@@ -17,10 +17,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from . import RescueError, fstab, lvm
+from .. import RescueError
+from ..linux.inroot import VolumeRoot, as_path
+from ..linux.users import has_linux_root, read_accounts
+from . import fstab, lvm
 from .devices import disk_name
-from .inroot import VolumeRoot, as_path
-from .linux import has_linux_root, read_accounts
 from .proc import run
 
 LINUX_FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs", "btrfs")
@@ -102,12 +103,12 @@ def blkid(path: Path) -> Dict[str, str]:
     return values
 
 
-def _sys_block(name: str) -> Path:
+def sys_block(name: str) -> Path:
     return Path("/sys/class/block") / name
 
 
 def _partition_names(disk: str) -> List[str]:
-    children = [child for child in _sys_block(disk).iterdir() if (child / "partition").exists()]
+    children = [child for child in sys_block(disk).iterdir() if (child / "partition").exists()]
     return [
         child.name for child in sorted(children, key=lambda c: int((c / "partition").read_text()))
     ]
@@ -126,7 +127,7 @@ def partition_nodes(disk_path: Path, node_dir: Path) -> List[Path]:
 
 def _node(name: str, node_dir: Path) -> Path:
     """/dev/NAME once udev made it, else a node of our own (helpers without udev)."""
-    major, minor = (_sys_block(name) / "dev").read_text().strip().split(":")
+    major, minor = (sys_block(name) / "dev").read_text().strip().split(":")
     wanted = os.makedev(int(major), int(minor))
     deadline = time.monotonic() + NODE_WAIT
     while time.monotonic() < deadline:
@@ -143,7 +144,7 @@ def _node(name: str, node_dir: Path) -> Path:
 
 def _size(name: str) -> int:
     try:
-        return int((_sys_block(name) / "size").read_text()) * 512
+        return int((sys_block(name) / "size").read_text()) * 512
     except OSError:
         return 0
 
@@ -163,19 +164,19 @@ def refuse_busy(disk_path: Path) -> None:
     disk = disk_name(disk_path)
     mounted = mounted_devices()
     for name in [disk, *_partition_names(disk)]:
-        dev = (_sys_block(name) / "dev").read_text().strip()
+        dev = (sys_block(name) / "dev").read_text().strip()
         if dev in mounted:
             raise RescueError(f"/dev/{name} is already mounted at {mounted[dev]}: unmount it first")
-        holders = sorted(p.name for p in (_sys_block(name) / "holders").glob("*"))
-        if holders and not all(_idle_lv(holder, mounted) for holder in holders):
+        holders = sorted(p.name for p in (sys_block(name) / "holders").glob("*"))
+        if holders and not all(idle_lv(holder, mounted) for holder in holders):
             raise RescueError(
                 f"/dev/{name} is in use by {', '.join(holders)}: deactivate them first"
             )
 
 
-def _idle_lv(holder: str, mounted: Dict[str, str]) -> bool:
+def idle_lv(holder: str, mounted: Dict[str, str]) -> bool:
     """An unmounted, unstacked LV: what the helper's lvm2 auto-activation leaves."""
-    node = _sys_block(holder)
+    node = sys_block(holder)
     try:
         lvm_uuid = (node / "dm" / "uuid").read_text().startswith("LVM-")
         dev = (node / "dev").read_text().strip()
@@ -512,7 +513,7 @@ def find_root(candidates: Sequence[Candidate], platform: str, probe_dir: Path) -
 
 
 def _read_only(candidate: Candidate) -> bool:
-    disk = _sys_block(candidate.name)
+    disk = sys_block(candidate.name)
     for node in (disk, disk.resolve().parent):
         ro = node / "ro"
         if ro.exists() and ro.read_text().strip() == "1":

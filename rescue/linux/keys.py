@@ -8,7 +8,7 @@ import hashlib
 import struct
 from typing import NamedTuple
 
-from . import RescueError
+from .. import RescueError
 
 KEY_TYPES = frozenset(
     {

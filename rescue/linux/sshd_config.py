@@ -1,17 +1,8 @@
 """What the volume's own sshd would use: AuthorizedKeysFile and PermitRootLogin per user.
 
-Follows sshd_config(5) as OpenSSH implements it: keywords are case-insensitive, the first
-value obtained wins, `Include` takes globs (relative ones under /etc/ssh) and may sit in a
-Match block, a Match in an included file ends with that file, and a matching Match block
-overrides the global value. Match User and Group are decided exactly (patterns with `*`
-and `?` only, comma lists, `!` negation; for Group a negated match on any of the user's
-groups wins). Criteria that depend on the connection (Address, Host, LocalAddress,
-LocalPort, RDomain) are unknown offline: such a block may or may not apply, so every
-value sshd could end up with is kept (`authorized_keys_choices`).
-
-`~` in AuthorizedKeysFile is expanded by sshd when it reads its config, to the home of the
-user sshd runs as (root) or of `~name`, never the connecting user's: the volume's passwd
-decides it, and an unknown `~name` stops sshd from starting.
+Follows sshd_config(5) as OpenSSH implements it; Match criteria that depend on the connection
+are unknown offline, so every value sshd could end up with is kept (`authorized_keys_choices`).
+Rules and limits: docs/sshd-config.md.
 """
 
 from __future__ import annotations
@@ -20,7 +11,7 @@ import re
 import shlex
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from . import RescueError
+from .. import RescueError
 from .inroot import VolumeRoot
 
 MAIN_CONFIG = "/etc/ssh/sshd_config"

@@ -1,47 +1,19 @@
-"""Linux repair: put one public key into the right authorized_keys files of a volume.
+"""Put one public key into the right authorized_keys files of a Linux volume.
 
-Who gets the key (decided from the volume's own files, never the helper's):
-- every account of the volume's /etc/passwd with a login shell that already has one of
-  the authorized_keys files sshd would read for it: someone logged in with keys there;
-- the distro's default cloud user (ec2-user, ubuntu, ...), when passwd has it, even with
-  no file yet: it is the account the image was built to be reached through;
-- root only when its own file already holds a key without a forced command and the
-  volume's sshd permits root key logins. Cloud images put `command="echo Please login as
-  ec2-user;exit 142"` keys in /root: that is no invitation to log in as root, and giving a
-  key root access where the owner never used it would widen access, not restore it.
-Accounts with nologin, false, git-shell and similar shells are never touched.
-
-Each chosen user gets the key in the FIRST file of its AuthorizedKeysFile list unless sshd's
-first line with that key in the listed files carries no options (so a second run changes
-nothing). A line with options (command=, from=, restrict, no-pty...) does not count: sshd
-uses the first line holding the key, so the plain line goes right before it. When a Match
-on the connection (Address, LocalPort...) may pick another list, every such list gets it.
-The file is changed in place: its other lines, their order, its inode, owner and SELinux
-label stay; a last line without newline gets one first. New directories inside the home
-are created 700 and new files 600, owned by the uid/gid the volume's passwd gives;
-directories outside the home (an absolute AuthorizedKeysFile such as /etc/ssh/keys/%u)
-are created root-owned 755; a new file there that sshd reads for other accounts too (one
-path for all) is root-owned 644: sshd reads it with each user's rights and StrictModes
-lets every one of them use it, while none may edit the others' keys.
-A key file that is a symlink, a hard link or not a regular file is refused, not followed;
-so is a path whose directories lead out of the home (or of the home a `~` in sshd_config
-names; any other path must be exactly as sshd_config names it), or (StrictModes) belong to
-another user. Every write, append or insert, is read back after fsync; a failed one is
-undone byte for byte.
+Who gets the key and how each file is written: docs/sshd-config.md.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import posixpath  # paths inside the volume are POSIX strings, not local Paths
 import stat
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Set, Tuple
 
-from . import RescueError
-from .inroot import DIR_FLAGS, VolumeRoot, _lexical, as_path, split, write_all
+from .. import RescueError
+from .inroot import DIR_FLAGS, VolumeRoot, as_path, resolve_dots, split, write_all
 from .keys import PublicKey
 from .sshd_config import (
     ROOT_HOME_KEY,
@@ -54,119 +26,18 @@ from .sshd_config import (
     read_directives,
     setting,
 )
-
-CLOUD_USERS = (
-    "ec2-user",
-    "ubuntu",
-    "admin",
-    "debian",
-    "centos",
-    "rocky",
-    "almalinux",
-    "alma",
-    "fedora",
-    "core",
-    "cloud-user",
-    "bitnami",
-    "opc",
-    "arch",
-    "alpine",
-    "kali",
+from .users import (
+    CLOUD_USERS,
+    Account,
+    distro_name,
+    passwd_homes,
+    read_group_names,
+    read_passwd,
 )
-NO_LOGIN_SHELLS = ("nologin", "false", "git-shell", "sync", "shutdown", "halt")
+
 ROOT_KEY_LOGINS = ("yes", "prohibit-password", "without-password")
 SELINUX_XATTR = "security.selinux"
 KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-", "sk-")
-
-
-MAX_ID = 4294967294  # uid_t is 32 bits and (uid_t)-1 means "no change" to chown(2)
-
-
-class Account(NamedTuple):
-    name: str
-    uid: int
-    gid: int
-    home: str
-    shell: str
-
-    @property
-    def can_log_in(self) -> bool:
-        return posixpath.basename(self.shell) not in NO_LOGIN_SHELLS
-
-
-def parse_id(text: str) -> Optional[int]:
-    """A uid/gid field as the C library reads it: ASCII digits only (int() takes '٣')."""
-    if not text.isascii() or not text.isdigit():
-        return None
-    value = int(text)
-    return value if value <= MAX_ID else None
-
-
-def read_passwd(root: VolumeRoot) -> Tuple[List[Account], List[str]]:
-    """The volume's accounts, first entry per name (what getpwnam gives sshd), and why
-    other entries were skipped."""
-    text = root.read_text("/etc/passwd")
-    if text is None:
-        raise RescueError("the volume has no /etc/passwd: it is not a Linux root filesystem")
-    accounts: List[Account] = []
-    skipped: List[str] = []
-    seen = set()
-    for number, line in enumerate(text.splitlines(), start=1):
-        fields = line.split(":")
-        if len(fields) < 7 or line.startswith(("#", "+", "-")) or not fields[0]:
-            continue
-        name = fields[0]
-        uid, gid = parse_id(fields[2]), parse_id(fields[3])
-        if uid is None or gid is None:
-            bad = f"uid {fields[2]!r}" if uid is None else f"gid {fields[3]!r}"
-            skipped.append(
-                f"/etc/passwd line {number} ({name}): {bad} is not a number from 0 to {MAX_ID}; "
-                "user skipped (fix the entry to use it)"
-            )
-            continue
-        if name in seen:
-            skipped.append(
-                f"/etc/passwd line {number} ({name}): a second entry for {name}; sshd uses the "
-                "first, so this one is skipped"
-            )
-            continue
-        seen.add(name)
-        # passwd(5): an empty shell field means /bin/sh.
-        accounts.append(Account(name, uid, gid, fields[5] or "/", fields[6] or "/bin/sh"))
-    return accounts, skipped
-
-
-def read_accounts(root: VolumeRoot) -> List[Account]:
-    return read_passwd(root)[0]
-
-
-def read_group_names(root: VolumeRoot, account: Account) -> List[str]:
-    """The account's groups (primary and supplementary) from the volume's /etc/group."""
-    names = []
-    for line in (root.read_text("/etc/group") or "").splitlines():
-        fields = line.split(":")
-        if len(fields) < 4:
-            continue
-        if parse_id(fields[2]) == account.gid or account.name in fields[3].split(","):
-            names.append(fields[0])
-    return names
-
-
-def read_os_release(root: VolumeRoot) -> Dict[str, str]:
-    text = root.read_text("/etc/os-release") or root.read_text("/usr/lib/os-release") or ""
-    values = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            values[key.strip()] = value.strip().strip("\"'")
-    return values
-
-
-def distro_name(root: VolumeRoot) -> str:
-    release = read_os_release(root)
-    return " ".join(
-        part for part in (release.get("ID", "unknown"), release.get("VERSION_ID", "")) if part
-    )
 
 
 def _parse_key_line(line: str) -> Optional[Tuple[str, str]]:
@@ -197,16 +68,6 @@ def first_key_line(texts: List[str], blob: str) -> Optional[Tuple[int, int, bool
             if parsed and parsed[1] == blob:
                 return file_index, line_index, bool(parsed[0])
     return None
-
-
-def passwd_homes(accounts: List[Account]) -> Dict[str, str]:
-    """Homes by name as getpwnam finds them (first entry), root's as getpwuid(0) does."""
-    homes: Dict[str, str] = {}
-    for account in accounts:
-        homes.setdefault(account.name, account.home)
-        if account.uid == 0:
-            homes.setdefault(ROOT_HOME_KEY, account.home)
-    return homes
 
 
 def has_unforced_key(text: str) -> bool:
@@ -331,7 +192,7 @@ class KeyInjector:
             if not account.can_log_in:
                 continue
             files = self._key_files(account)
-            for path in {as_path(_lexical(split(path))) for path in files}:
+            for path in {as_path(resolve_dots(split(path))) for path in files}:
                 readers[path] = readers.get(path, 0) + 1
             existing = [path for path in files if self.root.resolve(path, follow_last=False)[1]]
             if account.uid == 0:
@@ -429,7 +290,7 @@ class KeyInjector:
         written: List[str] = []
         for path, before in targets:
             try:
-                shared = as_path(_lexical(split(path))) in self.shared
+                shared = as_path(resolve_dots(split(path))) in self.shared
                 self._write_key(reals[path], account, home, before, shared)
             except (RescueError, OSError) as exc:
                 reason = self._write_failure(path, reals[path], exc)
@@ -463,7 +324,7 @@ class KeyInjector:
             for pattern in directive.args:
                 key = pattern[1:].partition("/")[0] or ROOT_HOME_KEY
                 if pattern.startswith("~") and key in self.homes:
-                    homes.append(_lexical(split(self.homes[key])))
+                    homes.append(resolve_dots(split(self.homes[key])))
         return homes
 
     def _unavailable(self, *paths: str) -> Optional[str]:
@@ -486,8 +347,8 @@ class KeyInjector:
         owned by the user or root and not writable by others (auth2-pubkeyfile.c,
         auth_secure_path).
         """
-        lexical = _lexical(split(path))
-        own_home = _lexical(split(account.home))
+        lexical = resolve_dots(split(path))
+        own_home = resolve_dots(split(account.home))
         under_home = _below(lexical, own_home)
         anchor: Optional[List[str]] = own_home if under_home else None
         resolved_anchor = home
@@ -808,7 +669,7 @@ def _swap(old_fd: int, new_fd: int) -> int:
 def _shown(real: List[str], configured: str) -> Optional[str]:
     """The real path when links made it differ from the configured one."""
     written = as_path(real)
-    return written if written != as_path(_lexical(split(configured))) else None
+    return written if written != as_path(resolve_dots(split(configured))) else None
 
 
 def inject_key(
@@ -849,7 +710,3 @@ def inject_key(
         if not as_root:
             report["ownership"] = "skipped: not root"
         return report
-
-
-def has_linux_root(root: VolumeRoot) -> bool:
-    return root.exists("/etc/os-release") or root.exists("/usr/lib/os-release")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from typing import Sequence
 
-from . import RescueError
+from .. import RescueError
 
 # Which Debian/Ubuntu package brings each tool: a missing tool is named with its package.
 PACKAGES = {

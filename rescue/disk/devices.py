@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Dict, Optional, Set
 
-from . import RescueError
+from .. import RescueError
 
 VOLUME_ID_RE = re.compile(r"^vol-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 DEFAULT_TIMEOUT = 60.0  # EBS attachments show up in seconds; a minute covers slow ones

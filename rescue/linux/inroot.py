@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from . import RescueError
+from .. import RescueError
 
 MAX_SYMLINKS = 40  # as the kernel's own limit for one path lookup
 MAX_READ = 4 * 1024 * 1024  # config files larger than this are not configuration
@@ -31,7 +31,7 @@ def as_path(components: List[str]) -> str:
     return "/" + "/".join(components)
 
 
-def _lexical(parts: List[str]) -> List[str]:
+def resolve_dots(parts: List[str]) -> List[str]:
     """Apply `..` without the filesystem, for the part of a path that does not exist yet."""
     out: List[str] = []
     for part in parts:
@@ -105,7 +105,7 @@ class VolumeRoot:
                 try:
                     info = os.lstat(name, dir_fd=fd)
                 except FileNotFoundError:
-                    return _lexical([*done, name, *list(reversed(pending))]), False
+                    return resolve_dots([*done, name, *list(reversed(pending))]), False
                 if stat.S_ISLNK(info.st_mode) and (pending or follow_last):
                     links += 1
                     if links > MAX_SYMLINKS:
@@ -118,7 +118,7 @@ class VolumeRoot:
                     continue
                 if pending:
                     if not stat.S_ISDIR(info.st_mode):
-                        return _lexical([*done, name, *list(reversed(pending))]), False
+                        return resolve_dots([*done, name, *list(reversed(pending))]), False
                     fd = _replace(fd, os.open(name, DIR_FLAGS, dir_fd=fd))
                 done.append(name)
             return done, True

@@ -1,18 +1,7 @@
 """LVM on the target volume: read its logical volumes without changing the volume group.
 
-Decide first, change last: the VG's metadata is never written. A linear LV (one segment
-on one PV, what installers make for root, home and swap) is reached through a loop device
-over its extents on the PV (offset and size from the metadata), with no device-mapper,
-no activation, no vgimportclone: the PV and VG UUIDs, the VG name and the volume's LVM
-devices file all stay as they are, and a VG whose name or UUID the helper also uses needs
-no renaming. Other LVs (thin, raid, multi-segment) are activated in place, which writes no
-metadata; beside a helper VG of the same name or UUID they are refused, as reaching them
-would mean re-identifying the customer's PVs.
-
-Every command is scoped with --devices to the target's PVs (the helper's VGs are neither
-seen nor touched) and runs with archive and backup off, so the helper's /etc/lvm keeps no
-copy of the customer's VG metadata. A VG the helper's lvm2 auto-activated when the volume
-attached (Ubuntu's udev rules do) is deactivated first, then read like any other.
+Decide first, change last: linear LVs through loop devices, others activated in place, every
+command scoped to the target's PVs with no metadata copies. Design: docs/rescue-disks.md (LVM).
 """
 
 from __future__ import annotations
@@ -21,7 +10,7 @@ import json
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, NamedTuple, Sequence, Tuple
 
-from . import RescueError
+from .. import RescueError
 
 Runner = Callable[[Sequence[str]], str]  # runs an lvm command, returns its stdout
 NO_COPIES = "backup { backup = 0 archive = 0 }"  # the helper keeps no copy of the VG
