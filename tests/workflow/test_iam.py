@@ -183,8 +183,9 @@ def test_each_statement_is_needed_and_removing_one_fails_a_run() -> None:
                        for code in ("AccessDeniedException", "UnauthorizedOperation"))
             assert report["world"]["instances"] == engine.world_before["instances"]
 
-    expected = {name: ("ABORTED" if abort_at else "FAILED" if faults else "SUCCEEDED", [])
-                for name, _, _, faults, abort_at in SCENARIOS}
+    expected: dict[str, tuple[str, list[str]]] = {
+        name: ("ABORTED" if abort_at else "FAILED" if faults else "SUCCEEDED", [])
+        for name, _, _, faults, abort_at in SCENARIOS}
     expected["publish retried"] = ("SUCCEEDED", [])
     assert outcomes == expected
     unneeded = [f"{handler}[{index}] {rule.actions} on {rule.resources}"

@@ -1,0 +1,21 @@
+"""The local engine's IAM map knows every call a handler makes: a call it did not know would
+fail loudly in the engine (local/iam.py), and one it mapped wrongly could hide a denial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_calls import Package
+
+from local import iam
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_call_a_handler_makes_is_mapped() -> None:
+    package = Package(ROOT)
+    handlers = sorted(p.stem for p in (ROOT / "lambdas" / "handlers").glob("*.py")
+                      if p.stem != "__init__")
+    called = set().union(*(package.actions(f"lambdas.handlers.{h}") for h in handlers))
+    assert called  # the scan found the handlers' calls
+    assert sorted(called - set(iam.OPERATIONS)) == []
