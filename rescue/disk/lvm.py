@@ -7,13 +7,29 @@ command scoped to the target's PVs with no metadata copies. Design: docs/rescue-
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, NamedTuple, Sequence, Tuple
+from contextlib import contextmanager, suppress
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from .. import RescueError
 
 Runner = Callable[[Sequence[str]], str]  # runs an lvm command, returns its stdout
 NO_COPIES = "backup { backup = 0 archive = 0 }"  # the helper keeps no copy of the VG
+KINDS = {  # lv_attr's first letter (volume type), lvs(8)
+    "o": "origin of a snapshot",
+    "O": "origin of a merging snapshot",
+    "s": "snapshot",
+    "S": "merging snapshot",
+    "e": "external origin of thin snapshots",
+    "V": "thin volume",
+    "t": "thin pool",
+    "m": "mirror",
+    "M": "mirror",
+    "r": "raid",
+    "R": "raid",
+    "C": "cache",
+    "v": "virtual",
+    "p": "pvmove",
+}
 
 
 class VolumeGroup(NamedTuple):
@@ -35,10 +51,24 @@ class LogicalVolume(NamedTuple):
     active: bool
     segtype: str
     extents: List[Extent]  # one per segment; a loop can map only a single linear one
+    attr: str = ""  # lv_attr: its first letter is "-" for a plain volume
+
+    @property
+    def plain(self) -> bool:
+        """Neither a snapshot, an origin of one, a thin volume nor a mirror/raid part: its
+        extents are its data. `lvs --segments` shows a thick snapshot's origin and COW
+        store as linear too, and writing the origin past device-mapper skips copy-on-write."""
+        return self.attr[:1] == "-"
 
     @property
     def linear(self) -> bool:
-        return self.segtype == "linear" and len(self.extents) == 1
+        return self.plain and self.segtype == "linear" and len(self.extents) == 1
+
+    @property
+    def role(self) -> str:
+        """What lv_attr says the volume is, for messages ('' for a plain volume)."""
+        kind = self.attr[:1]
+        return KINDS.get(kind, f"lv_attr {self.attr or 'unknown'}") if kind != "-" else ""
 
     @property
     def names(self) -> Tuple[str, ...]:
@@ -105,7 +135,7 @@ def logical_volumes(run: Runner, group: VolumeGroup) -> List[LogicalVolume]:
     units = ["--units", "b", "--nosuffix"]
     pvs = _rows(run, "pvs", ["-o", "pv_name,pe_start", *units, *devices], "pv")
     pe_start = {row["pv_name"]: int(row["pe_start"]) for row in pvs}
-    fields = "lv_name,lv_path,lv_active,segtype,seg_pe_ranges,vg_extent_size"
+    fields = "lv_name,lv_path,lv_active,lv_attr,segtype,seg_pe_ranges,vg_extent_size"
     rows = _rows(run, "lvs", ["--segments", "-o", fields, *units, *devices, group.name], "seg")
     volumes: Dict[str, LogicalVolume] = {}
     for row in rows:
@@ -121,6 +151,7 @@ def logical_volumes(run: Runner, group: VolumeGroup) -> List[LogicalVolume]:
             row["lv_active"] == "active",
             segtype,
             [*(known.extents if known else []), *extents],
+            row.get("lv_attr", ""),
         )
     return list(volumes.values())
 
@@ -133,19 +164,46 @@ def deactivate_if_active(run: Runner, group: VolumeGroup, volumes: List[LogicalV
     return True
 
 
+def unreachable(volumes: Sequence[LogicalVolume]) -> str:
+    """The LVs the agent cannot reach through a loop over their extents, with why."""
+    return ", ".join(
+        f"{v.vg}/{v.name} ({v.role or v.segtype + ', ' + str(len(v.extents)) + ' segments'})"
+        for v in volumes
+        if not v.linear
+    )
+
+
 @contextmanager
-def activated(run: Runner, group: VolumeGroup) -> Iterator[List[LogicalVolume]]:
-    """Activate the group in place (no metadata written); deactivate on exit."""
+def activated(
+    run: Runner, group: VolumeGroup, why: str = "", notes: Optional[List[str]] = None
+) -> Iterator[List[LogicalVolume]]:
+    """Activate the group in place (no metadata written); deactivate on exit.
+
+    why: the LVs that need it (see unreachable); notes: where a failed deactivation is told
+    (it must not hide the error that ended the run)."""
+    needs = f" ({why})" if why else " (thin, raid, snapshots or multi-segment)"
     if clashes(run, group):
         raise RescueError(
             f"the volume's LVM VG {group.name} has the name or UUID of a VG of the helper and "
-            "holds LVs other than linear ones (thin, raid or multi-segment), which the agent "
-            "reaches only by activating them: nothing was changed; use a helper whose AMI "
-            "has no such VG"
+            f"holds LVs other than plain linear ones{needs}, which the agent reaches only by "
+            "activating them: nothing was changed; use a helper whose AMI has no such VG"
         )
     devices = _devices(group.pvs)
-    run(_command("vgchange", "--activate", "y", *devices, group.name))
+    try:
+        run(_command("vgchange", "--activate", "y", *devices, group.name))
+    except RescueError as exc:
+        with suppress(RescueError):  # a partial activation: undo what it did
+            run(_command("vgchange", "--activate", "n", *devices, group.name))
+        raise RescueError(
+            f"the volume's LVM VG {group.name} holds LVs other than plain linear ones{needs}, "
+            "which the agent writes only through device-mapper (a snapshot keeps its "
+            "copy-on-write), and activating the VG failed: nothing was written"
+        ) from exc
     try:
         yield logical_volumes(run, group)
     finally:
-        run(_command("vgchange", "--activate", "n", *devices, group.name))
+        try:
+            run(_command("vgchange", "--activate", "n", *devices, group.name))
+        except RescueError as exc:
+            if notes is not None:
+                notes.append(f"could not deactivate LVM VG {group.name} on the helper: {exc}")

@@ -669,8 +669,10 @@ def _lvm_volumes(
     skipped: List[str],
     checked: List[str],
     details: Dict[str, object],
+    notes: List[str],
 ) -> List[Volume]:
-    """The filesystems on the target's LVs: linear ones through loops, others activated."""
+    """The filesystems on the target's LVs: plain linear ones through loops, others (thin,
+    raid, snapshots and their origins) activated, so device-mapper keeps copy-on-write."""
     found: List[Volume] = []
     names: List[str] = []
     for group in lvm.target_groups(_lvm_runner, pvs):
@@ -679,7 +681,8 @@ def _lvm_volumes(
         if lvm.deactivate_if_active(_lvm_runner, group, volumes):
             details["lvm_auto_activation"] = "deactivated"
         if not all(volume.linear for volume in volumes):
-            volumes = stack.enter_context(lvm.activated(_lvm_runner, group))
+            why = lvm.unreachable(volumes)
+            volumes = stack.enter_context(lvm.activated(_lvm_runner, group, why, notes))
             paths = {Path(volume.path): volume for volume in volumes}
         else:
             paths = {
@@ -755,7 +758,7 @@ def mount_volume_root(disk_path: Path, platform: str) -> Iterator[MountedRoot]:
         groups: List[str] = []
         volumes, pvs = _classify(nodes, platform, skipped)
         if pvs:
-            volumes += _lvm_volumes(stack, pvs, platform, skipped, groups, details)
+            volumes += _lvm_volumes(stack, pvs, platform, skipped, groups, details, notes)
         candidates = [volume.candidate for volume in volumes]
         found = find_root(candidates, platform, work / "probe")
         if found is None:
@@ -781,10 +784,11 @@ def mount_volume_root(disk_path: Path, platform: str) -> Iterator[MountedRoot]:
             details["subvolume"] = found.subvolume
         if found.xfs_log:
             details["xfs_log"] = found.xfs_log
-        if notes:
-            details["notes"] = notes
+        details["notes"] = notes  # the same list: a failed LVM deactivation adds to it
         if homes:
             details["homes"] = homes
         if unavailable:
             details["unavailable_homes"] = unavailable
         yield MountedRoot(mountpoint, str(disk_path), root.label, root.fstype, details, unavailable)
+    if not notes:
+        del details["notes"]

@@ -169,9 +169,10 @@ def test_only_the_user_whose_home_is_elsewhere_is_refused(
         assert (target / "home" / KEYS).read_text() == key + "\n"
 
 
-def make_vg(disks: Disks, device: str, vg: str, lvs: dict[str, int]) -> str:
-    """A real VG on partition 1 with linear LVs of `lvs` extents each, written with
-    vgcfgrestore (lvcreate needs device-mapper, which this machine lacks). The PV node."""
+def make_vg(disks: Disks, device: str, vg: str, lvs: dict[str, int], extra: str = "") -> str:
+    """A real VG on partition 1 with linear LVs of `lvs` extents each (and `extra` LV
+    sections), written with vgcfgrestore (lvcreate needs device-mapper, which this machine
+    lacks). The PV node."""
     pv = disks.partition(device, 1)
     scoped = ["--config", NO_COPIES, "--devices", pv]
     sh("lvm", "pvcreate", "-q", *scoped, pv)
@@ -191,6 +192,7 @@ def make_vg(disks: Disks, device: str, vg: str, lvs: dict[str, int]) -> str:
         first += extents
     text = backup.read_text()
     end = text.rindex("}")
+    sections.append(extra)
     backup.write_text(text[:end] + "logical_volumes {\n" + "".join(sections) + "}\n" + text[end:])
     subprocess.run(
         ["lvm", "vgcfgrestore", *scoped, "-f", str(backup), vg], check=True, capture_output=True
@@ -496,3 +498,46 @@ def test_a_mount_kept_alive_by_another_namespace_is_waited_for(
         copy.wait()
     with disks.mounted(device, "xfs", "ro,nouuid") as target:
         assert (target / "home" / KEYS).read_text() == key + "\n"
+
+
+def snapshot_metadata(vg: str, origin: str, cow: str, extents: int, merging: bool) -> str:
+    """A thick snapshot (`lvcreate -s`) of `origin` with COW store `cow`, as lvm writes it."""
+    store = "merging_store" if merging else "cow_store"
+    return (
+        f'snapshot0 {{\nid = "{uuid.uuid4().hex[:6]}-0000-0000-0000-0000-0000-aaaaaa"\n'
+        'status = ["READ"]\nflags = []\nsegment_count = 1\n'
+        f"segment1 {{\nstart_extent = 0\nextent_count = {extents}\n"
+        f'type = "snapshot"\nchunk_size = 8\norigin = "{origin}"\n{store} = "{cow}"\n}}\n}}\n'
+    )
+
+
+@pytest.mark.parametrize("merging", [False, True], ids=["snapshot", "merging-snapshot"])
+def test_origin_of_a_thick_snapshot_is_not_written_past_copy_on_write(
+    disks: Disks, tmp_path: Path, key: str, run_agent: AgentRun, merging: bool
+) -> None:
+    """`lvs --segments` shows an origin and its COW store as linear; written through a loop
+    over its extents, the origin changes under its snapshot, which then reads garbage. The
+    agent activates such a VG (device-mapper keeps copy-on-write) or refuses naming the
+    snapshot; here, without device-mapper, it refuses and the image is byte-identical."""
+    require_tools("lvm", "sfdisk", "mkfs.ext4")
+    image = disks.image("disk", "200M", f"label: gpt\ntype={LVM_TYPE}\n")
+    device = disks.attach(image)
+    vg = f"snap{os.getpid()}"
+    extra = snapshot_metadata(vg, "root", "snap", 20, merging)
+    pv = make_vg(disks, device, vg, {"root": 20, "snap": 3}, extra)
+    fstab = f"/dev/mapper/{vg}-root / ext4 defaults 0 0\n"
+    tree = write_linux_tree(tmp_path / "tree", files={"/etc/fstab": fstab})
+    root = lv_loop(disks, pv, 0, 20)
+    disks.mkfs("ext4", root, "-d", str(tree))
+    disks.detach(root)
+    attr = sh("lvm", "lvs", "--noheadings", "-o", "lv_attr", "--devices", pv, f"{vg}/root")
+    assert attr.strip()[0] == ("O" if merging else "o"), attr
+    os.sync()
+    before = digest(image)
+
+    code, out = agent(run_agent, key, device)
+
+    os.sync()
+    assert digest(image) == before, out
+    assert code == 1, out
+    assert "snapshot" in str(out["error"]) and f"{vg}/root" in str(out["error"]), out["error"]

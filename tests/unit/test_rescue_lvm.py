@@ -48,9 +48,12 @@ def pv(name: str, vg: str, vg_uuid: str) -> dict[str, str]:
     return {"pv_name": name, "vg_name": vg, "vg_uuid": vg_uuid, "pe_start": str(MIB)}
 
 
-def seg(lv: str, ranges: str, segtype: str = "linear", active: str = "") -> dict[str, str]:
+def seg(
+    lv: str, ranges: str, segtype: str = "linear", active: str = "", attr: str = ""
+) -> dict[str, str]:
     return {
         "lv_name": lv,
+        "lv_attr": attr or ("V" if segtype == "thin" else "-") + "wi-------",
         "lv_path": f"/dev/rhel/{lv}" if not lv.startswith("[") else "",
         "lv_active": active,
         "segtype": segtype,
@@ -96,6 +99,44 @@ def test_multi_segment_and_thin_volumes_are_not_linear() -> None:
     assert set(volumes) == {"root", "data"}  # hidden sub-LVs hold no filesystem
     assert not volumes["root"].linear and len(volumes["root"].extents) == 2
     assert not volumes["data"].linear
+
+
+@pytest.mark.parametrize(
+    ("attr", "role"),
+    [
+        ("owi-a-s---", "origin of a snapshot"),
+        ("Owi-a-s---", "origin of a merging snapshot"),
+        ("swi-a-s---", "snapshot"),
+        ("ewi-a-----", "external origin of thin snapshots"),
+    ],
+)
+def test_snapshots_and_their_origins_are_not_linear_though_their_segments_are(
+    attr: str, role: str
+) -> None:
+    """lvs --segments shows a thick snapshot's origin and COW store as linear: a loop over
+    the origin's extents would skip copy-on-write and corrupt the snapshot."""
+    fake = FakeLvm([pv(TARGET, "rhel", "U1")], [seg("root", f"{TARGET}:0-9", attr=attr)])
+    [volume] = lvm.logical_volumes(fake, group_of(fake))
+    assert volume.segtype == "linear" and not volume.linear
+    assert lvm.unreachable([volume]) == f"rhel/root ({role})"
+    assert "lv_attr" in " ".join(fake.commands[-1])
+
+
+def test_a_failed_deactivation_does_not_hide_the_error_and_is_noted() -> None:
+    class Failing(FakeLvm):
+        def __call__(self, args: Sequence[str]) -> str:
+            if "n" in args and "vgchange" in args:
+                raise RescueError("vgchange -an failed")
+            return super().__call__(args)
+
+    fake = Failing([pv(TARGET, "rhel", "U1")], [])
+    notes: list[str] = []
+    with (
+        pytest.raises(RescueError, match="mount failed"),
+        lvm.activated(fake, group_of(fake), notes=notes),
+    ):
+        raise RescueError("mount failed")
+    assert notes == ["could not deactivate LVM VG rhel on the helper: vgchange -an failed"]
 
 
 def test_auto_activated_group_is_deactivated_first() -> None:
