@@ -114,6 +114,10 @@ def _under(path: str, mountpoint: str) -> bool:
     return path == mountpoint or path.startswith(mountpoint.rstrip("/") + "/")
 
 
+def _bind(entry: Entry) -> bool:
+    return "bind" in entry.options or "rbind" in entry.options
+
+
 def home_entries(entries: Sequence[Entry], homes: Sequence[str]) -> List[Entry]:
     """Entries mounted at boot at or above some home (not /): shallowest first."""
     found = []
@@ -121,7 +125,7 @@ def home_entries(entries: Sequence[Entry], homes: Sequence[str]) -> List[Entry]:
         mountpoint = posixpath.normpath(entry.mountpoint)
         if mountpoint == "/" or not mountpoint.startswith("/") or "noauto" in entry.options:
             continue
-        if entry.fstype in ("swap", "none") or "bind" in entry.options:
+        if entry.fstype == "swap" or (entry.fstype == "none" and not _bind(entry)):
             continue
         if any(_under(home, mountpoint) for home in homes):
             found.append(entry._replace(mountpoint=mountpoint))
@@ -149,6 +153,13 @@ def plan(
     unavailable: Dict[str, str] = {}
     root = root_spec(entries)
     for entry in home_entries(entries, homes):
+        if _bind(entry):
+            unavailable[entry.mountpoint] = (
+                f"fstab bind-mounts {entry.spec} at {entry.mountpoint} at boot, which hides "
+                f"what the root holds under {entry.mountpoint}: the agent does not follow bind "
+                f"mounts; add that user's key under {entry.spec} on the volume that holds it"
+            )
+            continue
         if entry.fstype in NOT_LOCAL or entry.fstype.startswith("fuse"):
             unavailable[entry.mountpoint] = (
                 f"fstab mounts {entry.mountpoint} from {entry.spec} ({entry.fstype}), a network "

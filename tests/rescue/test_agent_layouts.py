@@ -141,6 +141,40 @@ def test_home_on_another_volume_refuses_that_user_by_name(
         assert not (target / "home" / "ec2-user" / ".ssh").exists()
 
 
+@pytest.mark.parametrize("data_on", ["other-disk", "same-disk"])
+def test_a_bind_mounted_home_refuses_its_users_by_name(
+    disks: Disks, tmp_path: Path, key: str, run_agent: AgentRun, data_on: str
+) -> None:
+    """fstab bind-mounts /data/home (an XFS labelled data) at /home: a key written into the
+    root's /home would be hidden at boot. The user is refused by name, nothing is written."""
+    require_tools("mkfs.ext4", "mkfs.xfs", "sfdisk")
+    fstab = "LABEL=/ / ext4 defaults 0 1\nLABEL=data /data xfs defaults 0 0\n"
+    fstab += "/data/home /home none bind 0 0\n"
+    tree = write_linux_tree(tmp_path / "tree", files={"/etc/fstab": fstab})
+    (tree / "data").mkdir()
+    if data_on == "same-disk":
+        table = f"label: gpt\nsize=32MiB, type={LINUX}\ntype={LINUX}\n"
+        device = disks.attach(disks.image("disk", "400M", table))
+        root, data = disks.partition(device, 1), disks.partition(device, 2)
+    else:
+        device = root = disks.attach(disks.image("disk", "32M"))
+        data = disks.attach(disks.image("data", "320M"))
+    disks.mkfs("ext4", root, "-L", "/", "-d", str(tree))
+    disks.mkfs("xfs", data, "-L", "data")
+    with disks.mounted(data, "xfs") as target:
+        home_tree(target / "home", ("ec2-user", 1000))
+
+    code, out = agent(run_agent, key, device)
+
+    assert code == 1, out
+    error = str(out["error"])
+    assert "ec2-user" in error and "bind-mounts /data/home at /home" in error, error
+    with disks.mounted(root, "ext4", "ro") as target:
+        assert not (target / "home" / "ec2-user" / ".ssh").exists()
+    with disks.mounted(data, "xfs", "ro") as target:
+        assert not (target / "home" / "ec2-user" / ".ssh").exists()
+
+
 def test_only_the_user_whose_home_is_elsewhere_is_refused(
     disks: Disks, tmp_path: Path, key: str, run_agent: AgentRun
 ) -> None:

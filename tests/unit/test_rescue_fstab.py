@@ -79,6 +79,17 @@ def test_only_entries_at_or_above_a_home_are_mounted_shallowest_first() -> None:
     ]
 
 
+@pytest.mark.parametrize("options", ["bind", "rbind,ro", "defaults,bind"])
+def test_a_bind_mounted_home_is_named_unavailable(options: str) -> None:
+    """A key written into the root's /home would be hidden at boot by the bind mount."""
+    entries = fstab.parse(
+        f"LABEL=data /data xfs defaults 0 0\n/data/home /home none {options} 0 0\n"
+    )
+    mounts, unavailable = fstab.plan(entries, HOMES, DEVICES)
+    assert mounts == [] and list(unavailable) == ["/home"]
+    assert unavailable["/home"].startswith("fstab bind-mounts /data/home at /home at boot")
+
+
 def test_noauto_home_stays_on_the_root() -> None:
     entries = fstab.parse("UUID=22-bb /home ext4 noauto 0 0\n")
     assert fstab.plan(entries, HOMES, DEVICES) == ([], {})
