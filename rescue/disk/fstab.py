@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 NOT_LOCAL = ("nfs", "nfs4", "cifs", "smb3", "sshfs", "fuse.sshfs", "glusterfs", "ceph", "9p")
 BY_LINK = {
@@ -179,3 +179,73 @@ def plan(
             continue
         mounts.append(HomeMount(entry, device, subvolume(entry)))
     return mounts, unavailable
+
+
+UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+UNIT_GLOBS = tuple(f"{d}/*.{kind}" for d in UNIT_DIRS for kind in ("mount", "automount"))
+AUTOFS_MASTERS = ("/etc/auto.master", "/etc/auto.master.d/*.autofs")
+
+
+def unit_where(text: str) -> Optional[str]:
+    """Where= of a [Mount] or [Automount] section of a systemd unit, None if it has none."""
+    section = ""
+    where = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line
+        elif section in ("[Mount]", "[Automount]") and line.startswith("Where"):
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == "Where":
+                where = value.strip() or None
+    return where
+
+
+def autofs_points(master: str, read: Callable[[str], Optional[str]]) -> List[Tuple[str, str]]:
+    """(mount point, map) of an auto.master: indirect maps mount under their mount point,
+    a direct map (/-) at each absolute key of its map file when the agent can read it."""
+    points = []
+    for raw in master.splitlines():
+        fields = raw.split("#", 1)[0].split()
+        if len(fields) < 2 or not fields[0].startswith("/"):
+            continue  # comments, +auto.master (NIS) includes
+        mountpoint, source = fields[0], fields[1]
+        if mountpoint != "/-":
+            points.append((posixpath.normpath(mountpoint), source))
+            continue
+        text = read(source) if source.startswith("/") else None
+        for line in (text or "").splitlines():
+            key = line.split("#", 1)[0].split()
+            if key and key[0].startswith("/"):
+                points.append((posixpath.normpath(key[0]), source))
+    return points
+
+
+def other_mounts(
+    units: Dict[str, str],
+    masters: Dict[str, str],
+    read: Callable[[str], Optional[str]],
+    homes: Sequence[str],
+) -> Dict[str, str]:
+    """Home mount points that systemd mount units or autofs mount at boot (mount point ->
+    why): fstab does not name them, and a key written under them on the root is hidden."""
+    found: Dict[str, str] = {}
+    for path, text in units.items():
+        where = unit_where(text)
+        if where and where.startswith("/") and posixpath.normpath(where) != "/":
+            where = posixpath.normpath(where)
+            if any(_under(home, where) for home in homes):
+                found.setdefault(
+                    where,
+                    f"the systemd unit {path} mounts {where} at boot, which the agent does not "
+                    "follow: add that user's key on the filesystem it mounts",
+                )
+    for path, text in masters.items():
+        for where, source in autofs_points(text, read):
+            if where != "/" and any(_under(home, where) for home in homes):
+                found.setdefault(
+                    where,
+                    f"autofs ({path}) mounts {where} from the map {source} at login, which the "
+                    "agent does not follow: add that user's key where the map points",
+                )
+    return found

@@ -81,6 +81,7 @@ class Found(NamedTuple):
     subvolume: str
     fstab: str  # the root's /etc/fstab
     homes: List[str]  # login users' homes, symlinks resolved in the volume
+    other_mounts: Dict[str, str]  # home mount points of systemd units and autofs -> why
     xfs_log: str  # for the report: how an XFS log was recovered to find it, "" if not
 
 
@@ -366,9 +367,26 @@ def _login_homes(root: VolumeRoot) -> List[str]:
     return sorted({as_path(root.resolve(a.home)[0]) for a in accounts if a.can_log_in})
 
 
-def _read_root(mountpoint: Path, subvolume: str) -> Tuple[str, List[str]]:
+def _other_mounts(root: VolumeRoot, homes: List[str]) -> Dict[str, str]:
+    """Homes mounted at boot by systemd mount units or autofs, which fstab does not name."""
+
+    def texts(patterns: Sequence[str]) -> Dict[str, str]:
+        found = {}
+        for pattern in patterns:
+            for path in root.glob(pattern):
+                text = root.read_text(path)  # None for a masked unit (-> /dev/null)
+                if text is not None:
+                    found[path] = text
+        return found
+
+    units, masters = texts(fstab.UNIT_GLOBS), texts(fstab.AUTOFS_MASTERS)
+    return fstab.other_mounts(units, masters, root.read_text, homes)
+
+
+def _read_root(mountpoint: Path, subvolume: str) -> Tuple[str, List[str], Dict[str, str]]:
     with VolumeRoot(mountpoint / subvolume if subvolume else mountpoint) as root:
-        return root.read_text("/etc/fstab") or "", _login_homes(root)
+        homes = _login_homes(root)
+        return root.read_text("/etc/fstab") or "", homes, _other_mounts(root, homes)
 
 
 XFS_LOG_TRIES = 3  # a concurrent opener or a slow device can fail one read of the log
@@ -484,8 +502,7 @@ def find_root(candidates: Sequence[Candidate], platform: str, probe_dir: Path) -
         try:
             look = _look(probe_dir, platform)
             if look.subvolume is not None:
-                fstab_text, homes = _read_root(probe_dir, look.subvolume)
-                return Found(candidate, look.subvolume, fstab_text, homes, "")
+                return Found(candidate, look.subvolume, *_read_root(probe_dir, look.subvolume), "")
         finally:
             _unmount(probe_dir)
         if look.unsupported:
@@ -703,6 +720,8 @@ def _mount_homes(
     plan, unavailable = fstab.plan(
         fstab.parse(found.fstab), found.homes, [v.device for v in volumes]
     )
+    for where, why in found.other_mounts.items():
+        unavailable.setdefault(where, why)
     mounted: List[Dict[str, str]] = []
     for home in plan:
         candidate = by_path[home.device.path].candidate

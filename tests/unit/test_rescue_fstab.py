@@ -7,9 +7,12 @@ at boot, so the home under their mount point is the root filesystem's own.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from rescue.disk import fstab
+from rescue.disk import fstab, mounts
+from rescue.linux.inroot import VolumeRoot
 
 ROOT = fstab.Device("/dev/nvme1n1p1", "xfs", "11-aa", "/", "p-1", "root", 1, ())
 HOME = fstab.Device("/dev/nvme1n1p2", "ext4", "22-BB", "home", "p-2", "userdata", 2, ())
@@ -109,3 +112,66 @@ def test_plan_mounts_local_homes_and_names_the_others() -> None:
     assert set(unavailable) == {"/home/ec2-user", "/root"}
     assert "network filesystem" in unavailable["/home/ec2-user"]
     assert "UUID=99-zz" in unavailable["/root"] and "not on this volume" in unavailable["/root"]
+
+
+def tree(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def other_mounts(root: Path, homes: list[str]) -> dict[str, str]:
+    with VolumeRoot(root) as volume:
+        return mounts._other_mounts(volume, homes)
+
+
+MOUNT_UNIT = "[Unit]\nDescription=homes\n[Mount]\nWhat=fs-1:/\nWhere={where}\nType=nfs4\n"
+
+
+@pytest.mark.parametrize(
+    "unit_dir", ["etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"]
+)
+@pytest.mark.parametrize("kind", ["mount", "automount"])
+def test_a_systemd_unit_that_mounts_a_home_names_it_unavailable(
+    tmp_path: Path, unit_dir: str, kind: str
+) -> None:
+    root = tree(
+        tmp_path,
+        {
+            f"{unit_dir}/home.{kind}": MOUNT_UNIT.format(where="/home"),
+            f"{unit_dir}/srv-data.{kind}": MOUNT_UNIT.format(where="/srv/data"),  # no home
+            f"{unit_dir}/-.mount": MOUNT_UNIT.format(where="/"),
+        },
+    )
+    found = other_mounts(root, HOMES)
+    assert list(found) == ["/home"]
+    assert f"/{unit_dir}/home.{kind}" in found["/home"] and "mounts /home" in found["/home"]
+
+
+def test_a_masked_mount_unit_mounts_nothing(tmp_path: Path) -> None:
+    (tmp_path / "etc/systemd/system").mkdir(parents=True)
+    (tmp_path / "etc/systemd/system/home.mount").symlink_to("/dev/null")
+    assert other_mounts(tmp_path, HOMES) == {}
+
+
+def test_autofs_maps_over_a_homes_parent_name_it_unavailable(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "etc/auto.master": "# homes\n/home /etc/auto.home --timeout=60\n+auto.master\n"
+            "/misc /etc/auto.misc\n/- /etc/auto.direct\n",
+            "etc/auto.direct": "/srv/users -rw nfs:/users\n",
+            "etc/auto.master.d/root.autofs": "/root /etc/auto.root\n",
+        },
+    )
+    found = other_mounts(root, ["/home/ec2-user", "/srv/users/alice", "/root", "/opt/bob"])
+    assert sorted(found) == ["/home", "/root", "/srv/users"]
+    assert "autofs (/etc/auto.master) mounts /home from the map /etc/auto.home" in found["/home"]
+    assert "/etc/auto.direct" in found["/srv/users"]
+
+
+def test_units_and_autofs_without_homes_change_nothing() -> None:
+    assert (
+        fstab.other_mounts({"/x.mount": "[Mount]\nWhere=/var\n"}, {}, lambda _: None, HOMES) == {}
+    )
