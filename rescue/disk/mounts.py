@@ -713,7 +713,11 @@ def _lvm_volumes(
 
 
 def _mount_homes(
-    stack: ExitStack, mountpoint: Path, found: Found, volumes: Sequence[Volume]
+    stack: ExitStack,
+    mountpoint: Path,
+    found: Found,
+    volumes: Sequence[Volume],
+    created: List[str],
 ) -> Tuple[List[Dict[str, str]], Dict[str, str]]:
     """Mount, read-write and under the root, the filesystems fstab puts the homes on."""
     by_path = {volume.device.path: volume for volume in volumes}
@@ -738,7 +742,13 @@ def _mount_homes(
             components, exists = root.resolve(where)
         target = mountpoint.joinpath(*components)
         if not exists:
+            made = [
+                mountpoint.joinpath(*components[:depth])
+                for depth in range(1, len(components) + 1)
+                if not mountpoint.joinpath(*components[:depth]).exists()
+            ]
             target.mkdir(mode=0o755, parents=True)  # as systemd makes missing mount points
+            created.extend("/" + str(path.relative_to(mountpoint)) for path in made)
         subvolume = home.subvolume.partition("=")[2] if home.subvolume else None
         options = _rw_options(candidate.fstype, None)
         if home.subvolume:
@@ -796,9 +806,14 @@ def mount_volume_root(disk_path: Path, platform: str) -> Iterator[MountedRoot]:
         _mount(root.path, mountpoint, root.fstype, _rw_options(root.fstype, found.subvolume))
         stack.callback(_unmount, mountpoint)
         _verify_rw(mountpoint)
+        created: List[str] = []  # mount points made on the customer's root, for the report
         homes, unavailable = (
-            _mount_homes(stack, mountpoint, found, volumes) if platform == "linux" else ([], {})
+            _mount_homes(stack, mountpoint, found, volumes, created)
+            if platform == "linux"
+            else ([], {})
         )
+        if created:
+            details["created_mountpoints"] = created
         if found.subvolume:
             details["subvolume"] = found.subvolume
         if found.xfs_log:

@@ -141,6 +141,32 @@ def test_home_on_another_volume_refuses_that_user_by_name(
         assert not (target / "home" / "ec2-user" / ".ssh").exists()
 
 
+def test_mount_points_made_on_the_root_are_reported(
+    disks: Disks, tmp_path: Path, key: str, run_agent: AgentRun
+) -> None:
+    """ec2-user's home is on partition 2, which fstab mounts at /srv/users, a directory the
+    root lacks: the agent makes it (as systemd would at boot) and says so in its report."""
+    require_tools("sfdisk", "mkfs.ext4")
+    table = f"label: gpt\nsize=24MiB, type={LINUX}\ntype={LINUX}\n"
+    device = disks.attach(disks.image("disk", "40M", table))
+    root, home = disks.partition(device, 1), disks.partition(device, 2)
+    disks.mkfs("ext4", home, "-L", "users", "-d", str(home_tree(tmp_path / "h", ("ec2-user", 1000))))
+    fstab = "LABEL=/ / ext4 defaults 0 1\nLABEL=users /srv/users ext4 defaults 0 2\n"
+    tree = write_linux_tree(tmp_path / "tree", users=(), files={"/etc/fstab": fstab})
+    with (tree / "etc" / "passwd").open("a") as passwd:
+        passwd.write("ec2-user:x:1000:1000::/srv/users/ec2-user:/bin/bash\n")
+    disks.mkfs("ext4", root, "-L", "/", "-d", str(tree))
+
+    code, out = agent(run_agent, key, device)
+
+    assert code == 0, out
+    assert out["created_mountpoints"] == ["/srv", "/srv/users"], out
+    with disks.mounted(home, "ext4", "ro") as target:
+        assert (target / KEYS).read_text() == key + "\n"
+    with disks.mounted(root, "ext4", "ro") as target:
+        assert (target / "srv" / "users").is_dir()
+
+
 @pytest.mark.parametrize("data_on", ["other-disk", "same-disk"])
 def test_a_bind_mounted_home_refuses_its_users_by_name(
     disks: Disks, tmp_path: Path, key: str, run_agent: AgentRun, data_on: str
