@@ -150,7 +150,8 @@ def test_mount_points_made_on_the_root_are_reported(
     table = f"label: gpt\nsize=24MiB, type={LINUX}\ntype={LINUX}\n"
     device = disks.attach(disks.image("disk", "40M", table))
     root, home = disks.partition(device, 1), disks.partition(device, 2)
-    disks.mkfs("ext4", home, "-L", "users", "-d", str(home_tree(tmp_path / "h", ("ec2-user", 1000))))
+    users = home_tree(tmp_path / "h", ("ec2-user", 1000))
+    disks.mkfs("ext4", home, "-L", "users", "-d", str(users))
     fstab = "LABEL=/ / ext4 defaults 0 1\nLABEL=users /srv/users ext4 defaults 0 2\n"
     tree = write_linux_tree(tmp_path / "tree", users=(), files={"/etc/fstab": fstab})
     with (tree / "etc" / "passwd").open("a") as passwd:
