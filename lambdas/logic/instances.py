@@ -6,10 +6,21 @@ from typing import Any
 
 from lambdas.errors import NotReady, UnexpectedState
 
+# StateReason codes of a start EC2 accepted and could not carry out (EC2 API reference,
+# StateReason); a stop of ours leaves Client.UserInitiatedShutdown, which only means "not yet".
+START_FAILURES = frozenset({
+    "Client.InternalError", "Client.InvalidSnapshot.NotFound", "Client.VolumeLimitExceeded",
+    "Server.InsufficientInstanceCapacity", "Server.InternalError",
+})
+
+
+def _describe(ec2: Any, instance_id: str) -> dict[str, Any]:
+    reservation = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]
+    return dict(reservation["Instances"][0])
+
 
 def instance_state(ec2: Any, instance_id: str) -> str:
-    reservation = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]
-    return str(reservation["Instances"][0]["State"]["Name"])
+    return str(_describe(ec2, instance_id)["State"]["Name"])
 
 
 def stop_instance(ec2: Any, instance_id: str) -> dict[str, Any]:
@@ -23,11 +34,21 @@ def stop_instance(ec2: Any, instance_id: str) -> dict[str, Any]:
 
 
 def wait_instance_state(ec2: Any, instance_id: str, wanted: str) -> dict[str, Any]:
-    state = instance_state(ec2, instance_id)
+    instance = _describe(ec2, instance_id)
+    state = str(instance["State"]["Name"])
     if state == wanted:
         return {"State": state}
     if state in ("terminated", "shutting-down"):
         raise UnexpectedState(f"{instance_id} is {state}; it will never be {wanted}")
+    reason = instance.get("StateReason") or {}
+    # AWS accepts StartInstances and then stops the instance again when it cannot start it,
+    # e.g. without rights on its volumes' KMS key (StateReason Client.InternalError): waiting
+    # longer would only keep it down ("Troubleshoot instance launch issues").
+    if wanted == "running" and state == "stopped" and reason.get("Code") in START_FAILURES:
+        raise UnexpectedState(
+            f"{instance_id} stopped again instead of starting: {reason.get('Message') or reason}"
+            "; if its volumes are encrypted, check that their KMS key is enabled and that the "
+            "key policy lets EC2 use it for this account")
     raise NotReady(f"{instance_id} is {state}, waiting for {wanted}")
 
 
