@@ -317,10 +317,8 @@ class KeyInjector:
             owner = self.root_files.get(as_path(reals[path]))
             if account.uid != 0 and owner is not None:
                 reason = (
-                    f"{as_path(reals[path])} is also the key file sshd reads for {owner} "
-                    f"(uid 0), which PermitRootLogin lets log in with keys: writing it would give "
-                    f"{name}'s key root access the owner never granted; give {name} a home or "
-                    "AuthorizedKeysFile of its own"
+                    f"{as_path(reals[path])} is also {owner}'s key file (uid 0) and "
+                    "PermitRootLogin allows keys: the key would log in as root"
                 )
                 return UserOutcome(name, uid, [path], False, reason, notes)
         written: List[str] = []
@@ -429,9 +427,8 @@ class KeyInjector:
                     if self._foreign(info, account):
                         raise RescueError(
                             f"{here} belongs to {self._owner(info.st_uid)}: sshd's StrictModes "
-                            f"refuses keys for {account.name} below a directory owned by anyone "
-                            f"but {account.name} or root, and the agent does not take it from "
-                            "its owner"
+                            f"refuses {account.name}'s keys below it; the agent does not take it "
+                            "from its owner"
                         )
                     # The key file's own directory is tightened when inside the home.
                     tightened = depth == len(parent) and 0 < top < depth
@@ -454,9 +451,8 @@ class KeyInjector:
             if self._foreign(info, account):
                 raise RescueError(
                     f"{as_path([*parent, name])} belongs to {self._owner(info.st_uid)}: sshd's "
-                    f"StrictModes ignores a key file owned by anyone but {account.name} or root, "
-                    "and the agent never changes the owner of an existing file (that would lock "
-                    f"its owner out); give {account.name} a home or AuthorizedKeysFile of its own"
+                    f"StrictModes ignores it for {account.name}, and the agent never changes an "
+                    f"existing file's owner; give {account.name} a key file of its own"
                 )
 
     def _foreign(self, info: os.stat_result, account: Account) -> bool:

@@ -325,14 +325,14 @@ def permit_root_login_choices(directives: List[Directive], user: UserIdentity) -
     ]
 
 
-# Access control that decides whether sshd lets the key in at all (auth.c allowed_user,
-# auth2.c). Rules and limits: docs/sshd-config.md, "Whether sshd accepts the key".
-ACCESS_LISTS = ("denyusers", "allowusers", "denygroups", "allowgroups")
+# Whether sshd lets a key in at all (auth.c allowed_user, auth2.c): docs/sshd-config.md.
 ACCESS_NAMES = {
     "denyusers": "DenyUsers",
     "allowusers": "AllowUsers",
     "denygroups": "DenyGroups",
     "allowgroups": "AllowGroups",
+    "pubkeyauthentication": "PubkeyAuthentication",
+    "authenticationmethods": "AuthenticationMethods",
 }
 
 
@@ -341,8 +341,8 @@ def list_setting(
 ) -> Tuple[List[Tuple[str, Directive]], List[Directive]]:
     """(patterns sshd applies when no connection Match decides, connection-dependent lines).
 
-    Unlike other keywords, sshd appends every line of AllowUsers/DenyUsers/AllowGroups/
-    DenyGroups; the lines of the Match blocks that apply replace the global list.
+    sshd appends every AllowUsers/DenyUsers/AllowGroups/DenyGroups line; the lines of the
+    Match blocks that apply replace the global ones.
     """
     sure: List[Tuple[str, Directive]] = []
     global_value: List[Tuple[str, Directive]] = []
@@ -350,151 +350,105 @@ def list_setting(
     for directive in directives:
         if directive.keyword != keyword:
             continue
+        state = _context_state(directive.context, user) if directive.context else False
         pairs = [(pattern, directive) for pattern in directive.args]
         if not directive.context:
-            global_value.extend(pairs)
-            continue
-        state = _context_state(directive.context, user)
-        if state:
-            sure.extend(pairs)
+            global_value += pairs
+        elif state:
+            sure += pairs
         elif state is None:
             maybe.append(directive)
     return (sure or global_value), maybe
 
 
-def _user_part(name: str, pattern: str) -> Tuple[bool, str]:
-    """sshd's match_user: (whether the user part matches, the host part or "").
-
-    The user part is one match_pattern (`*` `?`, no lists, no `!`); the host part depends
-    on the connection, so the agent cannot decide it.
-    """
-    user_pattern, _, host = pattern.partition("@")
-    return match_pattern(name, user_pattern), host
-
-
-def _where(directive: Directive) -> str:
-    inside = match_text(directive.context)
-    return f" ({directive.where}{', under ' + inside if inside else ''})" if directive.where else ""
-
-
 def _access_refusal(
     directives: List[Directive], user: UserIdentity, notes: List[str]
 ) -> Optional[str]:
-    """Why sshd's DenyUsers/AllowUsers/DenyGroups/AllowGroups keep the user out, if they do."""
-    lists = {keyword: list_setting(directives, keyword, user) for keyword in ACCESS_LISTS}
-    for pattern, directive in lists["denyusers"][0]:
-        matched, host = _user_part(user.name, pattern)
-        if matched:
-            on_hosts = (
-                f" from hosts {host} (the agent cannot know which host the owner connects "
-                "from, so it counts as always)"
-                if host
-                else ""
+    """Why DenyUsers/AllowUsers/DenyGroups/AllowGroups keep the user out, in sshd's order.
+
+    A users pattern is match_user's: one `*`/`?` pattern for the user, then `@host`, which
+    depends on the client: a Deny with a matching user part refuses, an Allow notes it.
+    Groups: plain patterns against each of the user's groups (ga_match).
+    """
+    for keyword in list(ACCESS_NAMES)[:4]:
+        name = ACCESS_NAMES[keyword]
+        pairs, maybe = list_setting(directives, keyword, user)
+        for directive in maybe:
+            notes.append(f"{name} under {match_text(directive.context)} may exclude connections")
+        if not pairs:
+            continue
+        if keyword.endswith("users"):
+            hits = [
+                (pattern, directive, pattern.partition("@")[2])
+                for pattern, directive in pairs
+                if match_pattern(user.name, pattern.partition("@")[0])
+            ]
+        else:
+            hits = [
+                (pattern, directive, "")
+                for pattern, directive in pairs
+                if any(match_pattern(group, pattern) for group in user.groups)
+            ]
+        if keyword.startswith("deny") and hits:
+            pattern, directive, host = hits[0]
+            return f"sshd_config's {name} {pattern} ({directive.where}) excludes {user.name}" + (
+                " (on hosts the agent cannot tell apart offline)" if host else ""
             )
-            where = _where(directive)
-            return f"sshd_config's DenyUsers {pattern}{where} denies {user.name}{on_hosts}"
-    allowed = lists["allowusers"][0]
-    if allowed:
-        matching = [(p, d) for p, d in allowed if _user_part(user.name, p)[0]]
-        if not matching:
-            return (
-                f"sshd_config's AllowUsers {' '.join(p for p, _ in allowed)}"
-                f"{_where(allowed[0][1])} does not list {user.name}: sshd refuses every login "
-                "of users not listed"
-            )
-        hosts = [_user_part(user.name, p)[1] for p, _ in matching]
-        if all(hosts):
-            notes.append(
-                f"sshd_config's AllowUsers lets {user.name} in only from hosts "
-                f"{', '.join(hosts)}: the key works from there only"
-            )
-    for pattern, directive in lists["denygroups"][0]:
-        groups = [group for group in user.groups if match_pattern(group, pattern)]
-        if groups:
-            return (
-                f"sshd_config's DenyGroups {pattern}{_where(directive)} denies {user.name}, "
-                f"a member of {groups[0]}"
-            )
-    allowed = lists["allowgroups"][0]
-    if allowed and not any(
-        match_pattern(group, pattern) for group in user.groups for pattern, _ in allowed
-    ):
-        return (
-            f"sshd_config's AllowGroups {' '.join(p for p, _ in allowed)}{_where(allowed[0][1])} "
-            f"lists none of {user.name}'s groups ({', '.join(user.groups) or 'none'}): sshd "
-            "refuses the login"
-        )
-    for keyword in ACCESS_LISTS:
-        for directive in lists[keyword][1]:
-            notes.append(
-                f"{ACCESS_NAMES[keyword]} {' '.join(directive.args)} applies to connections "
-                f"matching {match_text(directive.context)}: it may keep {user.name} out of them"
-            )
+        if keyword.startswith("allow"):
+            if not hits:
+                listed = " ".join(pattern for pattern, _ in pairs)
+                return f"sshd_config's {name} {listed} ({pairs[0][1].where}) excludes {user.name}"
+            if all(host for *_, host in hits):
+                notes.append(
+                    f"{name}: {user.name} may log in only from {', '.join(h for *_, h in hits)}"
+                )
     return None
 
 
-def _methods_state(value: Optional[List[str]]) -> Tuple[str, str]:
-    """("alone" | "second" | "never", the other methods of the shortest list with publickey)."""
-    if not value or [word.lower() for word in value] == ["any"]:
-        return "alone", ""
-    with_key: List[str] = []
+def _methods_state(value: Optional[List[str]]) -> Optional[str]:
+    """None when a key alone logs in, else what sshd asks for besides it ("": keys never do)."""
+    if not value or value == ["any"]:
+        return None
+    others: List[str] = []
     for method_list in value:
         methods = method_list.split(",")
-        if methods == ["publickey"]:
-            return "alone", ""
         if "publickey" in methods:
-            others = list(methods)
-            others.remove("publickey")
-            with_key.append(",".join(others))
-    if with_key:
-        return "second", min(with_key, key=lambda others: others.count(","))
-    return "never", ""
+            methods.remove("publickey")
+            if not methods:
+                return None
+            others.append(",".join(methods))
+    return min(others, key=len) if others else ""
 
 
 def key_login_refusal(
     directives: List[Directive], user: UserIdentity
 ) -> Tuple[Optional[str], List[str]]:
-    """(why sshd would not accept any key for the user, notes on connections or factors).
+    """(why sshd would accept no key for the user, notes: connections, second factors).
 
-    PubkeyAuthentication and AuthenticationMethods follow first-value-wins per connection:
-    refused only when every value sshd may apply keeps keys out; otherwise a note.
+    PubkeyAuthentication and AuthenticationMethods: first value wins per connection, so
+    refused only when every value sshd may apply keeps keys out.
     """
     notes: List[str] = []
-    pubkey = choices(directives, "pubkeyauthentication", user)
-    off = [d for value, d in pubkey if value and value[0].lower() == "no"]
-    if len(off) == len(pubkey):
-        return (
-            f"sshd_config sets PubkeyAuthentication no{_where(off[0])}: sshd accepts no key "
-            f"for {user.name}",
-            notes,
-        )
-    for directive in off:
-        notes.append(
-            f"PubkeyAuthentication no for connections matching {match_text(directive.context)}: "
-            "the key cannot log in through them"
-        )
-    methods = choices(directives, "authenticationmethods", user)
-    states = [(_methods_state(value), d) for value, d in methods]
-    if all(state == "never" for (state, _), _ in states):
-        directive = states[0][1]
-        return (
-            f"sshd_config's AuthenticationMethods {' '.join(directive.args)}{_where(directive)} "
-            "has no method list with publickey: sshd accepts no key",
-            notes,
-        )
-    for (state, others), directive in states:
-        when = match_text(directive.context)
-        scope = f"for connections matching {when}" if when else ""
-        if state == "second":
-            notes.append(
-                f"AuthenticationMethods {' '.join(directive.args)}{_where(directive)}: "
-                f"the key is one factor; sshd also asks for {others} (e.g. the user's "
-                f"password) {scope}".rstrip()
+    for keyword in list(ACCESS_NAMES)[4:]:
+        found = choices(directives, keyword, user)
+        states = [
+            (
+                _methods_state(value)
+                if keyword == "authenticationmethods"
+                else ""
+                if value and value[0].lower() == "no"
+                else None,
+                directive,
             )
-        elif state == "never":
-            notes.append(
-                f"AuthenticationMethods {' '.join(directive.args)} {scope}: no key logs in "
-                "through those connections"
-            )
-    refusal = _access_refusal(directives, user, notes)
-    return refusal, notes
+            for value, directive in found
+        ]
+        said = f"{ACCESS_NAMES[keyword]} {' '.join(states[0][1].args)}"
+        if all(state == "" for state, _ in states):
+            return f"sshd_config's {said} ({states[0][1].where}) lets no key in", notes
+        for state, directive in states:
+            said = f"{ACCESS_NAMES[keyword]} {' '.join(directive.args)}"
+            if state == "":
+                notes.append(f"{said} under {match_text(directive.context)}: no key logs in there")
+            elif state:
+                notes.append(f"{said}: sshd also asks for {state} (e.g. the password)")
+    return _access_refusal(directives, user, notes), notes

@@ -67,7 +67,9 @@ def test_allow_users_with_host_part_writes_and_notes(
     tree = write_linux_tree(tmp_path / "t", sshd_config="AllowUsers ec2-user@10.0.0.0/8\n")
     code, out = run(run_agent, tree, key)
     assert code == 0 and out["key_users"] == ["ec2-user"], out
-    assert any("only from hosts 10.0.0.0/8" in note for note in out["users"][0]["notes"])
+    assert any(
+        "ec2-user may log in only from 10.0.0.0/8" in note for note in out["users"][0]["notes"]
+    )
 
 
 def test_second_factor_counts_with_a_note(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
@@ -95,8 +97,10 @@ def test_connection_match_disabling_keys_only_notes(
     tree = write_linux_tree(tmp_path / "t", sshd_config=config)
     code, out = run(run_agent, tree, key)
     notes = " ".join(out["users"][0]["notes"])
-    assert code == 0 and "PubkeyAuthentication no for connections matching" in notes, out
-    assert "DenyUsers * applies to connections matching Match Address 10.0.0.0/8" in notes
+    assert (
+        code == 0 and "PubkeyAuthentication no under Match Address 10.0.0.0/8: no key" in notes
+    ), out
+    assert "DenyUsers under Match Address 10.0.0.0/8 may exclude connections" in notes
 
 
 def test_non_root_user_with_root_home_is_refused(
@@ -108,7 +112,7 @@ def test_non_root_user_with_root_home_is_refused(
     code, out = run(run_agent, tree, key)
     assert code == 0 and out["key_users"] == ["alice"], out
     refused = users(out)["ec2-user"]["refused"]
-    assert "/root/.ssh/authorized_keys is also the key file sshd reads for root (uid 0)" in refused
+    assert "/root/.ssh/authorized_keys is also root's key file (uid 0)" in refused
     assert not (tree / "root/.ssh").exists()
 
 
@@ -118,7 +122,7 @@ def test_home_linked_to_root_is_refused(tmp_path: Path, run_agent: AgentRun, key
     (tree / "etc/ssh/k/ec2-user").write_text("")
     (tree / "etc/ssh/k/root").symlink_to("ec2-user")
     code, out = run(run_agent, tree, key)
-    assert code == 1 and "sshd reads for root (uid 0)" in out["error"], out
+    assert code == 1 and "/etc/ssh/k/ec2-user is also root's key file (uid 0)" in out["error"], out
     assert (tree / "etc/ssh/k/ec2-user").read_text() == ""
 
 
