@@ -21,8 +21,10 @@ from .sshd_config import (
     KeysChoice,
     UserIdentity,
     authorized_keys_choices,
+    key_login_refusal,
     keys_command,
     permit_root_login,
+    permit_root_login_choices,
     read_directives,
     setting,
 )
@@ -177,6 +179,8 @@ class KeyInjector:
         self.names: Dict[int, str] = {}  # uid -> first account name, to name owners
         self.homes: Dict[str, str] = {}  # name -> home, for `~name` in sshd_config
         self.shared: Set[str] = set()  # key files sshd reads for more than one login account
+        # real key file -> uid-0 account sshd reads it for, when that account is not chosen
+        self.root_files: Dict[str, str] = {}
 
     def identity(self, account: Account) -> UserIdentity:
         return UserIdentity(
@@ -201,7 +205,26 @@ class KeyInjector:
             elif existing or account.name in CLOUD_USERS:
                 chosen.append(account)
         self.shared = {path for path, count in readers.items() if count > 1}
+        self.root_files = self._root_files(accounts, chosen)
         return chosen
+
+    def _root_files(self, accounts: List[Account], chosen: List[Account]) -> Dict[str, str]:
+        """The real key files sshd may read for a uid-0 account not chosen for the key.
+
+        Writing the key there would give root access the owner never granted (a file root
+        owns passes StrictModes for root too). Any uid-0 account counts, whatever its shell,
+        when some value of PermitRootLogin sshd may apply lets keys in."""
+        chosen_names = {account.name for account in chosen}
+        files: Dict[str, str] = {}
+        for account in accounts:
+            if account.uid != 0 or account.name in chosen_names:
+                continue
+            logins = permit_root_login_choices(self.directives, self.identity(account))
+            if not any(login in ROOT_KEY_LOGINS for login in logins):
+                continue
+            for path in self._key_files(account):
+                files.setdefault(as_path(self.root.resolve(path)[0]), account.name)
+        return files
 
     def _key_files(self, account: Account) -> List[str]:
         """Every file sshd may read for the account, whatever the connection."""
@@ -254,7 +277,10 @@ class KeyInjector:
             choices = authorized_keys_choices(self.directives, identity, self.homes)
         except RescueError as exc:
             return UserOutcome(name, uid, [], False, str(exc))
-        notes = tuple(self._notes(identity, choices))
+        refusal, access_notes = key_login_refusal(self.directives, identity)
+        notes = tuple(self._notes(identity, choices) + access_notes)
+        if refusal:
+            return UserOutcome(name, uid, [], False, refusal, notes)
         readable = [choice for choice in choices if choice.paths]
         if not readable:
             command = keys_command(self.directives, identity)
@@ -287,6 +313,14 @@ class KeyInjector:
                 reals[path] = self._usable_path(path, account, home)
             except RescueError as exc:
                 return UserOutcome(name, uid, [path], False, str(exc), notes)
+        for path, _ in targets:
+            owner = self.root_files.get(as_path(reals[path]))
+            if account.uid != 0 and owner is not None:
+                reason = (
+                    f"{as_path(reals[path])} is also {owner}'s key file (uid 0) and "
+                    "PermitRootLogin allows keys: the key would log in as root"
+                )
+                return UserOutcome(name, uid, [path], False, reason, notes)
         written: List[str] = []
         for path, before in targets:
             try:
@@ -393,9 +427,8 @@ class KeyInjector:
                     if self._foreign(info, account):
                         raise RescueError(
                             f"{here} belongs to {self._owner(info.st_uid)}: sshd's StrictModes "
-                            f"refuses keys for {account.name} below a directory owned by anyone "
-                            f"but {account.name} or root, and the agent does not take it from "
-                            "its owner"
+                            f"refuses {account.name}'s keys below it; the agent does not take it "
+                            "from its owner"
                         )
                     # The key file's own directory is tightened when inside the home.
                     tightened = depth == len(parent) and 0 < top < depth
@@ -418,9 +451,8 @@ class KeyInjector:
             if self._foreign(info, account):
                 raise RescueError(
                     f"{as_path([*parent, name])} belongs to {self._owner(info.st_uid)}: sshd's "
-                    f"StrictModes ignores a key file owned by anyone but {account.name} or root, "
-                    "and the agent never changes the owner of an existing file (that would lock "
-                    f"its owner out); give {account.name} a home or AuthorizedKeysFile of its own"
+                    f"StrictModes ignores it for {account.name}, and the agent never changes an "
+                    f"existing file's owner; give {account.name} a key file of its own"
                 )
 
     def _foreign(self, info: os.stat_result, account: Account) -> bool:

@@ -315,3 +315,140 @@ def keys_command(directives: List[Directive], user: UserIdentity) -> Optional[st
 def permit_root_login(directives: List[Directive], user: UserIdentity) -> str:
     value = setting(directives, "permitrootlogin", user)
     return value[0].lower() if value else DEFAULT_PERMIT_ROOT_LOGIN
+
+
+def permit_root_login_choices(directives: List[Directive], user: UserIdentity) -> List[str]:
+    """Every PermitRootLogin value sshd may apply for `user` over all connections."""
+    return [
+        value[0].lower() if value else DEFAULT_PERMIT_ROOT_LOGIN
+        for value, _ in choices(directives, "permitrootlogin", user)
+    ]
+
+
+# Whether sshd lets a key in at all (auth.c allowed_user, auth2.c): docs/sshd-config.md.
+ACCESS_NAMES = {
+    "denyusers": "DenyUsers",
+    "allowusers": "AllowUsers",
+    "denygroups": "DenyGroups",
+    "allowgroups": "AllowGroups",
+    "pubkeyauthentication": "PubkeyAuthentication",
+    "authenticationmethods": "AuthenticationMethods",
+}
+
+
+def list_setting(
+    directives: List[Directive], keyword: str, user: UserIdentity
+) -> Tuple[List[Tuple[str, Directive]], List[Directive]]:
+    """(patterns sshd applies when no connection Match decides, connection-dependent lines).
+
+    sshd appends every AllowUsers/DenyUsers/AllowGroups/DenyGroups line; the lines of the
+    Match blocks that apply replace the global ones.
+    """
+    sure: List[Tuple[str, Directive]] = []
+    global_value: List[Tuple[str, Directive]] = []
+    maybe: List[Directive] = []
+    for directive in directives:
+        if directive.keyword != keyword:
+            continue
+        state = _context_state(directive.context, user) if directive.context else False
+        pairs = [(pattern, directive) for pattern in directive.args]
+        if not directive.context:
+            global_value += pairs
+        elif state:
+            sure += pairs
+        elif state is None:
+            maybe.append(directive)
+    return (sure or global_value), maybe
+
+
+def _access_refusal(
+    directives: List[Directive], user: UserIdentity, notes: List[str]
+) -> Optional[str]:
+    """Why DenyUsers/AllowUsers/DenyGroups/AllowGroups keep the user out, in sshd's order.
+
+    A users pattern is match_user's: one `*`/`?` pattern for the user, then `@host`, which
+    depends on the client: a Deny with a matching user part refuses, an Allow notes it.
+    Groups: plain patterns against each of the user's groups (ga_match).
+    """
+    for keyword in list(ACCESS_NAMES)[:4]:
+        name = ACCESS_NAMES[keyword]
+        pairs, maybe = list_setting(directives, keyword, user)
+        for directive in maybe:
+            notes.append(f"{name} under {match_text(directive.context)} may exclude connections")
+        if not pairs:
+            continue
+        if keyword.endswith("users"):
+            hits = [
+                (pattern, directive, pattern.partition("@")[2])
+                for pattern, directive in pairs
+                if match_pattern(user.name, pattern.partition("@")[0])
+            ]
+        else:
+            hits = [
+                (pattern, directive, "")
+                for pattern, directive in pairs
+                if any(match_pattern(group, pattern) for group in user.groups)
+            ]
+        if keyword.startswith("deny") and hits:
+            pattern, directive, host = hits[0]
+            return f"sshd_config's {name} {pattern} ({directive.where}) excludes {user.name}" + (
+                " (on hosts the agent cannot tell apart offline)" if host else ""
+            )
+        if keyword.startswith("allow"):
+            if not hits:
+                listed = " ".join(pattern for pattern, _ in pairs)
+                return f"sshd_config's {name} {listed} ({pairs[0][1].where}) excludes {user.name}"
+            if all(host for *_, host in hits):
+                notes.append(
+                    f"{name}: {user.name} may log in only from {', '.join(h for *_, h in hits)}"
+                )
+    return None
+
+
+def _methods_state(value: Optional[List[str]]) -> Optional[str]:
+    """None when a key alone logs in, else what sshd asks for besides it ("": keys never do)."""
+    if not value or value == ["any"]:
+        return None
+    others: List[str] = []
+    for method_list in value:
+        methods = method_list.split(",")
+        if "publickey" in methods:
+            methods.remove("publickey")
+            if not methods:
+                return None
+            others.append(",".join(methods))
+    return min(others, key=len) if others else ""
+
+
+def key_login_refusal(
+    directives: List[Directive], user: UserIdentity
+) -> Tuple[Optional[str], List[str]]:
+    """(why sshd would accept no key for the user, notes: connections, second factors).
+
+    PubkeyAuthentication and AuthenticationMethods: first value wins per connection, so
+    refused only when every value sshd may apply keeps keys out.
+    """
+    notes: List[str] = []
+    for keyword in list(ACCESS_NAMES)[4:]:
+        found = choices(directives, keyword, user)
+        states = [
+            (
+                _methods_state(value)
+                if keyword == "authenticationmethods"
+                else ""
+                if value and value[0].lower() == "no"
+                else None,
+                directive,
+            )
+            for value, directive in found
+        ]
+        said = f"{ACCESS_NAMES[keyword]} {' '.join(states[0][1].args)}"
+        if all(state == "" for state, _ in states):
+            return f"sshd_config's {said} ({states[0][1].where}) lets no key in", notes
+        for state, directive in states:
+            said = f"{ACCESS_NAMES[keyword]} {' '.join(directive.args)}"
+            if state == "":
+                notes.append(f"{said} under {match_text(directive.context)}: no key logs in there")
+            elif state:
+                notes.append(f"{said}: sshd also asks for {state} (e.g. the password)")
+    return _access_refusal(directives, user, notes), notes

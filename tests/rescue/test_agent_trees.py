@@ -95,6 +95,7 @@ def test_match_block_overrides_global(tmp_path: Path, run_agent: AgentRun, key: 
         users=[("ec2-user", 1000), ("alice", 1001)],
         sshd_config=(
             "AuthorizedKeysFile .ssh/authorized_keys\n"
+            "PermitRootLogin no\n"  # else /never is root's file too: refused (see below)
             "Match Address 10.0.0.0/8\n  AuthorizedKeysFile /never\n"
             "Match User ec2-user,!bob\n  AuthorizedKeysFile /etc/ssh/keys/%u\n"
         ),
@@ -208,7 +209,8 @@ def test_tilde_path_follows_links_only_inside_the_home_it_names(
     """`~` in AuthorizedKeysFile is root's home, and /root may be a link (`/root ->
     var/roothome` on Fedora CoreOS): sshd reads through it, so the agent writes there. A link
     inside that home leading out of it is refused, as an absolute path through a link is."""
-    config = "AuthorizedKeysFile ~/.ssh/authorized_keys\n"
+    # Root logs in with no key here: else root's own file is refused for ec2-user.
+    config = "AuthorizedKeysFile ~/.ssh/authorized_keys\nPermitRootLogin no\n"
     tree = write_linux_tree(tmp_path / "t", sshd_config=config)
     (tree / "var").mkdir()
     shutil.move(str(tree / "root"), str(tree / "var/roothome"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import os
 import shutil
 import socket
@@ -16,7 +17,9 @@ from rescue_helpers import VOLUME_ID, AgentRun, require_root, require_tools
 from rescue_trees import new_key, write_linux_tree
 
 from rescue.linux.authorized_keys import inject_key
+from rescue.linux.inroot import VolumeRoot
 from rescue.linux.keys import parse_public_key
+from rescue.linux.sshd_config import UserIdentity, key_login_refusal, read_directives
 
 pytestmark = [pytest.mark.root, pytest.mark.sshd]
 
@@ -30,12 +33,12 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def sshd_factory(tmp_path: Path) -> Iterator[Callable[[Path], int]]:
+def sshd_factory(tmp_path: Path) -> Iterator[Callable[..., int]]:
     """Start sshd on 127.0.0.1 reading keys from one file of the mounted volume."""
     require_tools("sshd", "ssh", "ssh-keygen")
     started = []
 
-    def start(authorized_keys: Path) -> int:
+    def start(authorized_keys: Path, extra: str = "", first: str = "") -> int:
         host_key = tmp_path / "host_key"
         subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True
@@ -44,9 +47,9 @@ def sshd_factory(tmp_path: Path) -> Iterator[Callable[[Path], int]]:
         config = tmp_path / "sshd_config"
         # Root logs in with the volume user's file: no throwaway account on this machine.
         config.write_text(
-            f"ListenAddress 127.0.0.1:{port}\nHostKey {host_key}\nPidFile none\nUsePAM no\n"
+            f"{first}ListenAddress 127.0.0.1:{port}\nHostKey {host_key}\nPidFile none\nUsePAM no\n"
             f"StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-            f"KbdInteractiveAuthentication no\nAuthorizedKeysFile {authorized_keys}\n"
+            f"KbdInteractiveAuthentication no\nAuthorizedKeysFile {authorized_keys}\n{extra}"
         )
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
         process = subprocess.Popen(
@@ -66,8 +69,9 @@ def sshd_factory(tmp_path: Path) -> Iterator[Callable[[Path], int]]:
 
     yield start
     for process in started:
-        process.terminate()
-        process.wait(timeout=10)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def ssh_true(private_key: Path, port: int) -> subprocess.CompletedProcess[str]:
@@ -146,3 +150,59 @@ def test_key_present_with_a_forced_command_logs_in_after_the_run(
     assert report["users"][0]["added"] is True, report
     granted = ssh_true(new_private, port)
     assert granted.returncode == 0, granted.stderr
+
+
+# (directives, whether the key alone logs root in): the agent's verdict must agree with sshd.
+# Global lines only come first in sshd's config (first value wins), Match blocks last.
+ACCESS_CASES = {
+    "pubkey-off": ("PubkeyAuthentication no\n", False),
+    "deny-users-wildcard": ("DenyUsers r?ot\n", False),
+    "deny-users-other": ("DenyUsers ro admin\n", True),
+    "allow-users-other": ("AllowUsers admin\n", False),
+    "allow-users-second-line": ("AllowUsers admin\nAllowUsers ro*\n", True),
+    "allow-users-negation-is-literal": ("AllowUsers !admin\n", False),
+    "allow-users-host-part": ("AllowUsers root@127.0.0.1\n", True),
+    "deny-users-host-part-elsewhere": ("DenyUsers root@192.0.2.1\n", True),
+    "allow-groups-other": ("AllowGroups nogroup\n", False),
+    "deny-groups-any": ("DenyGroups *\n", False),
+    "match-user-replaces-allow": ("AllowUsers root\nMatch User root\n  AllowUsers admin\n", False),
+    # sshd does not start when no method list can be met: password logins on for these.
+    "two-factors": (
+        "PasswordAuthentication yes\nAuthenticationMethods publickey,password\n",
+        False,
+    ),
+    "one-list-key-alone": ("AuthenticationMethods publickey,password publickey\n", True),
+    "no-key-method": ("PasswordAuthentication yes\nAuthenticationMethods password\n", False),
+}
+
+
+# A Deny pattern whose host part the agent cannot know is a refusal even where sshd lets in.
+CONSERVATIVE = {"deny-users-host-part-elsewhere"}
+
+
+@pytest.mark.parametrize("name", sorted(ACCESS_CASES))
+def test_access_verdict_agrees_with_a_real_sshd_login(
+    name: str, tmp_path: Path, sshd_factory: Callable[..., int]
+) -> None:
+    """The agent refuses (or notes a second factor or a host limit) exactly where sshd
+    keeps the key out; where it neither refuses nor notes, the key logs in."""
+    require_root()
+    extra, logs_in = ACCESS_CASES[name]
+    private, public = new_key(tmp_path, "new")
+    keys = tmp_path / "authorized_keys"
+    keys.write_text(public + "\n")
+    tree = write_linux_tree(tmp_path / "tree", sshd_config=extra)
+    groups = [grp.getgrgid(gid).gr_name for gid in os.getgrouplist("root", 0)]
+    with VolumeRoot(tree) as root:
+        refusal, notes = key_login_refusal(
+            read_directives(root), UserIdentity("root", 0, "/root", groups)
+        )
+    port = sshd_factory(keys, *(("", extra) if extra.startswith("PasswordAuth") else (extra,)))
+    login = ssh_true(private, port)
+    assert (login.returncode == 0) == logs_in, login.stderr
+    if name in CONSERVATIVE:
+        assert refusal, notes
+    elif logs_in:
+        assert refusal is None, refusal
+    else:
+        assert refusal or any("sshd also asks for" in note for note in notes), (refusal, notes)

@@ -57,6 +57,11 @@ class Config(NamedTuple):
 CORPUS: dict[str, Config] = {
     "no-config-file": Config(None),
     "tilde-is-sshd-own-home": Config("AuthorizedKeysFile ~/.ssh/authorized_keys\n"),
+    # Root's file holds a plain key: root is chosen, so sharing its file gives no new access.
+    "tilde-shared-with-key-using-root": Config(
+        "AuthorizedKeysFile ~/.ssh/authorized_keys\n",
+        {"root/.ssh/authorized_keys": OTHER_KEY + "\n"},
+    ),
     "tilde-user-and-relative": Config(
         "AuthorizedKeysFile ~ec2-user/.ssh/shared_keys .ssh/authorized_keys\n"
     ),
@@ -227,11 +232,19 @@ def refusal_disagreements(
 ) -> list[str]:
     """A whole refusal is right only where sshd reads no file for the cloud user."""
     specs = [f"user=ec2-user,{connection}" for connection in CONNECTIONS]
+    root_specs = [f"user=root,{connection}" for connection in CONNECTIONS]
     wrong = []
-    for connection, settings in zip(
-        CONNECTIONS, sshd_key_files(tree, host_key, specs), strict=True
+    for connection, settings, root_settings in zip(
+        CONNECTIONS,
+        sshd_key_files(tree, host_key, specs),
+        sshd_key_files(tree, host_key, root_specs),
+        strict=True,
     ):
-        if expand(settings["authorizedkeysfile"], "ec2-user", *cloud_user):
+        paths = expand(settings["authorizedkeysfile"], "ec2-user", *cloud_user)
+        root_paths = expand(root_settings["authorizedkeysfile"], "root", 0, "/root")
+        if "(uid 0)" in message and set(paths) & set(root_paths):
+            continue  # root's own key file: writing it would give root access
+        if paths:
             wrong.append(f"ec2-user @ {connection}: sshd reads a file, agent refused: {message}")
         elif "AuthorizedKeysFile none" not in message:
             wrong.append(f"ec2-user @ {connection}: sshd reads no file, refusal silent on it")

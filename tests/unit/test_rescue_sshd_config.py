@@ -13,6 +13,7 @@ from rescue.linux.sshd_config import (
     authorized_keys_choices,
     authorized_keys_files,
     expand_tokens,
+    key_login_refusal,
     keys_command,
     permit_root_login,
     read_directives,
@@ -189,3 +190,63 @@ def test_keys_command_under_any_connection_is_found(tmp_path: Path) -> None:
         bob = UserIdentity("bob", 1002, "/home/bob", ["bob"])
         (tmp_path / "etc/ssh/sshd_config").write_text("AuthorizedKeysCommand none\n")
         assert keys_command(read_directives(root), bob) is None
+
+
+def access_for(tmp_path: Path, config: str, user: UserIdentity = ALICE) -> tuple[str | None, str]:
+    (tmp_path / "etc/ssh").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "etc/ssh/sshd_config").write_text(config)
+    with VolumeRoot(tmp_path) as root:
+        refusal, notes = key_login_refusal(read_directives(root), user)
+    return refusal, " ".join(notes)
+
+
+def test_access_lists_append_lines_and_a_matching_block_replaces_them(tmp_path: Path) -> None:
+    # As sshd -T shows: every AllowUsers line adds; the Match blocks' lines replace the global.
+    assert access_for(tmp_path, "AllowUsers bob\nAllowUsers al?ce\n")[0] is None
+    refusal, _ = access_for(tmp_path, "AllowUsers alice\nMatch Group admins\n  AllowUsers bob\n")
+    assert refusal and "AllowUsers bob (/etc/ssh/sshd_config line 3) excludes alice" in refusal
+    assert (
+        access_for(tmp_path, "Match User alice\n AllowUsers bob\nMatch all\n AllowUsers a*\n")[0]
+        is None
+    )
+
+
+def test_group_lists_use_every_group_and_plain_patterns(tmp_path: Path) -> None:
+    assert "DenyGroups adm* (/etc/ssh/sshd_config line 1) excludes alice" in (
+        access_for(tmp_path, "DenyGroups adm*\n")[0] or ""
+    )
+    assert access_for(tmp_path, "AllowGroups nobody adm?ns\n")[0] is None
+    refusal = access_for(tmp_path, "AllowGroups !admins\n")[0]  # `!` is a plain character here
+    assert refusal and "AllowGroups !admins (/etc/ssh/sshd_config line 1) excludes alice" in refusal
+
+
+def test_user_at_host_patterns(tmp_path: Path) -> None:
+    refusal = access_for(tmp_path, "DenyUsers alice@10.0.0.0/8\n")[0]
+    assert refusal and "on hosts the agent cannot tell apart" in refusal
+    refusal, notes = access_for(tmp_path, "AllowUsers alice@*.corp bob\n")
+    assert refusal is None and "alice may log in only from *.corp" in notes
+    refusal, notes = access_for(tmp_path, "AllowUsers alice@*.corp alice\n")
+    assert refusal is None and "only from" not in notes
+
+
+def test_authentication_methods(tmp_path: Path) -> None:
+    assert access_for(tmp_path, "AuthenticationMethods any\n") == (None, "")
+    refusal, notes = access_for(tmp_path, "AuthenticationMethods password,publickey\n")
+    assert refusal is None and "sshd also asks for password" in notes
+    refusal, _ = access_for(tmp_path, "AuthenticationMethods keyboard-interactive password\n")
+    assert (
+        refusal
+        and "keyboard-interactive password (/etc/ssh/sshd_config line 1) lets no key in" in refusal
+    )
+    refusal, notes = access_for(
+        tmp_path, "Match Address 10.0.0.0/8\n AuthenticationMethods password\n"
+    )
+    assert refusal is None and "under Match Address 10.0.0.0/8: no key logs in there" in notes
+
+
+def test_pubkey_authentication_per_user_and_connection(tmp_path: Path) -> None:
+    refusal, _ = access_for(tmp_path, "Match Group admins\n PubkeyAuthentication no\n")
+    assert refusal and "PubkeyAuthentication no" in refusal
+    refusal, notes = access_for(tmp_path, "Match LocalPort 22\n PubkeyAuthentication no\n")
+    assert refusal is None and "Match LocalPort 22" in notes
+    assert access_for(tmp_path, "PubkeyAuthentication yes\nPubkeyAuthentication no\n")[0] is None
