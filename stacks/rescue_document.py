@@ -32,6 +32,9 @@ from rescue.build import PACKAGE_DIR, agent_sources, build_zipapp, minify_source
 # parameter values against SIZE_BUDGET).
 MAX_CONTENT_BYTES = 64 * 1024
 SIZE_BUDGET = 60_000
+# Kept in hand under the budget so that growth shows in a test before the budget is reached
+# (5 KB of packed agent is about 20 KB of source).
+RESERVE_BYTES = 5_000
 
 PLATFORMS = ("linux", "windows")
 TARGET_PATTERN = r"^(vol-[0-9a-f]{8,17}|/)$"
@@ -217,8 +220,8 @@ def size_report() -> str:
         f"zipapp {len(zipapp)} bytes; xz {len(compress(zipapp))}; base85 {len(packed)}",
         f"document {alone} bytes (script and JSON around the agent: {alone - len(packed)}); "
         f"{largest} with the largest parameter values; {SIZE_BUDGET - largest} under the "
-        f"tests' {SIZE_BUDGET} (they want 10,000 or more), {MAX_CONTENT_BYTES - largest} under "
-        f"SSM's {MAX_CONTENT_BYTES}",
+        f"tests' {SIZE_BUDGET} (they keep {RESERVE_BYTES:,} in hand), "
+        f"{MAX_CONTENT_BYTES - largest} under SSM's {MAX_CONTENT_BYTES}",
     ]
     return "\n".join(lines)
 
