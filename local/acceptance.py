@@ -16,9 +16,7 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -40,6 +38,7 @@ from local.engine import (
     _put_public_parameter,
 )
 from local.scenario import Scenario
+from local.sshd import SshdError, start_sshd, stop_sshd
 from local.volumes import build_linux_tree
 
 AUTHORIZED_KEYS = f"home/{LOGIN_USER}/.ssh/authorized_keys"
@@ -153,38 +152,17 @@ _SSHDS: list[subprocess.Popen[bytes]] = []
 
 
 def _start_sshd(authorized_keys: Path, workdir: Path) -> int:
-    base = Path(tempfile.mkdtemp(prefix="sshd-", dir=workdir))
-    host_key = base / "host_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)],
-                   check=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    config = base / "sshd_config"
-    config.write_text(
-        f"ListenAddress 127.0.0.1:{port}\nHostKey {host_key}\nPidFile none\nUsePAM no\n"
-        "StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-        f"KbdInteractiveAuthentication no\nAuthorizedKeysFile {authorized_keys}\n")
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
-    process = subprocess.Popen([shutil.which("sshd") or "sshd", "-D", "-e", "-f", str(config)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        process, port = start_sshd(authorized_keys, workdir)
+    except SshdError as error:
+        raise Failure(str(error)) from None
     _SSHDS.append(process)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as client:
-            if client.connect_ex(("127.0.0.1", port)) == 0:
-                return port
-        if process.poll() is not None:
-            raise Failure(f"the local sshd exited ({process.returncode})")
-        time.sleep(0.05)
-    raise Failure("the local sshd did not listen within 10 s")
+    return port
 
 
 def _stop_sshds() -> None:
     while _SSHDS:
-        process = _SSHDS.pop()
-        process.terminate()
-        process.wait(timeout=10)
+        stop_sshd(_SSHDS.pop())
 
 
 @contextlib.contextmanager

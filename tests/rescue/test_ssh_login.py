@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import grp
 import os
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +13,7 @@ from rescue_disks import Disks
 from rescue_helpers import VOLUME_ID, AgentRun, require_root, require_tools
 from rescue_trees import new_key, write_linux_tree
 
+from local.sshd import start_sshd, stop_sshd
 from rescue.linux.authorized_keys import inject_key
 from rescue.linux.inroot import VolumeRoot
 from rescue.linux.keys import parse_public_key
@@ -26,12 +24,6 @@ pytestmark = [pytest.mark.root, pytest.mark.sshd]
 OLD_KEY_LINE = 'no-pty,command="echo old" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOld old@before'
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def sshd_factory(tmp_path: Path) -> Iterator[Callable[..., int]]:
     """Start sshd on 127.0.0.1 reading keys from one file of the mounted volume."""
@@ -39,39 +31,13 @@ def sshd_factory(tmp_path: Path) -> Iterator[Callable[..., int]]:
     started = []
 
     def start(authorized_keys: Path, extra: str = "", first: str = "") -> int:
-        host_key = tmp_path / "host_key"
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True
-        )
-        port = free_port()
-        config = tmp_path / "sshd_config"
-        # Root logs in with the volume user's file: no throwaway account on this machine.
-        config.write_text(
-            f"{first}ListenAddress 127.0.0.1:{port}\nHostKey {host_key}\nPidFile none\nUsePAM no\n"
-            f"StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-            f"KbdInteractiveAuthentication no\nAuthorizedKeysFile {authorized_keys}\n{extra}"
-        )
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
-        process = subprocess.Popen(
-            [shutil.which("sshd") or "sshd", "-D", "-e", "-f", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        process, port = start_sshd(authorized_keys, tmp_path, extra=extra, first=first)
         started.append(process)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as client:
-                if client.connect_ex(("127.0.0.1", port)) == 0:
-                    return port
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-            time.sleep(0.05)
-        raise AssertionError("sshd did not listen within 10 s")
+        return port
 
     yield start
     for process in started:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
+        stop_sshd(process)
 
 
 def ssh_true(private_key: Path, port: int) -> subprocess.CompletedProcess[str]:
