@@ -58,15 +58,7 @@ def test_retryable_fault_heals(run_scenario: RunScenario, state: str) -> None:
         {"state": state, "when": "after", "error": "Lambda.ServiceException", "times": 2}],
         eventual_consistency=LAG)
 
-    assert run.report["status"] == "SUCCEEDED", run.report["cause"]
-    run.assert_restored()
-    run.assert_nothing_left()
-    run.assert_key_opens()
-    run.assert_no_secret_leaked()
-    assert run.world["locks"] == {}
-    assert len(run.world["backups"]["images"]) == 1  # one backup, even if Backup ran twice
-    assert run.report["api_calls"].get("ec2:RunInstances", 0) == 1
-    assert run.report["api_calls"].get("ec2:CreateVpc", 0) == 1
+    run.assert_one_clean_reset()
 
 
 @pytest.mark.parametrize("state,error", [("PrepareNetwork", "Sandbox.Timedout"),

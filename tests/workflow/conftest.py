@@ -92,6 +92,19 @@ class Run:
                 for fragment in {body[:48], body[-48:]}:
                     assert fragment not in text, f"secret material found in {where}"
 
+    def assert_one_clean_reset(self) -> None:
+        """Succeeded, and whatever was retried on the way was done once: one backup (even if
+        Backup ran twice), one helper, one VPC; the world back, the key opens, no lock."""
+        assert self.report["status"] == "SUCCEEDED", self.report["cause"]
+        self.assert_restored()
+        self.assert_nothing_left()
+        self.assert_key_opens()
+        self.assert_no_secret_leaked()
+        assert self.world["locks"] == {}
+        assert len(self.world["backups"]["images"]) == 1
+        assert self.report["api_calls"].get("ec2:RunInstances", 0) == 1
+        assert self.report["api_calls"].get("ec2:CreateVpc", 0) == 1
+
     def assert_unchanged(self, attempted: tuple[str, ...] = ()) -> None:
         """A refused or no-op run: the world is exactly as before and nothing was mutated
         (attempted: calls that were made and refused by AWS, like a conditional put)."""
