@@ -104,6 +104,9 @@ class Engine:
         self.root_volumes: dict[str, str] = {}
         self._local = threading.local()
         self._fault_lock = threading.Lock()
+        # Phase invocations still running: a stopped execution's Lambdas run on, as in AWS.
+        self._phases_running = 0
+        self._phases_done = threading.Condition()
         self.execution_arn = ""
         self.ssm_world = SsmWorld(document_name=RESCUE_DOCUMENT)
         self.iam = local_iam.for_engine(self)
@@ -249,7 +252,8 @@ class Engine:
             except ModuleNotFoundError:
                 continue
             if hasattr(module, "CLOCK"):
-                setattr(module, "CLOCK", _skipped_time_clock())  # noqa: B010 - typed Any
+                setattr(module, "CLOCK",  # noqa: B010 - typed Any
+                        _skipped_time_clock(self._wait_for_running_phases))
             self.handlers[f"{STACK}-{camel}"] = module
 
     def _build_world(self) -> None:
@@ -389,6 +393,10 @@ class Engine:
         context = _Context(name, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
                            uuid.uuid4().hex)
         self._local.function = name
+        phase = name not in {f"{STACK}-{camel}" for camel in EVENT_FUNCTIONS}
+        if phase:
+            with self._phases_done:
+                self._phases_running += 1
         try:
             result = handler(payload, context)
             outcome = json.dumps(result), False, ""
@@ -397,6 +405,10 @@ class Engine:
             outcome = json.dumps({"errorType": error_name, "errorMessage": str(error)}), True, ""
         finally:
             self._local.function = None
+            if phase:
+                with self._phases_done:
+                    self._phases_running -= 1
+                    self._phases_done.notify_all()
         state = payload.get("state") if isinstance(payload, dict) else None
         if state and state == self.scenario.abort_at and not self._aborted:
             self._aborted = True
@@ -404,6 +416,12 @@ class Engine:
                 executionArn=self.execution_arn, error="Aborted",
                 cause=f"stopped by the scenario at {state}")
         return outcome
+
+    def _wait_for_running_phases(self) -> None:
+        """What the janitor's wait is for in AWS: a stopped execution's phase Lambdas finish
+        (Preflight may still take the lock). Here its wait takes no time, so it waits for them."""
+        with self._phases_done:
+            self._phases_done.wait_for(lambda: self._phases_running == 0, timeout=30)
 
     def _fault(self, state: str, when: str) -> None:
         from lambdas.errors import InjectedFault
@@ -589,14 +607,16 @@ class _CallCounter:
         botocore.client.BaseClient._make_api_call = self.original
 
 
-def _skipped_time_clock() -> Any:
+def _skipped_time_clock(settle: Callable[[], None]) -> Any:
     """The janitor's clock here: its waits take no time, but count against its 15 minutes,
-    so a world that never settles ends the janitor as it would in AWS."""
+    so a world that never settles ends the janitor as it would in AWS. Each wait first lets
+    the phases still running finish (settle), as the same wait would in AWS."""
     from lambdas.logic.janitor import Clock
 
     skipped = [0.0]
 
     def sleep(seconds: float) -> None:
+        settle()
         skipped[0] += seconds
 
     return Clock(now=lambda: time.time() + skipped[0], sleep=sleep,
