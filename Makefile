@@ -51,21 +51,14 @@ demo: venv layer  ## run the lost-key scenario end to end on the embedded AWS
 test: venv node layer  ## run every test (what CI runs)
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
-# Test folders have no __init__.py (each has its own conftest), so mypy checks them one by one;
-# test functions may leave fixtures unannotated. The workflow and fault tests share the
-# workflow's world checks as `tests.workflow.conftest`, so mypy names their modules from here.
+# tests/ is one package (tests.support holds what its folders share), so one mypy call checks
+# it; test functions may leave fixtures unannotated.
 SOURCES := $(wildcard app.py stacks lambdas local cli rescue acceptance)
-SHARED_TEST_DIRS := tests/workflow/ tests/faults/
-TEST_DIRS := $(filter-out $(SHARED_TEST_DIRS),$(wildcard tests/*/))
 
 lint: venv  ## ruff and mypy
 	$(PY) -m ruff check .
 	$(PY) -m mypy $(SOURCES)
-	for dir in $(TEST_DIRS); do \
-	  $(PY) -m mypy --allow-untyped-defs --allow-incomplete-defs "$$dir" || exit 1; \
-	done
-	$(PY) -m mypy --explicit-package-bases --allow-untyped-defs --allow-incomplete-defs \
-	  $(SHARED_TEST_DIRS)
+	$(PY) -m mypy --allow-untyped-defs --allow-incomplete-defs tests
 
 # --no-notices: the CLI would otherwise fetch its notices from the internet on every run.
 synth: venv node layer  ## synthesize the ResetAccess stack into cdk.out

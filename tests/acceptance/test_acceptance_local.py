@@ -10,7 +10,6 @@ from typing import Any
 
 import boto3
 import pytest
-from acceptance_world import calls_made, policy_actions, world
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from acceptance.__main__ import main
@@ -18,6 +17,7 @@ from acceptance.run import STEPS, Failure, Options, Run, explain
 from acceptance.ssh import SshLogin, Target, instance_address
 from local.acceptance import LocalAccount
 from local.engine import STACK
+from tests.support.acceptance_world import calls_made, policy_actions, world
 
 HELPER_PROFILE = f"{STACK}-Helper"  # carries SSM's rights: SSM reaches the instance
 

@@ -16,7 +16,7 @@ from lambdas.errors import InvalidInput
 from lambdas.logic.inputs import INSTANCE_ID, KNOWN_KEYS, SUBNET_ID, parse_request
 from local.engine import Engine
 from local.scenario import Scenario
-from tests.workflow.conftest import Run, linux_instance
+from tests.support.workflow import Run, linux_instance
 
 VALID_ID = "i-0123456789abcdef0"
 # A field's name, or an unknown key quoted (and maybe clipped), then ": " and the reason.

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from tests.faults.asl_paths import offline_linux_tasks
-from tests.workflow.conftest import Run, RunScenario, linux_instance
+from tests.support.asl_paths import offline_linux_tasks
+from tests.support.workflow import Run, RunScenario, linux_instance
 
 TASKS = offline_linux_tasks()
 FAST_KEY = {"InstanceId": "@web", "KeyType": "ed25519"}

@@ -1,6 +1,6 @@
 """Benchmark (not a test): the agent's wall time per filesystem case, start to unmounted.
 
-    sudo .venv/bin/python tests/rescue/bench_agent.py [--runs 7]
+    sudo .venv/bin/python -m tests.rescue.bench_agent [--runs 7]
 
 Each case gets one real image on a loop device; every run injects a fresh key, so each
 run does the full work (find, probe, mount, append, sync, unmount). The process exits only
@@ -21,10 +21,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers live beside it
-from rescue_disks import Disks
-from rescue_helpers import REPO, VOLUME_ID
-from rescue_trees import new_key, write_linux_tree
+from tests.support.rescue_disks import Disks
+from tests.support.rescue_helpers import REPO, VOLUME_ID
+from tests.support.rescue_trees import new_key, write_linux_tree
 
 GPT_LINUX = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 GPT_EFI = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"

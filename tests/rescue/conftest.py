@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rescue_disks import Disks
-from rescue_helpers import REPO, VOLUME_ID, AgentResult, AgentRun, require_root
+
+from tests.support.rescue_disks import Disks
+from tests.support.rescue_helpers import REPO, VOLUME_ID, AgentResult, AgentRun, require_root
 
 
 def _ours(line: str, base: Path) -> bool:

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rescue_helpers import AgentRun
-from rescue_trees import new_key, write_linux_tree
+
+from tests.support.rescue_helpers import AgentRun
+from tests.support.rescue_trees import new_key, write_linux_tree
 
 OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherOtherOtherOtherOtherOtherOtherOthe other@x"
 USERS = (("ec2-user", 1000), ("alice", 1001))

@@ -7,12 +7,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from rescue_disks import Disks
-from rescue_helpers import VOLUME_ID, AgentRun, require_root, require_tools
-from rescue_trees import fingerprint, new_key, write_linux_tree
 
 from rescue.build import build_zipapp
 from rescue.disk.mounts import mount_volume_root
+from tests.support.rescue_disks import Disks
+from tests.support.rescue_helpers import VOLUME_ID, AgentRun, require_root, require_tools
+from tests.support.rescue_trees import fingerprint, new_key, write_linux_tree
 
 pytestmark = [pytest.mark.root]
 

@@ -11,9 +11,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from rescue_disks import Disks, sh
-from rescue_helpers import VOLUME_ID, AgentRun, require_tools
-from rescue_trees import new_key, write_linux_tree
+
+from tests.support.rescue_disks import Disks, sh
+from tests.support.rescue_helpers import VOLUME_ID, AgentRun, require_tools
+from tests.support.rescue_trees import new_key, write_linux_tree
 
 pytestmark = [pytest.mark.root]
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rescue_helpers import AgentRun
-from rescue_trees import new_key, write_linux_tree
-from windows_fixtures import CONFIGS, make_tree, snapshot
 
 from rescue.build import build_zipapp
+from tests.support.rescue_helpers import AgentRun
+from tests.support.rescue_trees import new_key, write_linux_tree
+from tests.support.windows_fixtures import CONFIGS, make_tree, snapshot
 
 OLD_PYTHONS = Path("/root/.pyenv/versions")
 OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherOtherOtherOtherOtherOtherOtherOth other@host"

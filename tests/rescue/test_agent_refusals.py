@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from rescue_disks import Disks
-from rescue_helpers import VOLUME_ID, AgentRun, require_tools
-from rescue_trees import new_key, write_linux_tree
 
 from rescue import RescueError
 from rescue.disk.mounts import mount_volume_root
+from tests.support.rescue_disks import Disks
+from tests.support.rescue_helpers import VOLUME_ID, AgentRun, require_tools
+from tests.support.rescue_trees import new_key, write_linux_tree
 
 pytestmark = [pytest.mark.root]
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rescue_helpers import AgentResult, AgentRun, require_root
-from rescue_trees import new_key, write_linux_tree
 
 from rescue import RescueError
 from rescue.__main__ import windows_repair
+from tests.support.rescue_helpers import AgentResult, AgentRun, require_root
+from tests.support.rescue_trees import new_key, write_linux_tree
 
 OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherOtherOtherOtherOtherOtherOtherOthe other@x"
 

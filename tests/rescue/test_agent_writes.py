@@ -15,9 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rescue_disks import Disks
-from rescue_helpers import VOLUME_ID, AgentRun, require_tools
-from rescue_trees import new_key, write_linux_tree
 
 import rescue.disk.lvm
 import rescue.linux.authorized_keys
@@ -26,6 +23,9 @@ from rescue import RescueError
 from rescue.disk.mounts import mount_volume_root
 from rescue.linux.authorized_keys import inject_key
 from rescue.linux.keys import parse_public_key
+from tests.support.rescue_disks import Disks
+from tests.support.rescue_helpers import VOLUME_ID, AgentRun, require_tools
+from tests.support.rescue_trees import new_key, write_linux_tree
 
 pytestmark = [pytest.mark.root]
 

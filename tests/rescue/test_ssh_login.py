@@ -9,15 +9,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from rescue_disks import Disks
-from rescue_helpers import VOLUME_ID, AgentRun, require_root, require_tools
-from rescue_trees import new_key, write_linux_tree
 
 from local.sshd import start_sshd, stop_sshd
 from rescue.linux.authorized_keys import inject_key
 from rescue.linux.inroot import VolumeRoot
 from rescue.linux.keys import parse_public_key
 from rescue.linux.sshd_config import UserIdentity, key_login_refusal, read_directives
+from tests.support.rescue_disks import Disks
+from tests.support.rescue_helpers import VOLUME_ID, AgentRun, require_root, require_tools
+from tests.support.rescue_trees import new_key, write_linux_tree
 
 pytestmark = [pytest.mark.root, pytest.mark.sshd]
 

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from rescue_helpers import require_root, require_tools
-from rescue_trees import new_key, write_linux_tree
 
 from rescue import RescueError
 from rescue.linux.authorized_keys import inject_key
 from rescue.linux.inroot import VolumeRoot
 from rescue.linux.keys import parse_public_key
+from tests.support.rescue_helpers import require_root, require_tools
+from tests.support.rescue_trees import new_key, write_linux_tree
 
 pytestmark = [pytest.mark.root, pytest.mark.sshd]
 

@@ -8,15 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from windows_fixtures import (
-    AGENT_CONFIG_REL,
-    EC2CONFIG_REL,
-    LAUNCH_CONFIG_REL,
-    RUN_ONCE_REL,
-    make_tree,
-    snapshot,
-    write,
-)
 
 from rescue import RescueError
 from rescue.windows import (
@@ -24,6 +15,15 @@ from rescue.windows import (
     NoLaunchAgentError,
     WindowsRescueError,
     enable_password_generation,
+)
+from tests.support.windows_fixtures import (
+    AGENT_CONFIG_REL,
+    EC2CONFIG_REL,
+    LAUNCH_CONFIG_REL,
+    RUN_ONCE_REL,
+    make_tree,
+    snapshot,
+    write,
 )
 
 

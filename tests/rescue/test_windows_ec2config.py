@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from windows_fixtures import EC2CONFIG_REL, EC2CONFIG_XML, encode, make_tree, snapshot
 
 from rescue.windows import ConfigParseError, enable_password_generation
+from tests.support.windows_fixtures import EC2CONFIG_REL, EC2CONFIG_XML, encode, make_tree, snapshot
 
 BAK = ".reset-access.bak"
 DISABLED = "      <Name>Ec2SetPassword</Name>\n      <State>Disabled</State>"

@@ -10,7 +10,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from windows_fixtures import (
+
+from rescue.windows import ConfigParseError, WindowsRescueError, enable_password_generation
+from rescue.windows.ec2launch_v1 import SCRIPTS_CSE, SCRIPTS_TOOL
+from tests.support.windows_fixtures import (
     GPT_INI_EXISTING,
     GPT_INI_REL,
     LAUNCH_CONFIG,
@@ -23,9 +26,6 @@ from windows_fixtures import (
     snapshot,
     write,
 )
-
-from rescue.windows import ConfigParseError, WindowsRescueError, enable_password_generation
-from rescue.windows.ec2launch_v1 import SCRIPTS_CSE, SCRIPTS_TOOL
 
 BAK = ".reset-access.bak"
 CMD_REL = f"{STARTUP_REL}/ResetAccess-EC2Launch-Init.cmd"

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from windows_fixtures import (
+
+from rescue.windows import ConfigParseError, enable_password_generation
+from tests.support.windows_fixtures import (
     AGENT_CONFIG_AWS,
     AGENT_CONFIG_CUSTOM,
     AGENT_CONFIG_JSON,
@@ -21,8 +23,6 @@ from windows_fixtures import (
     snapshot,
     write,
 )
-
-from rescue.windows import ConfigParseError, enable_password_generation
 
 BAK = ".reset-access.bak"
 AWS_STATIC = AGENT_CONFIG_AWS.replace(

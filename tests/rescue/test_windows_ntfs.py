@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from windows_fixtures import (
+
+from rescue.windows import enable_password_generation
+from rescue.windows.ntfs_acl import NTFS_ACL_XATTR, security_descriptor
+from tests.support.windows_fixtures import (
     AGENT_CONFIG_AWS,
     AGENT_CONFIG_REL,
     EC2CONFIG_REL,
@@ -27,9 +30,6 @@ from windows_fixtures import (
     encode,
     make_tree,
 )
-
-from rescue.windows import enable_password_generation
-from rescue.windows.ntfs_acl import NTFS_ACL_XATTR, security_descriptor
 
 BAK = ".reset-access.bak"
 MOUNT_OPTIONS = "rw,nodev,nosuid,noexec"  # as rescue/disk/mounts.py mounts a Windows volume

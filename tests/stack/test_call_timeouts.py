@@ -13,11 +13,10 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Synth
-from test_stack_template import functions_by_handler
 
 from lambdas import runtime
 from stacks.project import ASL_PATH
+from tests.support.synth import Synth, functions_by_handler
 
 TIMEOUT_VARIABLE = "FUNCTION_TIMEOUT_SECONDS"
 LAMBDA_TIMEOUT_ERRORS = {"Sandbox.Timedout", "Lambda.Unknown"}

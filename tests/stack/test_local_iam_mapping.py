@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_calls import Package
-
 from local import iam
+from tests.support.aws_calls import Package
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from conftest import ROOT, Synth
 from moto.events.models import EventPattern
 
 from lambdas.logic.inputs import parse_request
+from tests.support.synth import ROOT, Synth
 
 EVENTS = ROOT / "events"
 ALARM_EVENTS = ("alarm-event.json", "alarm-event-metric-math.json")

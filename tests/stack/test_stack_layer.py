@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+
+from tests.support.synth import ROOT
 
 LAYER = ROOT / "build" / "layer" / "python"
 REQUIREMENTS = ROOT / "lambdas" / "requirements.txt"

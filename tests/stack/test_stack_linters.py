@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Synth
 
 from stacks.functions import asl_placeholders
 from stacks.project import ASL_PATH
+from tests.support.synth import ROOT, Synth
 
 NODE_BIN = ROOT / "node_modules" / ".bin"
 # cfn-lint checks we disable, each with why.

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aws_calls import Package
 
 from stacks.functions import handlers_in_asl
 from stacks.permissions import EVENT_FUNCTIONS, IMPLIED_ACTIONS, PERMISSIONS
 from stacks.project import ASL_PATH, ROOT
+from tests.support.aws_calls import Package
 
 HANDLERS_DIR = ROOT / "lambdas" / "handlers"
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Synth
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from hypothesis import HealthCheck, given, settings
@@ -46,6 +45,7 @@ from stacks.rescue_document import (
     size_with_values,
     unpack,
 )
+from tests.support.synth import Synth
 
 DANGEROUS = set("'\"\\$`")
 TOOLS = ("bash", "mktemp", "rm", "python3")

@@ -6,26 +6,15 @@ import json
 import re
 from typing import Any
 
-from conftest import Synth
-
 from stacks.functions import handlers_in_asl, snake_to_camel
 from stacks.permissions import EVENT_FUNCTIONS
 from stacks.project import ASL_PATH, DEFAULT_ALARM_PREFIX, KEY_ALIAS
+from tests.support.synth import Synth, functions_by_handler
 
 
 def one(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     assert len(resources) == 1, sorted(resources)
     return next(iter(resources.items()))
-
-
-def functions_by_handler(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:
-    found = {}
-    for logical_id, function in synth.of_type("AWS::Lambda::Function").items():
-        handler = function["Properties"]["Handler"]
-        module, _, entry = handler.rpartition(".")
-        assert module.startswith("lambdas.handlers.") and entry == "handler", handler
-        found[module.removeprefix("lambdas.handlers.")] = (logical_id, function)
-    return found
 
 
 def test_state_machine_is_standard_with_logging_and_tracing(synth: Synth) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rescue_disks import tools_missing
+
+from tests.support.rescue_disks import tools_missing
 
 REPO = Path(__file__).resolve().parents[2]
 VOLUME_ID = "vol-0123456789abcdef0"

@@ -1,4 +1,6 @@
-"""Run scenarios on the embedded engine and state, from the world after, what a user cares about."""
+"""Run scenarios on the embedded engine and state, from the world after, what a user cares about.
+
+Shared by the workflow and fault tests (the `run_scenario` fixture hands out `run`)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,6 @@ import copy
 import json
 from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from local.checks import key_logs_in
 from local.engine import Engine
@@ -105,6 +105,14 @@ class Run:
         assert self.report["api_calls"].get("ec2:RunInstances", 0) == 1
         assert self.report["api_calls"].get("ec2:CreateVpc", 0) == 1
 
+    def assert_refused(self, field: str, reason: str, attempted: tuple[str, ...] = ()) -> None:
+        """Preflight refused the input, naming the field and why; nothing changed."""
+        assert self.report["status"] == "FAILED"
+        assert self.states_entered() == ["Preflight", "Refused"]
+        cause = self.report["cause"]
+        assert field in cause and reason in cause, cause
+        self.assert_unchanged(attempted)
+
     def assert_unchanged(self, attempted: tuple[str, ...] = ()) -> None:
         """A refused or no-op run: the world is exactly as before and nothing was mutated
         (attempted: calls that were made and refused by AWS, like a conditional put)."""
@@ -120,20 +128,17 @@ class Run:
 RunScenario = Callable[..., Run]
 
 
-@pytest.fixture
-def run_scenario() -> RunScenario:
-    def run(instances: dict[str, Any] | None = None, input: Any = None,
-            faults: list[dict[str, Any]] | None = None, abort_at: str | None = None,
-            prepare: Callable[[Engine], None] | None = None, copies: int = 1,
-            eventual_consistency: Any = None) -> Run:
-        scenario = Scenario.from_dict({
-            "instances": copy.deepcopy(instances or {"web": linux_instance()}),
-            "input": input if input is not None else {"InstanceId": "@web"},
-            "faults": faults or [],
-            **({"abort_at": abort_at} if abort_at else {}),
-            **({"eventual_consistency": eventual_consistency} if eventual_consistency else {}),
-        })
-        engine = Engine(scenario, prepare=prepare, copies=copies)
-        return Run(engine, engine.run())
-
-    return run
+def run(instances: dict[str, Any] | None = None, input: Any = None,
+        faults: list[dict[str, Any]] | None = None, abort_at: str | None = None,
+        prepare: Callable[[Engine], None] | None = None, copies: int = 1,
+        eventual_consistency: Any = None) -> Run:
+    """Run one scenario (by default: one Linux instance, reset offline) to its end."""
+    scenario = Scenario.from_dict({
+        "instances": copy.deepcopy(instances or {"web": linux_instance()}),
+        "input": input if input is not None else {"InstanceId": "@web"},
+        "faults": faults or [],
+        **({"abort_at": abort_at} if abort_at else {}),
+        **({"eventual_consistency": eventual_consistency} if eventual_consistency else {}),
+    })
+    engine = Engine(scenario, prepare=prepare, copies=copies)
+    return Run(engine, engine.run())

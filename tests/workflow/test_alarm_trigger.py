@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.workflow.conftest import RunScenario, linux_instance
+from tests.support.workflow import RunScenario, linux_instance
 
 
 def alarm_event(metric_math: bool = False) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 from local import emulator
 from local.aws_rules import AMI_NAME
 from local.engine import Engine
-from tests.workflow.conftest import RunScenario
+from tests.support.workflow import RunScenario
 
 # Step Functions allows these in an execution name; SSM parameter names and security group
 # names do not (API_StartExecution, API_PutParameter, API_CreateSecurityGroup).

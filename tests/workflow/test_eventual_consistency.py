@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from local.consistency import EventualConsistency
 from local.scenario import Scenario, ScenarioError
-from tests.workflow.conftest import RunScenario
+from tests.support.workflow import RunScenario
 
 FAST_KEY = {"InstanceId": "@web", "KeyType": "ed25519"}
 

@@ -14,7 +14,7 @@ import boto3
 from local.engine import Engine
 from local.scenario import Fault, Scenario
 from stacks.permissions import PERMISSIONS, Rule
-from tests.workflow.conftest import Run, RunScenario, linux_instance
+from tests.support.workflow import Run, RunScenario, linux_instance
 
 FAST_KEY = {"KeyType": "ed25519"}
 REGION = "us-east-1"

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.workflow.conftest import OLD_KEY, RunScenario, linux_instance
+from tests.support.subnets import subnet_with
+from tests.support.workflow import OLD_KEY, RunScenario, linux_instance
 
 
 @pytest.mark.parametrize("state", ["running", "stopped"])
@@ -101,8 +102,6 @@ def test_backup_choice(run_scenario: RunScenario, backup: str, images: int, snap
 
 @pytest.mark.parametrize("subnet", ["CreateNewVPC", "SelectedInstanceSubnet", "same-az-subnet"])
 def test_helper_subnet_choices(run_scenario: RunScenario, subnet: str) -> None:
-    from tests.workflow.test_subnet_reach import subnet_with
-
     # A given subnet must reach SSM (test_subnet_reach.py): a public one here.
     run = run_scenario(
         input={"InstanceId": "@web", "SubnetId": subnet},

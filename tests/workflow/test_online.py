@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.faults.asl_paths import online_tasks
-from tests.workflow.conftest import OLD_KEY, Run, RunScenario, linux_instance
+from tests.support.asl_paths import online_tasks
+from tests.support.workflow import OLD_KEY, Run, RunScenario, linux_instance
 
 # What the helper path does and the online path never may.
 HELPER_PATH_CALLS = ("ec2:StopInstances", "ec2:StartInstances", "ec2:RunInstances",

@@ -7,14 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.workflow.conftest import Run, RunScenario, linux_instance
-
-
-def refused(run: Run, field: str, reason: str, attempted: tuple[str, ...] = ()) -> None:
-    assert run.report["status"] == "FAILED"
-    assert run.states_entered() == ["Preflight", "Refused"]
-    assert field in run.report["cause"] and reason in run.report["cause"], run.report["cause"]
-    run.assert_unchanged(attempted)
+from tests.support.workflow import RunScenario, linux_instance
 
 
 @pytest.mark.parametrize("execution_input,field,reason", [
@@ -33,7 +26,7 @@ def refused(run: Run, field: str, reason: str, attempted: tuple[str, ...] = ()) 
 ])
 def test_bad_input_is_refused(run_scenario: RunScenario, execution_input: Any, field: str,
                               reason: str) -> None:
-    refused(run_scenario(input=execution_input), field, reason)
+    run_scenario(input=execution_input).assert_refused(field, reason)
 
 
 def test_subnet_in_another_zone_is_refused(run_scenario: RunScenario) -> None:
@@ -47,7 +40,7 @@ def test_subnet_in_another_zone_is_refused(run_scenario: RunScenario) -> None:
 
     run = run_scenario(input={"InstanceId": "@web", "SubnetId": "placeholder"},
                        prepare=other_zone_subnet)
-    refused(run, "SubnetId", "is in us-east-1b, but the instance is in us-east-1a")
+    run.assert_refused("SubnetId", "is in us-east-1b, but the instance is in us-east-1a")
 
 
 @pytest.mark.parametrize("overrides,field,reason", [
@@ -62,12 +55,12 @@ def test_subnet_in_another_zone_is_refused(run_scenario: RunScenario) -> None:
 def test_instance_that_cannot_be_reset_is_refused(run_scenario: RunScenario,
                                                   overrides: dict[str, Any], field: str,
                                                   reason: str) -> None:
-    refused(run_scenario({"web": linux_instance(**overrides)}), field, reason)
+    run_scenario({"web": linux_instance(**overrides)}).assert_refused(field, reason)
 
 
 def test_mode_online_on_unreachable_instance_is_refused(run_scenario: RunScenario) -> None:
-    refused(run_scenario(input={"InstanceId": "@web", "Mode": "online"}), "Mode",
-            "needs")
+    run = run_scenario(input={"InstanceId": "@web", "Mode": "online"})
+    run.assert_refused("Mode", "needs")
 
 
 def test_locked_instance_is_refused(run_scenario: RunScenario) -> None:
@@ -85,7 +78,7 @@ def test_locked_instance_is_refused(run_scenario: RunScenario) -> None:
 
     run = run_scenario(prepare=held_lock)
     # The conditional put is refused by DynamoDB: the other execution keeps its lock.
-    refused(run, "InstanceId", "is being reset by arn:aws:states", ("dynamodb:PutItem",))
+    run.assert_refused("InstanceId", "is being reset by arn:aws:states", ("dynamodb:PutItem",))
 
 
 def test_encrypted_root_with_usable_key_is_reset(run_scenario: RunScenario) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from lambdas.logic.rescue_contract import MIN_PYTHON
 from local.engine import RESCUE_DOCUMENT, Engine, document_stand_in
-from tests.workflow.conftest import Run, RunScenario, linux_instance
+from tests.support.workflow import Run, RunScenario, linux_instance
 
 
 def result(run: Run) -> dict[str, Any]:

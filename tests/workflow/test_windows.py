@@ -15,7 +15,7 @@ import pytest
 from local.engine import Engine
 from local.scenario import Scenario
 from local.volumes import WINDOWS_AGENTS, WINDOWS_SYSTEM_FILES, read_tree
-from tests.workflow.conftest import Run, RunScenario, linux_instance
+from tests.support.workflow import Run, RunScenario, linux_instance
 
 AGENT_CONFIG = "ProgramData/Amazon/EC2Launch/config/agent-config.yml"
 RUN_ONCE = "ProgramData/Amazon/EC2Launch/state/.run-once"
