@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,17 @@ def _own(path: Path, uid: int, gid: int) -> None:
 
 
 # -- Windows -------------------------------------------------------------------------------
-# Default launch agent files, in the shapes the agents themselves write, after the first boot
-# has set the password and turned generation off again: what a volume that lost its password
-# looks like. A scenario's "files" replace or add any of them.
+# Launch agent files in the shapes the agents themselves write, after the first boot has set
+# the password and turned generation off again: what a volume that lost its password looks
+# like. The agent's tests (tests/rescue) edit the same files; a scenario's "files" replace or
+# add any of them.
+WINDOWS_AGENT_CONFIG_REL = "ProgramData/Amazon/EC2Launch/config/agent-config.yml"
+WINDOWS_RUN_ONCE_REL = "ProgramData/Amazon/EC2Launch/state/.run-once"
+WINDOWS_LAUNCH_CONFIG_REL = "ProgramData/Amazon/EC2-Windows/Launch/Config/LaunchConfig.json"
+WINDOWS_INITIALIZE_REL = "ProgramData/Amazon/EC2-Windows/Launch/Scripts/InitializeInstance.ps1"
+WINDOWS_EC2CONFIG_REL = "Program Files/Amazon/Ec2ConfigService/Settings/config.xml"
+
+# As in AWS's EC2Launch v2 settings page: lists indented under their keys.
 WINDOWS_AGENT_CONFIG_V2 = """\
 version: 1.0
 config:
@@ -119,10 +128,18 @@ config:
             - hostName
             - instanceId
             - privateIpAddress
+            - publicIpAddress
+            - instanceSize
+            - availabilityZone
+            - architecture
+            - memory
+            - network
   - stage: postReady
     tasks:
       - task: startSsm
 """
+
+# PowerShell's ConvertTo-Json layout (two spaces after the colon).
 WINDOWS_LAUNCH_CONFIG_V1 = """\
 {
     "setComputerName":  false,
@@ -135,9 +152,13 @@ WINDOWS_LAUNCH_CONFIG_V1 = """\
     "adminPassword":  ""
 }
 """
+
+# An XML comment that names the password plugin, as administrators leave them.
 WINDOWS_EC2CONFIG_XML = """\
 <?xml version="1.0" standalone="yes"?>
 <Ec2ConfigurationSettings>
+  <!-- to regenerate the password:
+       <Plugin><Name>Ec2SetPassword</Name><State>Enabled</State></Plugin> -->
   <Plugins>
     <Plugin>
       <Name>Ec2SetPassword</Name>
@@ -152,59 +173,105 @@ WINDOWS_EC2CONFIG_XML = """\
       <State>Enabled</State>
     </Plugin>
     <Plugin>
+      <Name>Ec2EventLog</Name>
+      <State>Disabled</State>
+    </Plugin>
+    <Plugin>
+      <Name>Ec2ConfigureRDP</Name>
+      <State>Disabled</State>
+    </Plugin>
+    <Plugin>
+      <Name>Ec2OutputRDPCert</Name>
+      <State>Enabled</State>
+    </Plugin>
+    <Plugin>
+      <Name>Ec2SetDriveLetter</Name>
+      <State>Enabled</State>
+    </Plugin>
+    <Plugin>
+      <Name>Ec2WindowsActivate</Name>
+      <State>Enabled</State>
+    </Plugin>
+    <Plugin>
+      <Name>Ec2DynamicBootVolumeSize</Name>
+      <State>Disabled</State>
+    </Plugin>
+    <Plugin>
       <Name>Ec2HandleUserData</Name>
+      <State>Disabled</State>
+    </Plugin>
+    <Plugin>
+      <Name>AWS.EC2.Windows.CloudWatch.PlugIn</Name>
       <State>Disabled</State>
     </Plugin>
   </Plugins>
   <GlobalSettings>
     <ManageShutdown>true</ManageShutdown>
     <SetDnsSuffixList>true</SetDnsSuffixList>
+    <WaitForMetaDataAvailable>true</WaitForMetaDataAvailable>
+    <ShouldAddRoutes>true</ShouldAddRoutes>
+    <RemoveCredentialsfromSysprepOnStartup>true</RemoveCredentialsfromSysprepOnStartup>
   </GlobalSettings>
 </Ec2ConfigurationSettings>
 """
-WINDOWS_AGENT_FILES: dict[str, dict[str, bytes]] = {
+
+# Each agent's configuration file (relative path, text) and its installed program files.
+WINDOWS_CONFIGS: dict[str, tuple[str, str]] = {
+    "ec2launch-v2": (WINDOWS_AGENT_CONFIG_REL, WINDOWS_AGENT_CONFIG_V2),
+    "ec2launch-v1": (WINDOWS_LAUNCH_CONFIG_REL, WINDOWS_LAUNCH_CONFIG_V1),
+    "ec2config": (WINDOWS_EC2CONFIG_REL, WINDOWS_EC2CONFIG_XML),
+}
+WINDOWS_PROGRAMS: dict[str, dict[str, bytes]] = {
     "ec2launch-v2": {
-        "ProgramData/Amazon/EC2Launch/config/agent-config.yml":
-            WINDOWS_AGENT_CONFIG_V2.replace("\n", "\r\n").encode(),
-        "ProgramData/Amazon/EC2Launch/state/.run-once": b"",
-        "ProgramData/Amazon/EC2Launch/state/state.json": b'{"status":"done"}',
         "Program Files/Amazon/EC2Launch/EC2Launch.exe": b"MZ\x90\x00EC2Launch",
         "Program Files/Amazon/EC2Launch/service/EC2LaunchService.exe": b"MZ\x90\x00service",
     },
     "ec2launch-v1": {
-        "ProgramData/Amazon/EC2-Windows/Launch/Config/LaunchConfig.json":
-            WINDOWS_LAUNCH_CONFIG_V1.replace("\n", "\r\n").encode(),
-        "ProgramData/Amazon/EC2-Windows/Launch/Scripts/InitializeInstance.ps1":
-            b"# EC2Launch v1 initialization\r\nparam([switch]$Schedule)\r\n",
+        WINDOWS_INITIALIZE_REL: b"# EC2Launch v1 initialization\r\nparam([switch]$Schedule)\r\n",
         "ProgramData/Amazon/EC2-Windows/Launch/Module/Ec2Launch.psd1":
             b"@{ ModuleVersion='1.3' }\r\n",
     },
     "ec2config": {
-        "Program Files/Amazon/Ec2ConfigService/Settings/config.xml":
-            WINDOWS_EC2CONFIG_XML.replace("\n", "\r\n").encode(),
         "Program Files/Amazon/Ec2ConfigService/Ec2Config.exe": b"MZ\x90\x00Ec2Config",
     },
 }
+WINDOWS_AGENTS = tuple(WINDOWS_CONFIGS)
 # What every Windows system partition has besides its launch agent; a run must not touch it.
 WINDOWS_SYSTEM_FILES: dict[str, bytes] = {
     "Windows/System32/drivers/etc/hosts":
         b"# Copyright (c) 1993-2009 Microsoft Corp.\r\n127.0.0.1       localhost\r\n",
-    "Windows/System32/config/SOFTWARE": b"regf" + bytes(range(256)) * 4,
+    "Windows/System32/config/SOFTWARE": b"regf" + bytes(range(256)) * 16,
     "Windows/System32/config/SYSTEM": b"regf" + bytes(range(255, -1, -1)) * 4,
+    "Windows/System32/Tasks/Amazon Ec2 Launch - Instance Initialization": codecs.BOM_UTF16_LE
+    + '<?xml version="1.2" encoding="UTF-16"?>\r\n'.encode("utf-16-le"),
     "Windows/explorer.exe": b"MZ\x90\x00explorer",
     "Users/Administrator/Desktop/notes.txt": b"do not delete\r\n",
     "pagefile.sys": bytes(4096),
 }
-WINDOWS_AGENTS = tuple(WINDOWS_AGENT_FILES)
+
+
+def windows_agent_files(agent: str, programs: bool = True, run_once: bool = True
+                        ) -> dict[str, bytes]:
+    """The launch agent's files on a volume: its configuration (UTF-8, CRLF), its programs
+    and, for EC2Launch v2, its state after the first boot (with the run-once mark or not)."""
+    if agent not in WINDOWS_CONFIGS:
+        raise ValueError(f"windows_agent: {agent!r} is not one of {', '.join(WINDOWS_AGENTS)}")
+    rel, text = WINDOWS_CONFIGS[agent]
+    files = {rel: text.replace("\n", "\r\n").encode()}
+    if programs:
+        files.update(WINDOWS_PROGRAMS[agent])
+    if agent == "ec2launch-v2":
+        files["ProgramData/Amazon/EC2Launch/state/state.json"] = b'{"status":"done"}'
+        if run_once:
+            files[WINDOWS_RUN_ONCE_REL] = b""
+    return files
 
 
 def build_windows_tree(root: Path, volume: dict[str, Any]) -> None:
     """A Windows system partition with one launch agent (`windows_agent`, EC2Launch v2 by
     default); `files` (relative path -> text) replace or add files."""
     agent = volume.get("windows_agent", "ec2launch-v2")
-    if agent not in WINDOWS_AGENT_FILES:
-        raise ValueError(f"windows_agent: {agent!r} is not one of {', '.join(WINDOWS_AGENTS)}")
-    for relative, data in {**WINDOWS_SYSTEM_FILES, **WINDOWS_AGENT_FILES[agent]}.items():
+    for relative, data in {**WINDOWS_SYSTEM_FILES, **windows_agent_files(agent)}.items():
         target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)

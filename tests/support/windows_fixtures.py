@@ -1,65 +1,37 @@
 """Windows volumes for the Windows half of the agent: realistic launch agent files and trees.
 
-The sample files are written for these tests in the shapes the agents really use: the
-agent-config.yml AWS documents (lists indented under their keys), the same file as Go's
-YAML writer emits it (lists at their key's column), one an administrator edited (comments,
-blank lines, a script whose body looks like configuration), the JSON form AWS also shows,
-LaunchConfig.json as PowerShell's ConvertTo-Json writes it, and EC2Config's config.xml.
-`make_tree` lays one out as a Windows system partition; `snapshot` reads a tree back.
+Each agent's default files are the local engine's (local/volumes.py), under the names these
+tests use. Added here, in the shapes the agents really use: agent-config.yml as Go's YAML
+writer emits it (lists at their key's column), one an administrator edited (comments, blank
+lines, a script whose body looks like configuration), the JSON form AWS also shows, and the
+Group Policy files. `make_tree` lays one out as a Windows system partition; `snapshot` reads a
+tree back.
 """
 
 from __future__ import annotations
 
 import codecs
 from pathlib import Path
+from typing import Any
 
-AGENT_CONFIG_REL = "ProgramData/Amazon/EC2Launch/config/agent-config.yml"
-RUN_ONCE_REL = "ProgramData/Amazon/EC2Launch/state/.run-once"
-LAUNCH_CONFIG_REL = "ProgramData/Amazon/EC2-Windows/Launch/Config/LaunchConfig.json"
-INITIALIZE_REL = "ProgramData/Amazon/EC2-Windows/Launch/Scripts/InitializeInstance.ps1"
-EC2CONFIG_REL = "Program Files/Amazon/Ec2ConfigService/Settings/config.xml"
+from local import volumes
+from local.volumes import windows_agent_files
+from rescue.windows import enable_password_generation
+
+AGENT_CONFIG_REL = volumes.WINDOWS_AGENT_CONFIG_REL
+RUN_ONCE_REL = volumes.WINDOWS_RUN_ONCE_REL
+LAUNCH_CONFIG_REL = volumes.WINDOWS_LAUNCH_CONFIG_REL
+EC2CONFIG_REL = volumes.WINDOWS_EC2CONFIG_REL
+AGENT_CONFIG_AWS = volumes.WINDOWS_AGENT_CONFIG_V2
+LAUNCH_CONFIG = volumes.WINDOWS_LAUNCH_CONFIG_V1
+EC2CONFIG_XML = volumes.WINDOWS_EC2CONFIG_XML
+CONFIGS = volumes.WINDOWS_CONFIGS
+SYSTEM_FILES = volumes.WINDOWS_SYSTEM_FILES
+snapshot = volumes.read_tree
+
 GPT_INI_REL = "Windows/System32/GroupPolicy/gpt.ini"
 SCRIPTS_INI_REL = "Windows/System32/GroupPolicy/Machine/Scripts/scripts.ini"
 STARTUP_REL = "Windows/System32/GroupPolicy/Machine/Scripts/Startup"
-
-# As in AWS's EC2Launch v2 settings page: lists indented under their keys.
-AGENT_CONFIG_AWS = """\
-version: 1.0
-config:
-  - stage: boot
-    tasks:
-      - task: extendRootPartition
-  - stage: preReady
-    tasks:
-      - task: activateWindows
-        inputs:
-          activation:
-            type: amazon
-      - task: setDnsSuffix
-        inputs:
-          suffixes:
-            - $REGION.ec2-utilities.amazonaws.com
-      - task: setAdminAccount
-        inputs:
-          password:
-            type: random
-      - task: setWallpaper
-        inputs:
-          path: C:\\ProgramData\\Amazon\\EC2Launch\\wallpaper\\Ec2Wallpaper.jpg
-          attributes:
-            - hostName
-            - instanceId
-            - privateIpAddress
-            - publicIpAddress
-            - instanceSize
-            - availabilityZone
-            - architecture
-            - memory
-            - network
-  - stage: postReady
-    tasks:
-      - task: startSsm
-"""
 
 # As Go's YAML writer (the settings dialog, `ec2launch` itself) emits it: lists at the
 # key's column, two-space steps.
@@ -171,81 +143,6 @@ AGENT_CONFIG_JSON = """\
 }
 """
 
-# PowerShell's ConvertTo-Json layout (two spaces after the colon), after the first boot.
-LAUNCH_CONFIG = """\
-{
-    "setComputerName":  false,
-    "setMonitorAlwaysOn":  false,
-    "setWallpaper":  true,
-    "addDnsSuffixList":  true,
-    "extendBootVolumeSize":  true,
-    "handleUserData":  true,
-    "adminPasswordType":  "DoNothing",
-    "adminPassword":  ""
-}
-"""
-
-EC2CONFIG_XML = """\
-<?xml version="1.0" standalone="yes"?>
-<Ec2ConfigurationSettings>
-  <!-- to regenerate the password:
-       <Plugin><Name>Ec2SetPassword</Name><State>Enabled</State></Plugin> -->
-  <Plugins>
-    <Plugin>
-      <Name>Ec2SetPassword</Name>
-      <State>Disabled</State>
-    </Plugin>
-    <Plugin>
-      <Name>Ec2SetComputerName</Name>
-      <State>Disabled</State>
-    </Plugin>
-    <Plugin>
-      <Name>Ec2InitializeDrives</Name>
-      <State>Enabled</State>
-    </Plugin>
-    <Plugin>
-      <Name>Ec2EventLog</Name>
-      <State>Disabled</State>
-    </Plugin>
-    <Plugin>
-      <Name>Ec2ConfigureRDP</Name>
-      <State>Disabled</State>
-    </Plugin>
-    <Plugin>
-      <Name>Ec2OutputRDPCert</Name>
-      <State>Enabled</State>
-    </Plugin>
-    <Plugin>
-      <Name>Ec2SetDriveLetter</Name>
-      <State>Enabled</State>
-    </Plugin>
-    <Plugin>
-      <Name>Ec2WindowsActivate</Name>
-      <State>Enabled</State>
-    </Plugin>
-    <Plugin>
-      <Name>Ec2DynamicBootVolumeSize</Name>
-      <State>Disabled</State>
-    </Plugin>
-    <Plugin>
-      <Name>Ec2HandleUserData</Name>
-      <State>Disabled</State>
-    </Plugin>
-    <Plugin>
-      <Name>AWS.EC2.Windows.CloudWatch.PlugIn</Name>
-      <State>Disabled</State>
-    </Plugin>
-  </Plugins>
-  <GlobalSettings>
-    <ManageShutdown>true</ManageShutdown>
-    <SetDnsSuffixList>true</SetDnsSuffixList>
-    <WaitForMetaDataAvailable>true</WaitForMetaDataAvailable>
-    <ShouldAddRoutes>true</ShouldAddRoutes>
-    <RemoveCredentialsfromSysprepOnStartup>true</RemoveCredentialsfromSysprepOnStartup>
-  </GlobalSettings>
-</Ec2ConfigurationSettings>
-"""
-
 # A local policy that already has settings (Registry extension) and a startup script.
 GPT_INI_EXISTING = (
     "[General]\r\ngPCFunctionalityVersion=2\r\ngPCMachineExtensionNames="
@@ -253,31 +150,6 @@ GPT_INI_EXISTING = (
     "Version=65537\r\n"
 )
 SCRIPTS_INI_EXISTING = "\r\n[Startup]\r\n0CmdLine=inventory.cmd\r\n0Parameters=/quiet\r\n"
-
-PROGRAMS = {
-    "ec2launch-v2": [
-        "Program Files/Amazon/EC2Launch/EC2Launch.exe",
-        "Program Files/Amazon/EC2Launch/service/EC2LaunchService.exe",
-    ],
-    "ec2launch-v1": [INITIALIZE_REL, "ProgramData/Amazon/EC2-Windows/Launch/Module/Ec2Launch.psd1"],
-    "ec2config": ["Program Files/Amazon/Ec2ConfigService/Ec2Config.exe"],
-}
-CONFIGS = {
-    "ec2launch-v2": (AGENT_CONFIG_REL, AGENT_CONFIG_AWS),
-    "ec2launch-v1": (LAUNCH_CONFIG_REL, LAUNCH_CONFIG),
-    "ec2config": (EC2CONFIG_REL, EC2CONFIG_XML),
-}
-# Files every Windows system partition has; the agent must leave them alone.
-SYSTEM_FILES = {
-    "Windows/System32/drivers/etc/hosts": b"# Copyright (c) 1993-2009 Microsoft Corp.\r\n"
-    b"127.0.0.1       localhost\r\n",
-    "Windows/System32/config/SOFTWARE": b"regf" + bytes(range(256)) * 16,
-    "Windows/System32/Tasks/Amazon Ec2 Launch - Instance Initialization": codecs.BOM_UTF16_LE
-    + '<?xml version="1.2" encoding="UTF-16"?>\r\n'.encode("utf-16-le"),
-    "Users/Administrator/Desktop/notes.txt": b"do not delete\n",
-    "pagefile.sys": bytes(4096),
-}
-
 
 def encode(text: str, encoding: str = "utf-8", newline: str = "\n") -> bytes:
     """The text with `newline` line endings in one of: utf-8, utf-8-sig, utf-16-le-bom."""
@@ -307,25 +179,23 @@ def make_tree(
     programs: bool = True,
     run_once: bool = True,
 ) -> Path:
-    """A Windows system partition with `agent` configured (its default file, or `config`)."""
-    for rel, data in SYSTEM_FILES.items():
-        write(root, rel, data)
-    rel, text = CONFIGS[agent]
-    write(root, rel, config if config is not None else encode(text, newline="\r\n"))
-    if programs:
-        for program in PROGRAMS[agent]:
-            write(root, program, b"MZ\x90\x00" + agent.encode())
-    if agent == "ec2launch-v2":
-        write(root, "ProgramData/Amazon/EC2Launch/state/state.json", b'{"status":"done"}')
-        if run_once:
-            write(root, RUN_ONCE_REL, b"")
+    """A Windows system partition with `agent` configured (its default file, or `config`),
+    as the local engine lays one out."""
+    files = {**SYSTEM_FILES, **windows_agent_files(agent, programs=programs, run_once=run_once)}
+    rel = CONFIGS[agent][0]
+    if config is not None:
+        files[rel] = config
+    for path, data in files.items():
+        write(root, path, data)
     return root / rel
 
 
-def snapshot(root: Path) -> dict[str, bytes]:
-    """Every regular file under root (relative path -> content); directories as None-free."""
-    return {
-        path.relative_to(root).as_posix(): path.read_bytes()
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and not path.is_symlink()
-    }
+def enable_on(
+    root: Path, agent: str, config: bytes | None = None
+) -> tuple[dict[str, bytes], dict[str, Any], dict[str, bytes]]:
+    """A volume with `agent` (configured by `config`), before and after the agent enables
+    password generation on it: (files before, the agent's result, files after)."""
+    make_tree(root, agent, config=config)
+    before = snapshot(root)
+    result = enable_password_generation(root)
+    return before, result, snapshot(root)

@@ -4,50 +4,29 @@ and the instance comes back as it was. The real ASL, the real agent on a real di
 
 from __future__ import annotations
 
-import copy
+import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from local import volumes
 from local.engine import Engine
-from local.scenario import Scenario
 from local.volumes import WINDOWS_AGENTS, WINDOWS_SYSTEM_FILES, read_tree
-from tests.support.workflow import Run, RunScenario, linux_instance
+from tests.support.workflow import Run, RunScenario, run, windows_instance
 
-AGENT_CONFIG = "ProgramData/Amazon/EC2Launch/config/agent-config.yml"
-RUN_ONCE = "ProgramData/Amazon/EC2Launch/state/.run-once"
-LAUNCH_CONFIG = "ProgramData/Amazon/EC2-Windows/Launch/Config/LaunchConfig.json"
-EC2CONFIG = "Program Files/Amazon/Ec2ConfigService/Settings/config.xml"
+AGENT_CONFIG = volumes.WINDOWS_AGENT_CONFIG_REL
+RUN_ONCE = volumes.WINDOWS_RUN_ONCE_REL
+LAUNCH_CONFIG = volumes.WINDOWS_LAUNCH_CONFIG_REL
+EC2CONFIG = volumes.WINDOWS_EC2CONFIG_REL
 STARTUP_SCRIPTS = "Windows/System32/GroupPolicy/Machine/Scripts/Startup"
 
 
 @pytest.fixture
 def run_scenario(tmp_path: Path) -> RunScenario:
-    """As conftest's, with the volumes kept in tmp_path so the test can read them after."""
-    def run(instances: dict[str, Any] | None = None, input: Any = None,
-            prepare: Callable[[Engine], None] | None = None,
-            faults: list[dict[str, Any]] | None = None) -> Run:
-        scenario = Scenario.from_dict({
-            "instances": copy.deepcopy(instances or {"web": linux_instance()}),
-            "input": input if input is not None else {"InstanceId": "@web"},
-            "faults": faults or [],
-        })
-        engine = Engine(scenario, prepare=prepare, workdir=tmp_path)
-        return Run(engine, engine.run())
-
-    return run
-
-
-def windows_instance(agent: str = "ec2launch-v2", **overrides: Any) -> dict[str, Any]:
-    instance: dict[str, Any] = {
-        "platform": "windows", "state": "running", "root_device": "/dev/sda1",
-        "encrypted": False, "ssm": False, "tags": {}, "volume": {"windows_agent": agent},
-    }
-    instance.update(overrides)
-    return instance
+    """As tests/conftest.py's, with the volumes kept in tmp_path so the test can read them."""
+    return functools.partial(run, workdir=tmp_path)
 
 
 def tree(run: Run, name: str = "web") -> Path:
@@ -77,8 +56,9 @@ def assert_agent_edited(root: Path, agent: str) -> None:
         assert config["adminPasswordType"] == "Random"
         assert list((root / STARTUP_SCRIPTS).iterdir()), "initialization is not scheduled"
     else:
-        config = (root / EC2CONFIG).read_text()
-        plugin = config[config.index("<Name>Ec2SetPassword</Name>"):]
+        # The plugin itself, not the XML comment above the list that names it.
+        plugins = (root / EC2CONFIG).read_text().split("<Plugins>", 1)[1]
+        plugin = plugins[plugins.index("<Name>Ec2SetPassword</Name>"):]
         assert plugin.split("</Plugin>")[0].count("<State>Enabled</State>") == 1
 
 
