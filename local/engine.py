@@ -651,7 +651,7 @@ def _put_public_parameter(name: str, value: str) -> None:
 
 def document_stand_in() -> dict[str, Any]:
     """The rescue document's interface (the stack's document declares the same parameters:
-    tests/infra checks it); its script is replaced by the emulator running the agent itself
+    tests/stack checks it); its script is replaced by the emulator running the agent itself
     (see local.emulator._send_command)."""
     return {
         "schemaVersion": "2.2",

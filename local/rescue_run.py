@@ -68,7 +68,7 @@ def stale_version() -> str | None:
 def python_gate(version: str | None) -> tuple[str, int, str, str] | None:
     """The document's first step on an instance whose python3 is `version` (None: a suitable
     one; "missing": none): the command's status, exit code, stdout and stderr if it stops there (see
-    rescue_contract.python_gate_script, run for real in tests/infra)."""
+    rescue_contract.python_gate_script, run for real in tests/stack)."""
     if version is None:
         return None
     if version != "missing" and tuple(int(p) for p in version.split(".")[:2]) >= MIN_PYTHON:

@@ -4,7 +4,7 @@ Each function gets its own role with exactly its rules. Rules name resources by 
 (`{ec2}:instance/*`, `{lock_table_arn}`), which `render` fills with the stack's values, so the
 table reads like the IAM policy it becomes.
 
-Principles the table keeps (tests/infra checks them on the synthesized template):
+Principles the table keeps (tests/stack checks them on the synthesized template):
 - no action with a wildcard (`ec2:*`, `ec2:Describe*`): every action is spelled out;
 - Resource `*` only for actions AWS gives no resource-level control over (UNSCOPABLE_ACTIONS);
 - things the execution creates are created only with its tag (`aws:RequestTag/...`) and changed

@@ -28,7 +28,7 @@ from lambdas.logic.rescue_contract import (
 from rescue.build import PACKAGE_DIR, agent_sources, build_zipapp, minify_source
 
 # SSM refuses Command documents over 64 KB, runtime parameter values included; the stack keeps
-# well under it so that the agent can grow (tests/infra checks the document with its largest
+# well under it so that the agent can grow (tests/stack checks the document with its largest
 # parameter values against SIZE_BUDGET).
 MAX_CONTENT_BYTES = 64 * 1024
 SIZE_BUDGET = 60_000

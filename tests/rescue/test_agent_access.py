@@ -73,22 +73,31 @@ def test_allow_users_with_host_part_writes_and_notes(
     )
 
 
-def test_second_factor_counts_with_a_note(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
-    config = "AuthenticationMethods publickey,password publickey,keyboard-interactive:pam,otp\n"
+@pytest.mark.parametrize(
+    ("config", "notes"),
+    [
+        pytest.param(
+            "AuthenticationMethods publickey,password publickey,keyboard-interactive:pam,otp\n",
+            ["sshd also asks for password"],
+            id="second-factor-noted",
+        ),
+        pytest.param(
+            "AuthenticationMethods publickey,password publickey\nPubkeyAuthentication yes\n",
+            [],
+            id="publickey-alone-in-some-list",
+        ),
+    ],
+)
+def test_authentication_methods_with_publickey_count(
+    tmp_path: Path, run_agent: AgentRun, key: str, config: str, notes: list[str]
+) -> None:
     tree = write_linux_tree(tmp_path / "t", sshd_config=config)
     code, out = run(run_agent, tree, key)
     assert code == 0 and out["key_users"] == ["ec2-user"] and out["users"][0]["added"], out
-    assert any("sshd also asks for password" in note for note in out["users"][0]["notes"])
     assert (tree / "home/ec2-user/.ssh/authorized_keys").read_text() == key + "\n"
-
-
-def test_publickey_alone_in_some_list_has_no_note(
-    tmp_path: Path, run_agent: AgentRun, key: str
-) -> None:
-    config = "AuthenticationMethods publickey,password publickey\nPubkeyAuthentication yes\n"
-    tree = write_linux_tree(tmp_path / "t", sshd_config=config)
-    code, out = run(run_agent, tree, key)
-    assert code == 0 and "notes" not in out["users"][0], out
+    written = out["users"][0].get("notes", [])
+    assert [any(note in line for line in written) for note in notes] == [True] * len(notes)
+    assert len(written) == len(notes), written
 
 
 def test_connection_match_disabling_keys_only_notes(

@@ -11,7 +11,12 @@ import pytest
 from rescue.build import build_zipapp
 from rescue.disk.mounts import mount_volume_root
 from tests.support.rescue_disks import Disks
-from tests.support.rescue_helpers import VOLUME_ID, AgentRun, require_root, require_tools
+from tests.support.rescue_helpers import (
+    AgentRun,
+    linux_args,
+    require_root,
+    require_tools,
+)
 from tests.support.rescue_trees import fingerprint, new_key, write_linux_tree
 
 pytestmark = [pytest.mark.root]
@@ -45,9 +50,7 @@ def test_ext4_whole_disk(
     image = disks.image("disk", "32M")
     device = disks.attach(image)
     disks.mkfs("ext4", device, "-d", str(tree))
-    code, out = run_agent(
-        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device
-    )
+    code, out = run_agent(*linux_args(key[1]), device=device)
     assert code == 0, out
     assert out["device"] == device and out["partition"] == device and out["filesystem"] == "ext4"
     assert out["distro"] == "amzn 2023"
@@ -65,9 +68,7 @@ def test_ext4_whole_disk(
     assert content == key[1] + "\n" and uid == 1000 and mode == 0o600
     subprocess.run(["e2fsck", "-fn", device], check=True, capture_output=True)  # left clean
 
-    again = run_agent(
-        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device
-    )
+    again = run_agent(*linux_args(key[1]), device=device)
     assert (
         again[0] == 0 and again[1]["users"][0]["added"] is False and again[1]["changed_files"] == 0
     )
@@ -90,9 +91,7 @@ def test_xfs_on_gpt_beside_a_mounted_twin(
     disks.mkfs("xfs", root, "-m", f"uuid={shared}")
     disks.fill(root, "xfs", write_linux_tree(tmp_path / "tree"))
     with disks.mounted(twin, "xfs"):
-        code, out = run_agent(
-            "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device
-        )
+        code, out = run_agent(*linux_args(key[1]), device=device)
     assert code == 0, out
     assert out["partition"].endswith("p2") and out["filesystem"] == "xfs"
     content, uid, mode = read_back(disks, root, "xfs", "/home/ec2-user/.ssh/authorized_keys")
@@ -106,29 +105,11 @@ def test_btrfs_root_subvolume(
     device = disks.attach(disks.image("disk", "200M"))
     disks.mkfs("btrfs", device)
     disks.fill(device, "btrfs", write_linux_tree(tmp_path / "tree"), subvolume="@")
-    code, out = run_agent(
-        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device
-    )
+    code, out = run_agent(*linux_args(key[1]), device=device)
     assert code == 0, out
     assert out["filesystem"] == "btrfs" and out["subvolume"] == "@"
     content, uid, _ = read_back(disks, device, "btrfs", "/@/home/ec2-user/.ssh/authorized_keys")
     assert content == key[1] + "\n" and uid == 1000
-
-
-def test_mbr_with_swap_then_root(
-    disks: Disks, tmp_path: Path, key: tuple[Path, str], run_agent: AgentRun
-) -> None:
-    require_tools("sfdisk", "mkswap", "mkfs.ext4")
-    device = disks.attach(disks.image("disk", "48M", "label: dos\nsize=8MiB, type=82\ntype=83\n"))
-    disks.mkfs("swap", disks.partition(device, 1))
-    root = disks.partition(device, 2)
-    disks.mkfs("ext4", root, "-d", str(write_linux_tree(tmp_path / "tree")))
-    code, out = run_agent(
-        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device
-    )
-    assert code == 0, out
-    assert out["partition"].endswith("p2")
-    assert read_back(disks, root, "ext4", "/home/ec2-user/.ssh/authorized_keys")[0] == key[1] + "\n"
 
 
 def test_partition_node_missing_without_udev(
@@ -141,9 +122,7 @@ def test_partition_node_missing_without_udev(
     disks.mkfs("ext4", root, "-d", str(write_linux_tree(tmp_path / "tree")))
     Path(root).unlink()
     try:
-        code, out = run_agent(
-            "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device
-        )
+        code, out = run_agent(*linux_args(key[1]), device=device)
         assert code == 0, out
         assert out["partition"] != root and out["partition"].endswith(Path(root).name)
     finally:
@@ -151,24 +130,44 @@ def test_partition_node_missing_without_udev(
     assert read_back(disks, root, "ext4", "/home/ec2-user/.ssh/authorized_keys")[0] == key[1] + "\n"
 
 
-def test_efi_first_then_boot_then_root(
-    disks: Disks, tmp_path: Path, key: tuple[Path, str], run_agent: AgentRun
+@pytest.mark.parametrize(
+    ("size", "table", "before_root"),
+    [
+        pytest.param("48M", "label: dos\nsize=8MiB, type=82\ntype=83\n", ["swap"], id="mbr-swap"),
+        # EFI is skipped; a /boot larger than root is probed and passed over.
+        pytest.param(
+            "72M",
+            f"label: gpt\nsize=33MiB, type={EFI}\nsize=24MiB, type={LINUX}\ntype={LINUX}\n",
+            ["vfat", "boot"],
+            id="gpt-efi-boot",
+        ),
+    ],
+)
+def test_root_partition_after_others(
+    disks: Disks,
+    tmp_path: Path,
+    key: tuple[Path, str],
+    run_agent: AgentRun,
+    size: str,
+    table: str,
+    before_root: list[str],
 ) -> None:
-    """EFI is skipped; a /boot larger than root is probed and passed over."""
-    require_tools("sfdisk", "mkfs.vfat", "mkfs.ext4")
-    table = f"label: gpt\nsize=33MiB, type={EFI}\nsize=24MiB, type={LINUX}\ntype={LINUX}\n"
-    device = disks.attach(disks.image("disk", "72M", table))
-    disks.mkfs("vfat", disks.partition(device, 1))
-    boot_tree = tmp_path / "boot"
-    (boot_tree / "grub2").mkdir(parents=True)
-    disks.mkfs("ext4", disks.partition(device, 2), "-d", str(boot_tree))
-    root = disks.partition(device, 3)
+    """The root is the last partition; swap, EFI and /boot before it are passed over."""
+    tools = {"swap": "mkswap", "vfat": "mkfs.vfat", "boot": "mkfs.ext4"}
+    require_tools("sfdisk", "mkfs.ext4", *(tools[kind] for kind in before_root))
+    device = disks.attach(disks.image("disk", size, table))
+    for number, kind in enumerate(before_root, start=1):
+        if kind == "boot":
+            (tmp_path / "boot" / "grub2").mkdir(parents=True)
+            disks.mkfs("ext4", disks.partition(device, number), "-d", str(tmp_path / "boot"))
+        else:
+            disks.mkfs(kind, disks.partition(device, number))
+    number = len(before_root) + 1
+    root = disks.partition(device, number)
     disks.mkfs("ext4", root, "-d", str(write_linux_tree(tmp_path / "tree")))
-    code, out = run_agent(
-        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key[1], device=device
-    )
+    code, out = run_agent(*linux_args(key[1]), device=device)
     assert code == 0, out
-    assert out["partition"].endswith("p3")
+    assert out["partition"].endswith(f"p{number}")
     assert read_back(disks, root, "ext4", "/home/ec2-user/.ssh/authorized_keys")[0] == key[1] + "\n"
 
 
@@ -185,12 +184,7 @@ def test_zipapp_on_python39(
     device = disks.attach(disks.image("disk", "32M"))
     disks.mkfs("ext4", device, "-d", str(write_linux_tree(tmp_path / "tree")))
     code, out = run_agent(
-        "--platform",
-        "linux",
-        "--volume-id",
-        VOLUME_ID,
-        "--public-key",
-        key[1],
+        *linux_args(key[1]),
         device=device,
         python=str(python39),
         entry=[str(pyz)],

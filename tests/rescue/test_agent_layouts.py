@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.rescue_disks import Disks, sh
-from tests.support.rescue_helpers import VOLUME_ID, AgentRun, require_tools
+from tests.support.rescue_helpers import AgentRun, linux_args, require_tools
 from tests.support.rescue_trees import new_key, write_linux_tree
 
 pytestmark = [pytest.mark.root]
@@ -37,9 +37,7 @@ def digest(path: Path) -> str:
 
 def agent(run_agent: AgentRun, key: str, device: str) -> tuple[int, dict[str, object]]:
     started = time.monotonic()
-    result = run_agent(
-        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key, device=device
-    )
+    result = run_agent(*linux_args(key), device=device)
     print(f"agent on {device}: start to unmounted {time.monotonic() - started:.2f} s")
     return result
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from rescue import RescueError
 from rescue.disk.mounts import mount_volume_root
 from tests.support.rescue_disks import Disks
-from tests.support.rescue_helpers import VOLUME_ID, AgentRun, require_tools
+from tests.support.rescue_helpers import AgentRun, linux_args, require_tools
 from tests.support.rescue_trees import new_key, write_linux_tree
 
 pytestmark = [pytest.mark.root]
@@ -38,16 +39,7 @@ def ext4_disk(disks: Disks, tmp_path: Path, with_os: bool = True) -> tuple[Path,
 
 
 def refuse(run_agent: AgentRun, key: str, device: str, *words: str, timeout: str = "1") -> str:
-    code, out = run_agent(
-        "--platform",
-        "linux",
-        "--volume-id",
-        VOLUME_ID,
-        "--public-key",
-        key,
-        device=device,
-        timeout=timeout,
-    )
+    code, out = run_agent(*linux_args(key), device=device, timeout=timeout)
     assert code == 1 and out["ok"] is False, out
     for word in words:
         assert word in out["error"], out["error"]
@@ -69,12 +61,7 @@ def test_malformed_volume_id(run_agent: AgentRun, key: str) -> None:
 def test_device_that_never_appears(run_agent: AgentRun, key: str, tmp_path: Path) -> None:
     missing = str(tmp_path / "nvme9n1")
     code, out = run_agent(
-        "--platform",
-        "linux",
-        "--volume-id",
-        VOLUME_ID,
-        "--public-key",
-        key,
+        *linux_args(key),
         device=missing,
         timeout="0.5",
     )
@@ -89,46 +76,53 @@ def test_helper_root_disk_is_refused(run_agent: AgentRun, key: str) -> None:
     )
     if not source.startswith("/dev/") or not Path(source).exists():
         pytest.skip(f"the root filesystem here ({source}) is not on a block device node")
-    code, out = run_agent(
-        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key, device=source
-    )
+    code, out = run_agent(*linux_args(key), device=source)
     assert code == 1 and "the helper's own root disk" in out["error"]
 
 
-def test_no_root_filesystem(disks: Disks, tmp_path: Path, run_agent: AgentRun, key: str) -> None:
-    image, device = ext4_disk(disks, tmp_path, with_os=False)
-    before = digest(image)
-    refuse(run_agent, key, device, "no linux root filesystem", "etc/os-release")
-    assert digest(image) == before
+def no_os(disks: Disks, tmp_path: Path) -> tuple[Path, str]:
+    return ext4_disk(disks, tmp_path, with_os=False)
 
 
-def test_unsupported_filesystem(
-    disks: Disks, tmp_path: Path, run_agent: AgentRun, key: str
-) -> None:
+def minix(disks: Disks, tmp_path: Path) -> tuple[Path, str]:
     require_tools("mkfs.minix")
     image = disks.image("disk", "16M")
     device = disks.attach(image)
     disks.mkfs("minix", device)
-    before = digest(image)
-    refuse(run_agent, key, device, "unsupported filesystems", "minix")
-    assert digest(image) == before
+    return image, device
 
 
-def test_read_only_device(disks: Disks, tmp_path: Path, run_agent: AgentRun, key: str) -> None:
+def read_only(disks: Disks, tmp_path: Path) -> tuple[Path, str]:
     image, _ = ext4_disk(disks, tmp_path)
-    read_only = disks.attach(image, read_only=True)
-    before = digest(image)
-    refuse(run_agent, key, read_only, "read-only", "read-write")
-    assert digest(image) == before
+    return image, disks.attach(image, read_only=True)
 
 
-def test_filesystem_needing_repair(
-    disks: Disks, tmp_path: Path, run_agent: AgentRun, key: str
-) -> None:
+def needs_fsck(disks: Disks, tmp_path: Path) -> tuple[Path, str]:
     image, device = ext4_disk(disks, tmp_path)
     subprocess.run(["tune2fs", "-E", "force_fsck", device], check=True, capture_output=True)
+    return image, device
+
+
+@pytest.mark.parametrize(
+    ("make_disk", "words"),
+    [
+        pytest.param(no_os, ("no linux root filesystem", "etc/os-release"), id="no-root-fs"),
+        pytest.param(minix, ("unsupported filesystems", "minix"), id="unsupported-fs"),
+        pytest.param(read_only, ("read-only", "read-write"), id="read-only-device"),
+        pytest.param(needs_fsck, ("needs a check", "e2fsck"), id="fs-needing-repair"),
+    ],
+)
+def test_refused_disk_is_left_as_it_was(
+    disks: Disks,
+    tmp_path: Path,
+    run_agent: AgentRun,
+    key: str,
+    make_disk: Callable[[Disks, Path], tuple[Path, str]],
+    words: tuple[str, ...],
+) -> None:
+    image, device = make_disk(disks, tmp_path)
     before = digest(image)
-    refuse(run_agent, key, device, "needs a check", "e2fsck")
+    refuse(run_agent, key, device, *words)
     assert digest(image) == before
 
 

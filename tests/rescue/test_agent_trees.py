@@ -50,27 +50,34 @@ def test_default_config_creates_ssh_dir_for_cloud_user(
     assert out["changed_files"] == 2 and out["device"] is not None and out["partition"] is None
 
 
-def test_home_relative_second_file(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
-    tree = write_linux_tree(
-        tmp_path / "t", sshd_config="AuthorizedKeysFile %h/.ssh/authorized_keys2\n"
-    )
+@pytest.mark.parametrize(
+    ("config", "written", "directory"),
+    [
+        pytest.param("%h/.ssh/authorized_keys2", "home/ec2-user/.ssh/authorized_keys2",
+                     (0o700, 1000), id="home-relative-second-file"),
+        # A directory made outside the home is root's and readable, as sshd's StrictModes wants.
+        pytest.param("/etc/ssh/keys/%u .ssh/authorized_keys", "etc/ssh/keys/ec2-user",
+                     (0o755, 0), id="absolute-per-user-file"),
+    ],
+)
+def test_first_authorized_keys_file_is_written(
+    tmp_path: Path,
+    run_agent: AgentRun,
+    key: str,
+    config: str,
+    written: str,
+    directory: tuple[int, int],
+) -> None:
+    tree = write_linux_tree(tmp_path / "t", sshd_config=f"AuthorizedKeysFile {config}\n")
     out = ok(run_agent, tree, key)
-    assert out["users"][0]["files"] == ["/home/ec2-user/.ssh/authorized_keys2"]
-    assert (tree / "home/ec2-user/.ssh/authorized_keys2").read_text() == key + "\n"
+    assert out["users"][0]["files"] == ["/" + written]
+    assert (tree / written).read_text() == key + "\n"
     assert not (tree / "home/ec2-user/.ssh/authorized_keys").exists()
-
-
-def test_absolute_per_user_file(tmp_path: Path, run_agent: AgentRun, key: str) -> None:
-    tree = write_linux_tree(
-        tmp_path / "t", sshd_config="AuthorizedKeysFile /etc/ssh/keys/%u .ssh/authorized_keys\n"
-    )
-    out = ok(run_agent, tree, key)
-    assert out["users"][0]["files"] == ["/etc/ssh/keys/ec2-user"]
-    assert (tree / "etc/ssh/keys/ec2-user").read_text() == key + "\n"
-    assert (tree / "etc/ssh/keys").stat().st_mode & 0o777 == 0o755
+    mode, owner = directory
+    assert (tree / written).parent.stat().st_mode & 0o777 == mode
     if os.geteuid() == 0:
-        assert (tree / "etc/ssh/keys").stat().st_uid == 0
-        assert (tree / "etc/ssh/keys/ec2-user").stat().st_uid == 1000
+        assert (tree / written).parent.stat().st_uid == owner
+        assert (tree / written).stat().st_uid == 1000
 
 
 def test_included_drop_in_wins_over_later_main_setting(

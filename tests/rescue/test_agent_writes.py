@@ -24,7 +24,7 @@ from rescue.disk.mounts import mount_volume_root
 from rescue.linux.authorized_keys import inject_key
 from rescue.linux.keys import parse_public_key
 from tests.support.rescue_disks import Disks
-from tests.support.rescue_helpers import VOLUME_ID, AgentRun, require_tools
+from tests.support.rescue_helpers import AgentRun, linux_args, require_tools
 from tests.support.rescue_trees import new_key, write_linux_tree
 
 pytestmark = [pytest.mark.root]
@@ -47,9 +47,7 @@ def ext4_volume(disks: Disks, tree: Path, size: str = "16M") -> str:
 
 
 def run_rescue(run_agent: AgentRun, device: str, key: str) -> tuple[int, dict[str, Any]]:
-    return run_agent(
-        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key, device=device
-    )
+    return run_agent(*linux_args(key), device=device)
 
 
 def by_name(out: dict[str, Any]) -> dict[str, dict[str, Any]]:

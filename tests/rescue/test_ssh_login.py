@@ -16,7 +16,12 @@ from rescue.linux.inroot import VolumeRoot
 from rescue.linux.keys import parse_public_key
 from rescue.linux.sshd_config import UserIdentity, key_login_refusal, read_directives
 from tests.support.rescue_disks import Disks
-from tests.support.rescue_helpers import VOLUME_ID, AgentRun, require_root, require_tools
+from tests.support.rescue_helpers import (
+    AgentRun,
+    linux_args,
+    require_root,
+    require_tools,
+)
 from tests.support.rescue_trees import new_key, write_linux_tree
 
 pytestmark = [pytest.mark.root, pytest.mark.sshd]
@@ -83,9 +88,7 @@ def test_injected_key_logs_in_and_another_is_refused(
     device = disks.attach(disks.image("disk", "32M"))
     disks.mkfs("ext4", device, "-d", str(tree))
 
-    code, out = run_agent(
-        "--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", new_public, device=device
-    )
+    code, out = run_agent(*linux_args(new_public), device=device)
     assert code == 0 and out["users"][0]["added"] is True, out
 
     with disks.mounted(device, "ext4", "ro") as volume:

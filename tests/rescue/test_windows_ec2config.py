@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from rescue.windows import ConfigParseError, enable_password_generation
-from tests.support.windows_fixtures import EC2CONFIG_REL, EC2CONFIG_XML, encode, make_tree, snapshot
+from tests.support.windows_fixtures import (
+    EC2CONFIG_REL,
+    EC2CONFIG_XML,
+    enable_on,
+    encode,
+    make_tree,
+    snapshot,
+)
 
 BAK = ".reset-access.bak"
 DISABLED = "      <Name>Ec2SetPassword</Name>\n      <State>Disabled</State>"
@@ -20,12 +27,7 @@ ENABLED = "      <Name>Ec2SetPassword</Name>\n      <State>Enabled</State>"
 def test_ec2setpassword_is_enabled_and_nothing_else_changes(
         tmp_path: Path, encoding: str, newline: str) -> None:
     original = encode(EC2CONFIG_XML, encoding, newline)
-    make_tree(tmp_path, "ec2config", config=original)
-    before = snapshot(tmp_path)
-
-    result = enable_password_generation(tmp_path)
-
-    after = snapshot(tmp_path)
+    before, result, after = enable_on(tmp_path, "ec2config", original)
     assert after[EC2CONFIG_REL] == encode(EC2CONFIG_XML.replace(DISABLED, ENABLED), encoding,
                                           newline)
     assert after[EC2CONFIG_REL + BAK] == original

@@ -21,6 +21,7 @@ from tests.support.windows_fixtures import (
     SCRIPTS_INI_EXISTING,
     SCRIPTS_INI_REL,
     STARTUP_REL,
+    enable_on,
     encode,
     make_tree,
     snapshot,
@@ -57,12 +58,7 @@ def run_startup_script_as_windows_would(root: Path) -> None:
 def test_fresh_volume_gets_random_password_and_a_startup_script(
         tmp_path: Path, encoding: str, newline: str) -> None:
     original = encode(LAUNCH_CONFIG, encoding, newline)
-    make_tree(tmp_path, "ec2launch-v1", config=original)
-    before = snapshot(tmp_path)
-
-    result = enable_password_generation(tmp_path)
-
-    after = snapshot(tmp_path)
+    before, result, after = enable_on(tmp_path, "ec2launch-v1", original)
     expected = LAUNCH_CONFIG.replace('"DoNothing"', '"Random"')
     assert after[LAUNCH_CONFIG_REL] == encode(expected, encoding, newline)
     assert after[LAUNCH_CONFIG_REL + BAK] == original

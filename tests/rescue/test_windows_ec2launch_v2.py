@@ -18,6 +18,7 @@ from tests.support.windows_fixtures import (
     AGENT_CONFIG_REL,
     RUN_ONCE_REL,
     decode,
+    enable_on,
     encode,
     make_tree,
     snapshot,
@@ -46,12 +47,7 @@ def changed_only(before: dict[str, bytes], after: dict[str, bytes]) -> dict[str,
 def test_static_password_becomes_random_and_run_once_goes(tmp_path: Path, encoding: str,
                                                           newline: str) -> None:
     original = encode(AWS_STATIC, encoding, newline)
-    make_tree(tmp_path, "ec2launch-v2", config=original)
-    before = snapshot(tmp_path)
-
-    result = enable_password_generation(tmp_path)
-
-    after = snapshot(tmp_path)
+    before, result, after = enable_on(tmp_path, "ec2launch-v2", original)
     assert after[AGENT_CONFIG_REL] == encode(AGENT_CONFIG_AWS, encoding, newline)
     assert after[AGENT_CONFIG_REL + BAK] == original
     assert after[RUN_ONCE_REL + BAK] == b""

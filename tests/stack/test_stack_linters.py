@@ -31,6 +31,15 @@ def node_tool(name: str) -> str:
     return str(tool)
 
 
+def run_tool(*command: str, env: dict[str, str] | None = None) -> str:
+    """Run a linter or CLI from the repository root; it must exit 0. Returns its stdout."""
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 def test_cdk_nag_has_no_unacknowledged_finding(synth: Synth) -> None:
     assert synth.validation is not None, "cdk-nag did not run (no validation-report.json)"
     violations = [
@@ -78,20 +87,13 @@ def test_every_acknowledgement_is_still_needed(synth: Synth) -> None:
 
 
 def test_cfn_lint_finds_nothing(synth: Synth) -> None:
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "cfn-lint"),  # the venv's, beside its python
-            "--ignore-checks",
-            *sorted(CFN_LINT_IGNORED),
-            "--",
-            str(synth.template_path),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    run_tool(
+        str(Path(sys.executable).parent / "cfn-lint"),  # the venv's, beside its python
+        "--ignore-checks",
+        *sorted(CFN_LINT_IGNORED),
+        "--",
+        str(synth.template_path),
     )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_asl_validator_accepts_the_workflow_as_written_and_as_deployed(tmp_path: Path) -> None:
@@ -107,14 +109,7 @@ def test_asl_validator_accepts_the_workflow_as_written_and_as_deployed(tmp_path:
     deployed = tmp_path / "deployed.asl.json"
     deployed.write_text(text, encoding="utf-8")
     json.loads(text)
-    result = subprocess.run(
-        [node_tool("asl-validator"), "--json-path", str(ASL_PATH), "--json-path", str(deployed)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_tool(node_tool("asl-validator"), "--json-path", str(ASL_PATH), "--json-path", str(deployed))
 
 
 def test_cdk_cli_reads_the_cloud_assembly(synth: Synth) -> None:
@@ -128,17 +123,8 @@ def test_cdk_cli_reads_the_cloud_assembly(synth: Synth) -> None:
         "CDK_DISABLE_CLI_TELEMETRY": "true",
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
     }
-    result = subprocess.run(
-        [node_tool("cdk"), "ls", "--no-notices", "--app", str(synth.outdir)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.split() == ["ResetAccess"]
+    listed = run_tool(node_tool("cdk"), "ls", "--no-notices", "--app", str(synth.outdir), env=env)
+    assert listed.split() == ["ResetAccess"]
 
 
 def test_cdk_json_runs_app_py_with_the_projects_python() -> None:

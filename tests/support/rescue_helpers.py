@@ -1,7 +1,5 @@
-"""What the rescue tests share besides fixtures: the agent's test volume ID, skips.
-
-(Named apart from conftest.py so that `import` never picks another directory's conftest.)
-"""
+"""What the rescue tests share besides fixtures: the agent's test volume ID, its arguments,
+skips."""
 
 from __future__ import annotations
 
@@ -19,6 +17,11 @@ VOLUME_ID = "vol-0123456789abcdef0"
 
 AgentResult = tuple[int, dict[str, Any]]
 AgentRun = Callable[..., AgentResult]
+
+
+def linux_args(key: str) -> tuple[str, ...]:
+    """The agent's arguments for a Linux volume, as the helper's Run Command passes them."""
+    return ("--platform", "linux", "--volume-id", VOLUME_ID, "--public-key", key)
 
 
 def require_root() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from local.checks import key_logs_in
@@ -24,6 +25,15 @@ def linux_instance(**overrides: Any) -> dict[str, Any]:
         "volume": {"distro": "amzn2023", "authorized_keys_file": ".ssh/authorized_keys",
                    "users": [{"name": "ec2-user", "uid": 1000, "gid": 1000,
                               "authorized_keys": [OLD_KEY]}]},
+    }
+    instance.update(overrides)
+    return instance
+
+
+def windows_instance(agent: str = "ec2launch-v2", **overrides: Any) -> dict[str, Any]:
+    instance: dict[str, Any] = {
+        "platform": "windows", "state": "running", "root_device": "/dev/sda1",
+        "encrypted": False, "ssm": False, "tags": {}, "volume": {"windows_agent": agent},
     }
     instance.update(overrides)
     return instance
@@ -131,8 +141,9 @@ RunScenario = Callable[..., Run]
 def run(instances: dict[str, Any] | None = None, input: Any = None,
         faults: list[dict[str, Any]] | None = None, abort_at: str | None = None,
         prepare: Callable[[Engine], None] | None = None, copies: int = 1,
-        eventual_consistency: Any = None) -> Run:
-    """Run one scenario (by default: one Linux instance, reset offline) to its end."""
+        eventual_consistency: Any = None, workdir: Path | None = None) -> Run:
+    """Run one scenario (by default: one Linux instance, reset offline) to its end; the
+    volumes stay in `workdir` when one is given, for the test to read after."""
     scenario = Scenario.from_dict({
         "instances": copy.deepcopy(instances or {"web": linux_instance()}),
         "input": input if input is not None else {"InstanceId": "@web"},
@@ -140,5 +151,5 @@ def run(instances: dict[str, Any] | None = None, input: Any = None,
         **({"abort_at": abort_at} if abort_at else {}),
         **({"eventual_consistency": eventual_consistency} if eventual_consistency else {}),
     })
-    engine = Engine(scenario, prepare=prepare, copies=copies)
+    engine = Engine(scenario, prepare=prepare, copies=copies, workdir=workdir)
     return Run(engine, engine.run())

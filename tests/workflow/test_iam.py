@@ -7,30 +7,22 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import boto3
+import pytest
 
 from local.engine import Engine
 from local.scenario import Fault, Scenario
 from stacks.permissions import PERMISSIONS, Rule
-from tests.support.workflow import Run, RunScenario, linux_instance
+from tests.support.workflow import Run, RunScenario, linux_instance, windows_instance
 
 FAST_KEY = {"KeyType": "ed25519"}
 REGION = "us-east-1"
 
 
-def windows_instance(**overrides: Any) -> dict[str, Any]:
-    instance: dict[str, Any] = {
-        "platform": "windows", "state": "running", "root_device": "/dev/sda1",
-        "encrypted": False, "ssm": False, "tags": {},
-        "volume": {"windows_agent": "ec2launch-v2"},
-    }
-    instance.update(overrides)
-    return instance
-
-
-def customer_managed_ebs_default(state: str = "Enabled") -> Any:
+def customer_managed_ebs_default(state: str = "Enabled") -> Callable[[Engine], None]:
     """A prepare step: the account encrypts new EBS volumes with its own KMS key by default."""
     def prepare(engine: Engine) -> None:
         kms = boto3.client("kms", region_name=REGION)
@@ -56,28 +48,21 @@ def denied_in(run: Run) -> list[str]:
 
 
 # -- the two denials a real account met -----------------------------------------------------
-def test_a_retried_publish_is_allowed_and_the_key_still_opens(run_scenario: RunScenario
-                                                                ) -> None:
+@pytest.mark.parametrize(("faults", "prepare"), [
     # The first PublishResult moved the key and deleted the pending one, then its answer was
     # lost: the retry must learn that with what its role may do (it may not read
     # /ec2rl/openssh/*/key), not roll back a reset that worked.
-    run = run_scenario(input={"InstanceId": "@web", **FAST_KEY}, faults=[
-        {"state": "PublishResult", "when": "after", "error": "Lambda.ServiceException"}])
-
-    assert run.report["status"] == "SUCCEEDED", run.report["cause"]
-    assert denied_in(run) == []
-    run.assert_restored()
-    run.assert_key_opens()
-    run.assert_nothing_left()
-
-
-def test_helper_launches_where_ebs_encryption_uses_a_customer_managed_key(
-        run_scenario: RunScenario) -> None:
+    pytest.param([{"state": "PublishResult", "when": "after", "error": "Lambda.ServiceException"}],
+                 None, id="retried-publish"),
     # EBS encryption, permissions for users: kms:CreateGrant (GrantIsForAWSResource),
     # kms:Decrypt, kms:DescribeKey and kms:GenerateDataKeyWithoutPlaintext on the key, here
     # through EC2 only (kms:ViaService).
-    run = run_scenario(input={"InstanceId": "@web", **FAST_KEY},
-                       prepare=customer_managed_ebs_default())
+    pytest.param([], customer_managed_ebs_default(), id="customer-managed-ebs-default-key"),
+])
+def test_what_a_real_account_denied_is_allowed_and_the_key_opens(
+        run_scenario: RunScenario, faults: list[dict[str, Any]],
+        prepare: Callable[[Engine], None] | None) -> None:
+    run = run_scenario(input={"InstanceId": "@web", **FAST_KEY}, faults=faults, prepare=prepare)
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
     assert denied_in(run) == []

@@ -61,7 +61,7 @@ def test_an_updated_document_runs_the_version_the_stack_deployed_last(
 def test_online_on_an_old_python_falls_back_to_the_helper_and_says_why(
         run_scenario: RunScenario) -> None:
     # CentOS/RHEL 7's python3 is 3.6: the document's first step refuses it with its own reason
-    # (tests/infra runs that step under a real 3.6), and Mode auto goes offline.
+    # (tests/stack runs that step under a real 3.6), and Mode auto goes offline.
     found = "3.6.8"
 
     def old_python(engine: Engine) -> None:
