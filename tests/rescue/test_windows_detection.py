@@ -21,7 +21,6 @@ from tests.support.windows_fixtures import (
     EC2CONFIG_REL,
     LAUNCH_CONFIG_REL,
     RUN_ONCE_REL,
-    enable_on,
     make_tree,
     snapshot,
     write,
@@ -51,7 +50,12 @@ def test_root_must_be_a_directory(tmp_path: Path) -> None:
 
 def test_all_three_configured_v2_wins_and_only_it_changes(tmp_path: Path) -> None:
     for agent in ("ec2config", "ec2launch-v1", "ec2launch-v2"):
-        before, result, after = enable_on(tmp_path, agent)
+        make_tree(tmp_path, agent)
+    before = snapshot(tmp_path)
+
+    result = enable_password_generation(tmp_path)
+
+    after = snapshot(tmp_path)
     assert result["agent"] == "ec2launch-v2"
     assert result["agents_found"] == ["ec2launch-v2", "ec2launch-v1", "ec2config"]
     assert after[LAUNCH_CONFIG_REL] == before[LAUNCH_CONFIG_REL]
