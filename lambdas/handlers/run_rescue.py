@@ -6,6 +6,7 @@ from typing import Any
 
 from lambdas.config import Config
 from lambdas.logic.rescue_command import send_rescue
+from lambdas.plan import Plan
 from lambdas.runtime import client, phase
 
 CONFIG = Config.from_env()
@@ -13,7 +14,7 @@ CONFIG = Config.from_env()
 
 @phase
 def run_rescue(event: dict[str, Any]) -> dict[str, Any]:
-    plan = event["plan"]
+    plan: Plan = event["plan"]
     return send_rescue(
         client("ssm"),
         CONFIG.rescue_document_name,
