@@ -11,6 +11,7 @@ from lambdas.errors import NotReady, UnexpectedState
 from lambdas.logic.consistency import not_yet_visible, settled
 from lambdas.logic.tags import execution_filter, tag_specifications
 from lambdas.plan import Plan
+from lambdas.records import HelperRecord, NetworkRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -31,8 +32,8 @@ def find_helper(ec2: EC2Client, execution: str) -> dict[str, Any] | None:
 
 
 def launch_helper(
-    ec2: EC2Client, ssm: SSMClient, plan: Plan, network: dict[str, Any], profile_arn: str
-) -> dict[str, Any]:
+    ec2: EC2Client, ssm: SSMClient, plan: Plan, network: NetworkRecord, profile_arn: str
+) -> HelperRecord:
     execution = plan["Execution"]
     existing = find_helper(ec2, execution)
     if existing:

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from lambdas.errors import UnexpectedState
 from lambdas.logic.inputs import public_key_fingerprint
 from lambdas.plan import Plan
+from lambdas.records import KeyRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -38,7 +39,7 @@ def generate_key_pair(key_type: str, comment: str) -> tuple[bytes, str]:
     return private, f"{public} {comment}"
 
 
-def create_key(ssm: SSMClient, plan: Plan, kms_key_arn: str) -> dict[str, Any]:
+def create_key(ssm: SSMClient, plan: Plan, kms_key_arn: str) -> KeyRecord:
     if plan.get("Platform") == "windows":
         # Windows gets a new Administrator password, made on the instance; no key pair here.
         return {"PublicKey": None, "Fingerprint": None, "Generated": False}

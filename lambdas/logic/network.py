@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from lambdas.logic.consistency import settled
 from lambdas.logic.tags import execution_filter, tag_specifications
 from lambdas.plan import Plan
+from lambdas.records import NetworkRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -28,7 +29,7 @@ HTTP_EGRESS: list[IpPermissionTypeDef] = [{
 }]
 
 
-def prepare_network(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
+def prepare_network(ec2: EC2Client, plan: Plan) -> NetworkRecord:
     execution = plan["Execution"]
     subnet = plan["Subnet"]
     if subnet["Choice"] != "CreateNewVPC":

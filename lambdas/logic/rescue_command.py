@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from lambdas.errors import NotReady, RescueFailed
 from lambdas.logic.rescue_contract import PYTHON_UNSUITABLE
 from lambdas.logic.windows import WINDOWS_TOOL_DOCUMENT, password_parameter
+from lambdas.records import RescueCommand
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -22,7 +23,7 @@ LATEST = "$LATEST"
 def send_rescue(
     ssm: SSMClient, document: str, instance_id: str, platform: str, target: str, public_key: str,
     execution: str, kms_key_arn: str = "",
-) -> dict[str, Any]:
+) -> RescueCommand:
     """Offline and Linux online: our rescue document. Windows online (target `/`): AWS's
     EC2Rescue for Windows document with ResetAccess, the password encrypted with our key."""
     if platform == "windows" and target == "/":
