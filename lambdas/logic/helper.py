@@ -16,19 +16,22 @@ from lambdas.records import HelperRecord, NetworkRecord
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.literals import InstanceTypeType
-    from mypy_boto3_ec2.type_defs import InstanceNetworkInterfaceSpecificationTypeDef
+    from mypy_boto3_ec2.type_defs import (
+        InstanceNetworkInterfaceSpecificationTypeDef,
+        InstanceTypeDef,
+    )
     from mypy_boto3_ssm import SSMClient
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
 
-def find_helper(ec2: EC2Client, execution: str) -> dict[str, Any] | None:
+def find_helper(ec2: EC2Client, execution: str) -> InstanceTypeDef | None:
     reservations = ec2.describe_instances(
         Filters=[*execution_filter(execution),
                  {"Name": "instance-state-name", "Values": LIVE_STATES}]
     )["Reservations"]
     instances = [i for r in reservations for i in r["Instances"]]
-    return dict(instances[0]) if instances else None
+    return instances[0] if instances else None
 
 
 def launch_helper(

@@ -9,6 +9,7 @@ from lambdas.plan import Plan
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
 # StateReason codes of a start EC2 accepted and could not carry out (EC2 API reference,
 # StateReason); a stop of ours leaves Client.UserInitiatedShutdown, which only means "not yet".
@@ -18,9 +19,9 @@ START_FAILURES = frozenset({
 })
 
 
-def _describe(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
+def _describe(ec2: EC2Client, instance_id: str) -> InstanceTypeDef:
     reservation = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]
-    return dict(reservation["Instances"][0])
+    return reservation["Instances"][0]
 
 
 def instance_state(ec2: EC2Client, instance_id: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from lambdas.errors import InvalidInput, Unsupported
 from lambdas.logic.helper_type import require_nitro
@@ -16,6 +16,7 @@ from lambdas.plan import DryRunPlan, Mode, Plan, PlanHeader, Platform, Subnet
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.literals import InstanceTypeType
+    from mypy_boto3_ec2.type_defs import InstanceBlockDeviceMappingTypeDef, InstanceTypeDef
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_ssm import SSMClient
 
@@ -25,7 +26,7 @@ UBUNTU_AMI_PARAMETER = (
 UNUSABLE_KEY_STATES = ("Disabled", "PendingDeletion", "PendingImport", "Unavailable")
 
 
-def describe_target(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
+def describe_target(ec2: EC2Client, instance_id: str) -> InstanceTypeDef:
     try:
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     except ec2.exceptions.ClientError as error:
@@ -38,14 +39,14 @@ def describe_target(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
     instances = [i for r in reservations for i in r["Instances"]]
     if not instances:
         raise InvalidInput(f"InstanceId: no instance {instance_id} in this account and Region")
-    return dict(instances[0])
+    return instances[0]
 
 
-def root_mapping(instance: dict[str, Any]) -> dict[str, Any]:
+def root_mapping(instance: InstanceTypeDef) -> InstanceBlockDeviceMappingTypeDef:
     root_name = instance.get("RootDeviceName")
     for mapping in instance.get("BlockDeviceMappings", []):
         if mapping.get("DeviceName") == root_name and "Ebs" in mapping:
-            return dict(mapping)
+            return mapping
     raise Unsupported(
         f"InstanceId: {instance['InstanceId']} has no EBS volume attached at its root device "
         f"{root_name}; attach its root volume there first"
@@ -227,7 +228,7 @@ def _decide_mode(request: Request, ssm_online: bool, instance_id: str, platform:
 
 
 def _resolve_subnet(
-    ec2: EC2Client, request: Request, instance: dict[str, Any], az: str
+    ec2: EC2Client, request: Request, instance: InstanceTypeDef, az: str
 ) -> Subnet:
     if request.subnet == "CreateNewVPC":
         return {"Choice": "CreateNewVPC", "SubnetId": None}

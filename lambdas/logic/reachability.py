@@ -8,13 +8,14 @@ never comes online, and the run would wait out its whole poll with the instance 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lambdas.errors import InvalidInput
 from lambdas.plan import SsmPath, Subnet
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import RouteTableTypeDef
 
 SSM_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages")
 ANYWHERE = "0.0.0.0/0"
@@ -83,7 +84,7 @@ def ssm_path(ec2: EC2Client, subnet_id: str) -> SsmPath:
     )
 
 
-def _route_table(ec2: EC2Client, subnet_id: str, vpc_id: str) -> dict[str, Any]:
+def _route_table(ec2: EC2Client, subnet_id: str, vpc_id: str) -> RouteTableTypeDef:
     """The subnet's own table, or else the VPC's main table (AWS: a subnet with no explicit
     association uses the main route table)."""
     tables = ec2.describe_route_tables(
@@ -92,7 +93,7 @@ def _route_table(ec2: EC2Client, subnet_id: str, vpc_id: str) -> dict[str, Any]:
         tables = ec2.describe_route_tables(Filters=[
             {"Name": "vpc-id", "Values": [vpc_id]},
             {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
-    return dict(tables[0]) if tables else {}
+    return tables[0] if tables else {}
 
 
 def _nat_available(ec2: EC2Client, nat_id: str) -> bool:

@@ -8,16 +8,17 @@ from lambdas.errors import NotReady, UnexpectedState
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import VolumeAttachmentTypeDef, VolumeTypeDef
 
 
-def describe_volume(ec2: EC2Client, volume_id: str) -> dict[str, Any]:
-    return dict(ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0])
+def describe_volume(ec2: EC2Client, volume_id: str) -> VolumeTypeDef:
+    return ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
 
 
-def attachment(volume: dict[str, Any]) -> dict[str, Any] | None:
+def attachment(volume: VolumeTypeDef) -> VolumeAttachmentTypeDef | None:
     for item in volume.get("Attachments", []):
         if item.get("State") in ("attaching", "attached", "detaching"):
-            return dict(item)
+            return item
     return None
 
 
