@@ -6,7 +6,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
@@ -17,6 +17,14 @@ from lambdas.config import TIMEOUT_VARIABLE
 from lambdas.errors import AwsError, AwsTransient, ResetAccessError
 from lambdas.logic import inflight
 from lambdas.logic.names import resource_name
+
+# Type stubs only (mypy-boto3-*, requirements-dev.txt): the functions' layer does not carry them.
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 logger = Logger(service="reset-access")
 tracer = Tracer(service="reset-access")
@@ -65,8 +73,21 @@ def client_config(function_seconds: float) -> BotoConfig:
                       retries={"mode": "standard", "total_max_attempts": attempts})
 
 
+@overload
+def client(service: Literal["ec2"]) -> EC2Client: ...
+@overload
+def client(service: Literal["ssm"]) -> SSMClient: ...
+@overload
+def client(service: Literal["dynamodb"]) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["kms"]) -> KMSClient: ...
+@overload
+def client(service: Literal["stepfunctions"]) -> SFNClient: ...
+
+
 def client(service: str) -> Any:
-    """One client per service per container, reused across warm invocations."""
+    """One client per service per container, reused across warm invocations, typed per
+    service for mypy by the overloads above."""
     if service not in _clients:
         seconds = float(os.environ.get(TIMEOUT_VARIABLE) or SHORTEST_FUNCTION_SECONDS)
         _clients[service] = boto3.client(service, config=client_config(seconds))

@@ -6,13 +6,14 @@ from typing import Any
 
 from lambdas.config import Config
 from lambdas.logic.helper import launch_helper as launch
+from lambdas.records import HelperRecord
 from lambdas.runtime import client, phase
 
 CONFIG = Config.from_env()
 
 
 @phase(changes=True)
-def launch_helper(event: dict[str, Any]) -> dict[str, Any]:
+def launch_helper(event: dict[str, Any]) -> HelperRecord:
     return launch(client("ec2"), client("ssm"), event["plan"], event["network"],
                   CONFIG.helper_instance_profile_arn)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.logic.network import prepare_network as prepare
+from lambdas.records import NetworkRecord
 from lambdas.runtime import client, phase
 
 
 @phase(changes=True)
-def prepare_network(event: dict[str, Any]) -> dict[str, Any]:
+def prepare_network(event: dict[str, Any]) -> NetworkRecord:
     return prepare(client("ec2"), event["plan"])
 
 

@@ -9,6 +9,7 @@ from lambdas.logic import inflight, lock
 from lambdas.logic.keys import publish_key
 from lambdas.logic.results import success_result, write_result
 from lambdas.logic.windows import find_password_ami
+from lambdas.plan import Plan
 from lambdas.runtime import client, logger, phase
 
 CONFIG = Config.from_env()
@@ -17,7 +18,7 @@ CONFIG = Config.from_env()
 @phase
 def publish_result(event: dict[str, Any]) -> dict[str, Any]:
     run = event["run"]
-    plan = run["plan"]
+    plan: Plan = run["plan"]
     ssm = client("ssm")
     publish_key(ssm, plan, CONFIG.kms_key_arn)
     image_id = (find_password_ami(client("ec2"), plan["Execution"])

@@ -9,6 +9,7 @@ from lambdas.logic import inflight, lock
 from lambdas.logic.failure import error_message, failure_result
 from lambdas.logic.results import write_result
 from lambdas.logic.rollback import where_things_are
+from lambdas.plan import Plan
 from lambdas.runtime import client, phase
 
 CONFIG = Config.from_env()
@@ -17,7 +18,7 @@ CONFIG = Config.from_env()
 @phase
 def record_failure(event: dict[str, Any]) -> dict[str, Any]:
     run = event["run"]
-    plan = run["plan"]
+    plan: Plan = run["plan"]
     error = run.get("error") or {}
     where = where_things_are(client("ec2"), plan)
     inflight.forget(client("dynamodb"), CONFIG.lock_table_name, plan["Execution"])

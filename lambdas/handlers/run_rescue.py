@@ -6,14 +6,16 @@ from typing import Any
 
 from lambdas.config import Config
 from lambdas.logic.rescue_command import send_rescue
+from lambdas.plan import Plan
+from lambdas.records import RescueCommand
 from lambdas.runtime import client, phase
 
 CONFIG = Config.from_env()
 
 
 @phase
-def run_rescue(event: dict[str, Any]) -> dict[str, Any]:
-    plan = event["plan"]
+def run_rescue(event: dict[str, Any]) -> RescueCommand:
+    plan: Plan = event["plan"]
     return send_rescue(
         client("ssm"),
         CONFIG.rescue_document_name,

@@ -4,19 +4,25 @@ stopped instance is point-in-time at the call, so the volume may move right away
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdas.logic.tags import execution_filter, tag_specifications
+from lambdas.plan import Plan
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import FilterTypeDef
 
 
-def take_backup(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
+def take_backup(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
     kind = plan["Backup"]
     execution = plan["Execution"]
     instance_id = plan["InstanceId"]
     if kind == "none":
         return {"Kind": "none"}
     # Only this run's backup: a Windows run also makes a password-enabled AMI with its tag.
-    backups = [*execution_filter(execution), {"Name": "tag:Purpose", "Values": ["backup"]}]
+    backups: list[FilterTypeDef] = [*execution_filter(execution),
+                                    {"Name": "tag:Purpose", "Values": ["backup"]}]
     if kind == "ami":
         found = ec2.describe_images(Owners=["self"], Filters=backups)["Images"]
         if found:
@@ -33,9 +39,9 @@ def take_backup(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
             + tag_specifications("snapshot", execution, Purpose="backup"),
         )["ImageId"]
         return {"Kind": "ami", "ImageId": image_id}
-    found = ec2.describe_snapshots(OwnerIds=["self"], Filters=backups)
-    if found["Snapshots"]:
-        return {"Kind": "snapshot", "SnapshotId": found["Snapshots"][0]["SnapshotId"]}
+    snapshots = ec2.describe_snapshots(OwnerIds=["self"], Filters=backups)["Snapshots"]
+    if snapshots:
+        return {"Kind": "snapshot", "SnapshotId": snapshots[0]["SnapshotId"]}
     snapshot = ec2.create_snapshot(
         VolumeId=plan["RootVolumeId"],
         Description=f"Backup of {instance_id} root before ResetAccess execution {execution}",

@@ -3,7 +3,7 @@ order. Idempotent; raises NotReady while EC2 is still tearing something down."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -12,11 +12,16 @@ from lambdas.logic.consistency import not_yet_visible
 from lambdas.logic.keys import pending_parameter
 from lambdas.logic.tags import execution_filter
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
+    from mypy_boto3_ssm import SSMClient
+
 # Errors that mean "a dependent resource is still going away": try again shortly.
 _STILL_IN_USE = ("DependencyViolation", "InvalidGroup.InUse", "IncorrectState")
 
 
-def cleanup(ec2: Any, ssm: Any, execution: str, instance_id: str | None,
+def cleanup(ec2: EC2Client, ssm: SSMClient, execution: str, instance_id: str | None,
             discard_pending_key: bool) -> dict[str, Any]:
     """discard_pending_key only after a failure: on success the key is published after this."""
     removed: dict[str, list[str]] = {}
@@ -92,7 +97,7 @@ def _delete(call: Any, resource_id: str, kind: str, removed: dict[str, list[str]
             raise
 
 
-def _keep_foreign_volumes(ec2: Any, instance: dict[str, Any], execution: str) -> None:
+def _keep_foreign_volumes(ec2: EC2Client, instance: InstanceTypeDef, execution: str) -> None:
     """Never let a helper's termination delete a volume this run did not create (the target's
     root): AttachVolume sets DeleteOnTermination false, and this makes sure it still is."""
     for mapping in instance.get("BlockDeviceMappings", []):

@@ -6,6 +6,8 @@ import json
 import time
 from typing import Any
 
+from lambdas.plan import PlanHeader
+
 
 def error_message(error: dict[str, Any]) -> str:
     """A Catch's Cause is a Lambda error's JSON payload; a person wants its message."""
@@ -18,7 +20,7 @@ def error_message(error: dict[str, Any]) -> str:
 
 
 def failure_result(
-    plan: dict[str, Any], error: str, cause: str, *, where: str,
+    plan: PlanHeader, error: str, cause: str, *, where: str,
     rollback_error: str | None, cleanup_error: str | None, lock_released: bool,
     by: str = "workflow",
 ) -> dict[str, Any]:

@@ -3,29 +3,40 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
 from lambdas.errors import NotReady, UnexpectedState
 from lambdas.logic.consistency import not_yet_visible, settled
 from lambdas.logic.tags import execution_filter, tag_specifications
+from lambdas.plan import Plan
+from lambdas.records import HelperRecord, NetworkRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.literals import InstanceTypeType
+    from mypy_boto3_ec2.type_defs import (
+        InstanceNetworkInterfaceSpecificationTypeDef,
+        InstanceTypeDef,
+    )
+    from mypy_boto3_ssm import SSMClient
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
 
-def find_helper(ec2: Any, execution: str) -> dict[str, Any] | None:
+def find_helper(ec2: EC2Client, execution: str) -> InstanceTypeDef | None:
     reservations = ec2.describe_instances(
         Filters=[*execution_filter(execution),
                  {"Name": "instance-state-name", "Values": LIVE_STATES}]
     )["Reservations"]
     instances = [i for r in reservations for i in r["Instances"]]
-    return dict(instances[0]) if instances else None
+    return instances[0] if instances else None
 
 
 def launch_helper(
-    ec2: Any, ssm: Any, plan: dict[str, Any], network: dict[str, Any], profile_arn: str
-) -> dict[str, Any]:
+    ec2: EC2Client, ssm: SSMClient, plan: Plan, network: NetworkRecord, profile_arn: str
+) -> HelperRecord:
     execution = plan["Execution"]
     existing = find_helper(ec2, execution)
     if existing:
@@ -34,7 +45,7 @@ def launch_helper(
     # The encrypted gp3 override must name the image's own root device: under any other name
     # it would add a second, empty volume instead.
     root_device = ec2.describe_images(ImageIds=[image_id])["Images"][0]["RootDeviceName"]
-    interface: dict[str, Any] = {
+    interface: InstanceNetworkInterfaceSpecificationTypeDef = {
         "DeviceIndex": 0,
         "SubnetId": network["SubnetId"],
         "Groups": [network["SecurityGroupId"]],
@@ -44,7 +55,8 @@ def launch_helper(
     # The subnet and group may be minutes old or just made; the same token makes a retry safe.
     response = settled(lambda: ec2.run_instances(
         ImageId=image_id,
-        InstanceType=plan["HelperInstanceType"],
+        # Preflight found the type offered in this Region.
+        InstanceType=cast("InstanceTypeType", plan["HelperInstanceType"]),
         MinCount=1,
         MaxCount=1,
         # Same token on a retry: EC2 returns the first launch instead of a second helper.
@@ -65,7 +77,7 @@ def launch_helper(
     return {"InstanceId": instance["InstanceId"], "ImageId": image_id}
 
 
-def check_helper_ready(ec2: Any, ssm: Any, helper_id: str) -> dict[str, Any]:
+def check_helper_ready(ec2: EC2Client, ssm: SSMClient, helper_id: str) -> dict[str, Any]:
     """Ready when EC2 says running and SSM says Online; NotReady until then."""
     try:
         reservations = ec2.describe_instances(InstanceIds=[helper_id])["Reservations"]
@@ -88,7 +100,7 @@ def check_helper_ready(ec2: Any, ssm: Any, helper_id: str) -> dict[str, Any]:
     return {"InstanceId": helper_id, "Ready": True}
 
 
-def check_helper_running(ec2: Any, execution: str) -> dict[str, Any]:
+def check_helper_running(ec2: EC2Client, execution: str) -> dict[str, Any]:
     """The target waits for this before it stops: an instance is never stopped for a helper
     that cannot launch, and its downtime no longer includes the network and the launch.
     Ready once this execution's helper runs; NotReady until it exists and runs."""

@@ -7,9 +7,12 @@ whatever disk sits there; Preflight refuses such a type before anything changes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lambdas.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import InstanceTypeInfoTypeDef
 
 # The current-generation Nitro family for each Xen one (AWS's previous-generation guide).
 NITRO_FAMILY = {
@@ -30,7 +33,7 @@ def nitro_equivalent(instance_type: str) -> str:
     return f"{nitro}.{size}" if size in COMMON_SIZES else f"{nitro}.large"
 
 
-def require_nitro(info: dict[str, Any]) -> None:
+def require_nitro(info: InstanceTypeInfoTypeDef) -> None:
     """info: the type's DescribeInstanceTypes entry."""
     if info.get("Hypervisor") == "nitro" or info.get("BareMetal"):
         return

@@ -3,16 +3,20 @@ Preflight, before anything changes, as the target's root volume key is checked."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lambdas.errors import Unsupported
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_kms import KMSClient
 
 UNUSABLE_KEY_STATES = ("Disabled", "PendingDeletion", "PendingImport", "Unavailable")
 # AWS's own EBS key: usable by every principal of the account through EC2 (its key policy).
 AWS_MANAGED_EBS_KEY = "alias/aws/ebs"
 
 
-def check_ebs_default_key(ec2: Any, kms: Any, mode: str, notes: list[str]) -> None:
+def check_ebs_default_key(ec2: EC2Client, kms: KMSClient, mode: str, notes: list[str]) -> None:
     """mode: the planned mode; "offline" launches the helper now, "online" only on fallback
     (a note then, not a refusal)."""
     key_id = ec2.get_ebs_default_kms_key_id()["KmsKeyId"]

@@ -10,9 +10,12 @@ execution is left (or has outlived the longest a function may run).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdas.errors import NotReady
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # A function's timeout is 60 s (stacks/functions.py); a mark older than this is a crashed run's.
 MARK_SECONDS = 90
@@ -29,7 +32,7 @@ def _name(token: str) -> str:
     return PREFIX + "".join(c if c.isalnum() else "_" for c in token)
 
 
-def begin(dynamodb: Any, table: str, execution: str, token: str) -> None:
+def begin(dynamodb: DynamoDBClient, table: str, execution: str, token: str) -> None:
     now = int(time.time())
     dynamodb.update_item(
         TableName=table, Key=_key(execution),
@@ -40,14 +43,14 @@ def begin(dynamodb: Any, table: str, execution: str, token: str) -> None:
     )
 
 
-def end(dynamodb: Any, table: str, execution: str, token: str) -> None:
+def end(dynamodb: DynamoDBClient, table: str, execution: str, token: str) -> None:
     dynamodb.update_item(
         TableName=table, Key=_key(execution), UpdateExpression="REMOVE #mark",
         ExpressionAttributeNames={"#mark": _name(token)},
     )
 
 
-def wait_for_others(dynamodb: Any, table: str, execution: str, token: str) -> None:
+def wait_for_others(dynamodb: DynamoDBClient, table: str, execution: str, token: str) -> None:
     """NotReady while another phase of this execution may still be changing something."""
     item = dynamodb.get_item(TableName=table, Key=_key(execution), ConsistentRead=True).get(
         "Item", {})
@@ -60,6 +63,6 @@ def wait_for_others(dynamodb: Any, table: str, execution: str, token: str) -> No
                        "them before putting things back")
 
 
-def forget(dynamodb: Any, table: str, execution: str) -> None:
+def forget(dynamodb: DynamoDBClient, table: str, execution: str) -> None:
     """At the very end of a run: no phase of it runs any more."""
     dynamodb.delete_item(TableName=table, Key=_key(execution))

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdas.errors import NotReady, UnexpectedState
+from lambdas.plan import Plan
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
 # StateReason codes of a start EC2 accepted and could not carry out (EC2 API reference,
 # StateReason); a stop of ours leaves Client.UserInitiatedShutdown, which only means "not yet".
@@ -14,16 +19,16 @@ START_FAILURES = frozenset({
 })
 
 
-def _describe(ec2: Any, instance_id: str) -> dict[str, Any]:
+def _describe(ec2: EC2Client, instance_id: str) -> InstanceTypeDef:
     reservation = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]
-    return dict(reservation["Instances"][0])
+    return reservation["Instances"][0]
 
 
-def instance_state(ec2: Any, instance_id: str) -> str:
+def instance_state(ec2: EC2Client, instance_id: str) -> str:
     return str(_describe(ec2, instance_id)["State"]["Name"])
 
 
-def stop_instance(ec2: Any, instance_id: str) -> dict[str, Any]:
+def stop_instance(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
     state = instance_state(ec2, instance_id)
     if state in ("running", "pending"):
         ec2.stop_instances(InstanceIds=[instance_id])
@@ -33,7 +38,7 @@ def stop_instance(ec2: Any, instance_id: str) -> dict[str, Any]:
     raise UnexpectedState(f"{instance_id} is {state}; it cannot be stopped")
 
 
-def wait_instance_state(ec2: Any, instance_id: str, wanted: str) -> dict[str, Any]:
+def wait_instance_state(ec2: EC2Client, instance_id: str, wanted: str) -> dict[str, Any]:
     instance = _describe(ec2, instance_id)
     state = str(instance["State"]["Name"])
     if state == wanted:
@@ -52,7 +57,7 @@ def wait_instance_state(ec2: Any, instance_id: str, wanted: str) -> dict[str, An
     raise NotReady(f"{instance_id} is {state}, waiting for {wanted}")
 
 
-def restore_delete_on_termination(ec2: Any, plan: dict[str, Any]) -> bool:
+def restore_delete_on_termination(ec2: EC2Client, plan: Plan) -> bool:
     """A volume attached by AttachVolume gets DeleteOnTermination false; put the original back."""
     instance = ec2.describe_instances(InstanceIds=[plan["InstanceId"]])["Reservations"][0][
         "Instances"][0]
@@ -71,7 +76,7 @@ def restore_delete_on_termination(ec2: Any, plan: dict[str, Any]) -> bool:
     return False
 
 
-def restore_instance(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
+def restore_instance(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
     changed = restore_delete_on_termination(ec2, plan)
     started = False
     if plan["InitialState"] == "running":

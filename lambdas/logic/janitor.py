@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -26,6 +26,13 @@ from lambdas.logic.inputs import parse_request
 from lambdas.logic.names import resource_name
 from lambdas.logic.results import write_result
 from lambdas.logic.rollback import rollback, where_things_are
+from lambdas.plan import PlanHeader, is_reset
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 # Statuses the EventBridge rule sends (stacks/triggers.py JANITOR_STATUSES).
 ENDED = ("ABORTED", "TIMED_OUT", "FAILED")
@@ -50,7 +57,7 @@ class Ended:
     status: str
     stopped_at: float | None
     input: Any
-    plan: dict[str, Any] | None
+    plan: PlanHeader | None
     recorded: bool
     last_error: dict[str, str]
 
@@ -64,9 +71,9 @@ class Clock:
     remaining: Callable[[], float]
 
 
-def read_execution(sfn: Any, execution_arn: str) -> Ended:
+def read_execution(sfn: SFNClient, execution_arn: str) -> Ended:
     described = sfn.describe_execution(executionArn=execution_arn)
-    plan: dict[str, Any] | None = None
+    plan: PlanHeader | None = None
     recorded = False
     last_error: dict[str, str] = {}
     paginator = sfn.get_paginator("get_execution_history")
@@ -100,18 +107,19 @@ def read_execution(sfn: Any, execution_arn: str) -> Ended:
     )
 
 
-def _plan_of(output: Any) -> dict[str, Any] | None:
+def _plan_of(output: Any) -> PlanHeader | None:
     try:
         data = json.loads(output) if isinstance(output, str) else None
     except ValueError:
         return None
     plan = data.get("plan") if isinstance(data, dict) else None
-    return plan if isinstance(plan, dict) and "InstanceId" in plan else None
+    # Preflight's own output, as the execution's history kept it.
+    return cast("PlanHeader", plan) if isinstance(plan, dict) and "InstanceId" in plan else None
 
 
 def clean_up_after(
-    ec2: Any, ssm: Any, dynamodb: Any, sfn: Any, table: str, event: dict[str, Any],
-    clock: Clock, state_machine_arn: str = "",
+    ec2: EC2Client, ssm: SSMClient, dynamodb: DynamoDBClient, sfn: SFNClient, table: str,
+    event: dict[str, Any], clock: Clock, state_machine_arn: str = "",
 ) -> dict[str, Any]:
     """Handle one Execution Status Change event; returns what it did, for the log."""
     detail = event.get("detail") or {}
@@ -131,7 +139,7 @@ def clean_up_after(
         clock.sleep(max(0.0, ended.stopped_at + IN_FLIGHT_SECONDS - clock.now()))
 
     plan = ended.plan
-    if plan is None or plan.get("Action") != "reset":
+    if not is_reset(plan):
         # Preflight never handed over a plan, so nothing moved; it may still have taken the
         # lock before it failed or was stopped.
         instance_id = plan["InstanceId"] if plan else _instance_of(ended.input)
@@ -197,7 +205,7 @@ def _instance_of(execution_input: Any) -> str | None:
         return None
 
 
-def _release(dynamodb: Any, table: str, instance_id: str, execution_arn: str) -> bool:
+def _release(dynamodb: DynamoDBClient, table: str, instance_id: str, execution_arn: str) -> bool:
     """Delete only a lock this execution holds; a read first keeps the common case (no lock,
     or another execution's) free of writes."""
     if lock.holder(dynamodb, table, instance_id) != execution_arn:

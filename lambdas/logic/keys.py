@@ -3,13 +3,18 @@ travels through the workflow."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from lambdas.errors import UnexpectedState
 from lambdas.logic.inputs import public_key_fingerprint
+from lambdas.plan import Plan
+from lambdas.records import KeyRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
 
 
 def pending_parameter(instance_id: str, execution: str) -> str:
@@ -34,13 +39,14 @@ def generate_key_pair(key_type: str, comment: str) -> tuple[bytes, str]:
     return private, f"{public} {comment}"
 
 
-def create_key(ssm: Any, plan: dict[str, Any], kms_key_arn: str) -> dict[str, Any]:
+def create_key(ssm: SSMClient, plan: Plan, kms_key_arn: str) -> KeyRecord:
     if plan.get("Platform") == "windows":
         # Windows gets a new Administrator password, made on the instance; no key pair here.
         return {"PublicKey": None, "Fingerprint": None, "Generated": False}
-    if plan.get("PublicKey"):
-        return {"PublicKey": plan["PublicKey"],
-                "Fingerprint": public_key_fingerprint(plan["PublicKey"]),
+    public_key = plan.get("PublicKey")
+    if public_key:
+        return {"PublicKey": public_key,
+                "Fingerprint": public_key_fingerprint(public_key),
                 "Generated": False}
     name = pending_parameter(plan["InstanceId"], plan["Execution"])
     comment = f"reset-access@{plan['InstanceId']}"
@@ -58,22 +64,23 @@ def create_key(ssm: Any, plan: dict[str, Any], kms_key_arn: str) -> dict[str, An
             "Generated": True, "PendingParameter": name}
 
 
-def publish_key(ssm: Any, plan: dict[str, Any], kms_key_arn: str) -> bool:
+def publish_key(ssm: SSMClient, plan: Plan, kms_key_arn: str) -> bool:
     """Move the pending key to the parameter users know, now that it is in the volume."""
-    if plan.get("PublicKey") or not plan.get("KeyParameter"):
+    key_parameter = plan.get("KeyParameter")
+    if plan.get("PublicKey") or not key_parameter:
         return False
     pending = pending_parameter(plan["InstanceId"], plan["Execution"])
     try:
         value = ssm.get_parameter(Name=pending, WithDecryption=True)["Parameter"]["Value"]
     except ssm.exceptions.ParameterNotFound:
-        if _published_since(ssm, plan["KeyParameter"], float(plan["StartedAt"])):
+        if _published_since(ssm, key_parameter, float(plan["StartedAt"])):
             return True  # a retried publish: the first attempt moved it already
         raise UnexpectedState(
-            f"the new key's pending parameter {pending} is gone and {plan['KeyParameter']} was "
+            f"the new key's pending parameter {pending} is gone and {key_parameter} was "
             "not written by this run; the key in the volume has no private half to give"
         ) from None
     ssm.put_parameter(
-        Name=plan["KeyParameter"],
+        Name=key_parameter,
         Value=value,
         Type="SecureString",
         KeyId=kms_key_arn,
@@ -84,7 +91,7 @@ def publish_key(ssm: Any, plan: dict[str, Any], kms_key_arn: str) -> bool:
     return True
 
 
-def _published_since(ssm: Any, name: str, started: float) -> bool:
+def _published_since(ssm: SSMClient, name: str, started: float) -> bool:
     # DescribeParameters: the write time without the right to read any published key's value.
     found = ssm.describe_parameters(
         ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [name]}]

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lambdas.errors import InstanceLocked
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # Longer than the state machine's timeout, so a crashed run's lock expires by itself even if
 # the janitor never ran; the janitor releases it much sooner.
 LOCK_SECONDS = 6 * 3600
 
 
-def acquire(dynamodb: Any, table: str, instance_id: str, execution_arn: str) -> None:
+def acquire(dynamodb: DynamoDBClient, table: str, instance_id: str, execution_arn: str) -> None:
     now = int(time.time())
     try:
         dynamodb.put_item(
@@ -37,7 +40,7 @@ def acquire(dynamodb: Any, table: str, instance_id: str, execution_arn: str) -> 
         ) from None
 
 
-def holder(dynamodb: Any, table: str, instance_id: str) -> str | None:
+def holder(dynamodb: DynamoDBClient, table: str, instance_id: str) -> str | None:
     """The execution ARN that holds the lock on this instance, if any."""
     item = dynamodb.get_item(
         TableName=table, Key={"InstanceId": {"S": instance_id}}, ConsistentRead=True
@@ -46,7 +49,7 @@ def holder(dynamodb: Any, table: str, instance_id: str) -> str | None:
     return str(value) if value else None
 
 
-def release(dynamodb: Any, table: str, instance_id: str, execution_arn: str) -> bool:
+def release(dynamodb: DynamoDBClient, table: str, instance_id: str, execution_arn: str) -> bool:
     """Make sure this execution no longer holds the lock. True when it does not any more
     (released now, or by an earlier attempt); False when another execution holds it."""
     try:

@@ -6,23 +6,30 @@ a retried step never makes a second VPC.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from lambdas.logic.consistency import settled
 from lambdas.logic.tags import execution_filter, tag_specifications
+from lambdas.plan import Plan
+from lambdas.records import NetworkRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import IpPermissionOutputTypeDef, IpPermissionTypeDef
 
 VPC_CIDR = "10.213.0.0/24"
-HTTPS_EGRESS = [{
+HTTPS_EGRESS: list[IpPermissionTypeDef] = [{
     "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
     "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "SSM, EC2 messages, package mirrors"}],
 }]
-HTTP_EGRESS = [{
+HTTP_EGRESS: list[IpPermissionTypeDef] = [{
     "IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
     "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "Ubuntu package mirrors (ntfs-3g)"}],
 }]
 
 
-def prepare_network(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
+def prepare_network(ec2: EC2Client, plan: Plan) -> NetworkRecord:
     execution = plan["Execution"]
     subnet = plan["Subnet"]
     if subnet["Choice"] != "CreateNewVPC":
@@ -75,7 +82,7 @@ def _existing(describe: Any, key: str, id_key: str, execution: str) -> str | Non
     return str(found[0][id_key]) if found else None
 
 
-def _security_group(ec2: Any, vpc_id: str, execution: str) -> str:
+def _security_group(ec2: EC2Client, vpc_id: str, execution: str) -> str:
     """No inbound rule at all; outbound HTTPS for SSM and HTTP for the Ubuntu mirrors."""
     found = ec2.describe_security_groups(
         Filters=[*execution_filter(execution), {"Name": "vpc-id", "Values": [vpc_id]}]
@@ -95,7 +102,8 @@ def _security_group(ec2: Any, vpc_id: str, execution: str) -> str:
     return group_id
 
 
-def _restrict_egress(ec2: Any, group_id: str, egress: list[dict[str, Any]]) -> None:
+def _restrict_egress(ec2: EC2Client, group_id: str, egress: Sequence[IpPermissionOutputTypeDef]
+                     ) -> None:
     if any(rule.get("IpProtocol") == "-1" for rule in egress):
         settled(lambda: ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=[{
             "IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]))

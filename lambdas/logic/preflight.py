@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from lambdas.errors import InvalidInput, Unsupported
 from lambdas.logic.helper_type import require_nitro
@@ -11,6 +11,14 @@ from lambdas.logic.helper_volume_key import check_ebs_default_key
 from lambdas.logic.inputs import OPT_IN_TAG, Request
 from lambdas.logic.reachability import check_helper_subnet
 from lambdas.logic.windows import WINDOWS_TOOL_DOCUMENT, password_parameter
+from lambdas.plan import DryRunPlan, Mode, Plan, PlanHeader, Platform, Subnet
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.literals import InstanceTypeType
+    from mypy_boto3_ec2.type_defs import InstanceBlockDeviceMappingTypeDef, InstanceTypeDef
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_ssm import SSMClient
 
 UBUNTU_AMI_PARAMETER = (
     "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
@@ -18,7 +26,7 @@ UBUNTU_AMI_PARAMETER = (
 UNUSABLE_KEY_STATES = ("Disabled", "PendingDeletion", "PendingImport", "Unavailable")
 
 
-def describe_target(ec2: Any, instance_id: str) -> dict[str, Any]:
+def describe_target(ec2: EC2Client, instance_id: str) -> InstanceTypeDef:
     try:
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     except ec2.exceptions.ClientError as error:
@@ -31,14 +39,14 @@ def describe_target(ec2: Any, instance_id: str) -> dict[str, Any]:
     instances = [i for r in reservations for i in r["Instances"]]
     if not instances:
         raise InvalidInput(f"InstanceId: no instance {instance_id} in this account and Region")
-    return dict(instances[0])
+    return instances[0]
 
 
-def root_mapping(instance: dict[str, Any]) -> dict[str, Any]:
+def root_mapping(instance: InstanceTypeDef) -> InstanceBlockDeviceMappingTypeDef:
     root_name = instance.get("RootDeviceName")
     for mapping in instance.get("BlockDeviceMappings", []):
         if mapping.get("DeviceName") == root_name and "Ebs" in mapping:
-            return dict(mapping)
+            return mapping
     raise Unsupported(
         f"InstanceId: {instance['InstanceId']} has no EBS volume attached at its root device "
         f"{root_name}; attach its root volume there first"
@@ -48,13 +56,14 @@ def root_mapping(instance: dict[str, Any]) -> dict[str, Any]:
 def plan_reset(
     request: Request,
     *,
-    ec2: Any,
-    ssm: Any,
-    kms: Any,
+    ec2: EC2Client,
+    ssm: SSMClient,
+    kms: KMSClient,
     execution: str,
     execution_arn: str,
-) -> dict[str, Any]:
-    """Every check that can refuse the run, then the plan the other phases follow."""
+) -> PlanHeader | Plan:
+    """Every check that can refuse the run, then the plan the other phases follow (only its
+    header when an alarm's run is skipped)."""
     instance = describe_target(ec2, request.instance_id)
     state = instance["State"]["Name"]
     instance_id = request.instance_id
@@ -66,7 +75,7 @@ def plan_reset(
         )
 
     tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
-    plan: dict[str, Any] = {
+    plan: PlanHeader = {
         "InstanceId": instance_id,
         "Execution": execution,
         "ExecutionArn": execution_arn,
@@ -89,7 +98,7 @@ def plan_reset(
             f"InstanceId: {instance_id} has an instance-store root device; its disk cannot be "
             "moved to a helper, and stopping it would erase it"
         )
-    platform = "windows" if instance.get("Platform", "").lower() == "windows" else "linux"
+    platform: Platform = "windows" if instance.get("Platform", "").lower() == "windows" else "linux"
     if platform == "windows" and request.public_key:
         raise InvalidInput(
             f"PublicKey: {instance_id} runs Windows, which gets a new Administrator password, "
@@ -140,49 +149,48 @@ def plan_reset(
         helper_reaches_ssm) and not (
         platform == "windows" and not instance.get("KeyName")
         and not request.create_password_enabled_ami)
-    plan.update(
-        {
-            "Mode": mode,
-            "Platform": platform,
-            "InitialState": state,
-            "AvailabilityZone": az,
-            "RootDeviceName": mapping["DeviceName"],
-            "RootVolumeId": volume_id,
-            "RootDeleteOnTermination": bool(mapping["Ebs"].get("DeleteOnTermination")),
-            "Encrypted": bool(volume.get("Encrypted")),
-            "SsmOnline": ssm_online,
-            "Subnet": subnet,
-            "HelperInstanceType": request.helper_instance_type,
-            "HelperAmiParameter": UBUNTU_AMI_PARAMETER.format(
-                arch="arm64" if architecture == "arm64" else "amd64"
-            ),
-            "Backup": backup,
-            "PublicKey": request.public_key,
-            "KeyType": request.key_type,
-            "KeyParameter": f"/ec2rl/openssh/{instance_id}/key" if linux_key else None,
-            "KeyName": instance.get("KeyName"),
-            "PasswordParameter": (password_parameter(instance_id)
-                                  if platform == "windows" and mode == "online" else None),
+    reset: Plan = {
+        **plan,
+        "Mode": mode,
+        "Platform": platform,
+        "InitialState": state,
+        "AvailabilityZone": az,
+        "RootDeviceName": mapping["DeviceName"],
+        "RootVolumeId": volume_id,
+        "RootDeleteOnTermination": bool(mapping["Ebs"].get("DeleteOnTermination")),
+        "Encrypted": bool(volume.get("Encrypted")),
+        "SsmOnline": ssm_online,
+        "Subnet": subnet,
+        "HelperInstanceType": request.helper_instance_type,
+        "HelperAmiParameter": UBUNTU_AMI_PARAMETER.format(
+            arch="arm64" if architecture == "arm64" else "amd64"
+        ),
+        "Backup": backup,
+        "PublicKey": request.public_key,
+        "KeyType": request.key_type,
+        "KeyParameter": f"/ec2rl/openssh/{instance_id}/key" if linux_key else None,
+        "KeyName": instance.get("KeyName"),
+        "PasswordParameter": (password_parameter(instance_id)
+                              if platform == "windows" and mode == "online" else None),
+        "CreatePasswordEnabledAmi": (request.create_password_enabled_ami
+                                     and platform == "windows" and mode == "offline"),
+        "OfflineFallback": fallback,
+        "Fallback": {
+            "Mode": "offline",
+            "Backup": request.backup,
+            "PasswordParameter": None,
             "CreatePasswordEnabledAmi": (request.create_password_enabled_ami
-                                         and platform == "windows" and mode == "offline"),
-            "OfflineFallback": fallback,
-            "Fallback": {
-                "Mode": "offline",
-                "Backup": request.backup,
-                "PasswordParameter": None,
-                "CreatePasswordEnabledAmi": (request.create_password_enabled_ami
-                                             and platform == "windows"),
-            } if fallback else {},
-            "DryRun": request.dry_run,
-        }
-    )
+                                         and platform == "windows"),
+        } if fallback else {},
+        "DryRun": request.dry_run,
+    }
     if request.dry_run:
-        plan["Action"] = "dry-run"
-        plan["Steps"] = describe_steps(plan)
-    return plan
+        dry_run: DryRunPlan = {**reset, "Action": "dry-run", "Steps": describe_steps(reset)}
+        return dry_run
+    return reset
 
 
-def _check_volume_key(kms: Any, key_id: str, instance_id: str, notes: list[str]) -> None:
+def _check_volume_key(kms: KMSClient, key_id: str, instance_id: str, notes: list[str]) -> None:
     try:
         metadata = kms.describe_key(KeyId=key_id)["KeyMetadata"]
     except kms.exceptions.ClientError as error:
@@ -199,14 +207,14 @@ def _check_volume_key(kms: Any, key_id: str, instance_id: str, notes: list[str])
         )
 
 
-def _ssm_online(ssm: Any, instance_id: str) -> bool:
+def _ssm_online(ssm: SSMClient, instance_id: str) -> bool:
     found = ssm.describe_instance_information(
         Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
     ).get("InstanceInformationList", [])
     return any(info.get("PingStatus") == "Online" for info in found)
 
 
-def _decide_mode(request: Request, ssm_online: bool, instance_id: str, platform: str) -> str:
+def _decide_mode(request: Request, ssm_online: bool, instance_id: str, platform: str) -> Mode:
     if request.mode == "offline":
         return "offline"
     if request.mode == "online":
@@ -220,8 +228,8 @@ def _decide_mode(request: Request, ssm_online: bool, instance_id: str, platform:
 
 
 def _resolve_subnet(
-    ec2: Any, request: Request, instance: dict[str, Any], az: str
-) -> dict[str, Any]:
+    ec2: EC2Client, request: Request, instance: InstanceTypeDef, az: str
+) -> Subnet:
     if request.subnet == "CreateNewVPC":
         return {"Choice": "CreateNewVPC", "SubnetId": None}
     if request.subnet == "SelectedInstanceSubnet":
@@ -246,9 +254,11 @@ def _resolve_subnet(
     return {"Choice": "Given", "SubnetId": request.subnet}
 
 
-def _helper_architecture(ec2: Any, instance_type: str) -> str:
+def _helper_architecture(ec2: EC2Client, instance_type: str) -> str:
     try:
-        types = ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
+        # Any name: EC2 refuses one it does not offer, and so does this check.
+        types = ec2.describe_instance_types(
+            InstanceTypes=[cast("InstanceTypeType", instance_type)])["InstanceTypes"]
     except ec2.exceptions.ClientError:
         types = []
     if not types:
@@ -266,7 +276,7 @@ def _helper_architecture(ec2: Any, instance_type: str) -> str:
     )
 
 
-def describe_steps(plan: dict[str, Any]) -> list[str]:
+def describe_steps(plan: Plan) -> list[str]:
     """What a real run would do, in order, for DryRun."""
     if plan["Mode"] == "online":
         return _online_steps(plan)
@@ -295,7 +305,7 @@ def describe_steps(plan: dict[str, Any]) -> list[str]:
     return steps
 
 
-def _change_step(plan: dict[str, Any]) -> str:
+def _change_step(plan: Plan) -> str:
     if plan["Platform"] == "windows":
         return ("make the volume's launch agent (EC2Launch v2, v1 or EC2Config) set a new "
                 "random Administrator password at the next boot")
@@ -304,7 +314,7 @@ def _change_step(plan: dict[str, Any]) -> str:
     return f"add a new {plan['KeyType']} key; store its private key in {plan['KeyParameter']}"
 
 
-def _online_steps(plan: dict[str, Any]) -> list[str]:
+def _online_steps(plan: Plan) -> list[str]:
     instance_id = plan["InstanceId"]
     steps = [f"leave {instance_id} running: no stop, no helper, no network"]
     if plan["Backup"] != "none":

@@ -8,9 +8,14 @@ never comes online, and the run would wait out its whole poll with the instance 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lambdas.errors import InvalidInput
+from lambdas.plan import SsmPath, Subnet
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import RouteTableTypeDef
 
 SSM_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages")
 ANYWHERE = "0.0.0.0/0"
@@ -18,7 +23,7 @@ _TARGETS = ("GatewayId", "TransitGatewayId", "NetworkInterfaceId", "InstanceId",
             "CarrierGatewayId", "LocalGatewayId", "CoreNetworkArn")
 
 
-def check_helper_subnet(ec2: Any, subnet: dict[str, Any], mode: str, requested_mode: str,
+def check_helper_subnet(ec2: EC2Client, subnet: Subnet, mode: str, requested_mode: str,
                         notes: list[str]) -> bool:
     """Preflight's check of the helper's subnet (a created VPC has its own gateway): refuses
     an offline run, or notes that an online one has no offline fallback. Records in subnet
@@ -26,7 +31,8 @@ def check_helper_subnet(ec2: Any, subnet: dict[str, Any], mode: str, requested_m
     if subnet["Choice"] == "CreateNewVPC" or (mode != "offline" and requested_mode != "auto"):
         return True
     try:
-        subnet.update(ssm_path(ec2, subnet["SubnetId"]))
+        path = ssm_path(ec2, subnet["SubnetId"])
+        subnet["Via"], subnet["PublicIp"] = path["Via"], path["PublicIp"]
     except InvalidInput as refused:
         if mode == "offline":
             raise
@@ -35,7 +41,7 @@ def check_helper_subnet(ec2: Any, subnet: dict[str, Any], mode: str, requested_m
     return True
 
 
-def ssm_path(ec2: Any, subnet_id: str) -> dict[str, Any]:
+def ssm_path(ec2: EC2Client, subnet_id: str) -> SsmPath:
     """How the helper would reach SSM from subnet_id: {"Via": ..., "PublicIp": bool}, where
     PublicIp says LaunchHelper must ask for a public IP. Refuses (InvalidInput) naming what is
     missing when there is no way."""
@@ -78,7 +84,7 @@ def ssm_path(ec2: Any, subnet_id: str) -> dict[str, Any]:
     )
 
 
-def _route_table(ec2: Any, subnet_id: str, vpc_id: str) -> dict[str, Any]:
+def _route_table(ec2: EC2Client, subnet_id: str, vpc_id: str) -> RouteTableTypeDef:
     """The subnet's own table, or else the VPC's main table (AWS: a subnet with no explicit
     association uses the main route table)."""
     tables = ec2.describe_route_tables(
@@ -87,15 +93,15 @@ def _route_table(ec2: Any, subnet_id: str, vpc_id: str) -> dict[str, Any]:
         tables = ec2.describe_route_tables(Filters=[
             {"Name": "vpc-id", "Values": [vpc_id]},
             {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
-    return dict(tables[0]) if tables else {}
+    return tables[0] if tables else {}
 
 
-def _nat_available(ec2: Any, nat_id: str) -> bool:
+def _nat_available(ec2: EC2Client, nat_id: str) -> bool:
     found = ec2.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"]
     return any(n.get("State") == "available" for n in found)
 
 
-def _ssm_endpoints(ec2: Any, vpc_id: str, region: str) -> dict[str, str]:
+def _ssm_endpoints(ec2: EC2Client, vpc_id: str, region: str) -> dict[str, str]:
     """Short service name -> endpoint ID, for available interface endpoints with private DNS
     (without it the agent resolves the public names and never uses the endpoint)."""
     names = {f"com.amazonaws.{region}.{name}": name for name in SSM_ENDPOINTS}

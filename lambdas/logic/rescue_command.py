@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdas.errors import NotReady, RescueFailed
 from lambdas.logic.rescue_contract import PYTHON_UNSUITABLE
 from lambdas.logic.windows import WINDOWS_TOOL_DOCUMENT, password_parameter
+from lambdas.records import RescueCommand
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_ssm.type_defs import GetCommandInvocationResultTypeDef
 
 RUNNING = ("Pending", "InProgress", "Delayed")
 COMMAND_TIMEOUT_SECONDS = 900
@@ -16,9 +21,9 @@ LATEST = "$LATEST"
 
 
 def send_rescue(
-    ssm: Any, document: str, instance_id: str, platform: str, target: str, public_key: str,
+    ssm: SSMClient, document: str, instance_id: str, platform: str, target: str, public_key: str,
     execution: str, kms_key_arn: str = "",
-) -> dict[str, Any]:
+) -> RescueCommand:
     """Offline and Linux online: our rescue document. Windows online (target `/`): AWS's
     EC2Rescue for Windows document with ResetAccess, the password encrypted with our key."""
     if platform == "windows" and target == "/":
@@ -38,7 +43,8 @@ def send_rescue(
                     "DocumentName": document}
     # Ours: the version the stack deployed last, whatever the default was set to since, so a
     # stack update never leaves the workflow running an older agent. AWS's tool: its default.
-    version = {} if document == WINDOWS_TOOL_DOCUMENT else {"DocumentVersion": LATEST}
+    version: dict[str, Any] = ({} if document == WINDOWS_TOOL_DOCUMENT
+                               else {"DocumentVersion": LATEST})
     response = ssm.send_command(
         DocumentName=document,
         **version,
@@ -65,7 +71,7 @@ def agent_report(output: str) -> dict[str, Any] | None:
     return None
 
 
-def check_rescue(ssm: Any, command_id: str, instance_id: str, since: float = 0.0
+def check_rescue(ssm: SSMClient, command_id: str, instance_id: str, since: float = 0.0
                  ) -> dict[str, Any]:
     """since: when the run started; a Windows password parameter older than that is stale."""
     try:
@@ -91,7 +97,8 @@ def check_rescue(ssm: Any, command_id: str, instance_id: str, since: float = 0.0
     raise RescueFailed(f"the rescue agent on {instance_id} failed ({status}): {reason}")
 
 
-def _windows_tool_report(ssm: Any, invocation: dict[str, Any], instance_id: str,
+def _windows_tool_report(ssm: SSMClient, invocation: GetCommandInvocationResultTypeDef,
+                         instance_id: str,
                          since: float) -> dict[str, Any]:
     """AWS's tool prints prose, not our JSON: success is its status plus a password parameter
     written by this run. Only the parameter's metadata is read, never its value."""

@@ -6,10 +6,13 @@ import copy
 import json
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdas.logic.failure import error_message
 from lambdas.logic.windows import how_to_get_password
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
 
 # A standard-tier String parameter holds at most 4 KB; an advanced one costs by the month.
 RESULT_LIMIT = 4096
@@ -79,7 +82,7 @@ def bounded(result: dict[str, Any], limit: int = RESULT_LIMIT) -> dict[str, Any]
     return fitted
 
 
-def write_result(ssm: Any, instance_id: str, result: dict[str, Any]) -> str:
+def write_result(ssm: SSMClient, instance_id: str, result: dict[str, Any]) -> str:
     name = result_parameter(instance_id)
     ssm.put_parameter(
         Name=name,

@@ -6,7 +6,7 @@ each call looks at EC2, moves one step, and raises NotReady until the world is a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -15,9 +15,13 @@ from lambdas.logic.consistency import not_yet_visible
 from lambdas.logic.instances import instance_state, restore_delete_on_termination
 from lambdas.logic.tags import EXECUTION_TAG, tag_value
 from lambdas.logic.volumes import attachment, describe_volume
+from lambdas.plan import Plan
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 
-def rollback(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
+def rollback(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
     instance_id = plan["InstanceId"]
     volume_id = plan["RootVolumeId"]
     device = plan["RootDeviceName"]
@@ -62,7 +66,7 @@ def rollback(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
     return {"InstanceState": state, "RootVolume": f"{volume_id} at {device} on {instance_id}"}
 
 
-def _created_by(ec2: Any, instance_id: str, execution: str) -> bool:
+def _created_by(ec2: EC2Client, instance_id: str, execution: str) -> bool:
     try:
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     except ClientError as error:
@@ -74,7 +78,7 @@ def _created_by(ec2: Any, instance_id: str, execution: str) -> bool:
     return tag_value(instance, EXECUTION_TAG) == execution
 
 
-def where_things_are(ec2: Any, plan: dict[str, Any]) -> str:
+def where_things_are(ec2: EC2Client, plan: Plan) -> str:
     """A sentence a person can act on, read from EC2 at the moment of failure."""
     instance_id = plan["InstanceId"]
     volume_id = plan["RootVolumeId"]

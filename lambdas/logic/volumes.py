@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdas.errors import NotReady, UnexpectedState
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import VolumeAttachmentTypeDef, VolumeTypeDef
 
-def describe_volume(ec2: Any, volume_id: str) -> dict[str, Any]:
-    return dict(ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0])
+
+def describe_volume(ec2: EC2Client, volume_id: str) -> VolumeTypeDef:
+    return ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
 
 
-def attachment(volume: dict[str, Any]) -> dict[str, Any] | None:
+def attachment(volume: VolumeTypeDef) -> VolumeAttachmentTypeDef | None:
     for item in volume.get("Attachments", []):
         if item.get("State") in ("attaching", "attached", "detaching"):
-            return dict(item)
+            return item
     return None
 
 
-def detach_volume(ec2: Any, volume_id: str, instance_id: str) -> dict[str, Any]:
+def detach_volume(ec2: EC2Client, volume_id: str, instance_id: str) -> dict[str, Any]:
     volume = describe_volume(ec2, volume_id)
     current = attachment(volume)
     if current is None:
@@ -33,7 +37,7 @@ def detach_volume(ec2: Any, volume_id: str, instance_id: str) -> dict[str, Any]:
     return {"VolumeId": volume_id, "Detached": True}
 
 
-def attach_volume(ec2: Any, volume_id: str, instance_id: str, device: str) -> dict[str, Any]:
+def attach_volume(ec2: EC2Client, volume_id: str, instance_id: str, device: str) -> dict[str, Any]:
     volume = describe_volume(ec2, volume_id)
     current = attachment(volume)
     if current is not None:
@@ -49,7 +53,7 @@ def attach_volume(ec2: Any, volume_id: str, instance_id: str, device: str) -> di
     return {"VolumeId": volume_id, "InstanceId": instance_id, "Device": device}
 
 
-def wait_volume(ec2: Any, volume_id: str, wanted: str, instance_id: str | None = None
+def wait_volume(ec2: EC2Client, volume_id: str, wanted: str, instance_id: str | None = None
                 ) -> dict[str, Any]:
     """wanted is 'available' or 'attached' (to instance_id)."""
     volume = describe_volume(ec2, volume_id)

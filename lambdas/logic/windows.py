@@ -4,9 +4,14 @@ person who lost access."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdas.logic.tags import execution_filter, tag_specifications
+from lambdas.plan import Plan
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import FilterTypeDef
 
 # AWS's Run Command document that resets a running Windows instance's Administrator password
 # and stores it in Parameter Store (ANCHORS.md, "Windows: re-enabling password generation").
@@ -19,18 +24,18 @@ def password_parameter(instance_id: str) -> str:
     return f"/EC2Rescue/Passwords/{instance_id}"
 
 
-def _password_ami_filter(execution: str) -> list[dict[str, Any]]:
+def _password_ami_filter(execution: str) -> list[FilterTypeDef]:
     return [*execution_filter(execution), {"Name": "tag:Purpose",
                                            "Values": [PASSWORD_AMI_PURPOSE]}]
 
 
-def find_password_ami(ec2: Any, execution: str) -> str | None:
+def find_password_ami(ec2: EC2Client, execution: str) -> str | None:
     images = ec2.describe_images(Owners=["self"],
                                  Filters=_password_ami_filter(execution))["Images"]
     return str(images[0]["ImageId"]) if images else None
 
 
-def create_password_ami(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
+def create_password_ami(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
     """An AMI of the stopped instance whose launch agent now sets a new password at boot:
     launched with a new key pair, it gives a password that key decrypts. Not waited for: the
     image is point-in-time at the call, so the instance may start right away."""
@@ -54,7 +59,7 @@ def create_password_ami(ec2: Any, plan: dict[str, Any]) -> dict[str, Any]:
     return {"PasswordEnabledImageId": image_id, "Created": True}
 
 
-def how_to_get_password(plan: dict[str, Any], image_id: str | None) -> list[str]:
+def how_to_get_password(plan: Plan, image_id: str | None) -> list[str]:
     """Sentences a person can follow to get the new Administrator password."""
     instance_id = plan["InstanceId"]
     if plan["Mode"] == "online":

@@ -43,7 +43,7 @@ def test_rerun_finishes_a_half_made_security_group(ec2: Any, killed_after: str) 
         ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=[{
             "IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
 
-    plan = {"Execution": EXECUTION, "Subnet": {"Choice": "Given",
+    plan: Any = {"Execution": EXECUTION, "Subnet": {"Choice": "Given",
                                                "SubnetId": subnet["SubnetId"]}}
     network = prepare_network(ec2, plan)
 

@@ -30,19 +30,24 @@ class FakeSsm:
         return self.invocation
 
 
+def fake_ssm(invocation: dict[str, Any] | None) -> Any:
+    """A FakeSsm where check_rescue takes an SSM client: it makes only this one call."""
+    return FakeSsm(invocation)
+
+
 def test_running_or_unknown_commands_are_not_ready() -> None:
     with pytest.raises(NotReady):
-        check_rescue(FakeSsm(None), "c", "i-1")
+        check_rescue(fake_ssm(None), "c", "i-1")
     with pytest.raises(NotReady):
-        check_rescue(FakeSsm({"Status": "InProgress"}), "c", "i-1")
+        check_rescue(fake_ssm({"Status": "InProgress"}), "c", "i-1")
 
 
 def test_failure_carries_the_agent_s_own_message() -> None:
     failed = {"Status": "Failed", "StandardOutputContent":
               '{"ok": false, "error": "ext4 on /dev/nvme1n1p1 needs fsck"}\n'}
     with pytest.raises(RescueFailed, match="needs fsck"):
-        check_rescue(FakeSsm(failed), "c", "i-1")
+        check_rescue(fake_ssm(failed), "c", "i-1")
     no_report = {"Status": "TimedOut", "StandardOutputContent": "",
                  "StandardErrorContent": "python3: not found\n"}
     with pytest.raises(RescueFailed, match="python3: not found"):
-        check_rescue(FakeSsm(no_report), "c", "i-1")
+        check_rescue(fake_ssm(no_report), "c", "i-1")

@@ -15,7 +15,7 @@ from lambdas.logic.names import resource_name
 from lambdas.logic.results import CUT_MARK, write_result
 from local import aws_rules
 
-PLAN = {"ExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:ResetAccess:x",
+PLAN: Any = {"ExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:ResetAccess:x",
         "InstanceId": "i-0123456789abcdef0"}
 # AccessDenied with the encoded authorization message EC2 adds: 1-2.5 KB each.
 ACCESS_DENIED = (
@@ -41,7 +41,7 @@ class CheckedSsm:
 
 
 def test_a_failure_with_the_longest_messages_is_still_recorded() -> None:
-    ssm = CheckedSsm()
+    ssm: Any = CheckedSsm()  # an SSM client as far as write_result looks
     result = failure_result(PLAN, "AwsError", ACCESS_DENIED, where="i-0123 is stopped; its "
                             "root volume is attached at /dev/xvda", rollback_error=ACCESS_DENIED,
                             cleanup_error=ACCESS_DENIED, lock_released=True)
@@ -57,7 +57,7 @@ def test_a_failure_with_the_longest_messages_is_still_recorded() -> None:
 
 
 def test_a_result_that_fits_is_stored_whole() -> None:
-    ssm = CheckedSsm()
+    ssm: Any = CheckedSsm()  # an SSM client as far as write_result looks
     result = failure_result(PLAN, "AwsError", "short", where="here", rollback_error=None,
                             cleanup_error=None, lock_released=True)
     name = write_result(ssm, PLAN["InstanceId"], result)
