@@ -48,7 +48,8 @@ layer: $(STAMPS)/layer  ## build the Lambda layer (build/layer) from lambdas/req
 demo: venv layer  ## run the lost-key scenario end to end on the embedded AWS
 	$(PY) -m local demo
 
-test: venv node layer  ## run every test (what CI runs)
+# Lint first: it takes seconds and fails the run before the minutes of tests.
+test: lint node layer  ## lint, then run every test (what CI runs)
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 # Test folders have no __init__.py (each has its own conftest), so mypy checks them one by one;
@@ -58,8 +59,9 @@ SOURCES := $(wildcard app.py stacks lambdas local cli rescue acceptance)
 SHARED_TEST_DIRS := tests/workflow/ tests/faults/
 TEST_DIRS := $(filter-out $(SHARED_TEST_DIRS),$(wildcard tests/*/))
 
-lint: venv  ## ruff and mypy
+lint: venv  ## ruff (rules, complexity, layout) and mypy; any finding fails
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy $(SOURCES)
 	for dir in $(TEST_DIRS); do \
 	  $(PY) -m mypy --allow-untyped-defs --allow-incomplete-defs "$$dir" || exit 1; \
