@@ -164,31 +164,37 @@ WINDOWS_EC2CONFIG_XML = """\
 """
 WINDOWS_AGENT_FILES: dict[str, dict[str, bytes]] = {
     "ec2launch-v2": {
-        "ProgramData/Amazon/EC2Launch/config/agent-config.yml":
-            WINDOWS_AGENT_CONFIG_V2.replace("\n", "\r\n").encode(),
+        "ProgramData/Amazon/EC2Launch/config/agent-config.yml": (
+            WINDOWS_AGENT_CONFIG_V2.replace("\n", "\r\n").encode()
+        ),
         "ProgramData/Amazon/EC2Launch/state/.run-once": b"",
         "ProgramData/Amazon/EC2Launch/state/state.json": b'{"status":"done"}',
         "Program Files/Amazon/EC2Launch/EC2Launch.exe": b"MZ\x90\x00EC2Launch",
         "Program Files/Amazon/EC2Launch/service/EC2LaunchService.exe": b"MZ\x90\x00service",
     },
     "ec2launch-v1": {
-        "ProgramData/Amazon/EC2-Windows/Launch/Config/LaunchConfig.json":
-            WINDOWS_LAUNCH_CONFIG_V1.replace("\n", "\r\n").encode(),
-        "ProgramData/Amazon/EC2-Windows/Launch/Scripts/InitializeInstance.ps1":
-            b"# EC2Launch v1 initialization\r\nparam([switch]$Schedule)\r\n",
-        "ProgramData/Amazon/EC2-Windows/Launch/Module/Ec2Launch.psd1":
-            b"@{ ModuleVersion='1.3' }\r\n",
+        "ProgramData/Amazon/EC2-Windows/Launch/Config/LaunchConfig.json": (
+            WINDOWS_LAUNCH_CONFIG_V1.replace("\n", "\r\n").encode()
+        ),
+        "ProgramData/Amazon/EC2-Windows/Launch/Scripts/InitializeInstance.ps1": (
+            b"# EC2Launch v1 initialization\r\nparam([switch]$Schedule)\r\n"
+        ),
+        "ProgramData/Amazon/EC2-Windows/Launch/Module/Ec2Launch.psd1": (
+            b"@{ ModuleVersion='1.3' }\r\n"
+        ),
     },
     "ec2config": {
-        "Program Files/Amazon/Ec2ConfigService/Settings/config.xml":
-            WINDOWS_EC2CONFIG_XML.replace("\n", "\r\n").encode(),
+        "Program Files/Amazon/Ec2ConfigService/Settings/config.xml": (
+            WINDOWS_EC2CONFIG_XML.replace("\n", "\r\n").encode()
+        ),
         "Program Files/Amazon/Ec2ConfigService/Ec2Config.exe": b"MZ\x90\x00Ec2Config",
     },
 }
 # What every Windows system partition has besides its launch agent; a run must not touch it.
 WINDOWS_SYSTEM_FILES: dict[str, bytes] = {
-    "Windows/System32/drivers/etc/hosts":
-        b"# Copyright (c) 1993-2009 Microsoft Corp.\r\n127.0.0.1       localhost\r\n",
+    "Windows/System32/drivers/etc/hosts": (
+        b"# Copyright (c) 1993-2009 Microsoft Corp.\r\n127.0.0.1       localhost\r\n"
+    ),
     "Windows/System32/config/SOFTWARE": b"regf" + bytes(range(256)) * 4,
     "Windows/System32/config/SYSTEM": b"regf" + bytes(range(255, -1, -1)) * 4,
     "Windows/explorer.exe": b"MZ\x90\x00explorer",
