@@ -273,8 +273,10 @@ def disagreements(name: str, config: Config, tmp_path: Path, host_key: Path, key
     for user, _ in USERS:
         uid, home = accounts[user]
         specs = [f"user={user},{connection}" for connection in CONNECTIONS]
-        readings = [expanded(settings, user, uid, home)
-                    for settings in sshd_key_files(tree, host_key, specs)]
+        readings = [
+            expanded(settings, user, uid, home)
+            for settings in sshd_key_files(tree, host_key, specs)
+        ]
         if user in reported:
             wrong += reported_disagreements(user, reported[user], readings, tree, blob)
         else:
@@ -290,8 +292,9 @@ def expanded(settings: dict[str, str], user: str, uid: int, home: str) -> tuple[
     return paths, settings.get("authorizedkeyscommand", "none")
 
 
-def reported_disagreements(user: str, entry: dict[str, Any], readings: list[tuple[list[str], str]],
-                           tree: Path, blob: str) -> list[str]:
+def reported_disagreements(
+    user: str, entry: dict[str, Any], readings: list[tuple[list[str], str]], tree: Path, blob: str
+) -> list[str]:
     """Where the report for a user the agent chose disagrees with sshd on each connection."""
     wrong = []
     said = " ".join([entry.get("refused") or "", *entry.get("notes", [])])
