@@ -48,15 +48,17 @@ layer: $(STAMPS)/layer  ## build the Lambda layer (build/layer) from lambdas/req
 demo: venv layer  ## run the lost-key scenario end to end on the embedded AWS
 	$(PY) -m local demo
 
-test: venv node layer  ## run every test (what CI runs)
+# Lint first: it takes seconds and fails the run before the minutes of tests.
+test: lint node layer  ## lint, then run every test (what CI runs)
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 # tests/ is one package (tests.support holds what its folders share), so one mypy call checks
 # it; test functions may leave fixtures unannotated.
 SOURCES := $(wildcard app.py stacks lambdas local cli rescue acceptance)
 
-lint: venv  ## ruff and mypy
+lint: venv  ## ruff (rules, complexity, layout) and mypy; any finding fails
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy $(SOURCES)
 	$(PY) -m mypy --allow-untyped-defs --allow-incomplete-defs tests
 

@@ -240,33 +240,46 @@ def _pattern(pattern: str) -> Any:
         return None
 
 
+# The Python types a value of each sized shape kind arrives as (blobs may come as text).
+_SIZED = {"string": (str,), "blob": (bytes, str), "list": (list,), "map": (dict,)}
+
+
 def _violations(shape: Shape, value: Any, path: str) -> Iterator[str]:
     meta = shape.metadata
     # AWS leaves a secret's value out of its error message, and so do we.
     shown = "" if meta.get("sensitive") else f"Value '{str(value)[:100]}' "
     where = f"{shown}at '{path}' failed to satisfy constraint: Member must"
+    if "max" in meta:
+        yield from _over_max(shape, value, where)
     if shape.type_name == "string" and isinstance(value, str):
-        if "max" in meta and len(value) > meta["max"]:
-            yield f"{where} have length less than or equal to {meta['max']}"
-        if shape.enum and value not in shape.enum:
-            yield f"{where} satisfy enum value set: [{', '.join(shape.enum)}]"
-        compiled = _pattern(meta["pattern"]) if "pattern" in meta else None
-        if compiled is not None and not compiled.search(value):
-            yield f"{where} satisfy regular expression pattern: {meta['pattern']}"
-    elif shape.type_name in ("integer", "long") and isinstance(value, int):
-        if "max" in meta and value > meta["max"]:
-            yield f"{where} have value less than or equal to {meta['max']}"
-    elif shape.type_name == "blob" and isinstance(value, (bytes, str)):
-        if "max" in meta and len(value) > meta["max"]:
-            yield f"{where} have length less than or equal to {meta['max']}"
-    elif shape.type_name == "list" and isinstance(value, list):
-        if "max" in meta and len(value) > meta["max"]:
-            yield f"{where} have length less than or equal to {meta['max']}"
+        yield from _string_violations(shape, value, where)
+    yield from _member_violations(shape, value, path)
+
+
+def _over_max(shape: Shape, value: Any, where: str) -> Iterator[str]:
+    limit = shape.metadata["max"]
+    if shape.type_name in ("integer", "long") and isinstance(value, int):
+        if value > limit:
+            yield f"{where} have value less than or equal to {limit}"
+    elif isinstance(value, _SIZED.get(shape.type_name, ())) and len(value) > limit:
+        yield f"{where} have length less than or equal to {limit}"
+
+
+def _string_violations(shape: Shape, value: str, where: str) -> Iterator[str]:
+    if shape.enum and value not in shape.enum:
+        yield f"{where} satisfy enum value set: [{', '.join(shape.enum)}]"
+    pattern = shape.metadata.get("pattern")
+    compiled = _pattern(pattern) if pattern is not None else None
+    if compiled is not None and not compiled.search(value):
+        yield f"{where} satisfy regular expression pattern: {pattern}"
+
+
+def _member_violations(shape: Shape, value: Any, path: str) -> Iterator[str]:
+    """The violations inside a list, map or structure, each at the path AWS names it by."""
+    if shape.type_name == "list" and isinstance(value, list):
         for index, item in enumerate(value):
             yield from _violations(shape.member, item, f"{path}.{index + 1}.member")
     elif shape.type_name == "map" and isinstance(value, dict):
-        if "max" in meta and len(value) > meta["max"]:
-            yield f"{where} have length less than or equal to {meta['max']}"
         for key, item in value.items():
             yield from _violations(shape.key, key, f"{path}.key")
             yield from _violations(shape.value, item, f"{path}.{key}")

@@ -252,8 +252,8 @@ class Engine:
             except ModuleNotFoundError:
                 continue
             if hasattr(module, "CLOCK"):
-                setattr(module, "CLOCK",  # noqa: B010 - typed Any
-                        _skipped_time_clock(self._wait_for_running_phases))
+                clock = _skipped_time_clock(self._wait_for_running_phases)
+                setattr(module, "CLOCK", clock)  # noqa: B010 - typed Any
             self.handlers[f"{STACK}-{camel}"] = module
 
     def _build_world(self) -> None:

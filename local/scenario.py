@@ -66,49 +66,12 @@ class Scenario:
         if not isinstance(instances, dict) or not instances:
             raise ScenarioError("instances: expected an object with at least one instance")
         for name, spec in instances.items():
-            where = f"instances.{name}"
-            if not NAME.match(name):
-                raise ScenarioError(f"{where}: names are letters, digits, _ and -")
-            if not isinstance(spec, dict):
-                raise ScenarioError(f"{where}: expected an object")
-            _only(spec, INSTANCE_FIELDS, where)
-            if spec.get("platform", "linux") not in ("linux", "windows"):
-                raise ScenarioError(f"{where}.platform: linux or windows")
-            if spec.get("state", "running") not in ("running", "stopped", "pending",
-                                                    "stopping", "terminated"):
-                raise ScenarioError(f"{where}.state: running, stopped, pending, stopping or "
-                                    "terminated")
-            volume = spec.get("volume", {})
-            if not isinstance(volume, dict):
-                raise ScenarioError(f"{where}.volume: expected an object")
-            _only(volume, VOLUME_FIELDS, f"{where}.volume")
-            if volume.get("windows_agent", WINDOWS_AGENTS[0]) not in WINDOWS_AGENTS:
-                raise ScenarioError(f"{where}.volume.windows_agent: one of "
-                                    f"{', '.join(WINDOWS_AGENTS)}")
-            for index, user in enumerate(volume.get("users", [])):
-                if not isinstance(user, dict) or "name" not in user:
-                    raise ScenarioError(f"{where}.volume.users[{index}]: needs a name")
-                _only(user, USER_FIELDS, f"{where}.volume.users[{index}]")
-        faults = []
-        for index, fault in enumerate(data.get("faults", [])):
-            where = f"faults[{index}]"
-            if not isinstance(fault, dict):
-                raise ScenarioError(f"{where}: expected an object")
-            _only(fault, FAULT_FIELDS, where)
-            if fault.get("when") not in ("before", "after"):
-                raise ScenarioError(f"{where}.when: before or after")
-            if not isinstance(fault.get("state"), str) or not isinstance(fault.get("error"), str):
-                raise ScenarioError(f"{where}: state and error are strings")
-            faults.append(Fault(fault["state"], fault["when"], fault["error"],
-                                int(fault.get("times", 1))))
+            _check_instance(name, spec)
+        faults = [_fault(index, fault) for index, fault in enumerate(data.get("faults", []))]
         if "input" not in data:
             raise ScenarioError("input: required (the execution input)")
         lag = data.get("eventual_consistency")
-        if lag not in (None, True, False) and not (
-                isinstance(lag, dict) and set(lag) <= {"seed", "max_lag"}
-                and all(isinstance(v, int) and v >= 0 for v in lag.values())):
-            raise ScenarioError("eventual_consistency: true, or {\"seed\": n, \"max_lag\": n} "
-                                "with whole numbers")
+        _check_lag(lag)
         return cls(instances=instances, input=data["input"], faults=faults,
                    abort_at=data.get("abort_at"), eventual_consistency=lag)
 
@@ -129,3 +92,51 @@ def _only(data: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ScenarioError(f"{where}.{unknown[0]}: unknown field; known: {sorted(allowed)}")
+
+
+def _check_instance(name: str, spec: Any) -> None:
+    where = f"instances.{name}"
+    if not NAME.match(name):
+        raise ScenarioError(f"{where}: names are letters, digits, _ and -")
+    if not isinstance(spec, dict):
+        raise ScenarioError(f"{where}: expected an object")
+    _only(spec, INSTANCE_FIELDS, where)
+    if spec.get("platform", "linux") not in ("linux", "windows"):
+        raise ScenarioError(f"{where}.platform: linux or windows")
+    if spec.get("state", "running") not in ("running", "stopped", "pending",
+                                            "stopping", "terminated"):
+        raise ScenarioError(f"{where}.state: running, stopped, pending, stopping or "
+                            "terminated")
+    _check_volume(f"{where}.volume", spec.get("volume", {}))
+
+
+def _check_volume(where: str, volume: Any) -> None:
+    if not isinstance(volume, dict):
+        raise ScenarioError(f"{where}: expected an object")
+    _only(volume, VOLUME_FIELDS, where)
+    if volume.get("windows_agent", WINDOWS_AGENTS[0]) not in WINDOWS_AGENTS:
+        raise ScenarioError(f"{where}.windows_agent: one of {', '.join(WINDOWS_AGENTS)}")
+    for index, user in enumerate(volume.get("users", [])):
+        if not isinstance(user, dict) or "name" not in user:
+            raise ScenarioError(f"{where}.users[{index}]: needs a name")
+        _only(user, USER_FIELDS, f"{where}.users[{index}]")
+
+
+def _fault(index: int, fault: Any) -> Fault:
+    where = f"faults[{index}]"
+    if not isinstance(fault, dict):
+        raise ScenarioError(f"{where}: expected an object")
+    _only(fault, FAULT_FIELDS, where)
+    if fault.get("when") not in ("before", "after"):
+        raise ScenarioError(f"{where}.when: before or after")
+    if not isinstance(fault.get("state"), str) or not isinstance(fault.get("error"), str):
+        raise ScenarioError(f"{where}: state and error are strings")
+    return Fault(fault["state"], fault["when"], fault["error"], int(fault.get("times", 1)))
+
+
+def _check_lag(lag: Any) -> None:
+    if lag not in (None, True, False) and not (
+            isinstance(lag, dict) and set(lag) <= {"seed", "max_lag"}
+            and all(isinstance(v, int) and v >= 0 for v in lag.values())):
+        raise ScenarioError("eventual_consistency: true, or {\"seed\": n, \"max_lag\": n} "
+                            "with whole numbers")

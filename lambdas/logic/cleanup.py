@@ -25,8 +25,25 @@ def cleanup(ec2: EC2Client, ssm: SSMClient, execution: str, instance_id: str | N
             discard_pending_key: bool) -> dict[str, Any]:
     """discard_pending_key only after a failure: on success the key is published after this."""
     removed: dict[str, list[str]] = {}
-    waiting: list[str] = []
+    waiting = _terminate_instances(ec2, execution, removed)
+    if waiting:
+        # Network pieces cannot go while the helper's interface exists.
+        raise NotReady("; ".join(waiting))
+    waiting = _delete_network(ec2, execution, removed)
+    if waiting:
+        raise NotReady("still in use: " + ", ".join(waiting))
+    if instance_id and discard_pending_key:
+        try:
+            ssm.delete_parameter(Name=pending_parameter(instance_id, execution))
+            removed.setdefault("parameters", []).append("pending key")
+        except ssm.exceptions.ParameterNotFound:
+            pass
+    return {"Removed": removed}
 
+
+def _terminate_instances(ec2: Any, execution: str, removed: dict[str, list[str]]) -> list[str]:
+    """Terminate the execution's instances; what is still there (or not yet visible) waits."""
+    waiting: list[str] = []
     reservations = ec2.describe_instances(Filters=execution_filter(execution))["Reservations"]
     for instance in (i for r in reservations for i in r["Instances"]):
         state = instance["State"]["Name"]
@@ -43,10 +60,12 @@ def cleanup(ec2: EC2Client, ssm: SSMClient, execution: str, instance_id: str | N
             _delete(lambda i=instance: ec2.terminate_instances(InstanceIds=[i["InstanceId"]]),
                     instance["InstanceId"], "instances", removed, waiting)
         waiting.append(f"{instance['InstanceId']} terminating")
-    if waiting:
-        # Network pieces cannot go while the helper's interface exists.
-        raise NotReady("; ".join(waiting))
+    return waiting
 
+
+def _delete_network(ec2: Any, execution: str, removed: dict[str, list[str]]) -> list[str]:
+    """Delete the execution's network pieces, dependents first; returns those still in use."""
+    waiting: list[str] = []
     filters = execution_filter(execution)
     for group in ec2.describe_security_groups(Filters=filters)["SecurityGroups"]:
         _delete(lambda g=group: ec2.delete_security_group(GroupId=g["GroupId"]),
@@ -70,16 +89,7 @@ def cleanup(ec2: EC2Client, ssm: SSMClient, execution: str, instance_id: str | N
     for vpc in ec2.describe_vpcs(Filters=filters)["Vpcs"]:
         _delete(lambda v=vpc: ec2.delete_vpc(VpcId=v["VpcId"]),
                 vpc["VpcId"], "vpcs", removed, waiting)
-    if waiting:
-        raise NotReady("still in use: " + ", ".join(waiting))
-
-    if instance_id and discard_pending_key:
-        try:
-            ssm.delete_parameter(Name=pending_parameter(instance_id, execution))
-            removed.setdefault("parameters", []).append("pending key")
-        except ssm.exceptions.ParameterNotFound:
-            pass
-    return {"Removed": removed}
+    return waiting
 
 
 def _delete(call: Any, resource_id: str, kind: str, removed: dict[str, list[str]],

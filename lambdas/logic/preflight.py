@@ -67,12 +67,7 @@ def plan_reset(
     instance = describe_target(ec2, request.instance_id)
     state = instance["State"]["Name"]
     instance_id = request.instance_id
-    if state in ("terminated", "shutting-down"):
-        raise InvalidInput(f"InstanceId: {instance_id} is {state}; there is nothing to reset")
-    if state in ("pending", "stopping"):
-        raise InvalidInput(
-            f"InstanceId: {instance_id} is {state}; start again once it is running or stopped"
-        )
+    _check_state(instance_id, state)
 
     tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
     plan: PlanHeader = {
@@ -93,17 +88,7 @@ def plan_reset(
             )
             return plan
 
-    if instance.get("RootDeviceType") != "ebs":
-        raise Unsupported(
-            f"InstanceId: {instance_id} has an instance-store root device; its disk cannot be "
-            "moved to a helper, and stopping it would erase it"
-        )
-    platform: Platform = "windows" if instance.get("Platform", "").lower() == "windows" else "linux"
-    if platform == "windows" and request.public_key:
-        raise InvalidInput(
-            f"PublicKey: {instance_id} runs Windows, which gets a new Administrator password, "
-            "not an SSH key; leave PublicKey out"
-        )
+    platform = _platform(instance, request)
 
     mapping = root_mapping(instance)
     volume_id = mapping["Ebs"]["VolumeId"]
@@ -188,6 +173,32 @@ def plan_reset(
         dry_run: DryRunPlan = {**reset, "Action": "dry-run", "Steps": describe_steps(reset)}
         return dry_run
     return reset
+
+
+def _check_state(instance_id: str, state: str) -> None:
+    if state in ("terminated", "shutting-down"):
+        raise InvalidInput(f"InstanceId: {instance_id} is {state}; there is nothing to reset")
+    if state in ("pending", "stopping"):
+        raise InvalidInput(
+            f"InstanceId: {instance_id} is {state}; start again once it is running or stopped"
+        )
+
+
+def _platform(instance: InstanceTypeDef, request: Request) -> Platform:
+    """linux or windows, once the instance's root device and the request suit a reset."""
+    instance_id = request.instance_id
+    if instance.get("RootDeviceType") != "ebs":
+        raise Unsupported(
+            f"InstanceId: {instance_id} has an instance-store root device; its disk cannot be "
+            "moved to a helper, and stopping it would erase it"
+        )
+    platform: Platform = "windows" if instance.get("Platform", "").lower() == "windows" else "linux"
+    if platform == "windows" and request.public_key:
+        raise InvalidInput(
+            f"PublicKey: {instance_id} runs Windows, which gets a new Administrator password, "
+            "not an SSH key; leave PublicKey out"
+        )
+    return platform
 
 
 def _check_volume_key(kms: KMSClient, key_id: str, instance_id: str, notes: list[str]) -> None:

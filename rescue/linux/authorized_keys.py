@@ -294,14 +294,7 @@ class KeyInjector:
             account.home, *(path for choice in readable for path in choice.paths))
         if elsewhere:
             return UserOutcome(name, uid, [readable[0].paths[0]], False, elsewhere, notes)
-        present: List[str] = []  # files whose first line with the key has no options
-        targets: List[Tuple[str, Optional[int]]] = []  # (file, line to insert before)
-        for choice in readable:
-            path, before, write = self._target(choice.paths)
-            if not write:
-                present.append(path)
-            elif (path, before) not in targets:
-                targets.append((path, before))
+        present, targets = self._targets(readable)
         home, home_exists = self.root.resolve(account.home)
         if targets and not home_exists:
             reason = f"home directory {account.home} does not exist on the volume"
@@ -313,14 +306,9 @@ class KeyInjector:
                 reals[path] = self._usable_path(path, account, home)
             except RescueError as exc:
                 return UserOutcome(name, uid, [path], False, str(exc), notes)
-        for path, _ in targets:
-            owner = self.root_files.get(as_path(reals[path]))
-            if account.uid != 0 and owner is not None:
-                reason = (
-                    f"{as_path(reals[path])} is also {owner}'s key file (uid 0) and "
-                    "PermitRootLogin allows keys: the key would log in as root"
-                )
-                return UserOutcome(name, uid, [path], False, reason, notes)
+        root_file = self._root_file(account, reals, targets)
+        if root_file:
+            return UserOutcome(name, uid, [root_file[0]], False, root_file[1], notes)
         written: List[str] = []
         for path, before in targets:
             try:
@@ -335,6 +323,34 @@ class KeyInjector:
         if any(_shown(reals[path], path) for path in files):
             shown = tuple(as_path(reals[path]) for path in files)
         return UserOutcome(name, uid, files, bool(written), None, notes, shown)
+
+    def _targets(
+        self, readable: List[KeysChoice]
+    ) -> Tuple[List[str], List[Tuple[str, Optional[int]]]]:
+        """(files whose first line with the key has no options, (file, line to insert before)
+        for each file to write)."""
+        present: List[str] = []
+        targets: List[Tuple[str, Optional[int]]] = []
+        for choice in readable:
+            path, before, write = self._target(choice.paths)
+            if not write:
+                present.append(path)
+            elif (path, before) not in targets:
+                targets.append((path, before))
+        return present, targets
+
+    def _root_file(
+        self, account: Account, reals: Dict[str, List[str]], targets: List[Tuple[str, Any]]
+    ) -> Optional[Tuple[str, str]]:
+        """(file, why) when a file to write is also a uid-0 account's key file."""
+        for path, _ in targets:
+            owner = self.root_files.get(as_path(reals[path]))
+            if account.uid != 0 and owner is not None:
+                return path, (
+                    f"{as_path(reals[path])} is also {owner}'s key file (uid 0) and "
+                    "PermitRootLogin allows keys: the key would log in as root"
+                )
+        return None
 
     @staticmethod
     def _write_failure(path: str, real: List[str], exc: Exception) -> str:

@@ -15,7 +15,7 @@ from .encoding import decode_text
 from .errors import ConfigParseError
 from .plan import BACKUP_SUFFIX, NEXT_BOOT_NOTE, Action, AgentPlan, edit_action
 from .volume import Volume, read_config
-from .yaml_subset import Block, YamlDocument
+from .yaml_subset import Block, Key, YamlDocument
 
 NAME = "ec2launch-v2"
 CONFIG = "ProgramData/Amazon/EC2Launch/config/agent-config.yml"
@@ -98,10 +98,7 @@ def _v2_fix_stage(doc: YamlDocument, stage: Block, layout: _V2Layout) -> Optiona
             ],
         )
         return added
-    if tasks.value.strip() == "[]":
-        doc.drop_inline(tasks)
-    elif tasks.value:
-        raise doc.error(tasks.line, "'tasks' must be a block list")
+    _v2_unfold(doc, tasks, "[]", "'tasks' must be a block list")
     items = doc.value(stage, tasks)
     if items is None:
         doc.insert_after(
@@ -132,6 +129,14 @@ def _v2_fix_stage(doc: YamlDocument, stage: Block, layout: _V2Layout) -> Optiona
     return None
 
 
+def _v2_unfold(doc: YamlDocument, key: Key, empty: str, message: str) -> None:
+    """An inline empty value ({} or []) becomes a block to fill in; any other is refused."""
+    if key.value.strip() == empty:
+        doc.drop_inline(key)
+    elif key.value:
+        raise doc.error(key.line, message)
+
+
 def _v2_fix_admin(doc: YamlDocument, task: Block, step: int) -> Optional[str]:
     added = "agent-config.yml: setAdminAccount had no password type, set it to random"
     inputs = doc.key(task, "inputs")
@@ -145,10 +150,7 @@ def _v2_fix_admin(doc: YamlDocument, task: Block, step: int) -> Optional[str]:
             ],
         )
         return added
-    if inputs.value.strip() == "{}":
-        doc.drop_inline(inputs)
-    elif inputs.value:
-        raise doc.error(inputs.line, "setAdminAccount 'inputs' must be a block mapping")
+    _v2_unfold(doc, inputs, "{}", "setAdminAccount 'inputs' must be a block mapping")
     block = doc.value(task, inputs)
     if block is None:
         doc.insert_after(
@@ -165,12 +167,9 @@ def _v2_fix_admin(doc: YamlDocument, task: Block, step: int) -> Optional[str]:
             [" " * block.col + "password:", " " * (block.col + step) + "type: random"],
         )
         return added
-    if password.value.strip() == "{}":
-        doc.drop_inline(password)
-    elif password.value:
-        raise doc.error(
-            password.line, "setAdminAccount 'password' must be a block mapping with 'type'"
-        )
+    _v2_unfold(
+        doc, password, "{}", "setAdminAccount 'password' must be a block mapping with 'type'"
+    )
     settings = doc.value(block, password)
     if settings is None:
         doc.insert_after(password.line, [" " * (block.col + step) + "type: random"])

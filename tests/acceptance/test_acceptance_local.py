@@ -270,8 +270,8 @@ def test_a_region_without_a_default_vpc_asks_for_a_subnet(account: LocalAccount)
     (ClientError({"Error": {"Code": "ExpiredToken", "Message": "expired"}}, "GetCallerIdentity"),
      "your AWS credentials are not valid (ExpiredToken): refresh them and run again"),
     (ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "RunInstances"),
-     "RunInstances was denied (UnauthorizedOperation): your credentials need it for the launch "
-     "step; docs/acceptance-policy.json lists every right the run uses"),
+     "RunInstances was denied (UnauthorizedOperation): your credentials need it "
+     "for the launch step; docs/acceptance-policy.json lists every right the run uses"),
     (EndpointConnectionError(endpoint_url="https://ec2.xx-nowhere-1.amazonaws.com/"),
      "cannot reach AWS (Could not connect to the endpoint URL: "
      "\"https://ec2.xx-nowhere-1.amazonaws.com/\"); check the network and the Region"),

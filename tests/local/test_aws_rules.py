@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from botocore.model import ShapeResolver
 
 from local import aws_rules
 
@@ -182,3 +183,48 @@ def test_the_model_constraints_are_read_for_every_operation() -> None:
     model = CLIENTS["ssm"].meta.service_model.operation_model("SendCommand")
     found = aws_rules.model_constraints(model)
     assert ("Comment", "max") in found and ("DocumentARN", "pattern") in found
+
+
+# Every kind of shape the generic check knows, on a model of our own: each limit, the paths
+# AWS names members by, values of the wrong type left alone, and a sensitive value not shown.
+MODEL = ShapeResolver({
+    "Top": {"type": "structure", "members": {
+        "Name": {"shape": "Name"}, "Count": {"shape": "Count"}, "Big": {"shape": "Big"},
+        "Data": {"shape": "Data"}, "Ids": {"shape": "Ids"}, "Tags": {"shape": "Tags"},
+        "Secret": {"shape": "Secret"}, "Inner": {"shape": "Top"}}},
+    "Name": {"type": "string", "max": 3, "enum": ["ab", "abcd"], "pattern": "^a"},
+    "Count": {"type": "integer", "max": 5},
+    "Big": {"type": "long", "max": 5},
+    "Data": {"type": "blob", "max": 2},
+    "Ids": {"type": "list", "member": {"shape": "Name"}, "max": 1},
+    "Tags": {"type": "map", "key": {"shape": "Name"}, "value": {"shape": "Count"}, "max": 1},
+    "Secret": {"type": "string", "max": 2, "sensitive": True},
+})
+FAILED = "failed to satisfy constraint: Member must"
+ENUM_AND_PATTERN = (f"{FAILED} satisfy enum value set: [ab, abcd]",
+                    f"{FAILED} satisfy regular expression pattern: ^a")
+
+
+def test_model_violations_of_every_shape_kind() -> None:
+    value = {"Name": "bcde", "Count": 6, "Big": 7, "Data": b"xyz", "Ids": ["ab", "zz"],
+             "Tags": {"ab": 1, "q": 9}, "Secret": "hunter2", "Unknown": "x",
+             "Inner": {"Name": "abcd", "Count": "6", "Data": "xyz", "Ids": "ab", "Tags": []}}
+    found = list(aws_rules._violations(MODEL.get_shape_by_name("Top"), value, ""))
+    assert found == [
+        f"Value 'bcde' at 'name' {FAILED} have length less than or equal to 3",
+        *(f"Value 'bcde' at 'name' {end}" for end in ENUM_AND_PATTERN),
+        f"Value '6' at 'count' {FAILED} have value less than or equal to 5",
+        f"Value '7' at 'big' {FAILED} have value less than or equal to 5",
+        f"Value 'b'xyz'' at 'data' {FAILED} have length less than or equal to 2",
+        f"Value '['ab', 'zz']' at 'ids' {FAILED} have length less than or equal to 1",
+        *(f"Value 'zz' at 'ids.2.member' {end}" for end in ENUM_AND_PATTERN),
+        f"Value '{{'ab': 1, 'q': 9}}' at 'tags' {FAILED} have length less than or equal to 1",
+        *(f"Value 'q' at 'tags.key' {end}" for end in ENUM_AND_PATTERN),
+        f"Value '9' at 'tags.q' {FAILED} have value less than or equal to 5",
+        f"at 'secret' {FAILED} have length less than or equal to 2",
+        f"Value 'abcd' at 'inner.name' {FAILED} have length less than or equal to 3",
+        f"Value 'xyz' at 'inner.data' {FAILED} have length less than or equal to 2",
+    ]
+    within = {"Name": "ab", "Count": 5, "Big": 5, "Data": b"xy", "Ids": ["ab"],
+              "Tags": {"ab": 5}, "Secret": "hi"}
+    assert list(aws_rules._violations(MODEL.get_shape_by_name("Top"), within, "")) == []

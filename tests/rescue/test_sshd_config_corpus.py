@@ -273,37 +273,47 @@ def disagreements(name: str, config: Config, tmp_path: Path, host_key: Path, key
     for user, _ in USERS:
         uid, home = accounts[user]
         specs = [f"user={user},{connection}" for connection in CONNECTIONS]
-        readings = sshd_key_files(tree, host_key, specs)
-        if user not in reported:
-            used = {
-                path
-                for settings in readings
-                for path in expand(settings["authorizedkeysfile"], user, uid, home)
-                if path in before
-            }
+        readings = [
+            expanded(settings, user, uid, home)
+            for settings in sshd_key_files(tree, host_key, specs)
+        ]
+        if user in reported:
+            wrong += reported_disagreements(user, reported[user], readings, tree, blob)
+        else:
+            used = sorted({path for paths, _ in readings for path in paths if path in before})
             if used:
-                wrong.append(f"{user}: has {sorted(used)}, which sshd reads, but was skipped")
+                wrong.append(f"{user}: has {used}, which sshd reads, but was skipped")
+    return wrong
+
+
+def expanded(settings: dict[str, str], user: str, uid: int, home: str) -> tuple[list[str], str]:
+    """(the key files sshd reads for the user, its AuthorizedKeysCommand) on one connection."""
+    paths = expand(settings["authorizedkeysfile"], user, uid, home)
+    return paths, settings.get("authorizedkeyscommand", "none")
+
+
+def reported_disagreements(
+    user: str, entry: dict[str, Any], readings: list[tuple[list[str], str]], tree: Path, blob: str
+) -> list[str]:
+    """Where the report for a user the agent chose disagrees with sshd on each connection."""
+    wrong = []
+    said = " ".join([entry.get("refused") or "", *entry.get("notes", [])])
+    read_anywhere = {path for paths, _ in readings for path in paths}
+    # A refusal naming its cause is an answer on every connection.
+    for connection, (paths, command) in zip(CONNECTIONS, readings, strict=True):
+        if entry.get("refused"):
             continue
-        entry = reported[user]
-        said = " ".join([entry.get("refused") or "", *entry.get("notes", [])])
-        read_anywhere: set[str] = set()
-        for connection, settings in zip(CONNECTIONS, readings, strict=True):
-            paths = expand(settings["authorizedkeysfile"], user, uid, home)
-            read_anywhere.update(paths)
-            command = settings.get("authorizedkeyscommand", "none")
-            if entry.get("refused"):
-                continue  # a refusal naming its cause is an answer
-            if command != "none" and "AuthorizedKeysCommand" not in said:
-                wrong.append(f"{user} @ {connection}: sshd runs {command}, report silent")
-            if not paths:
-                if "AuthorizedKeysFile none" not in said:
-                    wrong.append(f"{user} @ {connection}: sshd reads no file, report silent")
-            elif not first_use_unrestricted(tree, paths, blob):
-                wrong.append(f"{user} @ {connection}: sshd reads {paths}, agent wrote {entry}")
-        stray = [path for path in entry["files"] if entry["added"] and path not in read_anywhere]
-        # A file only some untested connection may pick is fine when the report says so.
-        if stray and "picks the key file by connection" not in said:
-            wrong.append(f"{user}: agent wrote {stray}, which sshd never reads")
+        if command != "none" and "AuthorizedKeysCommand" not in said:
+            wrong.append(f"{user} @ {connection}: sshd runs {command}, report silent")
+        if not paths:
+            if "AuthorizedKeysFile none" not in said:
+                wrong.append(f"{user} @ {connection}: sshd reads no file, report silent")
+        elif not first_use_unrestricted(tree, paths, blob):
+            wrong.append(f"{user} @ {connection}: sshd reads {paths}, agent wrote {entry}")
+    stray = [path for path in entry["files"] if entry["added"] and path not in read_anywhere]
+    # A file only some untested connection may pick is fine when the report says so.
+    if stray and "picks the key file by connection" not in said:
+        wrong.append(f"{user}: agent wrote {stray}, which sshd never reads")
     return wrong
 
 

@@ -58,10 +58,11 @@ def without_plugin(xml: str) -> str:
         # The only Ec2SetPassword is in a comment: it does not count, a plugin is added.
         (without_plugin(EC2CONFIG_XML),
          without_plugin(EC2CONFIG_XML).replace(
-             "      <Name>AWS.EC2.Windows.CloudWatch.PlugIn</Name>\n      <State>Disabled</State>\n"
-             "    </Plugin>\n",
-             "      <Name>AWS.EC2.Windows.CloudWatch.PlugIn</Name>\n      <State>Disabled</State>\n"
-             "    </Plugin>\n    <Plugin>\n      <Name>Ec2SetPassword</Name>\n"
+             "      <Name>AWS.EC2.Windows.CloudWatch.PlugIn</Name>\n"
+             "      <State>Disabled</State>\n    </Plugin>\n",
+             "      <Name>AWS.EC2.Windows.CloudWatch.PlugIn</Name>\n"
+             "      <State>Disabled</State>\n    </Plugin>\n"
+             "    <Plugin>\n      <Name>Ec2SetPassword</Name>\n"
              "      <State>Enabled</State>\n    </Plugin>\n")),
         ("<S>\r\n  <Plugins>\r\n    <Plugin>\r\n      <Name>Ec2SetPassword</Name>\r\n"
          "    </Plugin>\r\n  </Plugins>\r\n</S>",
