@@ -54,7 +54,7 @@ test: venv node layer  ## run every test (what CI runs)
 # Test folders have no __init__.py (each has its own conftest), so mypy checks them one by one;
 # test functions may leave fixtures unannotated. The workflow and fault tests share the
 # workflow's world checks as `tests.workflow.conftest`, so mypy names their modules from here.
-SOURCES := $(wildcard app.py stacks lambdas local cli rescue acceptance)
+SOURCES := $(wildcard app.py stacks statemachine lambdas local cli rescue acceptance)
 SHARED_TEST_DIRS := tests/workflow/ tests/faults/
 TEST_DIRS := $(filter-out $(SHARED_TEST_DIRS),$(wildcard tests/*/))
 
