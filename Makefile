@@ -14,7 +14,7 @@ LAYER_DIR := build/layer
 PYTEST_WORKERS ?= 2
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help venv node layer demo test lint synth deploy acceptance clean
+.PHONY: help venv node layer demo test lint asl synth deploy acceptance clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,13 +54,18 @@ test: lint node layer  ## lint, then run every test (what CI runs)
 
 # tests/ is one package (tests.support holds what its folders share), so one mypy call checks
 # it; test functions may leave fixtures unannotated.
-SOURCES := $(wildcard app.py stacks lambdas local cli rescue acceptance)
+SOURCES := $(wildcard app.py stacks statemachine lambdas local cli rescue acceptance)
 
 lint: venv  ## ruff (rules, complexity, layout) and mypy; any finding fails
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy $(SOURCES)
 	$(PY) -m mypy --allow-untyped-defs --allow-incomplete-defs tests
+
+# The definition is built by statemachine/ (Python); this is its JSON, placeholders and all, for
+# Workflow Studio or the console. The stack and the engine build it themselves.
+asl: venv  ## write the workflow's JSON to build/reset_access.asl.json
+	$(PY) -m statemachine --output build/reset_access.asl.json
 
 # --no-notices: the CLI would otherwise fetch its notices from the internet on every run.
 synth: venv node layer  ## synthesize the ResetAccess stack into cdk.out

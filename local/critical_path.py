@@ -1,7 +1,7 @@
-"""How long a reset takes in AWS, computed from the real ASL file and stated latencies.
+"""How long a reset takes in AWS, computed from the real workflow definition and stated latencies.
 
 The embedded engine takes no time for EC2 to stop an instance or boot a helper, so wall time
-there says nothing about AWS. This walks `statemachine/reset_access.asl.json` (Parallel states
+there says nothing about AWS. This walks the definition (statemachine/definition.py; Parallel states
 take their slowest branch) with a table of typical AWS latencies, and does the same for the
 sequence AWSSupport-StartEC2RescueWorkflow documents (ANCHORS.md), so the two can be compared
 under the same assumptions. Change a latency and both figures move; change the ASL and ours does.
@@ -11,11 +11,9 @@ under the same assumptions. Change a latency and both figures move; change the A
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-ASL = Path(__file__).resolve().parent.parent / "statemachine" / "reset_access.asl.json"
+from statemachine.definition import definition
 
 # Seconds, typical for a t3.small helper and an 8 GiB gp3 root in one AZ.
 LATENCY = {
@@ -94,7 +92,7 @@ def walk(states: dict[str, Any], start: str, at: float, ends: dict[str, float],
 
 
 def ours(choices: dict[str, str] | None = None) -> dict[str, float]:
-    asl = json.loads(ASL.read_text())
+    asl = definition()
     ends: dict[str, float] = {}
     total = walk(asl["States"], asl["StartAt"], 0.0, ends, choices or {})
     stopped_at = ends["WaitStopped"] - LATENCY["stop"] - LATENCY["lambda"]

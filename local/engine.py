@@ -1,8 +1,8 @@
 """Run the real workflow file on moto with our handlers in-process, and report the world after.
 
 The engine plays the part of the stack: it creates, inside moto, the key, lock table, helper
-profile, rescue document, one function per `${...FunctionArn}` of the ASL, and the state
-machine from the same ASL file with the same substitutions.
+profile, rescue document, one function per phase (statemachine/phases.py), and the state
+machine from the same definition text (statemachine/definition.py) with the same substitutions.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from local.emulator import ACCOUNT, REGION, SsmWorld
 from local.network import give_default_vpc_its_gateway
 from local.scenario import Scenario
 from local.volumes import build_linux_tree, build_windows_tree, read_authorized_keys
+from statemachine.definition import render
+from statemachine.phases import EVENT_FUNCTIONS, PHASES
 
-ASL_FILE = emulator.REPO / "statemachine" / "reset_access.asl.json"
 # moto logs every state's error with a full repr of the interpreter; the report says it better.
 logging.getLogger("moto").setLevel(logging.CRITICAL)
-PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)FunctionArn\}")
 STACK = "ResetAccess"
 LOCK_TABLE = f"{STACK}-Locks"
 RESCUE_DOCUMENT = f"{STACK}-Rescue"
@@ -50,23 +50,8 @@ UBUNTU_PARAMETER = (
     "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
 )
 EXECUTION_TAG = "ResetAccess:Execution"
-# Functions no Task state invokes: EventBridge starts them in AWS, the engine does here.
-EVENT_FUNCTIONS = ("Janitor",)
 # Statuses the janitor rule matches (stacks/triggers.py JANITOR_STATUSES).
 JANITOR_STATUSES = ("ABORTED", "TIMED_OUT", "FAILED")
-
-
-def function_names(asl_text: str) -> list[str]:
-    """The CamelCase names of the functions the ASL refers to, in first-use order."""
-    seen: dict[str, None] = {}
-    for match in PLACEHOLDER.finditer(asl_text):
-        seen.setdefault(match.group(1), None)
-    return list(seen)
-
-
-def handler_module(camel: str) -> str:
-    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
-    return f"lambdas.handlers.{snake}"
 
 
 @dataclass
@@ -213,18 +198,18 @@ class Engine:
         })
         self._load_handlers()
 
-        asl = ASL_FILE.read_text()
+        asl = render()
         lambdas = boto3.client("lambda", region_name=REGION)
         code = io.BytesIO()
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("README", "handlers run in-process by local.engine")
         substitutions = {}
-        for camel in function_names(asl):
+        for phase in PHASES:
             arn = lambdas.create_function(
-                FunctionName=f"{STACK}-{camel}", Runtime="python3.13", Role=role_arn,
-                Handler=f"{handler_module(camel)}.handler", Code={"ZipFile": code.getvalue()},
+                FunctionName=f"{STACK}-{phase.name}", Runtime="python3.13", Role=role_arn,
+                Handler=f"{phase.module}.handler", Code={"ZipFile": code.getvalue()},
             )["FunctionArn"]
-            substitutions[f"{camel}FunctionArn"] = arn
+            substitutions[phase.placeholder] = arn
         definition = re.sub(r"\$\{([A-Za-z0-9]+)\}",
                             lambda m: substitutions.get(m.group(1), m.group(0)), asl)
         sfn = boto3.client("stepfunctions", region_name=REGION)
@@ -242,19 +227,16 @@ class Engine:
         scale_handler_waits()
         runtime.logger.registered_handler.stream = self.logs  # type: ignore[attr-defined]
         self.handlers: dict[str, Any] = {}
-        for camel in function_names(ASL_FILE.read_text()):
-            name = handler_module(camel)
-            module = importlib.import_module(name)
-            self.handlers[f"{STACK}-{camel}"] = importlib.reload(module)
-        for camel in EVENT_FUNCTIONS:
-            try:
-                module = importlib.reload(importlib.import_module(handler_module(camel)))
-            except ModuleNotFoundError:
-                continue
+        for phase in PHASES:
+            module = importlib.import_module(phase.module)
+            self.handlers[f"{STACK}-{phase.name}"] = importlib.reload(module)
+        # Functions no Task state invokes: EventBridge starts them in AWS, the engine does here.
+        for event_function in EVENT_FUNCTIONS:
+            module = importlib.reload(importlib.import_module(event_function.module))
             if hasattr(module, "CLOCK"):
                 clock = _skipped_time_clock(self._wait_for_running_phases)
                 setattr(module, "CLOCK", clock)  # noqa: B010 - typed Any
-            self.handlers[f"{STACK}-{camel}"] = module
+            self.handlers[f"{STACK}-{event_function.name}"] = module
 
     def _build_world(self) -> None:
         ec2 = boto3.client("ec2", region_name=REGION)
@@ -393,7 +375,7 @@ class Engine:
         context = _Context(name, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
                            uuid.uuid4().hex)
         self._local.function = name
-        phase = name not in {f"{STACK}-{camel}" for camel in EVENT_FUNCTIONS}
+        phase = name not in {f"{STACK}-{f.name}" for f in EVENT_FUNCTIONS}
         if phase:
             with self._phases_done:
                 self._phases_running += 1

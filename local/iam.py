@@ -24,6 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from stacks.permissions import PERMISSIONS, Rule, render, render_conditions
+from statemachine import phases
 
 PARTITION = "aws"
 EXECUTION_TAG_KEYS = "aws:TagKeys"
@@ -456,8 +457,8 @@ OPERATIONS: dict[str, Authorize] = {
 
 
 def _handler_name(function: str, stack: str) -> str:
-    camel = function.removeprefix(f"{stack}-")
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
+    """`ResetAccess-CheckVolume` -> `check_volume`, the permission table's key."""
+    return phases.by_name(function.removeprefix(f"{stack}-")).handler
 
 
 class Authorizer:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.project import ASL_PATH, ROOT, STACK_NAME
+from stacks.project import ROOT, STACK_NAME
 from stacks.reset_access_stack import ResetAccessStack
 
 
@@ -24,7 +23,6 @@ def build_app(
     *,
     outdir: str | None = None,
     context: Mapping[str, Any] | None = None,
-    asl_path: Path = ASL_PATH,
 ) -> tuple[App, ResetAccessStack]:
     """The app with the ResetAccess stack, checked by cdk-nag's AwsSolutions rules on synth."""
     # Context given here ranks below the CLI's (-c key=value), as with cdk.json.
@@ -32,7 +30,6 @@ def build_app(
     stack = ResetAccessStack(
         app,
         STACK_NAME,
-        asl_path=asl_path,
         description="ResetAccess: gives back SSH or Windows access to EC2 instances",
     )
     # Any unacknowledged finding fails synthesis (and so `cdk deploy`).

@@ -1,12 +1,11 @@
-"""The phase functions: one code asset, one layer, one function and one role per handler."""
+"""The phase functions: one code asset, one layer, and one function and role per phase
+(statemachine/phases.py)."""
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -25,6 +24,7 @@ from stacks.permissions import (
 )
 from stacks.project import LAMBDAS_DIR, LAYER_DIR, ROOT, SERVICE_NAME
 from stacks.storage import Storage
+from statemachine.phases import Phase
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 RUNTIME_REASON = (
@@ -34,24 +34,6 @@ RUNTIME_REASON = (
 )
 ARCHITECTURE = lambda_.Architecture.ARM_64
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
-DEFAULT_TIMEOUT = Duration.seconds(60)
-DEFAULT_MEMORY_MB = 256
-# Checks and the command send only ask or send; a slow answer is better retried by the ASL.
-SHORT = Duration.seconds(20)
-TIMEOUTS: Mapping[str, Duration] = {
-    "check_helper": SHORT,
-    "check_instance": SHORT,
-    "check_volume": SHORT,
-    "check_rescue": SHORT,
-    "run_rescue": Duration.seconds(30),
-    # The janitor runs rollback and cleanup for an execution in one go, with no ASL to retry it.
-    "janitor": Duration.seconds(900),
-}
-MEMORY_MB: Mapping[str, int] = {
-    # RSA-4096 generation is CPU-bound and Lambda's CPU grows with memory: a few seconds at
-    # 256 MB become well under one at 1024 MB, for about the same cost.
-    "create_key": 1024,
-}
 # The asset is the repository root filtered down to the `lambdas` package, so that handlers
 # import as `lambdas.handlers.<name>`. Tests, caches and the layer's requirements stay out.
 ASSET_EXCLUDE = [
@@ -65,38 +47,6 @@ ASSET_EXCLUDE = [
     "lambdas/requirements.txt",
 ]
 LAYER_EXCLUDE = ["**/__pycache__", "**/*.pyc", "bin"]
-
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
-
-
-def camel_to_snake(name: str) -> str:
-    """`CheckVolume` -> `check_volume`."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def snake_to_camel(name: str) -> str:
-    """`check_volume` -> `CheckVolume`."""
-    return "".join(part.capitalize() for part in name.split("_"))
-
-
-def function_placeholder(handler: str) -> str:
-    """The ASL substitution that stands for the handler's function ARN."""
-    return f"{snake_to_camel(handler)}FunctionArn"
-
-
-def asl_placeholders(asl_path: Path) -> list[str]:
-    """Every `${Name}` substitution in the ASL file, in order of first use."""
-    return list(dict.fromkeys(_PLACEHOLDER.findall(asl_path.read_text(encoding="utf-8"))))
-
-
-def handlers_in_asl(asl_path: Path) -> list[str]:
-    """The handler of every `${XxxFunctionArn}` placeholder in the ASL file."""
-    return [
-        camel_to_snake(name.removesuffix("FunctionArn"))
-        for name in asl_placeholders(asl_path)
-        if name.endswith("FunctionArn")
-    ]
-
 
 @dataclass(frozen=True)
 class Environment:
@@ -159,42 +109,41 @@ class PhaseFunctions(Construct):
 
     def add(
         self,
-        handler: str,
+        phase: Phase,
         *,
         state_machine_arn: str = "",
         extra_values: Mapping[str, str] | None = None,
     ) -> lambda_.Function:
-        """One function for `lambdas.handlers.<handler>.handler`, with its own role."""
-        rules = rules_for(handler)
-        camel = snake_to_camel(handler)
+        """One function for the phase's `handler` entry point, with its own role."""
+        rules = rules_for(phase.handler)
         log_group = logs.LogGroup(
             self,
-            f"{camel}Logs",
+            f"{phase.name}Logs",
             retention=LOG_RETENTION,
             removal_policy=RemovalPolicy.DESTROY,
         )
         role = iam.Role(
             self,
-            f"{camel}Role",
-            description=f"ResetAccess {handler} function",
+            f"{phase.name}Role",
+            description=f"ResetAccess {phase.handler} function",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
         )
         log_group.grant_write(role)
         values = {**self._values, **(extra_values or {})}
-        timeout = TIMEOUTS.get(handler, DEFAULT_TIMEOUT)
+        timeout = Duration.seconds(phase.timeout_seconds)
         self._attach(role, rules, values)
         function = lambda_.Function(
             self,
-            camel,
-            description=f"ResetAccess phase: {handler.replace('_', ' ')}",
+            phase.name,
+            description=f"ResetAccess phase: {phase.handler.replace('_', ' ')}",
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             code=self.code,
-            handler=f"lambdas.handlers.{handler}.handler",
+            handler=f"{phase.module}.handler",
             layers=[self.layer],
             role=role,
             timeout=timeout,
-            memory_size=MEMORY_MB.get(handler, DEFAULT_MEMORY_MB),
+            memory_size=phase.memory_mb,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             # The AWS clients' timeouts are cut to fit it (lambdas/runtime.py client_config).
@@ -202,7 +151,7 @@ class PhaseFunctions(Construct):
                          TIMEOUT_VARIABLE: str(timeout.to_seconds())},
         )
         acknowledge(function, {"AwsSolutions-L1": [RUNTIME_REASON]})
-        self.functions[handler] = function
+        self.functions[phase.handler] = function
         return function
 
     def _attach(self, role: iam.Role, rules: Iterable[Rule], values: Mapping[str, str]) -> None:

@@ -1,4 +1,5 @@
-"""What each phase function may do, as one declarative table: handler name -> rules.
+"""What each phase function may do, as one declarative table: Phase.handler -> rules
+(statemachine/phases.py lists the functions).
 
 Each function gets its own role with exactly its rules. Rules name resources by template
 (`{ec2}:instance/*`, `{lock_table_arn}`), which `render` fills with the stack's values, so the
@@ -537,9 +538,6 @@ def _with_in_flight_marks(name: str, rules: tuple[Rule, ...]) -> tuple[Rule, ...
 PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     name: _with_in_flight_marks(name, rules) for name, rules in _PHASE_PERMISSIONS.items()
 }
-
-# Functions that no Task state invokes: EventBridge starts them (see stacks/triggers.py).
-EVENT_FUNCTIONS = ("janitor",)
 
 
 def render(template: str, values: Mapping[str, str]) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ASL_PATH = ROOT / "statemachine" / "reset_access.asl.json"
 LAMBDAS_DIR = ROOT / "lambdas"
 LAYER_DIR = ROOT / "build" / "layer"
 RESCUE_DIR = ROOT / "rescue"

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
-from stacks.functions import Environment, PhaseFunctions, handlers_in_asl, resource_values
+from stacks.functions import Environment, PhaseFunctions, resource_values
 from stacks.helper import HelperIdentity
-from stacks.permissions import EVENT_FUNCTIONS
-from stacks.project import ASL_PATH, DEFAULT_ALARM_PREFIX
+from stacks.project import DEFAULT_ALARM_PREFIX
 from stacks.rescue_document import RescueDocument
 from stacks.storage import Storage
 from stacks.triggers import Triggers
 from stacks.workflow import Workflow
+from statemachine.phases import JANITOR, PHASES
 
 
 def alarm_prefix_from(scope: Construct) -> str:
@@ -35,16 +34,9 @@ class ResetAccessStack(Stack):
         self,
         scope: Construct,
         construct_id: str,
-        *,
-        asl_path: Path = ASL_PATH,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        handlers = handlers_in_asl(asl_path)
-        clash = sorted(set(handlers) & set(EVENT_FUNCTIONS))
-        if clash:
-            raise ValueError(f"{clash} are started by EventBridge, not by a Task state")
-
         storage = Storage(self, "Storage")
         helper = HelperIdentity(self, "Helper")
         document = RescueDocument(self, "Rescue")
@@ -70,14 +62,10 @@ class ResetAccessStack(Stack):
                 helper_role_arn=helper.role.role_arn,
             ),
         )
-        for handler in handlers:
-            functions.add(handler)
-
         workflow = Workflow(
             self,
             "Workflow",
-            asl_path=asl_path,
-            functions=dict(functions.functions),
+            functions={phase: functions.add(phase) for phase in PHASES},
             # Names the ASL may use besides function ARNs (e.g. for SDK integrations).
             values={
                 "LockTableName": storage.lock_table.table_name,
@@ -89,7 +77,7 @@ class ResetAccessStack(Stack):
         )
         state_machine = workflow.state_machine
         janitor = functions.add(
-            "janitor",
+            JANITOR,
             state_machine_arn=state_machine.state_machine_arn,
             extra_values={"state_machine_name": state_machine.state_machine_name},
         )

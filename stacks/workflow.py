@@ -1,9 +1,9 @@
-"""The Standard state machine, loaded from the ASL file with the stack's values substituted."""
+"""The Standard state machine: statemachine/definition.py's JSON, with the stack's function ARNs
+and values substituted by CloudFormation."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -12,9 +12,12 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.functions import LOG_RETENTION, asl_placeholders, function_placeholder
+from stacks.functions import LOG_RETENTION
 from stacks.nag import acknowledge, wildcard_finding
 from stacks.permissions import ALL_RESOURCES_REASON
+from statemachine.definition import render, tasks
+from statemachine.phases import Phase
+from statemachine.states import phase_of
 
 
 class Workflow(Construct):
@@ -25,20 +28,15 @@ class Workflow(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        asl_path: Path,
-        functions: Mapping[str, lambda_.IFunction],
+        functions: Mapping[Phase, lambda_.IFunction],
         values: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
-        substitutions = {function_placeholder(h): f.function_arn for h, f in functions.items()}
+        missing = sorted({phase_of(state) for _, state in tasks()} - {p.name for p in functions})
+        if missing:
+            raise ValueError(f"the workflow invokes {missing}, which the stack gives no function")
+        substitutions = {p.placeholder: f.function_arn for p, f in functions.items()}
         substitutions.update(values)
-        unknown = [p for p in asl_placeholders(asl_path) if p not in substitutions]
-        if unknown:
-            raise ValueError(
-                f"{asl_path.name} uses ${{{', '.join(unknown)}}} which the stack does not "
-                "provide: add a function to stacks/permissions.py (for *FunctionArn) or a value "
-                "in stacks/reset_access_stack.py"
-            )
 
         self.log_group = logs.LogGroup(
             self,
@@ -65,7 +63,8 @@ class Workflow(Construct):
             self,
             "StateMachine",
             state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_file(str(asl_path)),
+            # The same text the local engine runs (local/engine.py), placeholders and all.
+            definition_body=sfn.DefinitionBody.from_string(render()),
             definition_substitutions=substitutions,
             role=self.role,
             tracing_enabled=True,

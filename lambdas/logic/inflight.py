@@ -17,7 +17,7 @@ from lambdas.errors import NotReady
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-# A function's timeout is 60 s (stacks/functions.py); a mark older than this is a crashed run's.
+# A phase's timeout is 60 s at most (statemachine/phases.py); an older mark is a crashed run's.
 MARK_SECONDS = 90
 # The marks' item goes by itself (the table's TTL) if nobody deletes it.
 ITEM_SECONDS = 6 * 3600

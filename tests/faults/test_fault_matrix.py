@@ -1,6 +1,6 @@
 """A fault at every Task of the helper path, before and after its side effect, for a running
 and a stopped instance: the run fails, names the state, and leaves the world as it found it.
-Retryable faults heal. The list of states comes from the ASL file (asl_paths.py). EC2's
+Retryable faults heal. The list of states comes from the definition (asl_paths.py). EC2's
 eventual consistency is on throughout (local/consistency.py): every resource the run creates
 answers NotFound to the first calls naming it, as AWS may."""
 

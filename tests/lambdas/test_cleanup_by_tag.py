@@ -151,7 +151,7 @@ def test_a_piece_still_in_use_or_not_yet_visible_waits_for_the_next_round(
 ) -> None:
     ec2, ssm = aws
     ours = network(ec2, EXECUTION)
-    busy = Refusing(
+    busy: Any = Refusing(
         ec2, delete_subnet="DependencyViolation", delete_security_group="InvalidGroup.NotFound"
     )
     waiting = ", ".join(ours[kind] for kind in ("security_groups", "subnets", "vpcs"))
@@ -175,9 +175,9 @@ def test_a_piece_already_gone_is_not_an_error_but_a_refusal_is(aws: tuple[Any, A
         Description="helper",
         TagSpecifications=tag_specifications("security-group", EXECUTION),
     )
-    gone = Refusing(ec2, delete_security_group="InvalidSecurityGroupID.NotFound")
+    gone: Any = Refusing(ec2, delete_security_group="InvalidSecurityGroupID.NotFound")
     assert cleanup(gone, ssm, EXECUTION, TARGET, False) == {"Removed": {}}
-    denied = Refusing(ec2, delete_security_group="UnauthorizedOperation")
+    denied: Any = Refusing(ec2, delete_security_group="UnauthorizedOperation")
     with pytest.raises(ClientError, match="UnauthorizedOperation"):
         cleanup(denied, ssm, EXECUTION, TARGET, False)
 
@@ -194,7 +194,7 @@ def test_a_helper_ec2_does_not_know_yet_waits(aws: tuple[Any, Any]) -> None:
         InstanceId=instance,
         BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": True}}],
     )
-    lagging = Refusing(ec2, modify_instance_attribute="InvalidInstanceID.NotFound")
+    lagging: Any = Refusing(ec2, modify_instance_attribute="InvalidInstanceID.NotFound")
     with pytest.raises(NotReady, match=f"^{instance} not visible to EC2 yet$"):
         cleanup(lagging, ssm, EXECUTION, TARGET, False)
     running = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from lambdas import runtime
-from stacks.project import ASL_PATH
+from statemachine.definition import tasks
 from tests.support.synth import Synth, functions_by_handler
 
 TIMEOUT_VARIABLE = "FUNCTION_TIMEOUT_SECONDS"
@@ -72,15 +72,8 @@ def test_every_task_retries_a_lambda_timeout() -> None:
     """Every phase is retry-safe (tests/faults: a retryable fault after the side effect heals),
     so a function killed at its timeout is run again like any transient failure."""
     missing = []
-
-    def walk(states: dict[str, Any]) -> None:
-        for name, state in states.items():
-            for branch in state.get("Branches", []):
-                walk(branch["States"])
-            if state["Type"] == "Task" and "FunctionArn" in state["Resource"]:
-                named = {e for retrier in state.get("Retry", []) for e in retrier["ErrorEquals"]}
-                if not named >= LAMBDA_TIMEOUT_ERRORS:
-                    missing.append(name)
-
-    walk(json.loads(ASL_PATH.read_text())["States"])
+    for name, state in tasks():
+        named = {e for retrier in state.get("Retry", []) for e in retrier["ErrorEquals"]}
+        if not named >= LAMBDA_TIMEOUT_ERRORS:
+            missing.append(name)
     assert missing == [], f"these Tasks do not retry a function timeout: {missing}"

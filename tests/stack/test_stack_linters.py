@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from stacks.functions import asl_placeholders
-from stacks.project import ASL_PATH
+from statemachine.definition import render
+from statemachine.phases import PHASES
 from tests.support.synth import ROOT, Synth
 
 NODE_BIN = ROOT / "node_modules" / ".bin"
@@ -21,6 +21,13 @@ CFN_LINT_IGNORED = {
     # CDK adds DependsOn from each function to its role and policy; the role's GetAtt already
     # implies one of them. Harmless, and not ours to change.
     "W3005",
+}
+# cfn-lint findings that are wrong, each with why: (rule, the start of its message).
+CFN_LINT_FALSE_POSITIVES = {
+    # The States Language allows OutputPath on a Succeed state (states-language.net, "State
+    # type table"), as Step Functions and asl-validator do; cfn-lint's schema of the definition
+    # does not (1.58). asl-validator below checks the definition as a whole.
+    ("E3601", "Additional properties are not allowed ('OutputPath' was unexpected)"),
 }
 
 
@@ -87,29 +94,46 @@ def test_every_acknowledgement_is_still_needed(synth: Synth) -> None:
 
 
 def test_cfn_lint_finds_nothing(synth: Synth) -> None:
-    run_tool(
-        str(Path(sys.executable).parent / "cfn-lint"),  # the venv's, beside its python
-        "--ignore-checks",
-        *sorted(CFN_LINT_IGNORED),
-        "--",
-        str(synth.template_path),
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "cfn-lint"),  # the venv's, beside its python
+            "--format",
+            "json",
+            "--ignore-checks",
+            *sorted(CFN_LINT_IGNORED),
+            "--",
+            str(synth.template_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
+    assert result.stdout.strip(), result.stderr
+    findings = [
+        f"{f['Rule']['Id']} {f['Message']}"
+        for f in json.loads(result.stdout)
+        if not any(
+            f["Rule"]["Id"] == rule and f["Message"].startswith(message)
+            for rule, message in CFN_LINT_FALSE_POSITIVES
+        )
+    ]
+    assert findings == [], result.stderr
 
 
 def test_asl_validator_accepts_the_workflow_as_written_and_as_deployed(tmp_path: Path) -> None:
-    # As deployed: every ${...} replaced by a value of the kind the stack substitutes.
-    text = ASL_PATH.read_text(encoding="utf-8")
-    for name in asl_placeholders(ASL_PATH):
-        value = (
-            f"arn:aws:lambda:eu-west-1:123456789012:function:ResetAccess-{name[:-11]}"
-            if name.endswith("FunctionArn")
-            else f"reset-access-{name}"
-        )
-        text = text.replace("${" + name + "}", value)
+    written = tmp_path / "reset_access.asl.json"
+    written.write_text(render(), encoding="utf-8")
+    # As deployed: every ${...} replaced by a function ARN, as CloudFormation does.
+    text = render()
+    for phase in PHASES:
+        arn = f"arn:aws:lambda:eu-west-1:123456789012:function:ResetAccess-{phase.name}"
+        text = text.replace("${" + phase.placeholder + "}", arn)
+    assert "${" not in text
     deployed = tmp_path / "deployed.asl.json"
     deployed.write_text(text, encoding="utf-8")
     json.loads(text)
-    run_tool(node_tool("asl-validator"), "--json-path", str(ASL_PATH), "--json-path", str(deployed))
+    run_tool(node_tool("asl-validator"), "--json-path", str(written), "--json-path", str(deployed))
 
 
 def test_cdk_cli_reads_the_cloud_assembly(synth: Synth) -> None:

@@ -6,13 +6,14 @@ AccessDenied in a real account. This reads the calls from the handlers' code (aw
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from stacks.functions import handlers_in_asl
-from stacks.permissions import EVENT_FUNCTIONS, IMPLIED_ACTIONS, PERMISSIONS
-from stacks.project import ASL_PATH, ROOT
+from stacks.permissions import IMPLIED_ACTIONS, PERMISSIONS
+from stacks.project import ROOT
+from statemachine.phases import FUNCTIONS, Phase
 from tests.support.aws_calls import Package
 
 HANDLERS_DIR = ROOT / "lambdas" / "handlers"
@@ -36,13 +37,19 @@ def test_every_handler_module_has_permissions() -> None:
     assert missing == [], "add these to PERMISSIONS in stacks/permissions.py"
 
 
-@pytest.mark.parametrize("handler", [*handlers_in_asl(ASL_PATH), *EVENT_FUNCTIONS])
-def test_every_deployed_function_has_its_handler_module(handler: str) -> None:
-    module = HANDLERS_DIR / f"{handler}.py"
-    if not module.exists() and handler in EVENT_FUNCTIONS:
-        pytest.skip(f"lambdas/handlers/{handler}.py not written yet (the stack deploys it)")
-    assert module.exists(), f"the stack deploys lambdas.handlers.{handler}.handler"
-    assert "handler" in module.read_text(encoding="utf-8")
+def test_the_table_has_one_entry_per_phase_function() -> None:
+    assert sorted(PERMISSIONS) == sorted(p.handler for p in FUNCTIONS)
+
+
+def test_every_handler_module_is_a_phase_function() -> None:
+    assert handler_modules() == sorted(p.handler for p in FUNCTIONS)
+
+
+@pytest.mark.parametrize("phase", FUNCTIONS, ids=lambda p: p.name)
+def test_every_deployed_function_has_its_handler_module(phase: Phase) -> None:
+    module = ROOT / f"{phase.module.replace('.', '/')}.py"
+    assert module.exists(), f"the stack deploys {phase.module}.handler"
+    assert re.search(r"^(def handler\(|handler = )", module.read_text(encoding="utf-8"), re.M)
 
 
 @pytest.mark.parametrize("handler", handler_modules())

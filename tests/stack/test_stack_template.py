@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from stacks.functions import handlers_in_asl, snake_to_camel
-from stacks.permissions import EVENT_FUNCTIONS
-from stacks.project import ASL_PATH, DEFAULT_ALARM_PREFIX, KEY_ALIAS
+from stacks.project import DEFAULT_ALARM_PREFIX, KEY_ALIAS
+from statemachine.definition import render
+from statemachine.phases import EVENT_FUNCTIONS, PHASES
 from tests.support.synth import Synth, functions_by_handler
 
 
@@ -26,28 +25,21 @@ def test_state_machine_is_standard_with_logging_and_tracing(synth: Synth) -> Non
     assert logging["Level"] == "ALL"
     # History already holds every state's input and output; logs must not copy them.
     assert logging["IncludeExecutionData"] is False
-    assert "DefinitionS3Location" in props  # DefinitionBody.from_file: the ASL file, as is
+    # The bytes the local engine runs, placeholders and all.
+    assert props["DefinitionString"] == render()
 
 
-def test_every_asl_placeholder_is_substituted(synth: Synth) -> None:
-    _, machine = one(synth.of_type("AWS::StepFunctions::StateMachine"))
-    substituted = set(machine["Properties"]["DefinitionSubstitutions"])
-    text = ASL_PATH.read_text(encoding="utf-8")
-    missing = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", text)) - substituted
-    assert not missing, f"placeholders without a substitution: {sorted(missing)}"
-
-
-def test_one_function_per_placeholder_and_vice_versa(synth: Synth) -> None:
-    in_asl = set(handlers_in_asl(ASL_PATH))
-    deployed = set(functions_by_handler(synth))
-    assert deployed - set(EVENT_FUNCTIONS) == in_asl
-    assert set(EVENT_FUNCTIONS) <= deployed
+def test_one_function_per_phase_and_its_arn_in_the_definition(synth: Synth) -> None:
+    deployed = functions_by_handler(synth)
+    assert sorted(deployed) == sorted(p.handler for p in (*PHASES, *EVENT_FUNCTIONS))
     _, machine = one(synth.of_type("AWS::StepFunctions::StateMachine"))
     substitutions = machine["Properties"]["DefinitionSubstitutions"]
-    ids = functions_by_handler(synth)
-    for handler in in_asl:
-        arn = substitutions[f"{snake_to_camel(handler)}FunctionArn"]
-        assert arn == {"Fn::GetAtt": [ids[handler][0], "Arn"]}, handler
+    text = machine["Properties"]["DefinitionString"]
+    for phase in PHASES:
+        arn = substitutions[phase.placeholder]
+        assert arn == {"Fn::GetAtt": [deployed[phase.handler][0], "Arn"]}, phase.name
+        assert "${" + phase.placeholder + "}" in text, phase.name
+    assert not any(p.placeholder in substitutions for p in EVENT_FUNCTIONS)
 
 
 def test_functions_run_python313_arm64_with_the_layer_tracing_and_own_role(synth: Synth) -> None:
@@ -73,7 +65,8 @@ def test_functions_run_python313_arm64_with_the_layer_tracing_and_own_role(synth
             "HELPER_ROLE_ARN",
         ):
             assert env[name], (handler, name)
-        assert bool(env["STATE_MACHINE_ARN"]) == (handler in EVENT_FUNCTIONS), handler
+        assert bool(env["STATE_MACHINE_ARN"]) == (
+            handler in {p.handler for p in EVENT_FUNCTIONS}), handler
         assert "LoggingConfig" in props and "LogGroup" in props["LoggingConfig"], handler
         roles.add(json.dumps(props["Role"]))
         code.add(json.dumps(props["Code"], sort_keys=True))
@@ -225,7 +218,7 @@ def test_state_machine_role_invokes_exactly_our_functions(synth: Synth) -> None:
     assert _as_list(statement["Action"]) == ["lambda:InvokeFunction"]
     functions = functions_by_handler(synth)
     # The janitor is EventBridge's to start, not the workflow's.
-    expected = {functions[h][0] for h in handlers_in_asl(ASL_PATH)}
+    expected = {functions[p.handler][0] for p in PHASES}
     resources = statement["Resource"]
     invoked = {r["Fn::GetAtt"][0] for r in resources if "Fn::GetAtt" in r}
     qualified = {r["Fn::Join"][1][0]["Fn::GetAtt"][0] for r in resources if "Fn::Join" in r}

@@ -1,0 +1,395 @@
+"""The ResetAccess workflow in Amazon States Language, built as a dict: each state shows what is
+special about it, and the retry and catch rules come from statemachine/policies.py.
+
+`render()` is the JSON the stack deploys (with `${XxxFunctionArn}` placeholders that
+CloudFormation substitutes) and the local engine runs, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from statemachine import policies
+from statemachine.phases import (
+    ATTACH_VOLUME,
+    BACKUP,
+    CHECK_HELPER,
+    CHECK_INSTANCE,
+    CHECK_RESCUE,
+    CHECK_VOLUME,
+    CLEANUP,
+    CREATE_KEY,
+    CREATE_PASSWORD_AMI,
+    DETACH_VOLUME,
+    LAUNCH_HELPER,
+    PREFLIGHT,
+    PREPARE_NETWORK,
+    PUBLISH_RESULT,
+    RECORD_FAILURE,
+    RESTORE_INSTANCE,
+    ROLLBACK,
+    RUN_RESCUE,
+    STOP_INSTANCE,
+)
+from statemachine.policies import TO_ROLLBACK, catch
+from statemachine.states import PLAN, State, choice, fail, parallel, task, walk
+
+# A run that takes longer than this has gone wrong; the janitor then puts things back.
+TIMEOUT_SECONDS = 7200
+HELPER_ID = "$.prepared.helper.InstanceId"
+# The helper's spare slot for the customer's root volume.
+HELPER_DEVICE = "/dev/sdf"
+
+
+def _entry_states() -> dict[str, State]:
+    """Preflight and where its plan sends the run: nowhere, the online path or the helper's."""
+    return {
+        "Preflight": task(
+            PREFLIGHT,
+            result="$",
+            params={"executionArn.$": "$$.Execution.Id", "input.$": "$"},
+            then="Route",
+            catches=[catch("Refused", result_path="$")],
+            comment="Validate, inspect, lock, plan. A refusal here has changed nothing.",
+        ),
+        "Refused": fail("$.Error", "$.Cause", "Refused in Preflight: nothing was changed."),
+        "Route": choice(
+            "Prepare",
+            ("$.plan.Action", "StringEquals", "skip", "NotOptedIn"),
+            ("$.plan.Action", "StringEquals", "dry-run", "DryRunPlan"),
+            ("$.plan.Mode", "StringEquals", "online", "BackupOnline"),
+        ),
+        "NotOptedIn": {
+            "Type": "Succeed",
+            "Comment": "Alarm for an instance without the opt-in tag: nothing changed.",
+            "OutputPath": "$.plan",
+        },
+        "DryRunPlan": {
+            "Type": "Succeed",
+            "Comment": "DryRun: the plan, no change.",
+            "OutputPath": "$.plan",
+        },
+    }
+
+
+def _online_states() -> dict[str, State]:
+    """Online: the rescue runs on the instance itself; if it cannot, maybe the helper can."""
+    to_online_failed = [catch("OnlineFailed", errors=policies.RESCUE_FAILED), *TO_ROLLBACK]
+    return {
+        "BackupOnline": task(
+            BACKUP,
+            result="$.backup",
+            then="CreateKeyOnline",
+            catches=TO_ROLLBACK,
+            comment="Online: no stop, no helper. A snapshot of the running root volume, not "
+            "waited for.",
+        ),
+        "CreateKeyOnline": task(
+            CREATE_KEY, result="$.key", then="RunRescueOnline", catches=TO_ROLLBACK
+        ),
+        "RunRescueOnline": task(
+            RUN_RESCUE,
+            result="$.command",
+            then="WaitRescueOnline",
+            catches=to_online_failed,
+            params={
+                **PLAN,
+                "instanceId.$": "$.plan.InstanceId",
+                "target": "/",
+                "publicKey.$": "$.key.PublicKey",
+            },
+            comment="On the instance itself: the rescue document on / (Linux), or AWS's "
+            "EC2Rescue for Windows ResetAccess (Windows).",
+        ),
+        "WaitRescueOnline": task(
+            CHECK_RESCUE,
+            result="$.rescue",
+            then="PublishResult",
+            poll=policies.RESCUE,
+            catches=to_online_failed,
+            params={
+                "commandId.$": "$.command.CommandId",
+                "instanceId.$": "$.command.InstanceId",
+                "since.$": "$.plan.StartedAt",
+            },
+        ),
+        "OnlineFailed": choice(
+            "Rollback",
+            ("$.plan.OfflineFallback", "BooleanEquals", True, "FallBackOffline"),
+            comment="Mode auto: the helper path can still do it (Preflight decides).",
+        ),
+        "FallBackOffline": {
+            "Type": "Pass",
+            "Comment": "The same plan, offline; the online error goes into the result.",
+            "Parameters": {
+                "plan.$": "States.JsonMerge($.plan, $.plan.Fallback, false)",
+                "onlineError.$": "$.error",
+            },
+            "ResultPath": "$",
+            "Next": "Prepare",
+        },
+    }
+
+
+def _prepare() -> State:
+    """The helper, the stopped and detached target, and the key, at once."""
+    helper = {
+        "PrepareNetwork": task(PREPARE_NETWORK, result="$.network", then="LaunchHelper"),
+        "LaunchHelper": task(
+            LAUNCH_HELPER,
+            result="$.helper",
+            then="WaitHelperReady",
+            params={**PLAN, "network.$": "$.network"},
+        ),
+        "WaitHelperReady": task(
+            CHECK_HELPER,
+            result=None,
+            poll=policies.HELPER_READY,
+            params={"helperId.$": "$.helper.InstanceId"},
+        ),
+    }
+    target = {
+        "WaitHelperLaunched": task(
+            CHECK_HELPER,
+            result=None,
+            then="StopInstance",
+            poll=policies.HELPER_LAUNCHED,
+            params={"wanted": "running"},
+            comment="Stop only once the helper runs: a helper that cannot launch never costs "
+            "the instance a stop, and the downtime no longer includes the helper's "
+            "network and launch.",
+        ),
+        "StopInstance": task(STOP_INSTANCE, result=None, then="WaitStopped"),
+        "WaitStopped": task(
+            CHECK_INSTANCE,
+            result=None,
+            then="Backup",
+            poll=policies.INSTANCE,
+            params={"instanceId.$": "$.plan.InstanceId", "wanted": "stopped"},
+        ),
+        "Backup": task(BACKUP, result="$.backup", then="DetachRootVolume"),
+        "DetachRootVolume": task(
+            DETACH_VOLUME,
+            result=None,
+            then="WaitRootDetached",
+            params={"volumeId.$": "$.plan.RootVolumeId", "instanceId.$": "$.plan.InstanceId"},
+        ),
+        "WaitRootDetached": task(
+            CHECK_VOLUME,
+            result="$.detached",
+            poll=policies.VOLUME,
+            params={"volumeId.$": "$.plan.RootVolumeId", "wanted": "available"},
+        ),
+    }
+    key = {"CreateKey": task(CREATE_KEY, result="$.key")}
+    return parallel(
+        [helper, target, key],
+        selector={
+            "network.$": "$[0].network",
+            "helper.$": "$[0].helper",
+            "backup.$": "$[1].backup",
+            "detached.$": "$[1].detached",
+            "key.$": "$[2].key",
+        },
+        result="$.prepared",
+        then="AttachToHelper",
+        comment="Helper, target and key at once: the instance stops once its helper runs, and "
+        "is detached while the helper boots.",
+    )
+
+
+def _offline_states() -> dict[str, State]:
+    """The helper path: the root volume goes to the helper, is repaired, and comes back."""
+    on_helper = {"volumeId.$": "$.plan.RootVolumeId", "instanceId.$": HELPER_ID}
+    return {
+        "Prepare": _prepare(),
+        "AttachToHelper": task(
+            ATTACH_VOLUME,
+            result="$.attached",
+            then="WaitAttachedToHelper",
+            catches=TO_ROLLBACK,
+            params={**on_helper, "device": HELPER_DEVICE},
+        ),
+        "WaitAttachedToHelper": task(
+            CHECK_VOLUME,
+            result=None,
+            then="RunRescue",
+            poll=policies.VOLUME,
+            catches=TO_ROLLBACK,
+            params={
+                "volumeId.$": "$.plan.RootVolumeId",
+                "wanted": "attached",
+                "instanceId.$": HELPER_ID,
+            },
+        ),
+        "RunRescue": task(
+            RUN_RESCUE,
+            result="$.command",
+            then="WaitRescue",
+            catches=TO_ROLLBACK,
+            params={
+                **PLAN,
+                "instanceId.$": HELPER_ID,
+                "target.$": "$.plan.RootVolumeId",
+                "publicKey.$": "$.prepared.key.PublicKey",
+            },
+        ),
+        "WaitRescue": task(
+            CHECK_RESCUE,
+            result="$.rescue",
+            then="DetachFromHelper",
+            poll=policies.RESCUE,
+            catches=TO_ROLLBACK,
+            params={"commandId.$": "$.command.CommandId", "instanceId.$": "$.command.InstanceId"},
+        ),
+        "DetachFromHelper": task(
+            DETACH_VOLUME,
+            result=None,
+            then="WaitDetachedFromHelper",
+            catches=TO_ROLLBACK,
+            params=on_helper,
+        ),
+        "WaitDetachedFromHelper": task(
+            CHECK_VOLUME,
+            result=None,
+            then="Finish",
+            poll=policies.VOLUME,
+            catches=TO_ROLLBACK,
+            params={"volumeId.$": "$.plan.RootVolumeId", "wanted": "available"},
+        ),
+        "Finish": _finish(),
+    }
+
+
+def _finish() -> State:
+    """The instance comes back while the helper and its network go away."""
+    instance = {
+        "ReattachRootVolume": task(
+            ATTACH_VOLUME,
+            result=None,
+            then="WaitReattached",
+            params={
+                "volumeId.$": "$.plan.RootVolumeId",
+                "instanceId.$": "$.plan.InstanceId",
+                "device.$": "$.plan.RootDeviceName",
+            },
+            comment="Back at the ORIGINAL root device name, or the instance will not boot.",
+        ),
+        "WaitReattached": task(
+            CHECK_VOLUME,
+            result=None,
+            then="NeedPasswordAmi",
+            poll=policies.VOLUME,
+            params={
+                "volumeId.$": "$.plan.RootVolumeId",
+                "wanted": "attached",
+                "instanceId.$": "$.plan.InstanceId",
+            },
+        ),
+        "NeedPasswordAmi": choice(
+            "RestoreInstance",
+            ("$.plan.CreatePasswordEnabledAmi", "BooleanEquals", True, "CreatePasswordAmi"),
+            comment="Windows offline with CreatePasswordEnabledAmi (Preflight decides).",
+        ),
+        "CreatePasswordAmi": task(
+            CREATE_PASSWORD_AMI,
+            result="$.passwordAmi",
+            then="RestoreInstance",
+            comment="From the stopped instance, password generation on; not waited for.",
+        ),
+        "RestoreInstance": task(
+            RESTORE_INSTANCE, result="$.restore", then="WaitInitialState", poll=policies.RESTORE
+        ),
+        "WaitInitialState": task(
+            CHECK_INSTANCE,
+            result="$.running",
+            poll=policies.INSTANCE,
+            params={"instanceId.$": "$.plan.InstanceId", "wanted.$": "$.plan.InitialState"},
+        ),
+    }
+    helper = {"CleanUp": task(CLEANUP, result="$.cleanup", poll=policies.CLEANUP)}
+    return parallel(
+        [instance, helper],
+        selector={
+            "restore.$": "$[0].restore",
+            "running.$": "$[0].running",
+            "cleanup.$": "$[1].cleanup",
+        },
+        result="$.finished",
+        then="PublishResult",
+        comment="The instance comes back while the helper and its network go away.",
+    )
+
+
+def _ending_states() -> dict[str, State]:
+    """Success publishes the key; failure rolls back, cleans up and records, each step going
+    on to the next even if it fails."""
+    return {
+        "PublishResult": task(
+            PUBLISH_RESULT,
+            result="$.result",
+            then="Done",
+            catches=TO_ROLLBACK,
+            params={"run.$": "$"},
+        ),
+        "Done": {"Type": "Succeed", "OutputPath": "$.result"},
+        "Rollback": task(
+            ROLLBACK,
+            result="$.rollback",
+            then="CleanUpAfterFailure",
+            poll=policies.ROLLBACK,
+            catches=[catch("CleanUpAfterFailure", result_path="$.rollbackError")],
+            comment="Reads the world from EC2 and puts the root volume and the instance back "
+            "as they were.",
+        ),
+        "CleanUpAfterFailure": task(
+            CLEANUP,
+            result="$.cleanup",
+            then="RecordFailure",
+            poll=policies.CLEANUP,
+            catches=[catch("RecordFailure", result_path="$.cleanupError")],
+            params={**PLAN, "afterFailure": True},
+        ),
+        "RecordFailure": task(
+            RECORD_FAILURE,
+            result="$.failure",
+            then="Failed",
+            params={"run.$": "$"},
+            catches=[catch("FailedUnrecorded", result_path="$.recordError")],
+        ),
+        "Failed": fail(
+            "$.failure.Error",
+            "$.failure.Cause",
+            "Rolled back and cleaned up; the cause says where things are.",
+        ),
+        "FailedUnrecorded": fail(
+            "$.error.Error",
+            "$.error.Cause",
+            "The failure could not be recorded; the janitor releases the lock.",
+        ),
+    }
+
+
+def definition() -> dict[str, Any]:
+    """The state machine, as the dict `render()` writes out."""
+    return {
+        "Comment": "ResetAccess: give back SSH or Administrator access to an EC2 instance. "
+        "See README.md.",
+        "StartAt": "Preflight",
+        "TimeoutSeconds": TIMEOUT_SECONDS,
+        "States": {**_entry_states(), **_online_states(), **_offline_states(), **_ending_states()},
+    }
+
+
+def render() -> str:
+    """The definition as JSON text, `${XxxFunctionArn}` placeholders in its Task Resources."""
+    return json.dumps(definition(), indent=2, ensure_ascii=False) + "\n"
+
+
+def tasks(states: Mapping[str, State] | None = None) -> Iterator[tuple[str, State]]:
+    """Every Task state with its name (of the definition, unless `states` is given)."""
+    for name, state in walk(definition()["States"] if states is None else states):
+        if state["Type"] == "Task":
+            yield name, state

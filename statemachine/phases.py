@@ -1,0 +1,143 @@
+"""The phase functions, one list: the stack deploys one function per entry, the definition
+invokes them, the local engine loads their handlers and the fault tests inject into them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_TIMEOUT_SECONDS = 60
+DEFAULT_MEMORY_MB = 256
+# Checks and the command send only ask or send; a slow answer is better retried by the ASL.
+SHORT_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One Lambda function: its name in the stack and the ASL, its code and its limits.
+
+    `changes` says in a few words what it may change; its IAM rules are
+    stacks/permissions.py PERMISSIONS[phase.handler] (tests/infra checks the two lists agree).
+    """
+
+    name: str
+    module: str
+    changes: str
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    memory_mb: int = DEFAULT_MEMORY_MB
+
+    @property
+    def handler(self) -> str:
+        """The handler's module name, `check_volume`, which keys the permission table."""
+        return self.module.rpartition(".")[2]
+
+    @property
+    def placeholder(self) -> str:
+        """The definition's substitution for this function's ARN: `${CheckVolumeFunctionArn}`."""
+        return f"{self.name}FunctionArn"
+
+
+def _phase(name: str, handler: str, changes: str, **limits: int) -> Phase:
+    return Phase(name, f"lambdas.handlers.{handler}", changes, **limits)
+
+
+# In the order the definition first invokes them.
+PREFLIGHT = _phase("Preflight", "preflight", "the instance's lock (taken)")
+BACKUP = _phase("Backup", "backup", "an AMI or snapshot of the root volume (started)")
+CREATE_KEY = _phase(
+    "CreateKey",
+    "create_key",
+    "the pending key (created)",
+    # RSA-4096 generation is CPU-bound and Lambda's CPU grows with memory: a few seconds at
+    # 256 MB become well under one at 1024 MB, for about the same cost.
+    memory_mb=1024,
+)
+RUN_RESCUE = _phase(
+    "RunRescue", "run_rescue", "a Run Command invocation (sent)", timeout_seconds=30
+)
+CHECK_RESCUE = _phase(
+    "CheckRescue",
+    "check_rescue",
+    "nothing (reads the command's result)",
+    timeout_seconds=SHORT_SECONDS,
+)
+PREPARE_NETWORK = _phase(
+    "PrepareNetwork", "prepare_network", "the helper's subnet and security group (found or made)"
+)
+LAUNCH_HELPER = _phase("LaunchHelper", "launch_helper", "the helper instance (launched)")
+CHECK_HELPER = _phase(
+    "CheckHelper",
+    "check_helper",
+    "nothing (reads the helper's state)",
+    timeout_seconds=SHORT_SECONDS,
+)
+STOP_INSTANCE = _phase("StopInstance", "stop_instance", "the instance (stopped)")
+CHECK_INSTANCE = _phase(
+    "CheckInstance",
+    "check_instance",
+    "nothing (reads the instance's state)",
+    timeout_seconds=SHORT_SECONDS,
+)
+DETACH_VOLUME = _phase("DetachVolume", "detach_volume", "the root volume (detached)")
+CHECK_VOLUME = _phase(
+    "CheckVolume",
+    "check_volume",
+    "nothing (reads the volume's state)",
+    timeout_seconds=SHORT_SECONDS,
+)
+ATTACH_VOLUME = _phase("AttachVolume", "attach_volume", "the root volume (attached)")
+CREATE_PASSWORD_AMI = _phase(
+    "CreatePasswordAmi", "create_password_ami", "an AMI with password generation on (created)"
+)
+RESTORE_INSTANCE = _phase(
+    "RestoreInstance",
+    "restore_instance",
+    "DeleteOnTermination (put back), the instance (started if it ran)",
+)
+CLEANUP = _phase("Cleanup", "cleanup", "the helper, its network and the pending key (deleted)")
+PUBLISH_RESULT = _phase(
+    "PublishResult",
+    "publish_result",
+    "the key (published), the result (written), the lock (released)",
+)
+ROLLBACK = _phase("Rollback", "rollback", "the root volume and the instance (put back)")
+RECORD_FAILURE = _phase(
+    "RecordFailure", "record_failure", "the result (written), the lock (released)"
+)
+
+PHASES: tuple[Phase, ...] = (
+    PREFLIGHT,
+    BACKUP,
+    CREATE_KEY,
+    RUN_RESCUE,
+    CHECK_RESCUE,
+    PREPARE_NETWORK,
+    LAUNCH_HELPER,
+    CHECK_HELPER,
+    STOP_INSTANCE,
+    CHECK_INSTANCE,
+    DETACH_VOLUME,
+    CHECK_VOLUME,
+    ATTACH_VOLUME,
+    CREATE_PASSWORD_AMI,
+    RESTORE_INSTANCE,
+    CLEANUP,
+    PUBLISH_RESULT,
+    ROLLBACK,
+    RECORD_FAILURE,
+)
+
+# Started by EventBridge when an execution is aborted, times out or fails, not by a Task; it
+# runs rollback and cleanup for that execution in one go, with no ASL to retry it.
+JANITOR = _phase(
+    "Janitor", "janitor", "what Rollback, Cleanup and RecordFailure would have", timeout_seconds=900
+)
+EVENT_FUNCTIONS: tuple[Phase, ...] = (JANITOR,)
+FUNCTIONS: tuple[Phase, ...] = (*PHASES, *EVENT_FUNCTIONS)
+
+
+def by_name(name: str) -> Phase:
+    """The function called `name` (`CheckVolume`), as the stack and the engine name it."""
+    for phase in FUNCTIONS:
+        if phase.name == name:
+            return phase
+    raise KeyError(f"no phase function {name!r} in statemachine/phases.py")

@@ -1,0 +1,87 @@
+"""How each Task retries and where a failure goes, named once: a policy change is one edit here.
+
+Error names are the class names in lambdas/errors.py (Step Functions names a Lambda error by
+its class) and the Lambda service's own errors (AWS Step Functions Developer Guide, "Handle
+Lambda service exceptions"; a function killed at its timeout is Sandbox.Timedout or
+Lambda.Unknown).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Retrier = dict[str, Any]
+Catcher = dict[str, Any]
+
+NOT_READY = "NotReady"
+RESCUE_FAILED = "RescueFailed"
+ALL_ERRORS = "States.ALL"
+
+# Every phase is retry-safe (tests/faults: a retryable fault after the side effect heals), so
+# the Lambda service's transient failures, a function timeout and a transient AWS call in the
+# handler are all run again, spread out by full jitter.
+TRANSIENT: Retrier = {
+    "ErrorEquals": [
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.ClientExecutionTimeoutException",
+        "Lambda.TooManyRequestsException",
+        "Lambda.Unknown",
+        "Sandbox.Timedout",
+        "AwsTransient",
+    ],
+    "IntervalSeconds": 2,
+    "MaxAttempts": 6,
+    "BackoffRate": 2,
+    "JitterStrategy": "FULL",
+}
+
+
+def poll(interval: int, attempts: int, backoff: float, max_delay: int) -> Retrier:
+    """A poll: the phase raises NotReady until the world is as wanted, and is asked again."""
+    return {
+        "ErrorEquals": [NOT_READY],
+        "IntervalSeconds": interval,
+        "MaxAttempts": attempts,
+        "BackoffRate": backoff,
+        "MaxDelaySeconds": max_delay,
+    }
+
+
+def schedule(retrier: Retrier) -> list[float]:
+    """The waits before each retry, as Step Functions computes them (no jitter)."""
+    interval = float(retrier.get("IntervalSeconds", 1))
+    backoff = float(retrier.get("BackoffRate", 2.0))
+    cap = float(retrier.get("MaxDelaySeconds", float("inf")))
+    return [min(interval * backoff**i, cap) for i in range(retrier.get("MaxAttempts", 3))]
+
+
+# Polls by what they wait for, each sized to AWS's usual time for it with room to spare.
+VOLUME = poll(2, 40, 1.5, 15)  # a volume detaches or attaches
+RESCUE = poll(3, 80, 1.5, 15)  # the rescue command runs to its report
+HELPER_LAUNCHED = poll(3, 40, 1.3, 10)  # the helper is running (the target's cue to stop)
+HELPER_READY = poll(10, 40, 1.3, 30)  # the helper boots until SSM manages it
+INSTANCE = poll(5, 60, 1.3, 20)  # the instance stops or starts
+RESTORE = poll(5, 30, 1.5, 20)  # the instance accepts its start
+CLEANUP = poll(5, 60, 1.3, 20)  # the helper terminates so its network can go
+ROLLBACK = poll(3, 60, 1.3, 20)  # the volume and instance go back as they were
+POLLS: dict[str, Retrier] = {
+    "VOLUME": VOLUME,
+    "RESCUE": RESCUE,
+    "HELPER_LAUNCHED": HELPER_LAUNCHED,
+    "HELPER_READY": HELPER_READY,
+    "INSTANCE": INSTANCE,
+    "RESTORE": RESTORE,
+    "CLEANUP": CLEANUP,
+    "ROLLBACK": ROLLBACK,
+}
+
+
+def catch(next_state: str, result_path: str = "$.error", errors: str = ALL_ERRORS) -> Catcher:
+    """Go to `next_state` on `errors`, keeping the error at `result_path` beside the run."""
+    return {"ErrorEquals": [errors], "ResultPath": result_path, "Next": next_state}
+
+
+# Once anything may have changed, any failure goes to Rollback, which puts things back.
+TO_ROLLBACK: tuple[Catcher, ...] = (catch("Rollback"),)
