@@ -8,10 +8,11 @@ from typing import Any
 from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
+from lambdas.names import DEFAULT_ALARM_PREFIX
 from stacks.functions import Environment, PhaseFunctions, handlers_in_asl, resource_values
 from stacks.helper import HelperIdentity
 from stacks.permissions import EVENT_FUNCTIONS
-from stacks.project import ASL_PATH, DEFAULT_ALARM_PREFIX
+from stacks.project import ASL_PATH
 from stacks.rescue_document import RescueDocument
 from stacks.storage import Storage
 from stacks.triggers import Triggers

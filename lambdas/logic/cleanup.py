@@ -9,8 +9,8 @@ from botocore.exceptions import ClientError
 
 from lambdas.errors import NotReady
 from lambdas.logic.consistency import not_yet_visible
-from lambdas.logic.keys import pending_parameter
 from lambdas.logic.tags import execution_filter
+from lambdas.names import pending_parameter
 
 # Errors that mean "a dependent resource is still going away": try again shortly.
 _STILL_IN_USE = ("DependencyViolation", "InvalidGroup.InUse", "IncorrectState")

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from lambdas.errors import NotReady
+from lambdas.names import LOCK_EXPIRY, LOCK_KEY
 
 # A function's timeout is 60 s (stacks/functions.py); a mark older than this is a crashed run's.
 MARK_SECONDS = 90
@@ -22,7 +23,7 @@ PREFIX = "t_"
 
 
 def _key(execution: str) -> dict[str, Any]:
-    return {"InstanceId": {"S": f"in-flight/{execution}"}}
+    return {LOCK_KEY: {"S": f"in-flight/{execution}"}}
 
 
 def _name(token: str) -> str:
@@ -33,7 +34,7 @@ def begin(dynamodb: Any, table: str, execution: str, token: str) -> None:
     now = int(time.time())
     dynamodb.update_item(
         TableName=table, Key=_key(execution),
-        UpdateExpression="SET #mark = :until, ExpiresAt = :expires",
+        UpdateExpression=f"SET #mark = :until, {LOCK_EXPIRY} = :expires",
         ExpressionAttributeNames={"#mark": _name(token)},
         ExpressionAttributeValues={":until": {"N": str(now + MARK_SECONDS)},
                                    ":expires": {"N": str(now + ITEM_SECONDS)}},

@@ -10,10 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from lambdas.errors import UnexpectedState
 from lambdas.logic.inputs import public_key_fingerprint
-
-
-def pending_parameter(instance_id: str, execution: str) -> str:
-    return f"/reset-access/{instance_id}/pending/{execution}"
+from lambdas.names import pending_parameter
 
 
 def generate_key_pair(key_type: str, comment: str) -> tuple[bytes, str]:

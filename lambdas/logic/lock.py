@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from lambdas.errors import InstanceLocked
+from lambdas.names import LOCK_EXPIRY, LOCK_KEY
 
 # Longer than the state machine's timeout, so a crashed run's lock expires by itself even if
 # the janitor never ran; the janitor releases it much sooner.
@@ -18,14 +19,14 @@ def acquire(dynamodb: Any, table: str, instance_id: str, execution_arn: str) -> 
         dynamodb.put_item(
             TableName=table,
             Item={
-                "InstanceId": {"S": instance_id},
+                LOCK_KEY: {"S": instance_id},
                 "ExecutionArn": {"S": execution_arn},
                 "LockedAt": {"N": str(now)},
-                "ExpiresAt": {"N": str(now + LOCK_SECONDS)},
+                LOCK_EXPIRY: {"N": str(now + LOCK_SECONDS)},
             },
             # A retried Preflight of the same execution may take its own lock again.
             ConditionExpression=(
-                "attribute_not_exists(InstanceId) OR ExecutionArn = :me OR ExpiresAt < :now"
+                f"attribute_not_exists({LOCK_KEY}) OR ExecutionArn = :me OR {LOCK_EXPIRY} < :now"
             ),
             ExpressionAttributeValues={":me": {"S": execution_arn}, ":now": {"N": str(now)}},
         )
@@ -40,7 +41,7 @@ def acquire(dynamodb: Any, table: str, instance_id: str, execution_arn: str) -> 
 def holder(dynamodb: Any, table: str, instance_id: str) -> str | None:
     """The execution ARN that holds the lock on this instance, if any."""
     item = dynamodb.get_item(
-        TableName=table, Key={"InstanceId": {"S": instance_id}}, ConsistentRead=True
+        TableName=table, Key={LOCK_KEY: {"S": instance_id}}, ConsistentRead=True
     ).get("Item", {})
     value = item.get("ExecutionArn", {}).get("S")
     return str(value) if value else None
@@ -52,9 +53,9 @@ def release(dynamodb: Any, table: str, instance_id: str, execution_arn: str) -> 
     try:
         dynamodb.delete_item(
             TableName=table,
-            Key={"InstanceId": {"S": instance_id}},
+            Key={LOCK_KEY: {"S": instance_id}},
             # A retried release finds no item: that is success, not someone else's lock.
-            ConditionExpression="attribute_not_exists(InstanceId) OR ExecutionArn = :me",
+            ConditionExpression=f"attribute_not_exists({LOCK_KEY}) OR ExecutionArn = :me",
             ExpressionAttributeValues={":me": {"S": execution_arn}},
         )
         return True

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-EXECUTION_TAG = "ResetAccess:Execution"
-MANAGED_TAG = "ResetAccess:Managed"
+from lambdas.names import EXECUTION_TAG, MANAGED_TAG
 
 
 def execution_tags(execution: str, **extra: str) -> list[dict[str, str]]:
