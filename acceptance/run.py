@@ -404,7 +404,7 @@ class Run:
         return self._reset("offline")
 
     def _fetch_key(self) -> str:
-        name = key_parameter(self.made.instance_id)
+        name = key_parameter(str(self.made.instance_id))
         value = str(self.client("ssm").get_parameter(Name=name, WithDecryption=True)[
             "Parameter"]["Value"])
         if "PRIVATE KEY" not in value:
@@ -451,7 +451,7 @@ class Run:
             cause = " ".join(str(described.get("cause", "")).split())[:300]
             raise Failure(f"{mode} reset {described['status']}: {described.get('error', '')}: "
                           f"{cause}; the instance's result is at "
-                          f"{result_parameter(self.made.instance_id)}")
+                          f"{result_parameter(str(self.made.instance_id))}")
         output = json.loads(described.get("output") or "{}")
         outcome = output.get("Outcome") or output.get("Action") or "done"
         return f"{name} SUCCEEDED ({outcome})"
