@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from conftest import Synth
 
+from lambdas.names import EXECUTION_TAG
 from stacks.permissions import PERMISSIONS, UNSCOPABLE_ACTIONS, Rule
-from stacks.project import EXECUTION_TAG
 
 CARRIES_TAG = {"Null": {f"aws:ResourceTag/{EXECUTION_TAG}": "false"}}
 CREATED_WITH_TAG = {"Null": {f"aws:RequestTag/{EXECUTION_TAG}": "false"}}

@@ -8,9 +8,10 @@ from typing import Any
 
 from conftest import Synth
 
+from lambdas.names import DEFAULT_ALARM_PREFIX
 from stacks.functions import handlers_in_asl, snake_to_camel
 from stacks.permissions import EVENT_FUNCTIONS
-from stacks.project import ASL_PATH, DEFAULT_ALARM_PREFIX, KEY_ALIAS
+from stacks.project import ASL_PATH, KEY_ALIAS
 
 
 def one(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
