@@ -20,8 +20,7 @@ STACK_NAME = "ResetAccess"
 # The alarm rule starts executions only for alarms named with this prefix (context alarmPrefix).
 DEFAULT_ALARM_PREFIX = "ResetAccess-"
 
-# Tag keys. Every resource an execution creates carries EXECUTION_TAG (its resource_name) and
-# MANAGED_TAG; cleanup finds resources by the first and IAM conditions allow only tagged ones.
+# Cleanup finds what an execution created by EXECUTION_TAG; IAM lets it touch only tagged ones.
 EXECUTION_TAG = "ResetAccess:Execution"
 MANAGED_TAG = "ResetAccess:Managed"
 # An alarm starts a reset only on an instance that carries this tag with the value "true".
@@ -29,8 +28,7 @@ OPT_IN_TAG = "ResetAccess:AutoRecover"
 # What `make acceptance` tags its throwaway resources with, to find them again.
 ACCEPTANCE_TAG = "ResetAccess:Acceptance"
 
-# Parameter Store. AWS's runbook publishes the Linux key and its Windows tool the password
-# under these paths (docs/runbook.md); ours keep them so existing habits and scripts work.
+# AWS's own paths (docs/runbook.md), kept so that existing habits and scripts still work.
 KEY_PARAMETERS = "/ec2rl/openssh"
 PASSWORD_PARAMETERS = "/EC2Rescue/Passwords"  # noqa: S105 - a path, not a password
 # Our own parameters: each instance's last result, and the keys not yet published.
@@ -63,13 +61,11 @@ def ubuntu_ami_parameter(arch: str) -> str:
     return f"{UBUNTU_AMI_PARAMETERS}/{arch}/hvm/ebs-gp3/ami-id"
 
 
-# AWS's Run Command document that resets a running Windows instance's Administrator password
-# and stores it at password_parameter (docs/runbook.md), and the command it is given.
+# AWS's document that resets a running Windows password into password_parameter (docs/runbook.md).
 WINDOWS_TOOL_DOCUMENT = "AWSSupport-RunEC2RescueForWindowsTool"
 WINDOWS_TOOL_COMMAND = "ResetAccess"
 
-# The lock table's partition key (an instance ID, or an execution's in-flight marks) and the
-# attribute its TTL deletes items by.
+# The lock table's key (an instance ID, or an execution's in-flight marks) and TTL attribute.
 LOCK_KEY = "InstanceId"
 LOCK_EXPIRY = "ExpiresAt"
 
