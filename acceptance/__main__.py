@@ -19,6 +19,7 @@ from typing import Any
 
 from acceptance.run import SMALLEST_NITRO, Options, Run, explain
 from acceptance.ssh import SshLogin
+from lambdas.names import STACK_NAME
 
 
 def parser() -> argparse.ArgumentParser:
@@ -26,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     root.add_argument("--region", help="AWS Region (default: your profile's or AWS_REGION)")
     root.add_argument("--profile", help="named AWS profile (default: AWS_PROFILE or default)")
-    root.add_argument("--stack", default="ResetAccess", help="the deployed stack's name")
+    root.add_argument("--stack", default=STACK_NAME, help="the deployed stack's name")
     root.add_argument("--subnet", help="default: the default VPC's; a private subnet is reached "
                                        "through an EC2 Instance Connect Endpoint (AWS CLI v2)")
     root.add_argument("--arch", choices=sorted(SMALLEST_NITRO), default="x86_64")

@@ -25,8 +25,16 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-ACCEPTANCE_TAG = "ResetAccess:Acceptance"
-EXECUTION_TAG = "ResetAccess:Execution"  # what the workflow tags its backups with
+from lambdas.names import (
+    ACCEPTANCE_TAG,
+    EXECUTION_TAG,
+    LOCK_KEY,
+    OWN_PARAMETERS,
+    STACK_NAME,
+    key_parameter,
+    result_parameter,
+)
+
 # AWS publishes the latest Amazon Linux 2023 image ID here for every Region.
 AL2023_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 # The smallest Nitro types: a Xen type would test a path our helpers refuse.
@@ -52,7 +60,7 @@ class Login(Protocol):
 
 @dataclass
 class Options:
-    stack: str = "ResetAccess"
+    stack: str = STACK_NAME
     subnet_id: str | None = None
     architecture: str = "x86_64"
     instance_type: str | None = None
@@ -396,7 +404,7 @@ class Run:
         return self._reset("offline")
 
     def _fetch_key(self) -> str:
-        name = f"/ec2rl/openssh/{self.made.instance_id}/key"
+        name = key_parameter(str(self.made.instance_id))
         value = str(self.client("ssm").get_parameter(Name=name, WithDecryption=True)[
             "Parameter"]["Value"])
         if "PRIVATE KEY" not in value:
@@ -443,7 +451,7 @@ class Run:
             cause = " ".join(str(described.get("cause", "")).split())[:300]
             raise Failure(f"{mode} reset {described['status']}: {described.get('error', '')}: "
                           f"{cause}; the instance's result is at "
-                          f"/reset-access/{self.made.instance_id}/result")
+                          f"{result_parameter(str(self.made.instance_id))}")
         output = json.loads(described.get("output") or "{}")
         outcome = output.get("Outcome") or output.get("Action") or "done"
         return f"{name} SUCCEEDED ({outcome})"
@@ -535,7 +543,7 @@ class Run:
 
             def released() -> bool:
                 return "Item" not in dynamodb.get_item(
-                    TableName=table, Key={"InstanceId": {"S": self.made.instance_id}},
+                    TableName=table, Key={LOCK_KEY: {"S": self.made.instance_id}},
                     ConsistentRead=True)
 
             self._wait(released, self.options.cleanup_timeout,
@@ -688,11 +696,11 @@ class Run:
             return []
         ssm = self.client("ssm")
         names = []
-        key = f"/ec2rl/openssh/{instance_id}/key"
+        key = key_parameter(instance_id)
         with contextlib.suppress(ssm.exceptions.ParameterNotFound):
             names.append(ssm.get_parameter(Name=key)["Parameter"]["Name"])
         for page in ssm.get_paginator("get_parameters_by_path").paginate(
-                Path=f"/reset-access/{instance_id}", Recursive=True):
+                Path=f"{OWN_PARAMETERS}/{instance_id}", Recursive=True):
             names += [p["Name"] for p in page["Parameters"]]
         return names
 

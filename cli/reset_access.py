@@ -21,8 +21,8 @@ from typing import Any
 
 import boto3
 
-STACK = "ResetAccess"
-OPT_IN_TAG = "ResetAccess:AutoRecover"
+from lambdas.names import DEFAULT_ALARM_PREFIX, OPT_IN_TAG, STACK_NAME, key_parameter
+
 Echo = Callable[[str], None]
 
 
@@ -105,7 +105,7 @@ def summarize(described: dict[str, Any], echo: Echo) -> int:
 
 def get_key(ssm: Any, instance_id: str, out: Path, force: bool = False) -> Path:
     """Write the stored private key to a new file readable by you alone; never to the screen."""
-    name = f"/ec2rl/openssh/{instance_id}/key"
+    name = key_parameter(instance_id)
     try:
         value = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
     except ssm.exceptions.ParameterNotFound:
@@ -140,7 +140,7 @@ def arm_alarm(cloudwatch: Any, ec2: Any, instance_id: str, prefix: str) -> str:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="reset-access", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    root.add_argument("--stack", default=STACK, help="CloudFormation stack name")
+    root.add_argument("--stack", default=STACK_NAME, help="CloudFormation stack name")
     root.add_argument("--state-machine-arn", help="skip the stack lookup")
     commands = root.add_subparsers(dest="command", required=True)
     begin = commands.add_parser("start", help="start a reset (and follow it)")
@@ -162,7 +162,7 @@ def parser() -> argparse.ArgumentParser:
     key.add_argument("--force", action="store_true", help="overwrite --out")
     alarm = commands.add_parser("arm-alarm", help="reset by itself when status checks fail")
     alarm.add_argument("instance_id")
-    alarm.add_argument("--prefix", default="ResetAccess-")
+    alarm.add_argument("--prefix", default=DEFAULT_ALARM_PREFIX)
     return root
 
 

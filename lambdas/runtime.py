@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lambdas.config import TIMEOUT_VARIABLE
 from lambdas.errors import AwsError, AwsTransient, ResetAccessError
 from lambdas.logic import inflight
-from lambdas.logic.names import resource_name
+from lambdas.names import resource_name
 
 # Type stubs only (mypy-boto3-*, requirements-dev.txt): the functions' layer does not carry them.
 if TYPE_CHECKING:

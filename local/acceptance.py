@@ -27,10 +27,10 @@ import boto3
 
 from acceptance.run import AL2023_PARAMETER, LOGIN_USER, Failure, Options, Report, Run
 from acceptance.ssh import SshLogin, Target
+from lambdas.names import JANITOR_STATUSES
 from local import emulator
 from local.checks import public_key_of
 from local.engine import (
-    JANITOR_STATUSES,
     LOCK_TABLE,
     STACK,
     Engine,

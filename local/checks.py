@@ -8,6 +8,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
+from lambdas.names import key_parameter
+
 
 def public_key_of(private_key_text: str) -> str:
     """`ssh-<type> <base64>` of an OpenSSH private key, as `ssh-keygen -y` would print it."""
@@ -23,7 +25,7 @@ def fingerprint(public_key_line: str) -> str:
 
 def key_logs_in(report: dict[str, Any], instance: str, instance_id: str) -> list[str]:
     """The users whose authorized_keys hold the public half of the stored private key."""
-    parameter = report["world"]["parameters"].get(f"/ec2rl/openssh/{instance_id}/key")
+    parameter = report["world"]["parameters"].get(key_parameter(instance_id))
     if not parameter:
         return []
     public = public_key_of(parameter["value"])

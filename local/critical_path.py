@@ -3,7 +3,7 @@
 The embedded engine takes no time for EC2 to stop an instance or boot a helper, so wall time
 there says nothing about AWS. This walks the definition (statemachine/definition.py; Parallel states
 take their slowest branch) with a table of typical AWS latencies, and does the same for the
-sequence AWSSupport-StartEC2RescueWorkflow documents (ANCHORS.md), so the two can be compared
+sequence AWSSupport-StartEC2RescueWorkflow documents (docs/runbook.md), so the two can be compared
 under the same assumptions. Change a latency and both figures move; change the ASL and ours does.
 
     python -m local.critical_path
@@ -49,7 +49,7 @@ OUR_STATES = {
 # Polls that wait for a state of another branch of the same Parallel to end.
 WAITS_FOR_STATE = {"WaitHelperLaunched": "LaunchHelper"}
 
-# AWSSupport-StartEC2RescueWorkflow's steps, in its order (ANCHORS.md), every one sequential.
+# AWSSupport-StartEC2RescueWorkflow's steps, in its order (docs/runbook.md), all in sequence.
 SEED_STEPS = [
     ("describe instance and volume", "lambda"), ("create helper stack", "cfn_stack"),
     ("wait for SSM", "ssm_online"), ("stop instance", "stop"), ("backup AMI", "ami_wait"),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from lambdas.names import key_parameter
 from local.checks import fingerprint, key_logs_in, public_key_of
 
 
 def explain(report: dict[str, Any]) -> None:
     instance = report["world"]["instances"]["web"]
     instance_id = instance["id"]
-    name = f"/ec2rl/openssh/{instance_id}/key"
+    name = key_parameter(instance_id)
     parameter = report["world"]["parameters"].get(name)
     print()
     print(f"instance {instance_id}: {instance['state']}, root volume "

@@ -26,6 +26,7 @@ from unittest import mock
 from jsonpath_ng.ext.parser import parse as parse_json_path
 from moto.core.responses import ActionResult
 
+from lambdas.names import WINDOWS_TOOL_COMMAND, WINDOWS_TOOL_DOCUMENT, password_parameter
 from local import ebs_default_key
 from local.network import no_way_to_ssm
 from local.rescue_run import python_gate, send_command_response, stale_version
@@ -246,9 +247,6 @@ def _run_rescue(world: SsmWorld, instance_id: str, params: dict[str, str]) -> In
                       done.stdout, done.stderr)
 
 
-WINDOWS_TOOL_DOCUMENT = "AWSSupport-RunEC2RescueForWindowsTool"
-
-
 def _ec2rescue_for_windows_reset_access(world: SsmWorld, instance_id: str,
                                         params: dict[str, str]) -> Invocation:
     """AWS's Run Command document AWSSupport-RunEC2RescueForWindowsTool, Command ResetAccess,
@@ -262,14 +260,14 @@ def _ec2rescue_for_windows_reset_access(world: SsmWorld, instance_id: str,
     from moto.ssm.models import ssm_backends
 
     instance = _instance(instance_id)
-    if params.get("Command") != "ResetAccess":
-        message = f"emulated only for Command ResetAccess, not {params.get('Command')!r}"
+    if params.get("Command") != WINDOWS_TOOL_COMMAND:
+        message = f"emulated only for Command {WINDOWS_TOOL_COMMAND}, not {params.get('Command')!r}"
         return Invocation("Failed", 1, "", message + "\n")
     if instance is None or instance.platform != "windows":
         message = ("Step execution skipped due to unsupported platform: this document's steps "
                    "run PowerShell on Windows only")
         return Invocation("Failed", 1, "", message + "\n")
-    name = f"/EC2Rescue/Passwords/{instance_id}"
+    name = password_parameter(instance_id)
     alphabet = string.ascii_letters + string.digits + "!@#$%^&*()-_=+"
     password = "".join(secrets.choice(alphabet) for _ in range(32))
     ssm_backends[ACCOUNT][REGION].put_parameter(

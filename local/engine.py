@@ -30,7 +30,15 @@ import boto3
 import botocore.client
 from moto import mock_aws
 
-from lambdas.logic.names import resource_name
+from lambdas.names import (
+    EXECUTION_TAG,
+    JANITOR_STATUSES,
+    LOCK_KEY,
+    OWN_PARAMETERS,
+    STACK_NAME,
+    resource_name,
+    ubuntu_ami_parameter,
+)
 from local import aws_rules, emulator
 from local import iam as local_iam
 from local.consistency import EventualConsistency, scale_handler_waits
@@ -43,15 +51,9 @@ from statemachine.phases import EVENT_FUNCTIONS, PHASES
 
 # moto logs every state's error with a full repr of the interpreter; the report says it better.
 logging.getLogger("moto").setLevel(logging.CRITICAL)
-STACK = "ResetAccess"
+STACK = STACK_NAME
 LOCK_TABLE = f"{STACK}-Locks"
 RESCUE_DOCUMENT = f"{STACK}-Rescue"
-UBUNTU_PARAMETER = (
-    "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
-)
-EXECUTION_TAG = "ResetAccess:Execution"
-# Statuses the janitor rule matches (stacks/triggers.py JANITOR_STATUSES).
-JANITOR_STATUSES = ("ABORTED", "TIMED_OUT", "FAILED")
 
 
 @dataclass
@@ -164,8 +166,8 @@ class Engine:
         self.kms_key_arn = kms.create_key(Description="ResetAccess")["KeyMetadata"]["Arn"]
         boto3.client("dynamodb", region_name=REGION).create_table(
             TableName=LOCK_TABLE, BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "InstanceId", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "InstanceId", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": LOCK_KEY, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": LOCK_KEY, "KeyType": "HASH"}],
         )
         iam = boto3.client("iam", region_name=REGION)
         trust = json.dumps({"Version": "2012-10-17", "Statement": [{
@@ -188,7 +190,7 @@ class Engine:
                             Content=json.dumps(stand_in), DocumentFormat="JSON")
         self.ssm_world.document_parameters = set(stand_in["parameters"])
         for arch, wanted in (("amd64", "x86_64"), ("arm64", "arm64")):
-            _put_public_parameter(UBUNTU_PARAMETER.format(arch=arch), _linux_image(wanted))
+            _put_public_parameter(ubuntu_ami_parameter(arch), _linux_image(wanted))
 
         os.environ.update({
             "LOCK_TABLE_NAME": LOCK_TABLE, "KMS_KEY_ARN": self.kms_key_arn,
@@ -483,10 +485,10 @@ class Engine:
         """Instance ID -> execution ARN of every lock held in the stack's table."""
         table = boto3.client("dynamodb", region_name=REGION)
         items = table.scan(TableName=LOCK_TABLE, ConsistentRead=True)["Items"]
-        return {i["InstanceId"]["S"]: i.get("ExecutionArn", {}).get("S", "") for i in items}
+        return {i[LOCK_KEY]["S"]: i.get("ExecutionArn", {}).get("S", "") for i in items}
 
     def _tag_values(self) -> list[str]:
-        """The executions' names as the handlers tag with them (lambdas/logic/names.py)."""
+        """The executions' names as the handlers tag with them (lambdas/names.py)."""
         return [resource_name(name) for name in self.execution_names]
 
     def _leftovers(self, ec2: Any, ssm: Any) -> list[str]:
@@ -504,7 +506,7 @@ class Engine:
         left += [v["VolumeId"] for v in ec2.describe_volumes(Filters=tag)["Volumes"]]
         left += [k["KeyPairId"] for k in ec2.describe_key_pairs(Filters=tag)["KeyPairs"]]
         for page in ssm.get_paginator("get_parameters_by_path").paginate(
-                Path="/reset-access", Recursive=True):
+                Path=OWN_PARAMETERS, Recursive=True):
             left += [p["Name"] for p in page["Parameters"] if "/pending/" in p["Name"]]
         return left
 

@@ -9,7 +9,8 @@ from typing import Any
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.project import ROOT, STACK_NAME
+from lambdas.names import STACK_NAME
+from stacks.project import ROOT
 from stacks.reset_access_stack import ResetAccessStack
 
 

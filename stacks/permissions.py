@@ -20,7 +20,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from stacks.project import EXECUTION_TAG, UBUNTU_AMI_PARAMETER_PATH
+from lambdas.names import (
+    EXECUTION_TAG,
+    UBUNTU_AMI_PARAMETERS,
+    WINDOWS_TOOL_DOCUMENT,
+    key_parameter,
+    pending_parameter,
+    result_parameter,
+)
 
 Conditions = Mapping[str, Mapping[str, str | tuple[str, ...]]]
 
@@ -107,15 +114,13 @@ EC2 = "arn:{partition}:ec2:{region}:{account}"
 EC2_IMAGE = "arn:{partition}:ec2:{region}::image/*"  # AMI and snapshot ARNs have no account
 EC2_SNAPSHOT = "arn:{partition}:ec2:{region}::snapshot/*"
 PARAMETER = "arn:{partition}:ssm:{region}:{account}:parameter"
-PENDING_KEYS = f"{PARAMETER}/reset-access/*/pending/*"
-RESULTS = f"{PARAMETER}/reset-access/*/result"
-PUBLISHED_KEYS = f"{PARAMETER}/ec2rl/openssh/*/key"
-UBUNTU_AMI_PARAMETERS = f"arn:{{partition}}:ssm:{{region}}::parameter{UBUNTU_AMI_PARAMETER_PATH}/*"
+PENDING_KEYS = f"{PARAMETER}{pending_parameter('*', '*')}"
+RESULTS = f"{PARAMETER}{result_parameter('*')}"
+PUBLISHED_KEYS = f"{PARAMETER}{key_parameter('*')}"
+UBUNTU_AMIS = f"arn:{{partition}}:ssm:{{region}}::parameter{UBUNTU_AMI_PARAMETERS}/*"
 ANY_KMS_KEY = "arn:{partition}:kms:{region}:*:key/*"
 # AWS's own Run Command document that resets a running Windows instance's password (online).
-WINDOWS_TOOL_DOCUMENT = (
-    "arn:{partition}:ssm:{region}::document/AWSSupport-RunEC2RescueForWindowsTool"
-)
+WINDOWS_TOOL = f"arn:{{partition}}:ssm:{{region}}::document/{WINDOWS_TOOL_DOCUMENT}"
 
 CREATED_WITH_TAG: Conditions = {"Null": {f"aws:RequestTag/{EXECUTION_TAG}": "false"}}
 CARRIES_TAG: Conditions = {"Null": {f"aws:ResourceTag/{EXECUTION_TAG}": "false"}}
@@ -143,14 +148,14 @@ WHY_TAG_ON_CREATE = (
     "never on existing resources."
 )
 WHY_PENDING = (
-    "One pending key per instance and execution: /reset-access/<instance>/pending/<execution>, "
-    "both unknown until run time."
+    "One pending key per instance and execution: "
+    f"{pending_parameter('<instance>', '<execution>')}, both unknown until run time."
 )
 WHY_RESULTS = (
-    "One result per instance: /reset-access/<instance>/result, the instance chosen at run time."
+    f"One result per instance: {result_parameter('<instance>')}, the instance chosen at run time."
 )
 WHY_PUBLISHED = (
-    "The key's name /ec2rl/openssh/<instance>/key is AWS's own (AWSSupport-ResetAccess); the "
+    f"The key's name {key_parameter('<instance>')} is AWS's own (AWSSupport-ResetAccess); the "
     "instance is chosen at run time."
 )
 WHY_UBUNTU = (
@@ -410,7 +415,7 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
             ("{helper_role_arn}",),
             {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
         ),
-        Rule(("ssm:GetParameter",), (UBUNTU_AMI_PARAMETERS,), why=WHY_UBUNTU),
+        Rule(("ssm:GetParameter",), (UBUNTU_AMIS,), why=WHY_UBUNTU),
         # The helper's encrypted root volume takes the account's EBS default key; a customer
         # managed one is used with this role's rights, through EC2 only (EBS encryption:
         # permissions for users). No kms:ReEncrypt*: a public AMI's snapshots are unencrypted.
@@ -463,7 +468,7 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         # Only our rescue document can be sent, by this function or anyone it could be tricked
         # into acting for. Instances: the helper (tagged) offline, the target itself online; as
         # online targets are arbitrary, a tag condition on the helper would narrow nothing.
-        Rule(("ssm:SendCommand",), ("{document_arn}", WINDOWS_TOOL_DOCUMENT)),
+        Rule(("ssm:SendCommand",), ("{document_arn}", WINDOWS_TOOL)),
         Rule(("ssm:SendCommand",), (f"{EC2}:instance/*",), why=WHY_ANY_INSTANCE),
     ),
     "check_rescue": (

@@ -7,9 +7,9 @@ from typing import Any
 from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
+from lambdas.names import DEFAULT_ALARM_PREFIX
 from stacks.functions import Environment, PhaseFunctions, resource_values
 from stacks.helper import HelperIdentity
-from stacks.project import DEFAULT_ALARM_PREFIX
 from stacks.rescue_document import RescueDocument
 from stacks.storage import Storage
 from stacks.triggers import Triggers

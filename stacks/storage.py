@@ -8,6 +8,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from lambdas.names import KEY_PARAMETERS, LOCK_EXPIRY, LOCK_KEY, PASSWORD_PARAMETERS
 from stacks.project import KEY_ALIAS
 
 # Administration without use: the account can manage (and IAM can delegate managing) the key,
@@ -41,8 +42,8 @@ KEY_ADMIN_ACTIONS = (
 
 
 # Parameters (by name pattern) whose encryption with the key IAM may open to people or instances.
-PUBLISHED_SSH_KEYS = "/ec2rl/openssh/*"
-WINDOWS_PASSWORDS = "/EC2Rescue/Passwords/*"
+PUBLISHED_SSH_KEYS = f"{KEY_PARAMETERS}/*"
+WINDOWS_PASSWORDS = f"{PASSWORD_PARAMETERS}/*"
 
 
 def _through_ssm_for(*names: str) -> dict[str, dict[str, object]]:
@@ -102,10 +103,10 @@ class Storage(Construct):
         self.lock_table = dynamodb.Table(
             self,
             "LockTable",
-            partition_key=dynamodb.Attribute(name="InstanceId", type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(name=LOCK_KEY, type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             # A lock an execution could not release expires instead of blocking the instance.
-            time_to_live_attribute="ExpiresAt",
+            time_to_live_attribute=LOCK_EXPIRY,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True,
             ),

@@ -11,11 +11,11 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from lambdas.names import JANITOR_STATUSES
 from stacks.nag import acknowledge
 
 RETRY_ATTEMPTS = 8
 MAX_EVENT_AGE = Duration.hours(2)
-JANITOR_STATUSES = ("ABORTED", "TIMED_OUT", "FAILED")
 
 
 class Triggers(Construct):

@@ -9,8 +9,8 @@ from botocore.exceptions import ClientError
 
 from lambdas.errors import NotReady
 from lambdas.logic.consistency import not_yet_visible
-from lambdas.logic.keys import pending_parameter
 from lambdas.logic.tags import execution_filter
+from lambdas.names import pending_parameter
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

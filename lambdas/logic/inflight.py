@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from lambdas.errors import NotReady
+from lambdas.names import LOCK_EXPIRY, LOCK_KEY
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -25,7 +26,7 @@ PREFIX = "t_"
 
 
 def _key(execution: str) -> dict[str, Any]:
-    return {"InstanceId": {"S": f"in-flight/{execution}"}}
+    return {LOCK_KEY: {"S": f"in-flight/{execution}"}}
 
 
 def _name(token: str) -> str:
@@ -36,7 +37,7 @@ def begin(dynamodb: DynamoDBClient, table: str, execution: str, token: str) -> N
     now = int(time.time())
     dynamodb.update_item(
         TableName=table, Key=_key(execution),
-        UpdateExpression="SET #mark = :until, ExpiresAt = :expires",
+        UpdateExpression=f"SET #mark = :until, {LOCK_EXPIRY} = :expires",
         ExpressionAttributeNames={"#mark": _name(token)},
         ExpressionAttributeValues={":until": {"N": str(now + MARK_SECONDS)},
                                    ":expires": {"N": str(now + ITEM_SECONDS)}},

@@ -27,7 +27,6 @@ SUBNET_CHOICES = ("CreateNewVPC", "SelectedInstanceSubnet")
 MODES = ("auto", "online", "offline")
 KEY_TYPES = ("rsa", "ed25519")
 BACKUPS = ("ami", "snapshot", "none")
-OPT_IN_TAG = "ResetAccess:AutoRecover"
 
 KNOWN_KEYS = (
     "InstanceId", "SubnetId", "HelperInstanceType", "EC2RescueInstanceType", "Mode",

@@ -23,9 +23,9 @@ from lambdas.logic import inflight, lock
 from lambdas.logic.cleanup import cleanup
 from lambdas.logic.failure import failure_result
 from lambdas.logic.inputs import parse_request
-from lambdas.logic.names import resource_name
 from lambdas.logic.results import write_result
 from lambdas.logic.rollback import rollback, where_things_are
+from lambdas.names import JANITOR_STATUSES, resource_name
 from lambdas.plan import PlanHeader, is_reset
 
 if TYPE_CHECKING:
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_stepfunctions import SFNClient
 
-# Statuses the EventBridge rule sends (stacks/triggers.py JANITOR_STATUSES).
-ENDED = ("ABORTED", "TIMED_OUT", "FAILED")
 # States whose successful exit means the execution recorded its own end and released the lock.
 RECORDED = ("RecordFailure", "PublishResult")
 # A phase Lambda keeps running after its execution is stopped: wait out the longest phase that
@@ -130,7 +128,7 @@ def clean_up_after(
         return {"Action": "ignored", "Reason": "another state machine's execution"}
 
     ended = read_execution(sfn, execution_arn)
-    if ended.status not in ENDED:
+    if ended.status not in JANITOR_STATUSES:
         return {"Action": "ignored", "Reason": f"execution is {ended.status}"}
     if ended.recorded:
         # The workflow's own Catch path finished: lock released, result written.

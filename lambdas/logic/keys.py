@@ -10,15 +10,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from lambdas.errors import UnexpectedState
 from lambdas.logic.inputs import public_key_fingerprint
+from lambdas.names import pending_parameter
 from lambdas.plan import Plan
 from lambdas.records import KeyRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
-
-def pending_parameter(instance_id: str, execution: str) -> str:
-    return f"/reset-access/{instance_id}/pending/{execution}"
 
 
 def generate_key_pair(key_type: str, comment: str) -> tuple[bytes, str]:

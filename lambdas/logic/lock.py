@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from lambdas.errors import InstanceLocked
+from lambdas.names import LOCK_EXPIRY, LOCK_KEY
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -21,14 +22,14 @@ def acquire(dynamodb: DynamoDBClient, table: str, instance_id: str, execution_ar
         dynamodb.put_item(
             TableName=table,
             Item={
-                "InstanceId": {"S": instance_id},
+                LOCK_KEY: {"S": instance_id},
                 "ExecutionArn": {"S": execution_arn},
                 "LockedAt": {"N": str(now)},
-                "ExpiresAt": {"N": str(now + LOCK_SECONDS)},
+                LOCK_EXPIRY: {"N": str(now + LOCK_SECONDS)},
             },
             # A retried Preflight of the same execution may take its own lock again.
             ConditionExpression=(
-                "attribute_not_exists(InstanceId) OR ExecutionArn = :me OR ExpiresAt < :now"
+                f"attribute_not_exists({LOCK_KEY}) OR ExecutionArn = :me OR {LOCK_EXPIRY} < :now"
             ),
             ExpressionAttributeValues={":me": {"S": execution_arn}, ":now": {"N": str(now)}},
         )
@@ -43,7 +44,7 @@ def acquire(dynamodb: DynamoDBClient, table: str, instance_id: str, execution_ar
 def holder(dynamodb: DynamoDBClient, table: str, instance_id: str) -> str | None:
     """The execution ARN that holds the lock on this instance, if any."""
     item = dynamodb.get_item(
-        TableName=table, Key={"InstanceId": {"S": instance_id}}, ConsistentRead=True
+        TableName=table, Key={LOCK_KEY: {"S": instance_id}}, ConsistentRead=True
     ).get("Item", {})
     value = item.get("ExecutionArn", {}).get("S")
     return str(value) if value else None
@@ -55,9 +56,9 @@ def release(dynamodb: DynamoDBClient, table: str, instance_id: str, execution_ar
     try:
         dynamodb.delete_item(
             TableName=table,
-            Key={"InstanceId": {"S": instance_id}},
+            Key={LOCK_KEY: {"S": instance_id}},
             # A retried release finds no item: that is success, not someone else's lock.
-            ConditionExpression="attribute_not_exists(InstanceId) OR ExecutionArn = :me",
+            ConditionExpression=f"attribute_not_exists({LOCK_KEY}) OR ExecutionArn = :me",
             ExpressionAttributeValues={":me": {"S": execution_arn}},
         )
         return True

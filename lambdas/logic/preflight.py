@@ -8,9 +8,16 @@ from typing import TYPE_CHECKING, cast
 from lambdas.errors import InvalidInput, Unsupported
 from lambdas.logic.helper_type import require_nitro
 from lambdas.logic.helper_volume_key import check_ebs_default_key
-from lambdas.logic.inputs import OPT_IN_TAG, Request
+from lambdas.logic.inputs import Request
 from lambdas.logic.reachability import check_helper_subnet
-from lambdas.logic.windows import WINDOWS_TOOL_DOCUMENT, password_parameter
+from lambdas.names import (
+    OPT_IN_TAG,
+    WINDOWS_TOOL_COMMAND,
+    WINDOWS_TOOL_DOCUMENT,
+    key_parameter,
+    password_parameter,
+    ubuntu_ami_parameter,
+)
 from lambdas.plan import DryRunPlan, Mode, Plan, PlanHeader, Platform, Subnet
 
 if TYPE_CHECKING:
@@ -20,9 +27,6 @@ if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_ssm import SSMClient
 
-UBUNTU_AMI_PARAMETER = (
-    "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
-)
 UNUSABLE_KEY_STATES = ("Disabled", "PendingDeletion", "PendingImport", "Unavailable")
 
 
@@ -147,13 +151,11 @@ def plan_reset(
         "SsmOnline": ssm_online,
         "Subnet": subnet,
         "HelperInstanceType": request.helper_instance_type,
-        "HelperAmiParameter": UBUNTU_AMI_PARAMETER.format(
-            arch="arm64" if architecture == "arm64" else "amd64"
-        ),
+        "HelperAmiParameter": ubuntu_ami_parameter("arm64" if architecture == "arm64" else "amd64"),
         "Backup": backup,
         "PublicKey": request.public_key,
         "KeyType": request.key_type,
-        "KeyParameter": f"/ec2rl/openssh/{instance_id}/key" if linux_key else None,
+        "KeyParameter": key_parameter(instance_id) if linux_key else None,
         "KeyName": instance.get("KeyName"),
         "PasswordParameter": (password_parameter(instance_id)
                               if platform == "windows" and mode == "online" else None),
@@ -331,8 +333,8 @@ def _online_steps(plan: Plan) -> list[str]:
     if plan["Backup"] != "none":
         steps.append(f"snapshot {plan['RootVolumeId']} (not waited for)")
     if plan["Platform"] == "windows":
-        steps.append(f"run {WINDOWS_TOOL_DOCUMENT} ResetAccess on {instance_id}; the new "
-                     f"password goes to {plan['PasswordParameter']} (SecureString)")
+        steps.append(f"run {WINDOWS_TOOL_DOCUMENT} {WINDOWS_TOOL_COMMAND} on {instance_id}; "
+                     f"the new password goes to {plan['PasswordParameter']} (SecureString)")
     elif plan["PublicKey"]:
         steps.append(f"run the rescue document on {instance_id} itself: add the given public "
                      "key to the users' authorized_keys")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from lambdas.errors import NotReady, RescueFailed
 from lambdas.logic.rescue_contract import PYTHON_UNSUITABLE
-from lambdas.logic.windows import WINDOWS_TOOL_DOCUMENT, password_parameter
+from lambdas.names import WINDOWS_TOOL_COMMAND, WINDOWS_TOOL_DOCUMENT, password_parameter
 from lambdas.records import RescueCommand
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def send_rescue(
         # ResetAccess's only parameter is a KMS key ID, as in AWS's own example (the key's
         # UUID: the tool runs in this account and Region).
         key_id = kms_key_arn.rsplit("key/", 1)[-1]
-        parameters = {"Command": ["ResetAccess"], "Parameters": [key_id]}
+        parameters = {"Command": [WINDOWS_TOOL_COMMAND], "Parameters": [key_id]}
     else:
         parameters = {"Platform": [platform], "Target": [target], "PublicKey": [public_key]}
     # Comment carries the execution so a retried send finds the first command.
@@ -109,7 +109,8 @@ def _windows_tool_report(ssm: SSMClient, invocation: GetCommandInvocationResultT
                  or invocation.get("StandardOutputContent", "").strip()).splitlines()
         reason = lines[-1] if lines else f"no output; command status {status}"
         raise RescueFailed(
-            f"{WINDOWS_TOOL_DOCUMENT} ResetAccess on {instance_id} failed ({status}): {reason}. "
+            f"{WINDOWS_TOOL_DOCUMENT} {WINDOWS_TOOL_COMMAND} on {instance_id} failed ({status}): "
+            f"{reason}. "
             f"The instance's role needs ssm:PutParameter on {name} and kms:Encrypt on the "
             "stack's key; or use Mode offline"
         )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from lambdas.logic.failure import error_message
 from lambdas.logic.windows import how_to_get_password
+from lambdas.names import result_parameter
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -17,10 +18,6 @@ if TYPE_CHECKING:
 # A standard-tier String parameter holds at most 4 KB; an advanced one costs by the month.
 RESULT_LIMIT = 4096
 CUT_MARK = " [cut to fit the result parameter; the execution's history has it all]"
-
-
-def result_parameter(instance_id: str) -> str:
-    return f"/reset-access/{instance_id}/result"
 
 
 def phase_seconds(marks: dict[str, float | None], started: float, ended: float

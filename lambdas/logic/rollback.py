@@ -13,8 +13,9 @@ from botocore.exceptions import ClientError
 from lambdas.errors import NotReady, RollbackIncomplete
 from lambdas.logic.consistency import not_yet_visible
 from lambdas.logic.instances import instance_state, restore_delete_on_termination
-from lambdas.logic.tags import EXECUTION_TAG, tag_value
+from lambdas.logic.tags import tag_value
 from lambdas.logic.volumes import attachment, describe_volume
+from lambdas.names import EXECUTION_TAG
 from lambdas.plan import Plan
 
 if TYPE_CHECKING:

@@ -9,8 +9,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2.literals import ResourceTypeType
     from mypy_boto3_ec2.type_defs import FilterTypeDef, TagSpecificationTypeDef, TagTypeDef
 
-EXECUTION_TAG = "ResetAccess:Execution"
-MANAGED_TAG = "ResetAccess:Managed"
+from lambdas.names import EXECUTION_TAG, MANAGED_TAG
 
 
 def execution_tags(execution: str, **extra: str) -> list[TagTypeDef]:

@@ -13,15 +13,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import FilterTypeDef
 
-# AWS's Run Command document that resets a running Windows instance's Administrator password
-# and stores it in Parameter Store (ANCHORS.md, "Windows: re-enabling password generation").
-WINDOWS_TOOL_DOCUMENT = "AWSSupport-RunEC2RescueForWindowsTool"
 PASSWORD_AMI_PURPOSE = "password-enabled"  # noqa: S105 - a tag value, not a password
-
-
-def password_parameter(instance_id: str) -> str:
-    """Where AWS's Windows tool puts the new password (SecureString)."""
-    return f"/EC2Rescue/Passwords/{instance_id}"
 
 
 def _password_ami_filter(execution: str) -> list[FilterTypeDef]:

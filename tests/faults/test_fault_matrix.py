@@ -19,7 +19,7 @@ LAG = {"seed": 0, "max_lag": 2}
 
 
 def assert_invariants(run: Run, state: str) -> None:
-    """DESIGN.md invariants 1-5 and 7, and 6 (no secret), after a failed run."""
+    """The invariants of docs/runbook.md (1-5 and 7, and 6: no secret) after a failed run."""
     run.assert_restored()                                   # 1, 2
     run.assert_nothing_left()                               # 3
     moved = run.report["api_calls"].get("ec2:DetachVolume", 0) > 0

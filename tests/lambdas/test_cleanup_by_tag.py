@@ -14,8 +14,8 @@ from moto import mock_aws
 
 from lambdas.errors import NotReady
 from lambdas.logic.cleanup import cleanup
-from lambdas.logic.keys import pending_parameter
 from lambdas.logic.tags import tag_specifications
+from lambdas.names import pending_parameter
 
 EXECUTION = "run-1"
 TARGET = "i-0123456789abcdef0"

@@ -1,5 +1,5 @@
-"""The result parameter fits a standard parameter with the longest AWS messages, and resource
-names made from any execution name are names AWS accepts."""
+"""The result parameter fits a standard parameter with the longest AWS messages, resource
+names made from any execution name are names AWS accepts, and the names users see stay put."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 import boto3
 import pytest
 
+from lambdas import names
 from lambdas.logic.failure import failure_result
-from lambdas.logic.keys import pending_parameter
-from lambdas.logic.names import resource_name
 from lambdas.logic.results import CUT_MARK, write_result
+from lambdas.names import EXECUTION_TAG, pending_parameter, resource_name
 from local import aws_rules
 
 PLAN: Any = {"ExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:ResetAccess:x",
@@ -74,9 +74,22 @@ def test_resource_names_from_any_execution_name_are_accepted(execution: str) -> 
     assert aws_rules.refusal("ec2", "CreateSecurityGroup", {
         "GroupName": f"reset-access-{name}", "Description": "d"}) is None
     assert aws_rules.refusal("ec2", "CreateTags", {
-        "Resources": ["i-1"], "Tags": [{"Key": "ResetAccess:Execution", "Value": name}]}) is None
+        "Resources": ["i-1"], "Tags": [{"Key": EXECUTION_TAG, "Value": name}]}) is None
 
 
 def test_names_that_differ_only_in_refused_characters_stay_distinct() -> None:
     assert resource_name("run+1") != resource_name("run=1") != resource_name("run-1")
     assert resource_name("local-0123abcd") == "local-0123abcd"
+
+
+def test_the_names_people_and_scripts_rely_on_keep_their_values() -> None:
+    """AWS's runbook and Windows tool chose these (docs/runbook.md); users' scripts read them."""
+    assert names.key_parameter("i-0123456789abcdef0") == "/ec2rl/openssh/i-0123456789abcdef0/key"
+    assert names.password_parameter("i-1") == "/EC2Rescue/Passwords/i-1"
+    assert names.result_parameter("i-1") == "/reset-access/i-1/result"
+    assert names.WINDOWS_TOOL_DOCUMENT == "AWSSupport-RunEC2RescueForWindowsTool"
+    assert names.ubuntu_ami_parameter("arm64") == (
+        "/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id")
+    # Tags and the stack name that alarms, IAM conditions and deployed stacks already carry.
+    assert (names.EXECUTION_TAG, names.OPT_IN_TAG, names.STACK_NAME) == (
+        "ResetAccess:Execution", "ResetAccess:AutoRecover", "ResetAccess")

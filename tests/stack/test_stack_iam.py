@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from lambdas.names import EXECUTION_TAG
 from stacks.permissions import PERMISSIONS, UNSCOPABLE_ACTIONS, Rule
-from stacks.project import EXECUTION_TAG
 from tests.support.synth import Synth
 
 CARRIES_TAG = {"Null": {f"aws:ResourceTag/{EXECUTION_TAG}": "false"}}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from stacks.project import DEFAULT_ALARM_PREFIX, KEY_ALIAS
+from lambdas.names import DEFAULT_ALARM_PREFIX
+from stacks.project import KEY_ALIAS
 from statemachine.definition import render
 from statemachine.phases import EVENT_FUNCTIONS, PHASES
 from tests.support.synth import Synth, functions_by_handler

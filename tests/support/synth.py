@@ -18,11 +18,13 @@ from typing import Any
 
 import pytest
 
+from lambdas.names import STACK_NAME
+
 # jsii prints a banner about Node 20 on every start; it says nothing about our code.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 ROOT = Path(__file__).resolve().parents[2]
-STACK = "ResetAccess"
+STACK = STACK_NAME
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lambdas.names import KEY_PARAMETERS, PASSWORD_PARAMETERS, key_parameter
 from local.checks import key_logs_in
 from local.engine import Engine
 from local.scenario import Scenario
@@ -52,7 +53,7 @@ class Run:
 
     def key(self, name: str = "web") -> str | None:
         instance_id = self.instance(name)["id"]
-        parameter = self.world["parameters"].get(f"/ec2rl/openssh/{instance_id}/key")
+        parameter = self.world["parameters"].get(key_parameter(instance_id))
         return parameter["value"] if parameter else None
 
     def states_entered(self) -> list[str]:
@@ -79,14 +80,14 @@ class Run:
     def assert_key_opens(self, name: str = "web", users: tuple[str, ...] = ("ec2-user",)) -> None:
         assert self.key(name), "no private key in Parameter Store"
         assert self.world["parameters"][
-            f"/ec2rl/openssh/{self.instance(name)['id']}/key"]["type"] == "SecureString"
+            key_parameter(self.instance(name)["id"])]["type"] == "SecureString"
         assert sorted(key_logs_in(self.report, name, self.instance(name)["id"])) == sorted(users)
 
     def assert_no_secret_leaked(self) -> None:
         # Keys and passwords published, and every SecureString a handler wrote on the way
         # (a failed run's pending key is deleted again, but must not have leaked either).
         secrets = [p["value"] for n, p in self.world["parameters"].items()
-                   if n.startswith(("/ec2rl/openssh/", "/EC2Rescue/Passwords/"))]
+                   if n.startswith((f"{KEY_PARAMETERS}/", f"{PASSWORD_PARAMETERS}/"))]
         secrets += self.engine.secrets_written
         places = {
             "history": json.dumps(self.report["history"]),

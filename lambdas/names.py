@@ -1,0 +1,91 @@
+"""The names every layer must agree on: tag keys, parameter paths, documents, statuses.
+
+The phase functions, the stack (its IAM policies and triggers), the local engine, the
+`reset-access` command and the acceptance run each refer to these names; a copy that drifted
+would break a run only in AWS. The Lambda asset ships only `lambdas/`, so the one copy lives
+here and the other layers import it. Where a name is AWS's own, docs/runbook.md gives the
+source.
+
+Also here: the execution's name as every resource name accepts it (`resource_name`), which the
+handlers tag with and name their resources after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+# The CloudFormation stack; the command and the acceptance run find the workflow by its outputs.
+STACK_NAME = "ResetAccess"
+# The alarm rule starts executions only for alarms named with this prefix (context alarmPrefix).
+DEFAULT_ALARM_PREFIX = "ResetAccess-"
+
+# Cleanup finds what an execution created by EXECUTION_TAG; IAM lets it touch only tagged ones.
+EXECUTION_TAG = "ResetAccess:Execution"
+MANAGED_TAG = "ResetAccess:Managed"
+# An alarm starts a reset only on an instance that carries this tag with the value "true".
+OPT_IN_TAG = "ResetAccess:AutoRecover"
+# What `make acceptance` tags its throwaway resources with, to find them again.
+ACCEPTANCE_TAG = "ResetAccess:Acceptance"
+
+# AWS's own paths (docs/runbook.md), kept so that existing habits and scripts still work.
+KEY_PARAMETERS = "/ec2rl/openssh"
+PASSWORD_PARAMETERS = "/EC2Rescue/Passwords"  # noqa: S105 - a path, not a password
+# Our own parameters: each instance's last result, and the keys not yet published.
+OWN_PARAMETERS = "/reset-access"
+# Canonical publishes Ubuntu 24.04 AMI IDs under this public path, one per architecture.
+UBUNTU_AMI_PARAMETERS = "/aws/service/canonical/ubuntu/server/24.04/stable/current"
+
+
+def key_parameter(instance_id: str) -> str:
+    """Where the new SSH private key is published (SecureString), as AWS's runbook does."""
+    return f"{KEY_PARAMETERS}/{instance_id}/key"
+
+
+def password_parameter(instance_id: str) -> str:
+    """Where AWS's Windows tool puts the new Administrator password (SecureString)."""
+    return f"{PASSWORD_PARAMETERS}/{instance_id}"
+
+
+def result_parameter(instance_id: str) -> str:
+    return f"{OWN_PARAMETERS}/{instance_id}/result"
+
+
+def pending_parameter(instance_id: str, execution: str) -> str:
+    """The private key between CreateKey and PublishResult, one per execution."""
+    return f"{OWN_PARAMETERS}/{instance_id}/pending/{execution}"
+
+
+def ubuntu_ami_parameter(arch: str) -> str:
+    """The helper's image for `arch` (amd64 or arm64)."""
+    return f"{UBUNTU_AMI_PARAMETERS}/{arch}/hvm/ebs-gp3/ami-id"
+
+
+# AWS's document that resets a running Windows password into password_parameter (docs/runbook.md).
+WINDOWS_TOOL_DOCUMENT = "AWSSupport-RunEC2RescueForWindowsTool"
+WINDOWS_TOOL_COMMAND = "ResetAccess"
+
+# The lock table's key (an instance ID, or an execution's in-flight marks) and TTL attribute.
+LOCK_KEY = "InstanceId"
+LOCK_EXPIRY = "ExpiresAt"
+
+# Execution statuses after which the janitor restores and cleans up (the EventBridge rule).
+JANITOR_STATUSES = ("ABORTED", "TIMED_OUT", "FAILED")
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}")
+UNSAFE_CHARACTER = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def resource_name(execution: str) -> str:
+    """The execution's name as SSM parameter and security group names accept it.
+
+    Step Functions allows in an execution name what those refuse (`+ = @ ( ) ! '` and any
+    non-ASCII letter). A safe name stays as it is; any other gets its unsafe characters replaced
+    and a digest of the original, so two names that differ only there stay two names. Each
+    handler sees the execution under this form, so the pending key parameter, the security
+    group and the tags all use one name, and cleanup finds by tag what the other phases created.
+    """
+    if SAFE_NAME.fullmatch(execution):
+        return execution
+    digest = hashlib.sha256(execution.encode()).hexdigest()[:10]
+    return f"{UNSAFE_CHARACTER.sub('-', execution)[:69]}-{digest}"
