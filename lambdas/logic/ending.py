@@ -43,8 +43,9 @@ class Finished:
 FailureResult = Callable[[bool], dict[str, Any]]
 
 
-def finish(ssm: Any, dynamodb: Any, table: str, run: Run,
-           outcome: dict[str, Any] | FailureResult) -> Finished:
+def finish(
+    ssm: Any, dynamodb: Any, table: str, run: Run, outcome: dict[str, Any] | FailureResult
+) -> Finished:
     """End the run with a success's result, or with a failure's (a function of lock_released)."""
     instance_id = run.plan["InstanceId"]
     if callable(outcome):
@@ -58,15 +59,38 @@ def finish(ssm: Any, dynamodb: Any, table: str, run: Run,
     return Finished(outcome, parameter, _let_go(dynamodb, table, run))
 
 
-def fail(ec2: Any, ssm: Any, dynamodb: Any, table: str, run: Run, error: str, cause: str, *,
-         rollback_error: str | None, cleanup_error: str | None, by: str = "workflow"
-         ) -> tuple[Finished, str]:
+def fail(
+    ec2: Any,
+    ssm: Any,
+    dynamodb: Any,
+    table: str,
+    run: Run,
+    error: str,
+    cause: str,
+    *,
+    rollback_error: str | None,
+    cleanup_error: str | None,
+    by: str = "workflow",
+) -> tuple[Finished, str]:
     """End a failed run after its rollback and cleanup: (how it finished, where things are)."""
     # Read while the lock still keeps another execution off the instance.
     where = where_things_are(ec2, run.plan)
-    finished = finish(ssm, dynamodb, table, run, lambda released: failure_result(
-        run.plan, error, cause, where=where, rollback_error=rollback_error,
-        cleanup_error=cleanup_error, lock_released=released, by=by))
+    finished = finish(
+        ssm,
+        dynamodb,
+        table,
+        run,
+        lambda released: failure_result(
+            run.plan,
+            error,
+            cause,
+            where=where,
+            rollback_error=rollback_error,
+            cleanup_error=cleanup_error,
+            lock_released=released,
+            by=by,
+        ),
+    )
     return finished, where
 
 

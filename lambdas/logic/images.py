@@ -15,13 +15,15 @@ def purpose_filter(execution: str, purpose: str) -> list[dict[str, Any]]:
 
 
 def find_image(ec2: Any, execution: str, purpose: str) -> str | None:
-    images = ec2.describe_images(Owners=["self"],
-                                 Filters=purpose_filter(execution, purpose))["Images"]
+    images = ec2.describe_images(Owners=["self"], Filters=purpose_filter(execution, purpose))[
+        "Images"
+    ]
     return str(images[0]["ImageId"]) if images else None
 
 
-def make_image(ec2: Any, instance_id: str, execution: str, *, purpose: str, name: str,
-               description: str) -> tuple[str, bool]:
+def make_image(
+    ec2: Any, instance_id: str, execution: str, *, purpose: str, name: str, description: str
+) -> tuple[str, bool]:
     """(image ID, made now): an AMI of the stopped instance, or the one an earlier attempt made.
 
     Not waited for: an AMI of a stopped instance is point-in-time at the call, so the instance
