@@ -3,7 +3,7 @@ target's root volume and other runs' resources stay; a second call finds nothing
 
 from __future__ import annotations
 
-from conftest import World, until_done
+from moto_world import World, until_done
 
 from lambdas.logic.cleanup import cleanup
 

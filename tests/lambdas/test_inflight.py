@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import World
+from moto_world import World
 
 from lambdas.errors import NotReady
 from lambdas.logic import inflight

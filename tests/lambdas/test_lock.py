@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-from conftest import World, execution_arn
+from moto_world import World, execution_arn
 
 from lambdas.errors import InstanceLocked
 from lambdas.logic import lock

@@ -4,7 +4,7 @@ root device, the instance in its first state; and only what the run itself moved
 from __future__ import annotations
 
 import pytest
-from conftest import World, until_done
+from moto_world import World, until_done
 
 from lambdas.errors import RollbackIncomplete
 from lambdas.logic.rollback import rollback, where_things_are
