@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto_world import World, execution_arn
 
-from lambdas.logic.ending import Run, fail, finish
+from lambdas.logic.ending import Finished, Run, fail, finish
 from lambdas.logic.keys import publish_key
 from lambdas.logic.results import result_parameter
 
@@ -27,6 +27,21 @@ class Throttled:
 def stored_result(world: World) -> dict[str, Any]:
     value = world.ssm.get_parameter(Name=result_parameter(world.instance_id))["Parameter"]
     return dict(json.loads(value["Value"]))
+
+
+def fail_run(world: World, error: str, cause: str, **errors: Any) -> tuple[Finished, str]:
+    """RecordFailure's ending for the world's run."""
+    errors = {"rollback_error": None, "cleanup_error": None, **errors}
+    return fail(
+        world.ec2,
+        world.ssm,
+        world.dynamodb,
+        world.table,
+        Run.of(world.plan),
+        error,
+        cause,
+        **errors,
+    )
 
 
 def test_a_success_writes_its_result_then_lets_go(world: World) -> None:
@@ -91,17 +106,7 @@ def test_a_failure_leaves_another_executions_lock_and_says_so(world: World) -> N
     other = execution_arn("another-run")
     world.lock(other)
 
-    finished, _ = fail(
-        world.ec2,
-        world.ssm,
-        world.dynamodb,
-        world.table,
-        Run.of(world.plan),
-        "States.Timeout",
-        "LaunchHelper timed out",
-        rollback_error=None,
-        cleanup_error=None,
-    )
+    finished, _ = fail_run(world, "States.Timeout", "LaunchHelper timed out")
 
     assert finished.lock_released is False
     assert world.lock_holder() == other
@@ -115,17 +120,8 @@ def test_a_failure_records_what_failed_and_where_things_are(world: World) -> Non
     world.lock()
     world.mark()
 
-    finished, where = fail(
-        world.ec2,
-        world.ssm,
-        world.dynamodb,
-        world.table,
-        Run.of(world.plan),
-        "AwsError",
-        "AttachVolume failed",
-        rollback_error="detach refused",
-        cleanup_error=None,
-        by="janitor",
+    finished, where = fail_run(
+        world, "AwsError", "AttachVolume failed", rollback_error="detach refused", by="janitor"
     )
 
     stored = stored_result(world)
