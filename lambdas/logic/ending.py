@@ -34,6 +34,8 @@ class Run:
 
 @dataclass(frozen=True)
 class Finished:
+    """What the ending did: the result as written, its parameter, whether the lock went."""
+
     result: dict[str, Any]
     parameter: str
     lock_released: bool
