@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.config import Config
-from lambdas.logic import inflight, lock
+from lambdas.logic.ending import Run, finish
 from lambdas.logic.keys import publish_key
-from lambdas.logic.results import success_result, write_result
+from lambdas.logic.results import success_result
 from lambdas.logic.windows import find_password_ami
 from lambdas.plan import Plan
 from lambdas.runtime import client, logger, phase
@@ -24,10 +24,8 @@ def publish_result(event: dict[str, Any]) -> dict[str, Any]:
     image_id = (find_password_ami(client("ec2"), plan["Execution"])
                 if plan.get("CreatePasswordEnabledAmi") else None)
     result = success_result(run, image_id)
-    result["ResultParameter"] = write_result(ssm, plan["InstanceId"], result)
-    inflight.forget(client("dynamodb"), CONFIG.lock_table_name, plan["Execution"])
-    lock.release(client("dynamodb"), CONFIG.lock_table_name, plan["InstanceId"],
-                 plan["ExecutionArn"])
+    finished = finish(ssm, client("dynamodb"), CONFIG.lock_table_name, Run.of(plan), result)
+    result["ResultParameter"] = finished.parameter
     logger.info("reset finished", extra={"phase_seconds": result["PhaseSeconds"]})
     return result
 

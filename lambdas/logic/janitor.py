@@ -19,12 +19,11 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import ClientError
 
 from lambdas.errors import InvalidInput, NotReady, ResetAccessError
-from lambdas.logic import inflight, lock
+from lambdas.logic import lock
 from lambdas.logic.cleanup import cleanup
-from lambdas.logic.failure import failure_result
+from lambdas.logic.ending import Run, fail
 from lambdas.logic.inputs import parse_request
-from lambdas.logic.results import write_result
-from lambdas.logic.rollback import rollback, where_things_are
+from lambdas.logic.rollback import rollback
 from lambdas.names import JANITOR_STATUSES, resource_name
 from lambdas.plan import PlanHeader, is_reset
 
@@ -148,17 +147,13 @@ def clean_up_after(
     cleanup_error = _until_done(
         lambda: cleanup(ec2, ssm, ended.name, plan["InstanceId"], discard_pending_key=True),
         clock, "cleanup")
-    where = where_things_are(ec2, plan)
-    inflight.forget(dynamodb, table, ended.name)
-    released = lock.release(dynamodb, table, plan["InstanceId"], ended.arn)
     error = _ending(ended)
-    result = failure_result(
-        plan, error["Error"], error["Cause"], where=where, rollback_error=rollback_error,
-        cleanup_error=cleanup_error, lock_released=released, by="janitor")
-    write_result(ssm, plan["InstanceId"], result)
+    finished, where = fail(
+        ec2, ssm, dynamodb, table, Run(plan, ended.name, ended.arn), error["Error"],
+        error["Cause"], rollback_error=rollback_error, cleanup_error=cleanup_error, by="janitor")
     return {"Action": "rolled back", "InstanceId": plan["InstanceId"],
             "RolledBack": rollback_error is None, "CleanedUp": cleanup_error is None,
-            "LockReleased": released, "Now": where}
+            "LockReleased": finished.lock_released, "Now": where}
 
 
 def _ending(ended: Ended) -> dict[str, str]:

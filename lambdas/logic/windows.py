@@ -3,52 +3,33 @@ person who lost access."""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
-from lambdas.logic.tags import execution_filter, tag_specifications
+from lambdas.logic.images import find_image, make_image
 from lambdas.plan import Plan
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
-    from mypy_boto3_ec2.type_defs import FilterTypeDef
 
 PASSWORD_AMI_PURPOSE = "password-enabled"  # noqa: S105 - a tag value, not a password
 
 
-def _password_ami_filter(execution: str) -> list[FilterTypeDef]:
-    return [*execution_filter(execution), {"Name": "tag:Purpose",
-                                           "Values": [PASSWORD_AMI_PURPOSE]}]
-
-
 def find_password_ami(ec2: EC2Client, execution: str) -> str | None:
-    images = ec2.describe_images(Owners=["self"],
-                                 Filters=_password_ami_filter(execution))["Images"]
-    return str(images[0]["ImageId"]) if images else None
+    return find_image(ec2, execution, PASSWORD_AMI_PURPOSE)
 
 
 def create_password_ami(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
     """An AMI of the stopped instance whose launch agent now sets a new password at boot:
-    launched with a new key pair, it gives a password that key decrypts. Not waited for: the
-    image is point-in-time at the call, so the instance may start right away."""
+    launched with a new key pair, it gives a password that key decrypts. Not waited for, so
+    the instance may start right away."""
     instance_id = plan["InstanceId"]
     execution = plan["Execution"]
-    found = find_password_ami(ec2, execution)
-    if found:  # a retried call after a lost response
-        return {"PasswordEnabledImageId": found, "Created": False}
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    image_id = ec2.create_image(
-        InstanceId=instance_id,
-        # AMI names allow no ":" (InvalidAMIName.Malformed).
-        Name=f"ResetAccess password-enabled {instance_id} {stamp}",
-        Description=(f"{instance_id} with Administrator password generation on, made by "
-                     f"ResetAccess execution {execution}"),
-        # The instance is stopped; never reboot one behind its owner's back.
-        NoReboot=True,
-        TagSpecifications=tag_specifications("image", execution, Purpose=PASSWORD_AMI_PURPOSE)
-        + tag_specifications("snapshot", execution, Purpose=PASSWORD_AMI_PURPOSE),
-    )["ImageId"]
-    return {"PasswordEnabledImageId": image_id, "Created": True}
+    image_id, created = make_image(
+        ec2, instance_id, execution, purpose=PASSWORD_AMI_PURPOSE,
+        name=f"ResetAccess password-enabled {instance_id} {{stamp}}",
+        description=(f"{instance_id} with Administrator password generation on, made by "
+                     f"ResetAccess execution {execution}"))
+    return {"PasswordEnabledImageId": image_id, "Created": created}
 
 
 def how_to_get_password(plan: Plan, image_id: str | None) -> list[str]:

@@ -1,0 +1,58 @@
+"""In-flight marks against moto: the failure path waits while another phase of the run may
+still change something, not for its own mark, another run's, or a crashed phase's."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lambdas.errors import NotReady
+from lambdas.logic import inflight
+from tests.support.moto_world import World
+
+ME = "rollback-invocation"
+
+
+def test_a_running_phase_keeps_the_failure_path_waiting_until_it_ends(world: World) -> None:
+    world.mark("launch-helper-invocation")
+
+    with pytest.raises(NotReady, match="1 phase"):
+        inflight.wait_for_others(world.dynamodb, world.table, world.execution, ME)
+
+    inflight.end(world.dynamodb, world.table, world.execution, "launch-helper-invocation")
+    inflight.wait_for_others(world.dynamodb, world.table, world.execution, ME)
+
+
+def test_its_own_mark_and_another_runs_do_not_hold_it_up(world: World) -> None:
+    world.mark(ME)
+    inflight.begin(world.dynamodb, world.table, "another-run", "launch-helper-invocation")
+
+    inflight.wait_for_others(world.dynamodb, world.table, world.execution, ME)
+
+
+def test_a_mark_older_than_any_function_may_run_is_a_crashed_phase(world: World) -> None:
+    world.mark("crashed-invocation")
+    # The mark's deadline, as a phase that began MARK_SECONDS + 1 ago left it.
+    world.dynamodb.update_item(
+        TableName=world.table,
+        Key={"InstanceId": {"S": f"in-flight/{world.execution}"}},
+        UpdateExpression="SET #mark = :until",
+        ExpressionAttributeNames={"#mark": "t_crashed_invocation"},
+        ExpressionAttributeValues={":until": {"N": str(int(time.time()) - 1)}},
+    )
+
+    inflight.wait_for_others(world.dynamodb, world.table, world.execution, ME)
+
+
+def test_forgetting_the_marks_ends_the_run_and_is_safe_to_repeat(world: World) -> None:
+    world.mark()
+    world.lock()
+
+    inflight.forget(world.dynamodb, world.table, world.execution)
+    inflight.forget(world.dynamodb, world.table, world.execution)
+
+    assert world.marks_item() == {}
+    inflight.wait_for_others(world.dynamodb, world.table, world.execution, ME)
+    # The marks live beside the lock in its table; forgetting them leaves the lock.
+    assert world.lock_holder() == world.plan["ExecutionArn"]

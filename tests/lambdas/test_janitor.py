@@ -1,0 +1,201 @@
+"""The janitor's logic against moto: for an execution that ended without its own failure path,
+the instance is put back, what the run made goes, the lock and marks go and the result says
+so; a second janitor finds nothing left; nothing another execution holds is touched."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import pytest
+
+from lambdas.logic.janitor import IN_FLIGHT_SECONDS, Clock, clean_up_after
+from lambdas.names import result_parameter
+from tests.support.moto_world import STATE_MACHINE, World, execution_arn
+
+STOPPED_AT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+class Executions:
+    """Step Functions as the janitor reads one ended execution (moto's history is canned)."""
+
+    def __init__(
+        self,
+        world: World,
+        status: str,
+        events: list[dict[str, Any]],
+        execution_input: dict[str, Any] | None = None,
+    ) -> None:
+        self.described = {
+            "executionArn": world.plan["ExecutionArn"],
+            "name": world.execution,
+            "status": status,
+            "stopDate": STOPPED_AT,
+            "input": json.dumps(execution_input or {"InstanceId": world.instance_id}),
+        }
+        self.events = events
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        assert executionArn == self.described["executionArn"]
+        return self.described
+
+    def get_paginator(self, operation: str) -> Executions:
+        assert operation == "get_execution_history"
+        return self
+
+    def paginate(self, **_: Any) -> list[dict[str, Any]]:
+        return [{"events": self.events}]
+
+
+def exited(state: str, output: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "type": "TaskStateExited",
+        "stateExitedEventDetails": {"name": state, "output": json.dumps(output or {})},
+    }
+
+
+class Slept(list[float]):
+    def clock(self) -> Clock:
+        return Clock(now=STOPPED_AT.timestamp, sleep=self.append, remaining=lambda: 900.0)
+
+
+def janitor(world: World, sfn: Executions, slept: Slept | None = None) -> dict[str, Any]:
+    event = {
+        "detail": {"executionArn": world.plan["ExecutionArn"], "stateMachineArn": STATE_MACHINE}
+    }
+    return clean_up_after(
+        world.ec2,
+        world.ssm,
+        world.dynamodb,
+        cast(Any, sfn),  # Step Functions' history as moto cannot give it
+        world.table,
+        event,
+        (Slept() if slept is None else slept).clock(),
+        STATE_MACHINE,
+    )
+
+
+def mid_run(world: World) -> None:
+    """Aborted while the agent ran: root on the helper, network, pending key, lock, a mark."""
+    world.lock()
+    world.pending_key()
+    helper = world.helper()
+    world.stop()
+    world.root_on(helper)
+    world.mark()
+
+
+def test_an_aborted_run_is_put_back_cleaned_up_unlocked_and_recorded(world: World) -> None:
+    mid_run(world)
+    sfn = Executions(world, "ABORTED", [exited("Preflight", {"plan": world.plan})])
+    slept = Slept()
+
+    done = janitor(world, sfn, slept)
+
+    assert done == {
+        "Action": "rolled back",
+        "InstanceId": world.instance_id,
+        "RolledBack": True,
+        "CleanedUp": True,
+        "LockReleased": True,
+        "Now": f"{world.instance_id} is running; root volume {world.volume_id} is "
+        f"at {world.plan['RootDeviceName']} on {world.instance_id}",
+    }
+    assert world.root_attachment() == (world.instance_id, world.plan["RootDeviceName"])
+    assert world.state() == "running"
+    assert world.tagged() == {}
+    assert world.parameters() == {result_parameter(world.instance_id)}
+    assert world.lock_holder() is None
+    assert world.marks_item() == {}
+    # It first waited out the stopped execution's phases, which may still create something.
+    assert slept[0] == IN_FLIGHT_SECONDS
+    result = json.loads(
+        world.ssm.get_parameter(Name=result_parameter(world.instance_id))["Parameter"]["Value"]
+    )
+    assert (result["Outcome"], result["Error"], result["RecordedBy"]) == (
+        "failed",
+        "ExecutionAborted",
+        "janitor",
+    )
+    assert result["ExecutionArn"] == world.plan["ExecutionArn"]
+
+
+def test_a_second_janitor_for_the_same_execution_finds_nothing_left(world: World) -> None:
+    mid_run(world)
+    sfn = Executions(world, "ABORTED", [exited("Preflight", {"plan": world.plan})])
+    first = janitor(world, sfn)
+
+    assert janitor(world, sfn) == first
+    assert world.tagged() == {}
+    assert world.state() == "running"
+
+
+def test_a_failed_run_names_its_own_error(world: World) -> None:
+    mid_run(world)
+    failed = {
+        "type": "ExecutionFailed",
+        "executionFailedEventDetails": {"error": "States.Timeout", "cause": "RunRescue timed out"},
+    }
+    sfn = Executions(world, "FAILED", [exited("Preflight", {"plan": world.plan}), failed])
+
+    janitor(world, sfn)
+
+    result = json.loads(
+        world.ssm.get_parameter(Name=result_parameter(world.instance_id))["Parameter"]["Value"]
+    )
+    assert result["Error"] == "States.Timeout"
+    assert result["Cause"].startswith("RunRescue timed out | now: ")
+
+
+def test_a_run_that_recorded_its_own_end_is_left_as_it_is(world: World) -> None:
+    world.lock(execution_arn("next-run"))
+    sfn = Executions(
+        world, "FAILED", [exited("Preflight", {"plan": world.plan}), exited("RecordFailure")]
+    )
+
+    assert janitor(world, sfn)["Action"] == "none"
+    assert world.lock_holder() == execution_arn("next-run")
+
+
+@pytest.mark.parametrize(("holder", "released"), [("own", True), ("other", False)])
+def test_before_a_plan_only_its_own_lock_is_released(
+    world: World, holder: str, released: bool
+) -> None:
+    arn = world.plan["ExecutionArn"] if holder == "own" else execution_arn("another-run")
+    world.lock(arn)
+    sfn = Executions(world, "ABORTED", [])
+
+    done = janitor(world, sfn)
+
+    assert done == {
+        "Action": "lock only",
+        "InstanceId": world.instance_id,
+        "LockReleased": released,
+    }
+    assert world.lock_holder() == (None if released else arn)
+    assert result_parameter(world.instance_id) not in world.parameters()
+
+
+def test_another_state_machines_execution_is_ignored(world: World) -> None:
+    world.lock()
+    event = {
+        "detail": {
+            "executionArn": world.plan["ExecutionArn"],
+            "stateMachineArn": STATE_MACHINE + "-other",
+        }
+    }
+
+    done = clean_up_after(
+        world.ec2,
+        world.ssm,
+        world.dynamodb,
+        cast(Any, None),  # another state machine's event: the janitor must not ask
+        world.table,
+        event,
+        Slept().clock(),
+        STATE_MACHINE,
+    )
+
+    assert done["Action"] == "ignored"
+    assert world.lock_holder() == world.plan["ExecutionArn"]
