@@ -4,7 +4,7 @@ RecordFailure and the janitor leave, in which order, and what a retried ending f
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
