@@ -6,17 +6,21 @@ import functools
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, overload
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, overload
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.config import TIMEOUT_VARIABLE
+from lambdas.config import TIMEOUT_VARIABLE, Config
 from lambdas.errors import AwsError, AwsTransient, ResetAccessError
 from lambdas.logic import inflight
 from lambdas.logic.names import resource_name
+
+if TYPE_CHECKING:
+    from lambdas.logic.janitor import Clock
 
 logger = Logger(service="reset-access")
 tracer = Tracer(service="reset-access")
@@ -34,8 +38,26 @@ _clients: dict[str, Any] = {}
 # Per thread: the local engine runs a Parallel's branches in threads of one process.
 _invocation = threading.local()
 
-# Set only by the local engine to inject faults around a phase's side effect; None in AWS.
-fault_hook: Callable[[str, str], None] | None = None
+
+
+@dataclass(frozen=True)
+class Seams:
+    """What a harness (the local engine) hands a handler on its context as `context.seams`;
+    AWS's Lambda context has none, so in AWS every seam is the real thing."""
+
+    # Called with (state, "before" | "after") around a phase's side effect; may raise.
+    fault: Callable[[str, str], None] | None = None
+    # The janitor's time; None: the real clock.
+    clock: Clock | None = None
+
+
+NO_SEAMS = Seams()
+
+
+def seams(context: Any) -> Seams:
+    """The seams this invocation was given, none in AWS."""
+    given = getattr(context, "seams", None)
+    return given if isinstance(given, Seams) else NO_SEAMS
 
 
 def backoff_bound(attempts: int) -> float:
@@ -97,6 +119,9 @@ def phase(logic: Callable[[Event], Any] | None = None, *, changes: bool = False
     """
 
     def wrap(logic: Callable[[Event], Any]) -> Handler:
+        # Read at the first invocation (cold start), as the handlers read theirs.
+        config = functools.cache(Config.from_env)
+
         @functools.wraps(logic)
         @logger.inject_lambda_context(correlation_id_path="execution", clear_state=True)
         @tracer.capture_lambda_handler(capture_response=False)
@@ -107,16 +132,18 @@ def phase(logic: Callable[[Event], Any] | None = None, *, changes: bool = False
             execution = event.get("execution")
             token = str(getattr(context, "aws_request_id", "") or id(event))
             _invocation.token = token
+            fault = seams(context).fault
             marked = False
             try:
                 if changes and execution:
-                    inflight.begin(client("dynamodb"), _lock_table(), str(execution), token)
+                    inflight.begin(client("dynamodb"), config().lock_table_name,
+                                   str(execution), token)
                     marked = True
-                if fault_hook:
-                    fault_hook(state, "before")
+                if fault:
+                    fault(state, "before")
                 result = logic(event)
-                if fault_hook:
-                    fault_hook(state, "after")
+                if fault:
+                    fault(state, "after")
                 return result
             except ResetAccessError as error:
                 message = str(error)
@@ -129,7 +156,8 @@ def phase(logic: Callable[[Event], Any] | None = None, *, changes: bool = False
                 raise AwsTransient(f"{state}: {error}") from error
             finally:
                 if marked:
-                    inflight.end(client("dynamodb"), _lock_table(), str(execution), token)
+                    inflight.end(client("dynamodb"), config().lock_table_name, str(execution),
+                                 token)
 
         return handler
 
@@ -139,10 +167,6 @@ def phase(logic: Callable[[Event], Any] | None = None, *, changes: bool = False
 def invocation_token() -> str:
     """This invocation's mark (its Lambda request ID)."""
     return str(getattr(_invocation, "token", ""))
-
-
-def _lock_table() -> str:
-    return os.environ["LOCK_TABLE_NAME"]
 
 
 _TRANSIENT_CODES = {

@@ -528,20 +528,20 @@ class Authorizer:
 
 def for_engine(engine: Any) -> Authorizer:
     """The engine's authorizer: the stack's values as the engine names its resources."""
-    from local import engine as local_engine
+    from local import stack_twin
     from local.emulator import ACCOUNT, REGION
 
-    stack = local_engine.STACK
+    stack = stack_twin.STACK
 
     def values() -> dict[str, str]:
         return {
             "partition": PARTITION, "region": REGION, "account": ACCOUNT,
             "lock_table_arn": (f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/"
-                               f"{local_engine.LOCK_TABLE}"),
+                               f"{stack_twin.LOCK_TABLE}"),
             "key_arn": engine.kms_key_arn,
             "helper_role_arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{stack}-Helper",
             "document_arn": (f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:document/"
-                             f"{local_engine.RESCUE_DOCUMENT}"),
+                             f"{stack_twin.RESCUE_DOCUMENT}"),
             "state_machine_name": stack,
         }
 
