@@ -47,8 +47,9 @@ class CallPipeline:
         self.original = botocore.client.BaseClient._make_api_call
 
     def call(self, client: Any, operation: str, params: dict[str, Any]) -> Any:
-        call = Call(client, client.meta.service_model.endpoint_prefix, operation, params,
-                    self.caller())
+        call = Call(
+            client, client.meta.service_model.endpoint_prefix, operation, params, self.caller()
+        )
         for layer in self.layers:
             layer.before(call)
         response = self.original(client, operation, params)
