@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -16,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.config import TIMEOUT_VARIABLE, Config
 from lambdas.errors import AwsError, AwsTransient, ResetAccessError
-from lambdas.logic import inflight
+from lambdas.logic import consistency, inflight
 from lambdas.logic.names import resource_name
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ _clients: dict[str, Any] = {}
 _invocation = threading.local()
 
 
-
 @dataclass(frozen=True)
 class Seams:
     """What a harness (the local engine) hands a handler on its context as `context.seams`;
@@ -49,6 +49,8 @@ class Seams:
     fault: Callable[[str, str], None] | None = None
     # The janitor's time; None: the real clock.
     clock: Clock | None = None
+    # The phases' waits for EC2's consistency (lambdas/logic/consistency.py); None: real time.
+    sleep: Callable[[float], None] | None = None
 
 
 NO_SEAMS = Seams()
@@ -132,7 +134,8 @@ def phase(logic: Callable[[Event], Any] | None = None, *, changes: bool = False
             execution = event.get("execution")
             token = str(getattr(context, "aws_request_id", "") or id(event))
             _invocation.token = token
-            fault = seams(context).fault
+            given = seams(context)
+            fault = given.fault
             marked = False
             try:
                 if changes and execution:
@@ -141,7 +144,8 @@ def phase(logic: Callable[[Event], Any] | None = None, *, changes: bool = False
                     marked = True
                 if fault:
                     fault(state, "before")
-                result = logic(event)
+                with consistency.waits(given.sleep) if given.sleep else contextlib.nullcontext():
+                    result = logic(event)
                 if fault:
                     fault(state, "after")
                 return result

@@ -33,7 +33,7 @@ from local import aws_rules, emulator
 from local import iam as local_iam
 from local.calls import Call, CallPipeline, Layer
 from local.consistency import EventualConsistency
-from local.emulator import ACCOUNT, REGION, SsmWorld
+from local.emulator import ACCOUNT, REGION, RETRY_TIME_SCALE, SsmWorld
 from local.scenario import Scenario
 from local.stack_twin import (
     EVENT_FUNCTIONS,
@@ -150,7 +150,8 @@ class Engine:
                     CallPipeline(self._call_layers(), self._calling_function):
                 # One janitor clock per world, as one CLOCK was: its time only advances.
                 self.seams = Seams(fault=self._fault,
-                                   clock=_skipped_time_clock(self._wait_for_running_phases))
+                                   clock=_skipped_time_clock(self._wait_for_running_phases),
+                                   sleep=_scaled_sleep)
                 self.stack = create_stack(self.ssm_world, self.logs)
                 self.world.build(self.workdir)
                 if self.prepare:
@@ -347,6 +348,11 @@ class Engine:
 @dataclass
 class _FunctionRef:
     function_name: str
+
+
+def _scaled_sleep(seconds: float) -> None:
+    """The handlers' waits for propagation last the Retry's fraction of AWS's time here."""
+    time.sleep(seconds * RETRY_TIME_SCALE)
 
 
 def _skipped_time_clock(settle: Callable[[], None]) -> Clock:

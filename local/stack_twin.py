@@ -20,7 +20,6 @@ from typing import Any
 import boto3
 
 from local import emulator
-from local.consistency import scale_handler_waits
 from local.emulator import ACCOUNT, REGION, SsmWorld
 
 ASL_FILE = emulator.REPO / "statemachine" / "reset_access.asl.json"
@@ -128,7 +127,6 @@ def load_handlers(logs: io.StringIO) -> dict[str, Any]:
     from lambdas import runtime
 
     runtime.reset_clients()
-    scale_handler_waits()
     runtime.logger.registered_handler.stream = logs  # type: ignore[attr-defined]
     handlers: dict[str, Any] = {}
     for camel in function_names(ASL_FILE.read_text()):

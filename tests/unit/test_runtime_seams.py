@@ -1,5 +1,6 @@
 """The seams a harness passes to a phase handler on its context (lambdas/runtime.py): faults
-around the side effect, none in AWS; and the in-flight mark in the lock table Config names."""
+around the side effect, none in AWS; the waits for a new ID; and the in-flight mark in the
+lock table Config names."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from lambdas import runtime
-from lambdas.logic import inflight
+from lambdas.logic import consistency, inflight
 from lambdas.runtime import Seams, phase
 
 TABLE = "Configured-Locks"
@@ -117,3 +119,22 @@ def test_a_changing_phase_marks_itself_in_the_configured_table(aws: Any) -> None
     step({"state": "Step", "execution": "run-1"}, Context())
     assert list(seen[0]) == [inflight.PREFIX + "request_1"]
     assert marks() == {}
+
+
+def test_the_sleep_seam_times_the_phase_waits_for_a_new_id() -> None:
+    slept: list[float] = []
+    not_yet = ClientError({"Error": {"Code": "InvalidGroup.NotFound"}}, "Describe")
+    answers: Iterator[ClientError | int] = iter([not_yet, 1])
+
+    def describe() -> int:
+        answer = next(answers)
+        if isinstance(answer, ClientError):
+            raise answer
+        return answer
+
+    @phase
+    def step(event: dict[str, Any]) -> int:
+        return consistency.settled(describe)
+
+    assert step({"state": "Step"}, Context(seams=Seams(sleep=slept.append))) == 1
+    assert slept == [consistency.DELAYS[0]]
