@@ -34,7 +34,7 @@ from local import iam as local_iam
 from local.calls import Call, CallPipeline, Layer
 from local.consistency import EventualConsistency
 from local.emulator import ACCOUNT, REGION, RETRY_TIME_SCALE, SsmWorld
-from local.scenario import Scenario
+from local.scenario import Fault, Scenario
 from local.stack_twin import (
     EVENT_FUNCTIONS,
     JANITOR_STATUSES,
@@ -294,6 +294,19 @@ class Engine:
         (Preflight may still take the lock). Here its wait takes no time, so it waits for them."""
         with self._phases_done:
             self._phases_done.wait_for(lambda: self._phases_running == 0, timeout=30)
+
+    @contextlib.contextmanager
+    def faults(self, *faults: Fault) -> Iterator[None]:
+        """Inject these faults, instead of the scenario's, into what runs inside the block:
+        for drivers that start their own executions (local/acceptance.py)."""
+        saved = self.scenario.faults
+        self.scenario.faults = list(faults)
+        self._faults_left = [fault.times for fault in faults]
+        try:
+            yield
+        finally:
+            self.scenario.faults = saved
+            self._faults_left = [fault.times for fault in saved]
 
     def _fault(self, state: str, when: str) -> None:
         from lambdas.errors import InjectedFault

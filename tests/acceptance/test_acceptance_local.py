@@ -313,13 +313,8 @@ def test_a_reset_that_fails_in_the_account_is_one_line_and_leaves_nothing(
     from local.scenario import Fault
 
     before = world(account)
-    engine = account.engine
-    engine.scenario.faults = [Fault("LaunchHelper", "before", "InsufficientInstanceCapacity")]
-    engine._faults_left = [1]
-    try:
+    with account.engine.faults(Fault("LaunchHelper", "before", "InsufficientInstanceCapacity")):
         _, report = account.run(Options())
-    finally:
-        engine.scenario.faults, engine._faults_left = [], []
     last = report.steps[-1]
     assert (last.name, last.outcome) == ("offline reset", "failed"), report.lines()
     assert last.detail.startswith("offline reset FAILED: ") and "\n" not in last.detail
