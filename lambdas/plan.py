@@ -60,7 +60,7 @@ class PlanHeader(TypedDict):
     """What every plan has, including one that skips the run (an alarm without the opt-in tag)."""
 
     InstanceId: str
-    # The execution's name as resource names accept it (lambdas/logic/names.py).
+    # The execution's name as resource names accept it (lambdas/names.py).
     Execution: str
     ExecutionArn: str
     StartedAt: int

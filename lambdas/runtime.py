@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
@@ -13,9 +15,9 @@ from aws_lambda_powertools import Logger, Tracer
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.config import TIMEOUT_VARIABLE
+from lambdas.config import TIMEOUT_VARIABLE, Config
 from lambdas.errors import AwsError, AwsTransient, ResetAccessError
-from lambdas.logic import inflight
+from lambdas.logic import consistency, inflight
 from lambdas.names import resource_name
 
 # Type stubs only (mypy-boto3-*, requirements-dev.txt): the functions' layer does not carry them.
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_stepfunctions import SFNClient
+
+if TYPE_CHECKING:
+    from lambdas.logic.janitor import Clock
 
 logger = Logger(service="reset-access")
 tracer = Tracer(service="reset-access")
@@ -42,8 +47,27 @@ _clients: dict[str, Any] = {}
 # Per thread: the local engine runs a Parallel's branches in threads of one process.
 _invocation = threading.local()
 
-# Set only by the local engine to inject faults around a phase's side effect; None in AWS.
-fault_hook: Callable[[str, str], None] | None = None
+
+@dataclass(frozen=True)
+class Seams:
+    """What a harness (the local engine) hands a handler on its context as `context.seams`;
+    AWS's Lambda context has none, so in AWS every seam is the real thing."""
+
+    # Called with (state, "before" | "after") around a phase's side effect; may raise.
+    fault: Callable[[str, str], None] | None = None
+    # The janitor's time; None: the real clock.
+    clock: Clock | None = None
+    # The phases' waits for EC2's consistency (lambdas/logic/consistency.py); None: real time.
+    sleep: Callable[[float], None] | None = None
+
+
+NO_SEAMS = Seams()
+
+
+def seams(context: Any) -> Seams:
+    """The seams this invocation was given, none in AWS."""
+    given = getattr(context, "seams", None)
+    return given if isinstance(given, Seams) else NO_SEAMS
 
 
 def backoff_bound(attempts: int) -> float:
@@ -118,6 +142,9 @@ def phase(logic: Callable[[Event], Any] | None = None, *, changes: bool = False
     """
 
     def wrap(logic: Callable[[Event], Any]) -> Handler:
+        # Read at the first invocation (cold start), as the handlers read theirs.
+        config = functools.cache(Config.from_env)
+
         @functools.wraps(logic)
         @logger.inject_lambda_context(correlation_id_path="execution", clear_state=True)
         @tracer.capture_lambda_handler(capture_response=False)
@@ -128,16 +155,20 @@ def phase(logic: Callable[[Event], Any] | None = None, *, changes: bool = False
             execution = event.get("execution")
             token = str(getattr(context, "aws_request_id", "") or id(event))
             _invocation.token = token
+            given = seams(context)
+            fault = given.fault
             marked = False
             try:
                 if changes and execution:
-                    inflight.begin(client("dynamodb"), _lock_table(), str(execution), token)
+                    inflight.begin(client("dynamodb"), config().lock_table_name,
+                                   str(execution), token)
                     marked = True
-                if fault_hook:
-                    fault_hook(state, "before")
-                result = logic(event)
-                if fault_hook:
-                    fault_hook(state, "after")
+                if fault:
+                    fault(state, "before")
+                with consistency.waits(given.sleep) if given.sleep else contextlib.nullcontext():
+                    result = logic(event)
+                if fault:
+                    fault(state, "after")
                 return result
             except ResetAccessError as error:
                 message = str(error)
@@ -150,7 +181,8 @@ def phase(logic: Callable[[Event], Any] | None = None, *, changes: bool = False
                 raise AwsTransient(f"{state}: {error}") from error
             finally:
                 if marked:
-                    inflight.end(client("dynamodb"), _lock_table(), str(execution), token)
+                    inflight.end(client("dynamodb"), config().lock_table_name, str(execution),
+                                 token)
 
         return handler
 
@@ -160,10 +192,6 @@ def phase(logic: Callable[[Event], Any] | None = None, *, changes: bool = False
 def invocation_token() -> str:
     """This invocation's mark (its Lambda request ID)."""
     return str(getattr(_invocation, "token", ""))
-
-
-def _lock_table() -> str:
-    return os.environ["LOCK_TABLE_NAME"]
 
 
 _TRANSIENT_CODES = {

@@ -30,15 +30,15 @@ from acceptance.ssh import SshLogin, Target
 from lambdas.names import JANITOR_STATUSES
 from local import emulator
 from local.checks import public_key_of
-from local.engine import (
-    LOCK_TABLE,
-    STACK,
-    Engine,
-    _linux_image,
-    _put_public_parameter,
-)
+from local.engine import Engine
 from local.scenario import Scenario
 from local.sshd import SshdError, start_sshd, stop_sshd
+from local.stack_twin import (
+    LOCK_TABLE,
+    STACK,
+    linux_image,
+    put_public_parameter,
+)
 from local.volumes import build_linux_tree
 
 AUTHORIZED_KEYS = f"home/{LOGIN_USER}/.ssh/authorized_keys"
@@ -83,7 +83,7 @@ class LocalAccount:
     # -- what AWS does around the API calls ---------------------------------------------------
     def _cloud_init(self, http_response: Any, parsed: dict[str, Any], model: Any,
                     **kwargs: Any) -> None:
-        backend = emulator._ec2_backend()
+        backend = emulator.ec2_backend()
         for launched in parsed.get("Instances", []):
             instance = backend.get_instance(launched["InstanceId"])
             key = backend.key_pairs.get(instance.key_name) if instance.key_name else None
@@ -100,7 +100,7 @@ class LocalAccount:
         arn = parsed.get("executionArn", "")
         if parsed.get("status") in JANITOR_STATUSES and arn not in self.janitor_done:
             self.janitor_done.add(arn)
-            self.engine._janitor(parsed)
+            self.engine.janitor(parsed)
 
     def tree_of(self, instance: dict[str, Any]) -> Path:
         root = instance["RootDeviceName"]
@@ -180,7 +180,7 @@ def local_account(workdir: Path | None = None) -> Iterator[LocalAccount]:
                 StackName=STACK, TemplateBody=json.dumps(template))
         # AWS publishes the image; here it is one of moto's own Linux images.
         for arch in ("x86_64", "arm64"):
-            _put_public_parameter(AL2023_PARAMETER.format(arch=arch), _linux_image(arch))
+            put_public_parameter(AL2023_PARAMETER.format(arch=arch), linux_image(arch))
         try:
             yield LocalAccount(engine)
         finally:

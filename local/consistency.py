@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -117,11 +116,3 @@ def _named_ids(params: Any, key: str = "") -> Iterator[str]:
             yield from _named_ids(value, key)
     elif isinstance(params, str) and params.startswith(tuple(NOT_FOUND)):
         yield params
-
-
-def scale_handler_waits() -> None:
-    """The handlers' waits for propagation last the Retry's fraction of AWS's time here."""
-    from lambdas.logic import consistency
-    from local.emulator import RETRY_TIME_SCALE
-
-    consistency.sleep = lambda seconds: time.sleep(seconds * RETRY_TIME_SCALE)

@@ -104,7 +104,7 @@ class SsmWorld:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _ec2_backend() -> Any:
+def ec2_backend() -> Any:
     from moto.ec2.models import ec2_backends
 
     return ec2_backends[ACCOUNT][REGION]
@@ -112,7 +112,7 @@ def _ec2_backend() -> Any:
 
 def _instance(instance_id: str) -> Any:
     try:
-        return _ec2_backend().get_instance(instance_id)
+        return ec2_backend().get_instance(instance_id)
     except Exception:  # noqa: BLE001 - moto raises its own not-found types
         return None
 
@@ -127,7 +127,7 @@ def _managed(world: SsmWorld, instance_id: str) -> bool:
     arn = profile.get("Arn") if isinstance(profile, dict) else getattr(profile, "arn", None)
     # AWS: the agent must reach SSM over the network (local/network.py); moto needs nothing.
     return bool(world.helper_profile_arn) and arn == world.helper_profile_arn and (
-        no_way_to_ssm(_ec2_backend(), instance) is None)
+        no_way_to_ssm(ec2_backend(), instance) is None)
 
 
 def _describe_instance_information(world: SsmWorld) -> Callable[[Any], ActionResult]:
@@ -143,7 +143,7 @@ def _describe_instance_information(world: SsmWorld) -> Callable[[Any], ActionRes
         for item in self._get_param("InstanceInformationFilterList", []) or []:
             if item.get("key") == "InstanceIds":
                 wanted = set(item.get("valueSet", []))
-        backend = _ec2_backend()
+        backend = ec2_backend()
         found = []
         for reservation in backend.reservations.values():
             for instance in reservation.instances:
@@ -312,7 +312,7 @@ def _validate_block_device_mapping(original: Callable[[dict[str, Any]], None]
     return validate
 
 
-def _create_image(original: Callable[..., Any]) -> Callable[..., Any]:
+def create_image_tagging_snapshots(original: Callable[..., Any]) -> Callable[..., Any]:
     """AWS: CreateImage's TagSpecifications of type snapshot tag the snapshots the image is
     made of. moto raises NotImplementedError for them; here they are applied after the fact."""
 
@@ -484,7 +484,7 @@ def corrections(world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, s
             InstanceResponse, "_validate_block_device_mapping", staticmethod(
                 _validate_block_device_mapping(InstanceResponse._validate_block_device_mapping))))
         stack.enter_context(mock.patch.object(
-            AmiBackend, "create_image", _create_image(AmiBackend.create_image)))
+            AmiBackend, "create_image", create_image_tagging_snapshots(AmiBackend.create_image)))
         stack.enter_context(mock.patch.object(
             SimpleSystemManagerResponse, "describe_instance_information",
             _describe_instance_information(world), create=True))

@@ -13,17 +13,17 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.config import Config
-from lambdas.logic.janitor import Clock, clean_up_after, real_clock
-from lambdas.runtime import client, logger
+from lambdas.logic.janitor import clean_up_after, real_clock
+from lambdas.runtime import client, logger, seams
 
 CONFIG = Config.from_env()
-# Set only by the local engine, whose world changes at once: it skips the waits.
-CLOCK: Clock | None = None
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.name", clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    clock = CLOCK or real_clock(getattr(context, "get_remaining_time_in_millis", None))
+    # The local engine, whose world changes at once, passes a clock that skips the waits.
+    clock = seams(context).clock or real_clock(
+        getattr(context, "get_remaining_time_in_millis", None))
     done = clean_up_after(
         client("ec2"), client("ssm"), client("dynamodb"), client("stepfunctions"),
         CONFIG.lock_table_name, event, clock, CONFIG.state_machine_arn,

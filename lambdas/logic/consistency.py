@@ -5,8 +5,10 @@ other NotFound is an answer."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import TypeVar
 
 from botocore.exceptions import ClientError
@@ -21,8 +23,19 @@ NOT_YET_VISIBLE = frozenset({
 # AWS advises exponential backoff starting at a couple of seconds; 7.5 s in all keeps a call
 # well inside the 60 s functions that make these calls.
 DELAYS = (0.5, 1.0, 2.0, 4.0)
-# The local engine scales this down (emulator.RETRY_TIME_SCALE); AWS waits the whole delay.
-sleep: Callable[[float], None] = time.sleep
+# How this invocation waits: AWS waits the whole delay; the local engine passes a scaled sleep
+# on the handler's context (lambdas/runtime.py Seams.sleep).
+_sleep: ContextVar[Callable[[float], None]] = ContextVar("sleep", default=time.sleep)
+
+
+@contextlib.contextmanager
+def waits(sleep: Callable[[float], None]) -> Iterator[None]:
+    """Within this block, the waits for a new resource's ID use `sleep`."""
+    token = _sleep.set(sleep)
+    try:
+        yield
+    finally:
+        _sleep.reset(token)
 
 
 def not_yet_visible(error: BaseException) -> bool:
@@ -39,5 +52,5 @@ def settled(call: Callable[[], T]) -> T:
         except ClientError as error:
             if not not_yet_visible(error):
                 raise
-        sleep(delay)
+        _sleep.get()(delay)
     return call()

@@ -16,7 +16,7 @@ from acceptance.__main__ import main
 from acceptance.run import STEPS, Failure, Options, Run, explain
 from acceptance.ssh import SshLogin, Target, instance_address
 from local.acceptance import LocalAccount
-from local.engine import STACK
+from local.stack_twin import STACK
 from tests.support.acceptance_world import calls_made, policy_actions, world
 
 HELPER_PROFILE = f"{STACK}-Helper"  # carries SSM's rights: SSM reaches the instance
@@ -249,7 +249,7 @@ def test_the_documented_policy_names_real_actions_and_no_wildcard() -> None:
 def test_a_region_without_a_default_vpc_asks_for_a_subnet(account: LocalAccount) -> None:
     from local import emulator
 
-    vpcs = [v for v in emulator._ec2_backend().vpcs.values() if v.is_default]
+    vpcs = [v for v in emulator.ec2_backend().vpcs.values() if v.is_default]
     for vpc in vpcs:
         vpc.is_default = False  # as after `aws ec2 delete-vpc` of the default VPC
     try:
@@ -313,13 +313,8 @@ def test_a_reset_that_fails_in_the_account_is_one_line_and_leaves_nothing(
     from local.scenario import Fault
 
     before = world(account)
-    engine = account.engine
-    engine.scenario.faults = [Fault("LaunchHelper", "before", "InsufficientInstanceCapacity")]
-    engine._faults_left = [1]
-    try:
+    with account.engine.faults(Fault("LaunchHelper", "before", "InsufficientInstanceCapacity")):
         _, report = account.run(Options())
-    finally:
-        engine.scenario.faults, engine._faults_left = [], []
     last = report.steps[-1]
     assert (last.name, last.outcome) == ("offline reset", "failed"), report.lines()
     assert last.detail.startswith("offline reset FAILED: ") and "\n" not in last.detail

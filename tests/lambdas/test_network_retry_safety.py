@@ -55,9 +55,14 @@ def _refusal(code: str) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": "no"}}, "DescribeInstances")
 
 
-def test_settled_waits_out_a_new_id_then_gives_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    slept: list[float] = []
-    monkeypatch.setattr(consistency, "sleep", slept.append)
+@pytest.fixture
+def slept() -> Iterator[list[float]]:
+    waited: list[float] = []
+    with consistency.waits(waited.append):
+        yield waited
+
+
+def test_settled_waits_out_a_new_id_then_gives_up(slept: list[float]) -> None:
     answers = iter([_refusal("InvalidGroup.NotFound")] * 2 + ["found"])
 
     def call() -> str:
@@ -79,9 +84,7 @@ def test_settled_waits_out_a_new_id_then_gives_up(monkeypatch: pytest.MonkeyPatc
     assert len(slept) == len(consistency.DELAYS) and sum(slept) < 10
 
 
-def test_settled_does_not_wait_on_other_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
-    slept: list[float] = []
-    monkeypatch.setattr(consistency, "sleep", slept.append)
+def test_settled_does_not_wait_on_other_refusals(slept: list[float]) -> None:
 
     def refused() -> str:
         raise _refusal("InvalidKeyPair.NotFound")

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local.iam import Authorizer, Check, UnknownOperation, decide
+from local.iam import Authorizer, decide
+from local.iam_operations import Check, UnknownOperation
 
 TAG = "aws:RequestTag/ResetAccess:Execution"
 INSTANCES = "arn:aws:ec2:us-east-1:123456789012:instance/*"

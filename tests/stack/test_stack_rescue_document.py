@@ -200,7 +200,7 @@ def test_linux_offline_passes_volume_and_key_to_the_agent(
 
 
 def test_the_local_engine_declares_the_documents_parameters(content: dict[str, Any]) -> None:
-    from local.engine import document_stand_in
+    from local.stack_twin import document_stand_in
 
     assert set(document_stand_in()["parameters"]) == set(content["parameters"])
 

@@ -13,7 +13,7 @@ import boto3
 
 from local import emulator
 from local.acceptance import LocalAccount
-from local.engine import LOCK_TABLE
+from local.stack_twin import LOCK_TABLE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ def world(account: LocalAccount) -> dict[str, Any]:
     snapshots are read from moto's backend: DescribeSnapshots would list its ~1,300 public
     ones every time."""
     ec2, ssm = _client("ec2"), _client("ssm")
-    backend = emulator._ec2_backend()
+    backend = emulator.ec2_backend()
     instances = sorted(i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
                        for i in r["Instances"] if i["State"]["Name"] != "terminated")
     parameters = sorted(p["Name"] for page in ssm.get_paginator(

@@ -108,11 +108,11 @@ def test_aws_windows_tool_resets_the_password_into_parameter_store(corrected_aws
     """AWS (EC2 Windows guide, EC2Rescue with Run Command): ResetAccess stores a random
     password as SecureString /EC2Rescue/Passwords/<id> with the given KMS key; the output names
     the parameter only. The document runs PowerShell: not on Linux."""
-    from local.emulator import _ec2_backend
+    from local.emulator import ec2_backend
 
     world, _, ssm, instance_id = corrected_aws
     world.agent_instances.add(instance_id)
-    _ec2_backend().get_instance(instance_id).platform = platform
+    ec2_backend().get_instance(instance_id).platform = platform
     command = ssm.send_command(
         DocumentName="AWSSupport-RunEC2RescueForWindowsTool", InstanceIds=[instance_id],
         Parameters={"Command": ["ResetAccess"], "Parameters": ["alias/reset-access"]})["Command"]

@@ -13,7 +13,8 @@ import boto3
 import pytest
 
 from lambdas.logic.rescue_contract import MIN_PYTHON
-from local.engine import RESCUE_DOCUMENT, Engine, document_stand_in
+from local.engine import Engine
+from local.stack_twin import RESCUE_DOCUMENT, document_stand_in
 from tests.support.workflow import Run, RunScenario, linux_instance
 
 

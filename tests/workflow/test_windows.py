@@ -202,9 +202,9 @@ def test_a_retried_password_ami_call_makes_one_ami(run_scenario: RunScenario) ->
 def test_no_key_pair_and_no_password_ami_is_refused(run_scenario: RunScenario) -> None:
     """Nobody could decrypt the new password: refuse before changing anything."""
     def launched_without_key(engine: Engine) -> None:
-        from local.emulator import _ec2_backend
+        from local.emulator import ec2_backend
 
-        _ec2_backend().get_instance(engine.ids["web"]).key_name = None
+        ec2_backend().get_instance(engine.ids["web"]).key_name = None
 
     run = run_scenario({"web": windows_instance()}, prepare=launched_without_key,
                        input={"InstanceId": "@web", "CreatePasswordEnabledAmi": False})

@@ -1,0 +1,233 @@
+"""The scenario's world in moto: its instances built from the scenario, and the snapshot of
+everything a run may have changed (instances, leftovers, parameters, keys, images, locks) that
+the engine's report shows before and after an execution.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from lambdas.names import EXECUTION_TAG, LOCK_KEY, OWN_PARAMETERS, resource_name
+from local import emulator
+from local.emulator import REGION, SsmWorld
+from local.network import give_default_vpc_its_gateway
+from local.scenario import Scenario
+from local.stack_twin import LOCK_TABLE, linux_image
+from local.volumes import build_linux_tree, build_windows_tree, read_authorized_keys
+
+
+@dataclass
+class World:
+    """The scenario's instances, by the scenario's names."""
+
+    scenario: Scenario
+    ssm_world: SsmWorld
+    # Scenario name -> instance ID, and -> its root volume's ID.
+    ids: dict[str, str] = field(default_factory=dict)
+    root_volumes: dict[str, str] = field(default_factory=dict)
+
+    def build(self, workdir: Path) -> None:
+        """Launch the scenario's instances, each with its root volume's directory tree."""
+        ec2 = boto3.client("ec2", region_name=REGION)
+        give_default_vpc_its_gateway(ec2)
+        backend = emulator.ec2_backend()
+        image_id = linux_image("x86_64")
+        for name, spec in self.scenario.instances.items():
+            zone = spec.get("availability_zone", f"{REGION}a")
+            subnet = ec2.describe_subnets(Filters=[
+                {"Name": "availability-zone", "Values": [zone]},
+                {"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]
+            tags = [{"Key": "Name", "Value": name}] + [
+                {"Key": k, "Value": v} for k, v in spec.get("tags", {}).items()]
+            # Every instance was launched with a key pair, the one its owner lost.
+            key_name = ec2.create_key_pair(KeyName=f"{name}-lost-key")["KeyName"]
+            instance_id = ec2.run_instances(
+                ImageId=image_id, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                SubnetId=subnet["SubnetId"], KeyName=key_name,
+                TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+            )["Instances"][0]["InstanceId"]
+            self.ids[name] = instance_id
+            instance = backend.get_instance(instance_id)
+            root_device = spec.get("root_device", "/dev/xvda")
+            volume_id = instance.block_device_mapping["/dev/sda1"].volume_id
+            if root_device != "/dev/sda1":
+                # The world's instance boots from its AMI's root device name.
+                backend.detach_volume(volume_id, instance_id, "/dev/sda1")
+                backend.attach_volume(volume_id, instance_id, root_device, True)
+                instance.root_device_name = root_device
+            instance.root_device_type = spec.get("root_device_type", "ebs")
+            instance.platform = "windows" if spec.get("platform") == "windows" else None
+            self.root_volumes[name] = volume_id
+            if spec.get("encrypted"):
+                _encrypt(volume_id, spec.get("kms_key_state", "Enabled"))
+            if spec.get("ssm"):
+                self.ssm_world.agent_instances.add(instance_id)
+            tree = workdir / "volumes" / volume_id
+            tree.mkdir(parents=True)
+            if spec.get("platform", "linux") == "linux":
+                build_linux_tree(tree, spec.get("volume", {}))
+            else:
+                build_windows_tree(tree, spec.get("volume", {}))
+            self.ssm_world.volume_trees[volume_id] = tree
+            state = spec.get("state", "running")
+            if state == "stopped":
+                ec2.stop_instances(InstanceIds=[instance_id])
+            elif state == "terminated":
+                ec2.terminate_instances(InstanceIds=[instance_id])
+            elif state in ("pending", "stopping"):
+                instance._state.name = state
+
+    def snapshot(self, execution_names: list[str]) -> dict[str, Any]:
+        """The world now; leftovers, images and backups are those of these executions (the
+        first one's images are listed by name and tags)."""
+        ec2 = boto3.client("ec2", region_name=REGION)
+        ssm = boto3.client("ssm", region_name=REGION)
+        backend = emulator.ec2_backend()
+        instances = {}
+        for name, instance_id in self.ids.items():
+            instance = backend.get_instance(instance_id)
+            # A terminated instance's root volume is gone with it.
+            volume = backend.volumes.get(self.root_volumes[name])
+            attachment = volume.attachment if volume else None
+            instances[name] = {
+                "id": instance_id,
+                "state": instance.state,
+                "root_volume_id": self.root_volumes[name],
+                "root_attached_to": attachment.instance.id if attachment else None,
+                "root_attached_device": attachment.device if attachment else None,
+            }
+        parameters = {}
+        paginator = ssm.get_paginator("get_parameters_by_path")
+        for page in paginator.paginate(Path="/", Recursive=True, WithDecryption=True):
+            for parameter in page["Parameters"]:
+                parameters[parameter["Name"]] = {"type": parameter["Type"],
+                                                 "value": parameter["Value"]}
+        authorized = {}
+        for name, spec in self.scenario.instances.items():
+            if spec.get("platform", "linux") == "linux":
+                tree = self.ssm_world.volume_trees[self.root_volumes[name]]
+                authorized[name] = read_authorized_keys(tree, spec.get("volume", {}))
+        tag_values = [resource_name(name) for name in execution_names]
+        return {
+            "instances": instances,
+            "leftovers": _leftovers(ec2, ssm, tag_values),
+            "parameters": parameters,
+            "authorized_keys": authorized,
+            **_images_and_backups(ec2, tag_values, resource_name(execution_names[0])),
+            "locks": _locks(),
+        }
+
+
+def report(described: dict[str, Any], events: list[dict[str, Any]],
+           api_calls: dict[str, int], world: dict[str, Any]) -> dict[str, Any]:
+    """An ended execution as the engine reports it: outcome, history, calls, world after."""
+    output = described.get("output")
+    entered = sum(1 for e in events if e["type"].endswith("StateEntered"))
+    attempts = sum(1 for e in events if e["type"] in ("LambdaFunctionScheduled",
+                                                        "TaskScheduled"))
+    tasks = sum(1 for e in events if e["type"] == "TaskStateEntered")
+    return {
+        "status": described["status"],
+        "error": described.get("error"),
+        "cause": described.get("cause"),
+        "output": json.loads(output) if output else None,
+        "transitions": entered + max(0, attempts - tasks),
+        "api_calls": dict(sorted(api_calls.items())),
+        "history": json.loads(json.dumps(events, default=str)),
+        "world": world,
+    }
+
+
+def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        events += page["events"]
+    return events
+
+
+def _encrypt(volume_id: str, key_state: str) -> None:
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.create_key(Description="customer key of the instance's root volume")
+    key_id = key["KeyMetadata"]["KeyId"]
+    if key_state == "Disabled":
+        kms.disable_key(KeyId=key_id)
+    elif key_state == "PendingDeletion":
+        kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    volume = emulator.ec2_backend().get_volume(volume_id)
+    volume.encrypted = True
+    volume.kms_key_id = key["KeyMetadata"]["Arn"]
+
+
+def _locks() -> dict[str, str]:
+    """Instance ID -> execution ARN of every lock held in the stack's table."""
+    table = boto3.client("dynamodb", region_name=REGION)
+    items = table.scan(TableName=LOCK_TABLE, ConsistentRead=True)["Items"]
+    return {i[LOCK_KEY]["S"]: i.get("ExecutionArn", {}).get("S", "") for i in items}
+
+
+def _leftovers(ec2: Any, ssm: Any, tag_values: list[str]) -> list[str]:
+    tag = [{"Name": f"tag:{EXECUTION_TAG}", "Values": tag_values}]
+    left: list[str] = []
+    for reservation in ec2.describe_instances(Filters=tag)["Reservations"]:
+        left += [i["InstanceId"] for i in reservation["Instances"]
+                 if i["State"]["Name"] != "terminated"]
+    left += [v["VpcId"] for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]]
+    left += [s["SubnetId"] for s in ec2.describe_subnets(Filters=tag)["Subnets"]]
+    left += [g["InternetGatewayId"]
+             for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]]
+    left += [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=tag)["RouteTables"]]
+    left += [g["GroupId"] for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]]
+    left += [v["VolumeId"] for v in ec2.describe_volumes(Filters=tag)["Volumes"]]
+    left += [k["KeyPairId"] for k in ec2.describe_key_pairs(Filters=tag)["KeyPairs"]]
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(
+            Path=OWN_PARAMETERS, Recursive=True):
+        left += [p["Name"] for p in page["Parameters"] if "/pending/" in p["Name"]]
+    return left
+
+
+def _tagged(ec2: Any, resource_type: str, tag_values: list[str]) -> list[str]:
+    """IDs of the resources of that type tagged with these executions. DescribeTags, not a
+    tag-filtered DescribeImages/DescribeSnapshots: moto walks its ~1,300 public images
+    and snapshots for those, which made each report cost a third of a second."""
+    filters = [{"Name": "key", "Values": [EXECUTION_TAG]},
+               {"Name": "value", "Values": tag_values},
+               {"Name": "resource-type", "Values": [resource_type]}]
+    return [t["ResourceId"] for t in ec2.describe_tags(Filters=filters)["Tags"]]
+
+
+def _existing(ec2: Any, resource_type: str, tag_values: list[str]) -> list[dict[str, Any]]:
+    """Those of them that still exist (moto keeps a deleted resource's tags; an ID
+    filter, unlike ImageIds/SnapshotIds, does not fail on an ID that is gone)."""
+    ids = _tagged(ec2, resource_type, tag_values)
+    if not ids:
+        return []
+    if resource_type == "image":
+        return list(ec2.describe_images(
+            Filters=[{"Name": "image-id", "Values": ids}])["Images"])
+    return list(ec2.describe_snapshots(
+        Filters=[{"Name": "snapshot-id", "Values": ids}])["Snapshots"])
+
+
+def _images_and_backups(ec2: Any, tag_values: list[str], first: str) -> dict[str, Any]:
+    """`images`: the AMIs the first execution made, backup and password-enabled, with
+    name and tags. `backups`: the AMIs and standalone snapshots of all its copies."""
+    images = _existing(ec2, "image", tag_values)
+    snapshots = _existing(ec2, "snapshot", tag_values)
+    made_by_first = {}
+    for image in images:
+        tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+        if tags.get(EXECUTION_TAG) == first:
+            made_by_first[image["ImageId"]] = {"name": image["Name"], "tags": tags}
+    return {
+        "backups": {
+            "images": [i["ImageId"] for i in images],
+            "snapshots": [s["SnapshotId"] for s in snapshots if not s.get(
+                "Description", "").startswith("Created by CreateImage")],
+        },
+        "images": made_by_first,
+    }
