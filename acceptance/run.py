@@ -40,9 +40,21 @@ AL2023_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-defau
 # The smallest Nitro types: a Xen type would test a path our helpers refuse.
 SMALLEST_NITRO = {"x86_64": "t3.nano", "arm64": "t4g.nano"}
 LOGIN_USER = "ec2-user"
-STEPS = ("credentials", "stack", "image", "network", "security group", "connect endpoint",
-         "key pair", "launch",
-         "lose the key", "offline reset", "fetch key", "log in", "online reset")
+STEPS = (
+    "credentials",
+    "stack",
+    "image",
+    "network",
+    "security group",
+    "connect endpoint",
+    "key pair",
+    "launch",
+    "lose the key",
+    "offline reset",
+    "fetch key",
+    "log in",
+    "online reset",
+)
 
 Clients = Callable[[str], Any]
 Echo = Callable[[str], None]
@@ -108,8 +120,11 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return all(s.outcome in ("ok", "skipped") for s in self.steps + self.cleanup) and bool(
-            self.steps) and not self.left
+        return (
+            all(s.outcome in ("ok", "skipped") for s in self.steps + self.cleanup)
+            and bool(self.steps)
+            and not self.left
+        )
 
     def lines(self) -> list[str]:
         out = ["", "acceptance run:"]
@@ -119,8 +134,10 @@ class Report:
         for step in self.cleanup:
             out.append(f"  {step.name:<17} {step.outcome:<11} {step.seconds:6.1f} s  {step.detail}")
         out.append(f"left behind: {', '.join(self.left) if self.left else 'nothing'}")
-        out.append(f"took {self.seconds / 60:.1f} min ({self.seconds:.0f} s); "
-                   f"{'PASSED' if self.passed else 'FAILED'}")
+        out.append(
+            f"took {self.seconds / 60:.1f} min ({self.seconds:.0f} s); "
+            f"{'PASSED' if self.passed else 'FAILED'}"
+        )
         return out
 
 
@@ -129,8 +146,7 @@ def explain(error: BaseException, step: str) -> str:
     if isinstance(error, Failure):
         return str(error)
     if isinstance(error, NoCredentialsError):
-        return ("no AWS credentials found: run `aws configure`, set AWS_PROFILE, or pass "
-                "--profile")
+        return "no AWS credentials found: run `aws configure`, set AWS_PROFILE, or pass --profile"
     if isinstance(error, NoRegionError):
         return "no AWS Region: pass --region or set AWS_REGION"
     if isinstance(error, ProfileNotFound):
@@ -142,10 +158,17 @@ def explain(error: BaseException, step: str) -> str:
         message = error.response.get("Error", {}).get("Message", "")
         operation = getattr(error, "operation_name", "")
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
-            return (f"{operation} was denied ({code}): your credentials need it for the "
-                    f"{step} step; docs/acceptance-policy.json lists every right the run uses")
-        if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
-                    "UnrecognizedClientException", "AuthFailure"):
+            return (
+                f"{operation} was denied ({code}): your credentials need it for the "
+                f"{step} step; docs/acceptance-policy.json lists every right the run uses"
+            )
+        if code in (
+            "ExpiredToken",
+            "ExpiredTokenException",
+            "InvalidClientTokenId",
+            "UnrecognizedClientException",
+            "AuthFailure",
+        ):
             return f"your AWS credentials are not valid ({code}): refresh them and run again"
         return f"{operation} failed: {code}: {message}"
     if isinstance(error, BotoCoreError):
@@ -156,13 +179,19 @@ def explain(error: BaseException, step: str) -> str:
 class Run:
     """One acceptance run. `fault(step)` is called as each step starts (tests inject there)."""
 
-    def __init__(self, clients: Clients, login: Login, options: Options | None = None, *,
-                 echo: Echo = print, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic,
-                 fault: Callable[[str], None] | None = None,
-                 public_ip: Callable[[], str] | None = None,
-                 shield: Callable[[], contextlib.AbstractContextManager[None]] | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        clients: Clients,
+        login: Login,
+        options: Options | None = None,
+        *,
+        echo: Echo = print,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        fault: Callable[[str], None] | None = None,
+        public_ip: Callable[[], str] | None = None,
+        shield: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
+    ) -> None:
         self.clients = clients
         self.login = login
         self.options = options or Options()
@@ -215,8 +244,9 @@ class Run:
         self._record(self.report.steps, name, "ok", began, detail)
         return True
 
-    def _record(self, where: list[StepResult], name: str, outcome: str, began: float,
-                detail: str) -> None:
+    def _record(
+        self, where: list[StepResult], name: str, outcome: str, began: float, detail: str
+    ) -> None:
         result = StepResult(name, outcome, self.clock() - began, detail)
         where.append(result)
         prefix = "  " if where is self.report.steps else f"clean-up {name}: "
@@ -235,13 +265,17 @@ class Run:
             stacks = cloudformation.describe_stacks(StackName=self.options.stack)["Stacks"]
         except ClientError as error:
             if "does not exist" in error.response.get("Error", {}).get("Message", ""):
-                raise Failure(f"stack {self.options.stack} is not deployed in this account and "
-                              "Region: run `make deploy` first (or pass --stack)") from None
+                raise Failure(
+                    f"stack {self.options.stack} is not deployed in this account and "
+                    "Region: run `make deploy` first (or pass --stack)"
+                ) from None
             raise
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
         if "StateMachineArn" not in outputs:
-            raise Failure(f"stack {self.options.stack} has no StateMachineArn output: is it a "
-                          "ResetAccess stack, fully deployed?")
+            raise Failure(
+                f"stack {self.options.stack} has no StateMachineArn output: is it a "
+                "ResetAccess stack, fully deployed?"
+            )
         self.facts["state_machine"] = outputs["StateMachineArn"]
         self.facts["lock_table"] = outputs.get("LockTableName")
         return str(outputs["StateMachineArn"])
@@ -256,29 +290,43 @@ class Run:
     def _network(self) -> str:
         ec2 = self.client("ec2")
         instance_type = self.facts["instance_type"]
-        offered = {o["Location"] for o in ec2.describe_instance_type_offerings(
-            LocationType="availability-zone",
-            Filters=[{"Name": "instance-type", "Values": [instance_type]}],
-        )["InstanceTypeOfferings"]}
+        offered = {
+            o["Location"]
+            for o in ec2.describe_instance_type_offerings(
+                LocationType="availability-zone",
+                Filters=[{"Name": "instance-type", "Values": [instance_type]}],
+            )["InstanceTypeOfferings"]
+        }
         if self.options.subnet_id:
             subnet = ec2.describe_subnets(SubnetIds=[self.options.subnet_id])["Subnets"][0]
             if subnet["AvailabilityZone"] not in offered:
-                raise Failure(f"{instance_type} is not offered in {subnet['AvailabilityZone']} "
-                              f"({subnet['SubnetId']}): pass another --subnet or "
-                              "--instance-type")
+                raise Failure(
+                    f"{instance_type} is not offered in {subnet['AvailabilityZone']} "
+                    f"({subnet['SubnetId']}): pass another --subnet or "
+                    "--instance-type"
+                )
         else:
             vpcs = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"]
             if not vpcs:
-                raise Failure("this Region has no default VPC: pass --subnet with a subnet "
-                              "whose route table reaches an internet gateway")
-            subnets = sorted(ec2.describe_subnets(Filters=[
-                {"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]},
-                {"Name": "default-for-az", "Values": ["true"]}])["Subnets"],
-                key=lambda s: s["AvailabilityZone"])
+                raise Failure(
+                    "this Region has no default VPC: pass --subnet with a subnet "
+                    "whose route table reaches an internet gateway"
+                )
+            subnets = sorted(
+                ec2.describe_subnets(
+                    Filters=[
+                        {"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]},
+                        {"Name": "default-for-az", "Values": ["true"]},
+                    ]
+                )["Subnets"],
+                key=lambda s: s["AvailabilityZone"],
+            )
             subnets = [s for s in subnets if s["AvailabilityZone"] in offered]
             if not subnets:
-                raise Failure(f"no default subnet in a zone offering {instance_type}: pass "
-                              "--subnet or --instance-type")
+                raise Failure(
+                    f"no default subnet in a zone offering {instance_type}: pass "
+                    "--subnet or --instance-type"
+                )
             subnet = subnets[0]
         self.facts["subnet"] = subnet["SubnetId"]
         self.facts["vpc"] = subnet["VpcId"]
@@ -286,26 +334,34 @@ class Run:
         if self._reaches_internet(subnet):
             return f"{where}: public, SSH to the instance's public IP"
         if not aws_cli():
-            raise Failure(f"subnet {subnet['SubnetId']} has no route to an internet gateway: SSH "
-                          "goes through an EC2 Instance Connect Endpoint, which needs the AWS "
-                          "CLI v2 (`aws ec2-instance-connect open-tunnel`); install it, or pass "
-                          "--subnet with a public subnet")
+            raise Failure(
+                f"subnet {subnet['SubnetId']} has no route to an internet gateway: SSH "
+                "goes through an EC2 Instance Connect Endpoint, which needs the AWS "
+                "CLI v2 (`aws ec2-instance-connect open-tunnel`); install it, or pass "
+                "--subnet with a public subnet"
+            )
         self.facts["private"] = True
-        self.facts["vpc_cidr"] = ec2.describe_vpcs(VpcIds=[subnet["VpcId"]])["Vpcs"][0][
-            "CidrBlock"]
+        self.facts["vpc_cidr"] = ec2.describe_vpcs(VpcIds=[subnet["VpcId"]])["Vpcs"][0]["CidrBlock"]
         return f"{where}: private, SSH through an EC2 Instance Connect Endpoint"
 
     def _reaches_internet(self, subnet: dict[str, Any]) -> bool:
         ec2 = self.client("ec2")
-        tables = ec2.describe_route_tables(Filters=[
-            {"Name": "association.subnet-id", "Values": [subnet["SubnetId"]]}])["RouteTables"]
+        tables = ec2.describe_route_tables(
+            Filters=[{"Name": "association.subnet-id", "Values": [subnet["SubnetId"]]}]
+        )["RouteTables"]
         if not tables:  # a subnet without its own table uses the VPC's main one
-            tables = ec2.describe_route_tables(Filters=[
-                {"Name": "vpc-id", "Values": [subnet["VpcId"]]},
-                {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
-        return any(route.get("GatewayId", "").startswith("igw-")
-                   and route.get("DestinationCidrBlock") == "0.0.0.0/0"
-                   for table in tables for route in table.get("Routes", []))
+            tables = ec2.describe_route_tables(
+                Filters=[
+                    {"Name": "vpc-id", "Values": [subnet["VpcId"]]},
+                    {"Name": "association.main", "Values": ["true"]},
+                ]
+            )["RouteTables"]
+        return any(
+            route.get("GatewayId", "").startswith("igw-")
+            and route.get("DestinationCidrBlock") == "0.0.0.0/0"
+            for table in tables
+            for route in table.get("Routes", [])
+        )
 
     def _security_group(self) -> str:
         cidr = self.options.ssh_cidr
@@ -315,19 +371,32 @@ class Run:
             try:
                 cidr = f"{self.public_ip()}/32"
             except OSError as error:
-                raise Failure(f"could not learn this machine's public IP from "
-                              f"{CHECKIP} ({error}): pass --ssh-cidr") from None
+                raise Failure(
+                    f"could not learn this machine's public IP from "
+                    f"{CHECKIP} ({error}): pass --ssh-cidr"
+                ) from None
         ec2 = self.client("ec2")
         self.made.creating = True
         group = ec2.create_security_group(
-            GroupName=self.name, VpcId=self.facts["vpc"],
+            GroupName=self.name,
+            VpcId=self.facts["vpc"],
             Description="ResetAccess acceptance run: SSH from the machine running it",
-            TagSpecifications=self._tags("security-group"))
+            TagSpecifications=self._tags("security-group"),
+        )
         self.made.security_group_id = group["GroupId"]
-        self._eventually(lambda: ec2.authorize_security_group_ingress(
-            GroupId=group["GroupId"], IpPermissions=[{
-                "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-                "IpRanges": [{"CidrIp": cidr, "Description": "acceptance run"}]}]))
+        self._eventually(
+            lambda: ec2.authorize_security_group_ingress(
+                GroupId=group["GroupId"],
+                IpPermissions=[
+                    {
+                        "IpProtocol": "tcp",
+                        "FromPort": 22,
+                        "ToPort": 22,
+                        "IpRanges": [{"CidrIp": cidr, "Description": "acceptance run"}],
+                    }
+                ],
+            )
+        )
         return f"{group['GroupId']}: SSH from {cidr} only"
 
     def _connect_endpoint(self) -> str:
@@ -336,20 +405,24 @@ class Run:
         ec2 = self.client("ec2")
         vpc_filter = [{"Name": "vpc-id", "Values": [self.facts["vpc"]]}]
         for endpoint in ec2.describe_instance_connect_endpoints(Filters=vpc_filter)[
-                "InstanceConnectEndpoints"]:
+            "InstanceConnectEndpoints"
+        ]:
             if endpoint["State"] == "create-complete":
                 self.facts["endpoint"] = endpoint["InstanceConnectEndpointId"]
                 return f"{self.facts['endpoint']} (already in {self.facts['vpc']}; kept)"
         endpoint = ec2.create_instance_connect_endpoint(
-            SubnetId=self.facts["subnet"], SecurityGroupIds=[self.made.security_group_id],
-            ClientToken=self.name, TagSpecifications=self._tags("instance-connect-endpoint"),
+            SubnetId=self.facts["subnet"],
+            SecurityGroupIds=[self.made.security_group_id],
+            ClientToken=self.name,
+            TagSpecifications=self._tags("instance-connect-endpoint"),
         )["InstanceConnectEndpoint"]
         endpoint_id = endpoint["InstanceConnectEndpointId"]
         self.made.endpoint_id = self.facts["endpoint"] = endpoint_id
 
         def ready() -> bool:
             state = ec2.describe_instance_connect_endpoints(
-                InstanceConnectEndpointIds=[endpoint_id])["InstanceConnectEndpoints"][0]
+                InstanceConnectEndpointIds=[endpoint_id]
+            )["InstanceConnectEndpoints"][0]
             if state["State"] == "create-failed":
                 raise Failure(f"{endpoint_id} could not be created: {state.get('StateMessage')}")
             return bool(state["State"] == "create-complete")
@@ -359,7 +432,8 @@ class Run:
 
     def _key_pair(self) -> str:
         made = self.client("ec2").create_key_pair(
-            KeyName=self.name, KeyType="ed25519", TagSpecifications=self._tags("key-pair"))
+            KeyName=self.name, KeyType="ed25519", TagSpecifications=self._tags("key-pair")
+        )
         self.made.key_name = made["KeyName"]
         # Its private half is dropped unread: the run proves a reset without it.
         return f"{made['KeyName']} (private key discarded)"
@@ -367,13 +441,21 @@ class Run:
     def _launch(self) -> str:
         ec2 = self.client("ec2")
         request: dict[str, Any] = {
-            "ImageId": self.facts["image"], "InstanceType": self.facts["instance_type"],
-            "MinCount": 1, "MaxCount": 1, "KeyName": self.made.key_name,
+            "ImageId": self.facts["image"],
+            "InstanceType": self.facts["instance_type"],
+            "MinCount": 1,
+            "MaxCount": 1,
+            "KeyName": self.made.key_name,
             "ClientToken": self.name,  # a retried request never launches a second instance
-            "NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": self.facts["subnet"],
-                                   "Groups": [self.made.security_group_id],
-                                   "AssociatePublicIpAddress": not self.facts.get("private"),
-                                   "DeleteOnTermination": True}],
+            "NetworkInterfaces": [
+                {
+                    "DeviceIndex": 0,
+                    "SubnetId": self.facts["subnet"],
+                    "Groups": [self.made.security_group_id],
+                    "AssociatePublicIpAddress": not self.facts.get("private"),
+                    "DeleteOnTermination": True,
+                }
+            ],
             "MetadataOptions": {"HttpTokens": "required"},
             "TagSpecifications": self._tags("instance", Name=self.name) + self._tags("volume"),
         }
@@ -386,13 +468,18 @@ class Run:
 
         def booted() -> bool:
             statuses = ec2.describe_instance_status(
-                InstanceIds=[instance_id], IncludeAllInstances=True)["InstanceStatuses"]
-            return bool(statuses) and statuses[0]["InstanceState"]["Name"] == "running" and \
-                statuses[0]["InstanceStatus"]["Status"] == "ok" and \
-                statuses[0]["SystemStatus"]["Status"] == "ok"
+                InstanceIds=[instance_id], IncludeAllInstances=True
+            )["InstanceStatuses"]
+            return (
+                bool(statuses)
+                and statuses[0]["InstanceState"]["Name"] == "running"
+                and statuses[0]["InstanceStatus"]["Status"] == "ok"
+                and statuses[0]["SystemStatus"]["Status"] == "ok"
+            )
 
-        self._wait(booted, self.options.boot_timeout,
-                   f"{instance_id} did not pass its status checks")
+        self._wait(
+            booted, self.options.boot_timeout, f"{instance_id} did not pass its status checks"
+        )
         return f"{instance_id} running, status checks passed"
 
     def _lose_the_key(self) -> str:
@@ -405,8 +492,9 @@ class Run:
 
     def _fetch_key(self) -> str:
         name = key_parameter(str(self.made.instance_id))
-        value = str(self.client("ssm").get_parameter(Name=name, WithDecryption=True)[
-            "Parameter"]["Value"])
+        value = str(
+            self.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        )
         if "PRIVATE KEY" not in value:
             raise Failure(f"{name} holds no private key")
         self.facts["private_key"] = value
@@ -420,11 +508,16 @@ class Run:
             raise Skipped("--no-online")
         instance_id = self.made.instance_id
         if not self.options.instance_profile and not self._ssm_online(instance_id):
-            raise Skipped(f"SSM does not reach {instance_id}: pass --instance-profile (a role "
-                          "with AmazonSSMManagedInstanceCore) to test the online reset too")
-        self._wait(lambda: self._ssm_online(instance_id), self.options.ssm_timeout,
-                   f"SSM does not reach {instance_id} although it has an instance profile: "
-                   "check its role has AmazonSSMManagedInstanceCore and the subnet reaches SSM")
+            raise Skipped(
+                f"SSM does not reach {instance_id}: pass --instance-profile (a role "
+                "with AmazonSSMManagedInstanceCore) to test the online reset too"
+            )
+        self._wait(
+            lambda: self._ssm_online(instance_id),
+            self.options.ssm_timeout,
+            f"SSM does not reach {instance_id} although it has an instance profile: "
+            "check its role has AmazonSSMManagedInstanceCore and the subnet reaches SSM",
+        )
         done = self._reset("online")
         self._fetch_key()
         who = self._login_with_stored_key()
@@ -436,7 +529,8 @@ class Run:
         name = f"acceptance-{self.run_id}-{mode}"
         self.made.executions.append(name)
         arn = sfn.start_execution(
-            stateMachineArn=self.facts["state_machine"], name=name,
+            stateMachineArn=self.facts["state_machine"],
+            name=name,
             input=json.dumps({"InstanceId": self.made.instance_id, "Mode": mode}),
         )["executionArn"]
         self.facts.setdefault("execution_arns", []).append(arn)
@@ -449,17 +543,20 @@ class Run:
         self._wait(ended, self.options.reset_timeout, f"execution {name} still runs")
         if described["status"] != "SUCCEEDED":
             cause = " ".join(str(described.get("cause", "")).split())[:300]
-            raise Failure(f"{mode} reset {described['status']}: {described.get('error', '')}: "
-                          f"{cause}; the instance's result is at "
-                          f"{result_parameter(str(self.made.instance_id))}")
+            raise Failure(
+                f"{mode} reset {described['status']}: {described.get('error', '')}: "
+                f"{cause}; the instance's result is at "
+                f"{result_parameter(str(self.made.instance_id))}"
+            )
         output = json.loads(described.get("output") or "{}")
         outcome = output.get("Outcome") or output.get("Action") or "done"
         return f"{name} SUCCEEDED ({outcome})"
 
     def _login_with_stored_key(self) -> str:
         ec2 = self.client("ec2")
-        instance = ec2.describe_instances(InstanceIds=[self.made.instance_id])[
-            "Reservations"][0]["Instances"][0]
+        instance = ec2.describe_instances(InstanceIds=[self.made.instance_id])["Reservations"][0][
+            "Instances"
+        ][0]
         proof = self.login(self.facts["private_key"], instance, self)
         if "uid=" not in proof:
             raise Failure(f"logged in, but `id` printed no uid: {proof!r}")
@@ -467,7 +564,8 @@ class Run:
 
     def _ssm_online(self, instance_id: str | None) -> bool:
         found = self.client("ssm").describe_instance_information(
-            Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])["InstanceInformationList"]
+            Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
+        )["InstanceInformationList"]
         return any(i.get("PingStatus") == "Online" for i in found)
 
     def _tags(self, resource_type: str, **extra: str) -> list[dict[str, Any]]:
@@ -529,8 +627,11 @@ class Run:
         stopped = []
         for arn in self.facts.get("execution_arns", []):
             if sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-                sfn.stop_execution(executionArn=arn, error="AcceptanceCleanUp",
-                                   cause="the acceptance run was interrupted")
+                sfn.stop_execution(
+                    executionArn=arn,
+                    error="AcceptanceCleanUp",
+                    cause="the acceptance run was interrupted",
+                )
                 stopped.append(arn.rsplit(":", 1)[-1])
         if not stopped:
             return ""
@@ -543,19 +644,28 @@ class Run:
 
             def released() -> bool:
                 return "Item" not in dynamodb.get_item(
-                    TableName=table, Key={LOCK_KEY: {"S": self.made.instance_id}},
-                    ConsistentRead=True)
+                    TableName=table,
+                    Key={LOCK_KEY: {"S": self.made.instance_id}},
+                    ConsistentRead=True,
+                )
 
-            self._wait(released, self.options.cleanup_timeout,
-                       f"the janitor did not release {self.made.instance_id}")
+            self._wait(
+                released,
+                self.options.cleanup_timeout,
+                f"the janitor did not release {self.made.instance_id}",
+            )
         return f"stopped {', '.join(stopped)}; the janitor rolled it back"
 
     def _terminate(self) -> str:
         if not self.made.creating:
             return ""
         ec2 = self.client("ec2")
-        found = [i["InstanceId"] for r in ec2.describe_instances(Filters=self._mine())[
-            "Reservations"] for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+        found = [
+            i["InstanceId"]
+            for r in ec2.describe_instances(Filters=self._mine())["Reservations"]
+            for i in r["Instances"]
+            if i["State"]["Name"] != "terminated"
+        ]
         ids = sorted(set(found) | ({self.made.instance_id} if self.made.instance_id else set()))
         if not ids:
             return ""
@@ -564,8 +674,9 @@ class Run:
 
         def gone() -> bool:
             reservations = ec2.describe_instances(InstanceIds=ids)["Reservations"]
-            return all(i["State"]["Name"] == "terminated"
-                       for r in reservations for i in r["Instances"])
+            return all(
+                i["State"]["Name"] == "terminated" for r in reservations for i in r["Instances"]
+            )
 
         self._wait(gone, self.options.cleanup_timeout, f"{', '.join(ids)} did not terminate")
         return f"{', '.join(ids)} terminated"
@@ -585,8 +696,8 @@ class Run:
                     ec2.delete_volume(VolumeId=volume["VolumeId"])
                     deleted.append(volume["VolumeId"])
                 elif volume["State"] == "in-use" and any(
-                        a["InstanceId"] == self.made.instance_id
-                        for a in volume.get("Attachments", [])):
+                    a["InstanceId"] == self.made.instance_id for a in volume.get("Attachments", [])
+                ):
                     busy = True  # still detaching from the terminated instance
             return not busy
 
@@ -598,16 +709,24 @@ class Run:
         if not self.made.creating:
             return ""
         ec2 = self.client("ec2")
-        ids = {e["InstanceConnectEndpointId"] for e in ec2.describe_instance_connect_endpoints(
-            Filters=self._mine())["InstanceConnectEndpoints"]} if self.facts.get("private") \
+        ids = (
+            {
+                e["InstanceConnectEndpointId"]
+                for e in ec2.describe_instance_connect_endpoints(Filters=self._mine())[
+                    "InstanceConnectEndpoints"
+                ]
+            }
+            if self.facts.get("private")
             else set()
+        )
         ids |= {self.made.endpoint_id} if self.made.endpoint_id else set()
         for endpoint_id in sorted(ids):
             ec2.delete_instance_connect_endpoint(InstanceConnectEndpointId=endpoint_id)
 
         def gone() -> bool:
             left = ec2.describe_instance_connect_endpoints(Filters=self._mine())[
-                "InstanceConnectEndpoints"]
+                "InstanceConnectEndpoints"
+            ]
             return not [e for e in left if e["State"] != "delete-complete"]
 
         if ids:
@@ -630,8 +749,10 @@ class Run:
         if not self.made.creating:
             return ""
         ec2 = self.client("ec2")
-        groups = [g["GroupId"] for g in ec2.describe_security_groups(Filters=self._mine())[
-            "SecurityGroups"]]
+        groups = [
+            g["GroupId"]
+            for g in ec2.describe_security_groups(Filters=self._mine())["SecurityGroups"]
+        ]
         group = self.made.security_group_id or (groups[0] if groups else None)
         if not group:
             return ""
@@ -663,9 +784,11 @@ class Run:
         def settled() -> bool:
             images[:] = ec2.describe_images(Owners=["self"], Filters=made_by_run)["Images"]
             snapshots[:] = ec2.describe_snapshots(OwnerIds=["self"], Filters=made_by_run)[
-                "Snapshots"]
+                "Snapshots"
+            ]
             return not any(i["State"] == "pending" for i in images) and not any(
-                s["State"] == "pending" for s in snapshots)
+                s["State"] == "pending" for s in snapshots
+            )
 
         self._wait(settled, self.options.cleanup_timeout, "a backup of the run is still pending")
         deleted: list[str] = []
@@ -687,7 +810,7 @@ class Run:
         ssm = self.client("ssm")
         names = self._parameters()
         for start in range(0, len(names), 10):  # DeleteParameters takes at most 10 names
-            ssm.delete_parameters(Names=names[start:start + 10])
+            ssm.delete_parameters(Names=names[start : start + 10])
         return f"deleted {', '.join(names)}" if names else ""
 
     def _parameters(self) -> list[str]:
@@ -700,7 +823,8 @@ class Run:
         with contextlib.suppress(ssm.exceptions.ParameterNotFound):
             names.append(ssm.get_parameter(Name=key)["Parameter"]["Name"])
         for page in ssm.get_paginator("get_parameters_by_path").paginate(
-                Path=f"{OWN_PARAMETERS}/{instance_id}", Recursive=True):
+            Path=f"{OWN_PARAMETERS}/{instance_id}", Recursive=True
+        ):
             names += [p["Name"] for p in page["Parameters"]]
         return names
 
@@ -715,29 +839,43 @@ class Run:
         try:
             ec2 = self.client("ec2")
             for reservation in ec2.describe_instances(Filters=self._mine())["Reservations"]:
-                left += [f"{i['InstanceId']} (aws ec2 terminate-instances --instance-ids "
-                         f"{i['InstanceId']})" for i in reservation["Instances"]
-                         if i["State"]["Name"] not in ("terminated", "shutting-down")]
-            left += [f"{v['VolumeId']} (aws ec2 delete-volume --volume-id {v['VolumeId']})"
-                     for v in ec2.describe_volumes(Filters=self._mine())["Volumes"]
-                     if v["State"] != "deleting"]
-            left += [f"{k['KeyName']} (aws ec2 delete-key-pair --key-name {k['KeyName']})"
-                     for k in ec2.describe_key_pairs(Filters=self._mine())["KeyPairs"]]
-            left += [f"{g['GroupId']} (aws ec2 delete-security-group --group-id {g['GroupId']})"
-                     for g in ec2.describe_security_groups(Filters=self._mine())[
-                         "SecurityGroups"]]
+                left += [
+                    f"{i['InstanceId']} (aws ec2 terminate-instances --instance-ids "
+                    f"{i['InstanceId']})"
+                    for i in reservation["Instances"]
+                    if i["State"]["Name"] not in ("terminated", "shutting-down")
+                ]
+            left += [
+                f"{v['VolumeId']} (aws ec2 delete-volume --volume-id {v['VolumeId']})"
+                for v in ec2.describe_volumes(Filters=self._mine())["Volumes"]
+                if v["State"] != "deleting"
+            ]
+            left += [
+                f"{k['KeyName']} (aws ec2 delete-key-pair --key-name {k['KeyName']})"
+                for k in ec2.describe_key_pairs(Filters=self._mine())["KeyPairs"]
+            ]
+            left += [
+                f"{g['GroupId']} (aws ec2 delete-security-group --group-id {g['GroupId']})"
+                for g in ec2.describe_security_groups(Filters=self._mine())["SecurityGroups"]
+            ]
             if self.made.executions:
                 made_by_run = [{"Name": f"tag:{EXECUTION_TAG}", "Values": self.made.executions}]
-                left += [f"{i['ImageId']} (aws ec2 deregister-image --image-id {i['ImageId']})"
-                         for i in ec2.describe_images(Owners=["self"], Filters=made_by_run)[
-                             "Images"]]
-                left += [f"{s['SnapshotId']} (aws ec2 delete-snapshot --snapshot-id "
-                         f"{s['SnapshotId']})" for s in ec2.describe_snapshots(
-                             OwnerIds=["self"], Filters=made_by_run)["Snapshots"]]
+                left += [
+                    f"{i['ImageId']} (aws ec2 deregister-image --image-id {i['ImageId']})"
+                    for i in ec2.describe_images(Owners=["self"], Filters=made_by_run)["Images"]
+                ]
+                left += [
+                    f"{s['SnapshotId']} (aws ec2 delete-snapshot --snapshot-id {s['SnapshotId']})"
+                    for s in ec2.describe_snapshots(OwnerIds=["self"], Filters=made_by_run)[
+                        "Snapshots"
+                    ]
+                ]
             left += [f"{n} (aws ssm delete-parameter --name {n})" for n in self._parameters()]
         except Exception as error:  # noqa: BLE001 - the report must still print
-            left.append(f"unknown: could not list what is left ({explain(error, 'check')}); "
-                            f"look for tag {ACCEPTANCE_TAG}={self.run_id}")
+            left.append(
+                f"unknown: could not list what is left ({explain(error, 'check')}); "
+                f"look for tag {ACCEPTANCE_TAG}={self.run_id}"
+            )
         return left
 
 
@@ -765,4 +903,3 @@ def checkip() -> str:
 
     with urlopen(CHECKIP, timeout=10) as answer:
         return str(answer.read().decode().strip())
-

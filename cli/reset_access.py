@@ -48,8 +48,13 @@ def state_machine_arn(cloudformation: Any, stack: str) -> str:
 def build_input(args: argparse.Namespace) -> dict[str, Any]:
     """Only what the user set: the workflow's own defaults stay the single source of them."""
     execution_input: dict[str, Any] = {"InstanceId": args.instance_id}
-    for flag, key in (("subnet", "SubnetId"), ("helper_type", "HelperInstanceType"),
-                      ("mode", "Mode"), ("key_type", "KeyType"), ("backup", "Backup")):
+    for flag, key in (
+        ("subnet", "SubnetId"),
+        ("helper_type", "HelperInstanceType"),
+        ("mode", "Mode"),
+        ("key_type", "KeyType"),
+        ("backup", "Backup"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             execution_input[key] = value
@@ -67,18 +72,25 @@ def build_input(args: argparse.Namespace) -> dict[str, Any]:
 
 def start(sfn: Any, machine_arn: str, execution_input: dict[str, Any]) -> str:
     name = f"{execution_input['InstanceId']}-{time.strftime('%Y%m%dT%H%M%S')}"
-    return str(sfn.start_execution(stateMachineArn=machine_arn, name=name,
-                                   input=json.dumps(execution_input))["executionArn"])
+    return str(
+        sfn.start_execution(
+            stateMachineArn=machine_arn, name=name, input=json.dumps(execution_input)
+        )["executionArn"]
+    )
 
 
-def follow(sfn: Any, execution_arn: str, echo: Echo, poll_seconds: float = 5.0,
-           sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+def follow(
+    sfn: Any,
+    execution_arn: str,
+    echo: Echo,
+    poll_seconds: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
     """Print each state as it is entered; return the finished execution."""
     seen: set[int] = set()
     while True:
         events = []
-        for page in sfn.get_paginator("get_execution_history").paginate(
-                executionArn=execution_arn):
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
             events += page["events"]
         for event in events:
             details = event.get("stateEnteredEventDetails")
@@ -109,8 +121,10 @@ def get_key(ssm: Any, instance_id: str, out: Path, force: bool = False) -> Path:
     try:
         value = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
     except ssm.exceptions.ParameterNotFound:
-        raise CliError(f"no key at {name}: no reset has finished for {instance_id} "
-                       "(or it was given a PublicKey)") from None
+        raise CliError(
+            f"no key at {name}: no reset has finished for {instance_id} "
+            "(or it was given a PublicKey)"
+        ) from None
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
     try:
         descriptor = os.open(out, flags, 0o600)
@@ -128,18 +142,26 @@ def arm_alarm(cloudwatch: Any, ec2: Any, instance_id: str, prefix: str) -> str:
     cloudwatch.put_metric_alarm(
         AlarmName=name,
         AlarmDescription="ResetAccess: reset access when the instance status check fails",
-        Namespace="AWS/EC2", MetricName="StatusCheckFailed_Instance",
+        Namespace="AWS/EC2",
+        MetricName="StatusCheckFailed_Instance",
         Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
-        Statistic="Maximum", Period=60, EvaluationPeriods=5, Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="missing",
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=5,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="missing",
     )
     ec2.create_tags(Resources=[instance_id], Tags=[{"Key": OPT_IN_TAG, "Value": "true"}])
     return name
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="reset-access", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    root = argparse.ArgumentParser(
+        prog="reset-access",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     root.add_argument("--stack", default=STACK_NAME, help="CloudFormation stack name")
     root.add_argument("--state-machine-arn", help="skip the stack lookup")
     commands = root.add_subparsers(dest="command", required=True)
@@ -174,15 +196,17 @@ def main(argv: list[str] | None = None, echo: Echo = print) -> int:
             echo(f"wrote {path} (mode 600)")
             return 0
         if args.command == "arm-alarm":
-            name = arm_alarm(boto3.client("cloudwatch"), boto3.client("ec2"), args.instance_id,
-                             args.prefix)
+            name = arm_alarm(
+                boto3.client("cloudwatch"), boto3.client("ec2"), args.instance_id, args.prefix
+            )
             echo(f"alarm {name} armed; {args.instance_id} tagged {OPT_IN_TAG}=true")
             return 0
         sfn = boto3.client("stepfunctions")
         if args.command == "follow":
             return summarize(follow(sfn, args.execution_arn, echo), echo)
         machine = args.state_machine_arn or state_machine_arn(
-            boto3.client("cloudformation"), args.stack)
+            boto3.client("cloudformation"), args.stack
+        )
         execution_arn = start(sfn, machine, build_input(args))
         echo(f"started {execution_arn}")
         if args.no_follow:

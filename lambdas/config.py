@@ -21,8 +21,12 @@ class Config:
     def from_env(cls) -> Config:
         missing = [
             name
-            for name in ("LOCK_TABLE_NAME", "KMS_KEY_ARN", "RESCUE_DOCUMENT_NAME",
-                         "HELPER_INSTANCE_PROFILE_ARN")
+            for name in (
+                "LOCK_TABLE_NAME",
+                "KMS_KEY_ARN",
+                "RESCUE_DOCUMENT_NAME",
+                "HELPER_INSTANCE_PROFILE_ARN",
+            )
             if not os.environ.get(name)
         ]
         if missing:

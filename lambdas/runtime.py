@@ -73,7 +73,7 @@ def seams(context: Any) -> Seams:
 def backoff_bound(attempts: int) -> float:
     """The longest standard retry mode sleeps between `attempts` attempts (botocore
     retries/standard.py: rand * min(2**i, 20) s, raised by x-amz-retry-after to at most +5 s)."""
-    return float(sum(min(2 ** i, 20) + 5 for i in range(attempts - 1)))
+    return float(sum(min(2**i, 20) + 5 for i in range(attempts - 1)))
 
 
 def worst_call_seconds(config: BotoConfig) -> float:
@@ -93,8 +93,11 @@ def client_config(function_seconds: float) -> BotoConfig:
     if read < 1:
         raise ValueError(f"a {function_seconds} s function leaves no time for an AWS call")
     # Standard retry mode absorbs throttling inside one invocation, before the ASL's Retry has to.
-    return BotoConfig(connect_timeout=CONNECT_SECONDS, read_timeout=read,
-                      retries={"mode": "standard", "total_max_attempts": attempts})
+    return BotoConfig(
+        connect_timeout=CONNECT_SECONDS,
+        read_timeout=read,
+        retries={"mode": "standard", "total_max_attempts": attempts},
+    )
 
 
 @overload
@@ -131,8 +134,9 @@ def phase(logic: Callable[[Event], Any]) -> Handler: ...
 def phase(*, changes: bool = ...) -> Callable[[Callable[[Event], Any]], Handler]: ...
 
 
-def phase(logic: Callable[[Event], Any] | None = None, *, changes: bool = False
-          ) -> Handler | Callable[[Callable[[Event], Any]], Handler]:
+def phase(
+    logic: Callable[[Event], Any] | None = None, *, changes: bool = False
+) -> Handler | Callable[[Callable[[Event], Any]], Handler]:
     """Turn a plain function of the event into a Lambda handler.
 
     The execution name becomes the log correlation ID, and a deliberate error carries the name
@@ -160,8 +164,9 @@ def phase(logic: Callable[[Event], Any] | None = None, *, changes: bool = False
             marked = False
             try:
                 if changes and execution:
-                    inflight.begin(client("dynamodb"), config().lock_table_name,
-                                   str(execution), token)
+                    inflight.begin(
+                        client("dynamodb"), config().lock_table_name, str(execution), token
+                    )
                     marked = True
                 if fault:
                     fault(state, "before")
@@ -181,8 +186,9 @@ def phase(logic: Callable[[Event], Any] | None = None, *, changes: bool = False
                 raise AwsTransient(f"{state}: {error}") from error
             finally:
                 if marked:
-                    inflight.end(client("dynamodb"), config().lock_table_name, str(execution),
-                                 token)
+                    inflight.end(
+                        client("dynamodb"), config().lock_table_name, str(execution), token
+                    )
 
         return handler
 
@@ -195,9 +201,17 @@ def invocation_token() -> str:
 
 
 _TRANSIENT_CODES = {
-    "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
-    "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable",
-    "RequestTimeout", "RequestTimeoutException", "ProvisionedThroughputExceededException",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "Unavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "ProvisionedThroughputExceededException",
 }
 
 

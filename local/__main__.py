@@ -41,10 +41,14 @@ def main(argv: list[str] | None = None) -> int:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=2) + "\n")
         print(f"report written to {args.report}")
-    print(f"execution {report['status']}"
-          + (f": {report['error']}: {report['cause']}" if report["error"] else ""))
-    print(f"{report['transitions']} state transitions, "
-          f"{sum(report['api_calls'].values())} AWS API calls")
+    print(
+        f"execution {report['status']}"
+        + (f": {report['error']}: {report['cause']}" if report["error"] else "")
+    )
+    print(
+        f"{report['transitions']} state transitions, "
+        f"{sum(report['api_calls'].values())} AWS API calls"
+    )
     if args.command == "demo":
         from local.demo import explain
 

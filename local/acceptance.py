@@ -81,8 +81,9 @@ class LocalAccount:
         return run, report
 
     # -- what AWS does around the API calls ---------------------------------------------------
-    def _cloud_init(self, http_response: Any, parsed: dict[str, Any], model: Any,
-                    **kwargs: Any) -> None:
+    def _cloud_init(
+        self, http_response: Any, parsed: dict[str, Any], model: Any, **kwargs: Any
+    ) -> None:
         backend = emulator.ec2_backend()
         for launched in parsed.get("Instances", []):
             instance = backend.get_instance(launched["InstanceId"])
@@ -90,13 +91,20 @@ class LocalAccount:
             volume_id = instance.block_device_mapping[instance.root_device_name].volume_id
             tree = self.engine.workdir / "volumes" / volume_id
             tree.mkdir(parents=True)
-            users = [{"name": LOGIN_USER, "uid": 1000, "gid": 1000, "authorized_keys": [
-                key.material_public.decode().strip()] if key else []}]
+            users = [
+                {
+                    "name": LOGIN_USER,
+                    "uid": 1000,
+                    "gid": 1000,
+                    "authorized_keys": [key.material_public.decode().strip()] if key else [],
+                }
+            ]
             build_linux_tree(tree, {"distro": "amzn2023", "users": users})
             self.engine.ssm_world.volume_trees[volume_id] = tree
 
-    def _eventbridge(self, http_response: Any, parsed: dict[str, Any], model: Any,
-                     **kwargs: Any) -> None:
+    def _eventbridge(
+        self, http_response: Any, parsed: dict[str, Any], model: Any, **kwargs: Any
+    ) -> None:
         arn = parsed.get("executionArn", "")
         if parsed.get("status") in JANITOR_STATUSES and arn not in self.janitor_done:
             self.janitor_done.add(arn)
@@ -104,8 +112,9 @@ class LocalAccount:
 
     def tree_of(self, instance: dict[str, Any]) -> Path:
         root = instance["RootDeviceName"]
-        volume_id = next(m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]
-                         if m["DeviceName"] == root)
+        volume_id = next(
+            m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"] if m["DeviceName"] == root
+        )
         return self.engine.ssm_world.volume_trees[volume_id]
 
     def _login(self, private_key: str, instance: dict[str, Any], run: Run) -> str:
@@ -134,8 +143,10 @@ class KeyPairMatch:
         lines = (self.account.tree_of(instance) / AUTHORIZED_KEYS).read_text().splitlines()
         if not any(line.split()[:2] == public for line in lines):
             raise Failure("the stored key's public half is not in ec2-user's authorized_keys")
-        return (f"no sshd here ({self.account.sshd}): the stored key's public half is in "
-                f"the authorized_keys of {LOGIN_USER} (uid=1000)")
+        return (
+            f"no sshd here ({self.account.sshd}): the stored key's public half is in "
+            f"the authorized_keys of {LOGIN_USER} (uid=1000)"
+        )
 
 
 def _sshd_available() -> str | None:
@@ -171,13 +182,18 @@ def local_account(workdir: Path | None = None) -> Iterator[LocalAccount]:
     engine = Engine(Scenario(instances={}, input={}), workdir=workdir)
     with engine.local_aws():
         session = boto3.Session(region_name=emulator.REGION)
-        template = {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-                    "Outputs": {"StateMachineArn": {"Value": engine.state_machine_arn},
-                                "LockTableName": {"Value": LOCK_TABLE}}}
+        template = {
+            "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": {
+                "StateMachineArn": {"Value": engine.state_machine_arn},
+                "LockTableName": {"Value": LOCK_TABLE},
+            },
+        }
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # moto does not model the handle; the outputs count
             session.client("cloudformation").create_stack(
-                StackName=STACK, TemplateBody=json.dumps(template))
+                StackName=STACK, TemplateBody=json.dumps(template)
+            )
         # AWS publishes the image; here it is one of moto's own Linux images.
         for arch in ("x86_64", "arm64"):
             put_public_parameter(AL2023_PARAMETER.format(arch=arch), linux_image(arch))
@@ -197,4 +213,3 @@ def main() -> int:
         print(line)
     print(f"(local engine, {time.monotonic() - started:.1f} s with the world's set-up)")
     return 0 if report.passed else 1
-

@@ -57,17 +57,20 @@ PARAMETER_NAME = regex.compile(r"[A-Za-z0-9_.\-/]+")
 PARAMETER_SELECTOR = regex.compile(r":[A-Za-z0-9_.\-]{1,100}$")
 # Step Functions execution and state machine names: what a name "must not contain".
 EXECUTION_NAME_REFUSED = regex.compile(
-    r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+    r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]"
+)
 ALARM_NAME_REFUSED = regex.compile(r"[\x00-\x1f\x7f]")
 
 
 def _ami_name(params: dict[str, Any]) -> Refusal | None:
     name = params.get("Name")
     if isinstance(name, str) and not AMI_NAME.fullmatch(name):
-        return Refusal("InvalidAMIName.Malformed",
-                       f"AMI names must be between 3 and 128 characters long, and may contain "
-                       f"letters, numbers, '(', ')', '.', '-', '/', '[', ']', ' ', \"'\", '@' "
-                       f"and '_' (got {name!r})")
+        return Refusal(
+            "InvalidAMIName.Malformed",
+            f"AMI names must be between 3 and 128 characters long, and may contain "
+            f"letters, numbers, '(', ')', '.', '-', '/', '[', ']', ' ', \"'\", '@' "
+            f"and '_' (got {name!r})",
+        )
     return None
 
 
@@ -75,13 +78,17 @@ def _security_group(params: dict[str, Any]) -> Refusal | None:
     name, description = params.get("GroupName", ""), params.get("Description", "")
     for field, value in (("GroupName", name), ("GroupDescription", description)):
         if not SECURITY_GROUP_TEXT.fullmatch(value):
-            return Refusal("InvalidParameterValue",
-                           f"Value ({value}) for parameter {field} is invalid. Up to 255 "
-                           "characters of a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=&;{}!$*")
+            return Refusal(
+                "InvalidParameterValue",
+                f"Value ({value}) for parameter {field} is invalid. Up to 255 "
+                "characters of a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=&;{}!$*",
+            )
     if name.lower().startswith("sg-"):
-        return Refusal("InvalidParameterValue",
-                       f"Value ({name}) for parameter GroupName is invalid. Group names may "
-                       "not be in the format sg-*.")
+        return Refusal(
+            "InvalidParameterValue",
+            f"Value ({name}) for parameter GroupName is invalid. Group names may "
+            "not be in the format sg-*.",
+        )
     return None
 
 
@@ -95,15 +102,19 @@ def _ec2_tags(params: dict[str, Any]) -> Refusal | None:
         for tag in tags:
             key, value = str(tag.get("Key", "")), str(tag.get("Value", ""))
             if not 1 <= len(key) <= 128:
-                return Refusal("InvalidParameterValue",
-                               f"Tag key must be 1 to 128 characters (got {len(key)})")
+                return Refusal(
+                    "InvalidParameterValue", f"Tag key must be 1 to 128 characters (got {len(key)})"
+                )
             if len(value) > 256:
-                return Refusal("InvalidParameterValue",
-                               f"Tag value exceeds the maximum length of 256 characters "
-                               f"(tag {key})")
+                return Refusal(
+                    "InvalidParameterValue",
+                    f"Tag value exceeds the maximum length of 256 characters (tag {key})",
+                )
             if key.lower().startswith("aws:"):
-                return Refusal("InvalidParameterValue",
-                               "Tag keys starting with 'aws:' are reserved for internal use")
+                return Refusal(
+                    "InvalidParameterValue",
+                    "Tag keys starting with 'aws:' are reserved for internal use",
+                )
     return None
 
 
@@ -115,22 +126,28 @@ def parameter_name_refusal(name: str, *, reading: bool) -> Refusal | None:
         name = PARAMETER_SELECTOR.sub("", name)
     arn_prefix = "arn:aws:ssm:us-east-1:123456789012:parameter"
     if len(arn_prefix) + len(name if name.startswith("/") else "/" + name) > 1011:
-        return Refusal("ValidationException",
-                       "The maximum length for a parameter name is 1011 characters, including "
-                       "the ARN that precedes it")
+        return Refusal(
+            "ValidationException",
+            "The maximum length for a parameter name is 1011 characters, including "
+            "the ARN that precedes it",
+        )
     if not PARAMETER_NAME.fullmatch(name):
-        return Refusal("ValidationException",
-                       "Parameter name: can't be prefixed with \"aws\" or \"ssm\" "
-                       "(case-insensitive). If formed as a path, it can consist of sub-paths "
-                       "divided by slash symbol; each sub-path can be formed as a mix of "
-                       "letters, numbers and the following 3 symbols .-_")
+        return Refusal(
+            "ValidationException",
+            'Parameter name: can\'t be prefixed with "aws" or "ssm" '
+            "(case-insensitive). If formed as a path, it can consist of sub-paths "
+            "divided by slash symbol; each sub-path can be formed as a mix of "
+            "letters, numbers and the following 3 symbols .-_",
+        )
     if "/" in name and not name.startswith("/"):
-        return Refusal("ValidationException",
-                       f"Parameter name must be a fully qualified name (a hierarchy starts "
-                       f"with /): {name}")
+        return Refusal(
+            "ValidationException",
+            f"Parameter name must be a fully qualified name (a hierarchy starts with /): {name}",
+        )
     if name.strip("/").count("/") + 1 > 15:
-        return Refusal("HierarchyLevelLimitExceededException",
-                       "A hierarchy can have a maximum of 15 levels")
+        return Refusal(
+            "HierarchyLevelLimitExceededException", "A hierarchy can have a maximum of 15 levels"
+        )
     return None
 
 
@@ -149,17 +166,18 @@ def _parameter_value(params: dict[str, Any]) -> Refusal | None:
     size = len(str(params.get("Value", "")).encode())
     limit = PARAMETER_VALUE_LIMITS.get(tier, 4096)
     if size > limit:
-        return Refusal("ValidationException",
-                       f"{tier} tier parameters support a maximum parameter value of {limit} "
-                       f"characters (got {size} bytes). To create a larger parameter value, "
-                       "upgrade the parameter to use the advanced-parameter tier.")
+        return Refusal(
+            "ValidationException",
+            f"{tier} tier parameters support a maximum parameter value of {limit} "
+            f"characters (got {size} bytes). To create a larger parameter value, "
+            "upgrade the parameter to use the advanced-parameter tier.",
+        )
     return None
 
 
 def _execution_name(params: dict[str, Any]) -> Refusal | None:
     name = params.get("name")
-    if isinstance(name, str) and (not 1 <= len(name) <= 80
-                                  or EXECUTION_NAME_REFUSED.search(name)):
+    if isinstance(name, str) and (not 1 <= len(name) <= 80 or EXECUTION_NAME_REFUSED.search(name)):
         return Refusal("InvalidName", f"Invalid Name: '{name}'")
     return None
 
@@ -174,50 +192,94 @@ def _alarm_name(params: dict[str, Any]) -> Refusal | None:
 def _send_command_parameters(params: dict[str, Any]) -> Refusal | None:
     size = len(json.dumps(params.get("Parameters") or {}).encode())
     if size > 65_536:
-        return Refusal("ValidationException",
-                       f"the command's parameters are {size} bytes; a Command document with "
-                       "its runtime parameter values may be at most 64 KB")
+        return Refusal(
+            "ValidationException",
+            f"the command's parameters are {size} bytes; a Command document with "
+            "its runtime parameter values may be at most 64 KB",
+        )
     return None
 
 
-SSM_NAMED_READS = ("GetParameter", "GetParameters", "GetParametersByPath",
-                   "GetParameterHistory")
-SSM_NAMED_WRITES = ("PutParameter", "DeleteParameter", "DeleteParameters",
-                    "LabelParameterVersion")
+SSM_NAMED_READS = ("GetParameter", "GetParameters", "GetParametersByPath", "GetParameterHistory")
+SSM_NAMED_WRITES = ("PutParameter", "DeleteParameter", "DeleteParameters", "LabelParameterVersion")
 RULES: tuple[Rule, ...] = (
-    Rule("ec2", ("CreateImage", "CopyImage", "RegisterImage"), "AMI name characters, 3-128",
-         "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateImage.html",
-         _ami_name),
-    Rule("ec2", ("CreateSecurityGroup",),
-         "security group name/description characters, 255, no sg- prefix",
-         "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html",
-         _security_group),
-    Rule("ec2", ("CreateTags", "RunInstances", "CreateImage", "CreateSnapshot",
-                 "CreateVolume", "CreateSecurityGroup", "CreateVpc", "CreateSubnet",
-                 "CreateInternetGateway", "CreateRouteTable", "CreateKeyPair",
-                 "ImportKeyPair"),
-         "tag key 1-128, value 256, no aws: prefix, 50 tags",
-         "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html"
-         "#tag-restrictions", _ec2_tags),
-    Rule("ssm", SSM_NAMED_WRITES,
-         "parameter name characters, leading /, 15 levels, 1011 characters",
-         "https://docs.aws.amazon.com/systems-manager/latest/APIReference/"
-         "API_PutParameter.html", functools.partial(_parameter_names, reading=False)),
-    Rule("ssm", SSM_NAMED_READS, "parameter name (or ARN and selector) as above",
-         "https://docs.aws.amazon.com/systems-manager/latest/APIReference/"
-         "API_GetParameter.html", functools.partial(_parameter_names, reading=True)),
-    Rule("ssm", ("PutParameter",), "parameter value 4 KB standard, 8 KB advanced",
-         "https://docs.aws.amazon.com/systems-manager/latest/userguide/"
-         "parameter-store-advanced-parameters.html", _parameter_value),
-    Rule("ssm", ("SendCommand",), "Command document with its parameter values <= 64 KB",
-         "https://docs.aws.amazon.com/general/latest/gr/ssm.html", _send_command_parameters),
-    Rule("stepfunctions", ("StartExecution", "StartSyncExecution"),
-         "execution name 1-80, no whitespace, brackets, wildcards, specials, controls",
-         "https://docs.aws.amazon.com/step-functions/latest/apireference/"
-         "API_StartExecution.html", _execution_name),
-    Rule("cloudwatch", ("PutMetricAlarm", "PutCompositeAlarm"), "alarm name: no controls",
-         "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/"
-         "API_PutMetricAlarm.html", _alarm_name),
+    Rule(
+        "ec2",
+        ("CreateImage", "CopyImage", "RegisterImage"),
+        "AMI name characters, 3-128",
+        "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateImage.html",
+        _ami_name,
+    ),
+    Rule(
+        "ec2",
+        ("CreateSecurityGroup",),
+        "security group name/description characters, 255, no sg- prefix",
+        "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html",
+        _security_group,
+    ),
+    Rule(
+        "ec2",
+        (
+            "CreateTags",
+            "RunInstances",
+            "CreateImage",
+            "CreateSnapshot",
+            "CreateVolume",
+            "CreateSecurityGroup",
+            "CreateVpc",
+            "CreateSubnet",
+            "CreateInternetGateway",
+            "CreateRouteTable",
+            "CreateKeyPair",
+            "ImportKeyPair",
+        ),
+        "tag key 1-128, value 256, no aws: prefix, 50 tags",
+        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions",
+        _ec2_tags,
+    ),
+    Rule(
+        "ssm",
+        SSM_NAMED_WRITES,
+        "parameter name characters, leading /, 15 levels, 1011 characters",
+        "https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html",
+        functools.partial(_parameter_names, reading=False),
+    ),
+    Rule(
+        "ssm",
+        SSM_NAMED_READS,
+        "parameter name (or ARN and selector) as above",
+        "https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameter.html",
+        functools.partial(_parameter_names, reading=True),
+    ),
+    Rule(
+        "ssm",
+        ("PutParameter",),
+        "parameter value 4 KB standard, 8 KB advanced",
+        "https://docs.aws.amazon.com/systems-manager/latest/userguide/"
+        "parameter-store-advanced-parameters.html",
+        _parameter_value,
+    ),
+    Rule(
+        "ssm",
+        ("SendCommand",),
+        "Command document with its parameter values <= 64 KB",
+        "https://docs.aws.amazon.com/general/latest/gr/ssm.html",
+        _send_command_parameters,
+    ),
+    Rule(
+        "stepfunctions",
+        ("StartExecution", "StartSyncExecution"),
+        "execution name 1-80, no whitespace, brackets, wildcards, specials, controls",
+        "https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html",
+        _execution_name,
+    ),
+    Rule(
+        "cloudwatch",
+        ("PutMetricAlarm", "PutCompositeAlarm"),
+        "alarm name: no controls",
+        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html",
+        _alarm_name,
+    ),
 )
 _RULES_BY_CALL: dict[tuple[str, str], list[Rule]] = {}
 for _rule in RULES:
@@ -227,8 +289,11 @@ for _rule in RULES:
 
 # -- generic model constraints ---------------------------------------------------------------
 # The code a malformed member gets, by protocol; CloudWatch keeps its query-era code on JSON.
-GENERIC_CODES = {"ec2": "InvalidParameterValue", "query": "ValidationError",
-                 "cloudwatch": "ValidationError"}
+GENERIC_CODES = {
+    "ec2": "InvalidParameterValue",
+    "query": "ValidationError",
+    "cloudwatch": "ValidationError",
+}
 
 
 @functools.cache
@@ -287,12 +352,14 @@ def _member_violations(shape: Shape, value: Any, path: str) -> Iterator[str]:
         members = shape.members
         for name, item in value.items():
             if name in members:
-                yield from _violations(members[name], item,
-                                       f"{path}.{name[:1].lower()}{name[1:]}".lstrip("."))
+                yield from _violations(
+                    members[name], item, f"{path}.{name[:1].lower()}{name[1:]}".lstrip(".")
+                )
 
 
-def model_refusal(operation: OperationModel, protocol: str, params: dict[str, Any]
-                  ) -> Refusal | None:
+def model_refusal(
+    operation: OperationModel, protocol: str, params: dict[str, Any]
+) -> Refusal | None:
     if operation.input_shape is None:
         return None
     found = list(_violations(operation.input_shape, params, ""))
@@ -300,7 +367,8 @@ def model_refusal(operation: OperationModel, protocol: str, params: dict[str, An
         return None
     count = f"{len(found)} validation error{'s' if len(found) > 1 else ''} detected: "
     error_code = GENERIC_CODES.get(operation.service_model.service_name) or GENERIC_CODES.get(
-        protocol, "ValidationException")
+        protocol, "ValidationException"
+    )
     return Refusal(error_code, count + "; ".join(found))
 
 
@@ -336,9 +404,14 @@ def model_constraints(operation: OperationModel) -> set[tuple[str, str]]:
 
 
 # -- the check on the engine's call path -----------------------------------------------------
-def refusal(service: str, operation: str, params: dict[str, Any], *,
-            operation_model: OperationModel | None = None, protocol: str = "json"
-            ) -> Refusal | None:
+def refusal(
+    service: str,
+    operation: str,
+    params: dict[str, Any],
+    *,
+    operation_model: OperationModel | None = None,
+    protocol: str = "json",
+) -> Refusal | None:
     for rule in _RULES_BY_CALL.get((service, operation), []):
         found = rule.check(params)
         if found:
@@ -351,16 +424,29 @@ def refusal(service: str, operation: str, params: dict[str, Any], *,
 def check(client: Any, operation: str, params: dict[str, Any]) -> None:
     """Raise what AWS answers when this request breaks one of its rules."""
     model = client.meta.service_model
-    found = refusal(model.service_name, operation, params,
-                    operation_model=model.operation_model(operation),
-                    protocol=model.protocol)
+    found = refusal(
+        model.service_name,
+        operation,
+        params,
+        operation_model=model.operation_model(operation),
+        protocol=model.protocol,
+    )
     if found is None:
         return
-    response = {"Error": {"Code": found.code, "Message": found.message},
-                "ResponseMetadata": {"HTTPStatusCode": 400}}
+    response = {
+        "Error": {"Code": found.code, "Message": found.message},
+        "ResponseMetadata": {"HTTPStatusCode": 400},
+    }
     error_class = client.exceptions.from_code(found.code)
     raise error_class(response, operation)
 
 
-__all__ = ["RULES", "Refusal", "Rule", "check", "model_constraints",
-           "parameter_name_refusal", "refusal"]
+__all__ = [
+    "RULES",
+    "Refusal",
+    "Rule",
+    "check",
+    "model_constraints",
+    "parameter_name_refusal",
+    "refusal",
+]

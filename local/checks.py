@@ -14,8 +14,11 @@ from lambdas.names import key_parameter
 def public_key_of(private_key_text: str) -> str:
     """`ssh-<type> <base64>` of an OpenSSH private key, as `ssh-keygen -y` would print it."""
     key = serialization.load_ssh_private_key(private_key_text.encode(), password=None)
-    return key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
 
 
 def fingerprint(public_key_line: str) -> str:
@@ -30,5 +33,8 @@ def key_logs_in(report: dict[str, Any], instance: str, instance_id: str) -> list
         return []
     public = public_key_of(parameter["value"])
     users = report["world"]["authorized_keys"].get(instance, {})
-    return [user for user, lines in users.items()
-            if any(line.split()[:2] == public.split()[:2] for line in lines)]
+    return [
+        user
+        for user, lines in users.items()
+        if any(line.split()[:2] == public.split()[:2] for line in lines)
+    ]

@@ -82,9 +82,15 @@ class EventualConsistency:
                     self.lag_left[resource_id] -= 1
                     code = next(c for p, c in NOT_FOUND.items() if resource_id.startswith(p))
                     self.injected[f"{operation}:{code}"] += 1
-                    raise ClientError({"Error": {
-                        "Code": code,
-                        "Message": f"The ID '{resource_id}' does not exist"}}, operation)
+                    raise ClientError(
+                        {
+                            "Error": {
+                                "Code": code,
+                                "Message": f"The ID '{resource_id}' does not exist",
+                            }
+                        },
+                        operation,
+                    )
 
     def after(self, service: str, operation: str, response: dict[str, Any]) -> None:
         """Note the resources this call created."""

@@ -17,33 +17,47 @@ from statemachine.definition import definition
 
 # Seconds, typical for a t3.small helper and an 8 GiB gp3 root in one AZ.
 LATENCY = {
-    "network": 6.0,          # VPC, subnet, IGW, route table, security group: ~10 API calls
-    "launch": 20.0,          # RunInstances until running
-    "ssm_online": 60.0,      # Ubuntu boot until the SSM agent reports Online
-    "stop": 45.0,            # StopInstances until stopped
-    "start": 25.0,           # StartInstances until running
-    "detach": 6.0,           # DetachVolume until available
-    "attach": 6.0,           # AttachVolume until attached
-    "ami_call": 1.5,         # CreateImage returns (the AMI finishes in the background)
-    "ami_wait": 240.0,       # CreateImage until the AMI is available
-    "rescue": 4.0,           # SendCommand until the agent's report (agent itself ~0.1 s)
-    "terminate": 45.0,       # TerminateInstances until the helper's ENI is gone
-    "lambda": 0.3,           # one task's invocation and its API calls
-    "key": 1.5,              # RSA-4096 generation in a 1 GB function
-    "cfn_stack": 150.0,      # CloudFormation stack with VPC and helper, until complete
-    "cfn_delete": 120.0,     # deleting that stack
-    "install_tool": 30.0,    # installing EC2Rescue on the helper
+    "network": 6.0,  # VPC, subnet, IGW, route table, security group: ~10 API calls
+    "launch": 20.0,  # RunInstances until running
+    "ssm_online": 60.0,  # Ubuntu boot until the SSM agent reports Online
+    "stop": 45.0,  # StopInstances until stopped
+    "start": 25.0,  # StartInstances until running
+    "detach": 6.0,  # DetachVolume until available
+    "attach": 6.0,  # AttachVolume until attached
+    "ami_call": 1.5,  # CreateImage returns (the AMI finishes in the background)
+    "ami_wait": 240.0,  # CreateImage until the AMI is available
+    "rescue": 4.0,  # SendCommand until the agent's report (agent itself ~0.1 s)
+    "terminate": 45.0,  # TerminateInstances until the helper's ENI is gone
+    "lambda": 0.3,  # one task's invocation and its API calls
+    "key": 1.5,  # RSA-4096 generation in a 1 GB function
+    "cfn_stack": 150.0,  # CloudFormation stack with VPC and helper, until complete
+    "cfn_delete": 120.0,  # deleting that stack
+    "install_tool": 30.0,  # installing EC2Rescue on the helper
 }
 
 # What each of our Task states waits for, beyond one Lambda invocation.
 OUR_STATES = {
-    "PrepareNetwork": "network", "LaunchHelper": "launch", "WaitHelperReady": "ssm_online",
-    "WaitHelperLaunched": None, "StopInstance": None, "WaitStopped": "stop", "Backup": "ami_call",
-    "DetachRootVolume": None, "WaitRootDetached": "detach", "CreateKey": "key",
-    "AttachToHelper": None, "WaitAttachedToHelper": "attach", "RunRescue": None,
-    "WaitRescue": "rescue", "DetachFromHelper": None, "WaitDetachedFromHelper": "detach",
-    "ReattachRootVolume": None, "WaitReattached": "attach", "RestoreInstance": None,
-    "WaitInitialState": "start", "CleanUp": "terminate",
+    "PrepareNetwork": "network",
+    "LaunchHelper": "launch",
+    "WaitHelperReady": "ssm_online",
+    "WaitHelperLaunched": None,
+    "StopInstance": None,
+    "WaitStopped": "stop",
+    "Backup": "ami_call",
+    "DetachRootVolume": None,
+    "WaitRootDetached": "detach",
+    "CreateKey": "key",
+    "AttachToHelper": None,
+    "WaitAttachedToHelper": "attach",
+    "RunRescue": None,
+    "WaitRescue": "rescue",
+    "DetachFromHelper": None,
+    "WaitDetachedFromHelper": "detach",
+    "ReattachRootVolume": None,
+    "WaitReattached": "attach",
+    "RestoreInstance": None,
+    "WaitInitialState": "start",
+    "CleanUp": "terminate",
 }
 
 # Polls that wait for a state of another branch of the same Parallel to end.
@@ -51,12 +65,21 @@ WAITS_FOR_STATE = {"WaitHelperLaunched": "LaunchHelper"}
 
 # AWSSupport-StartEC2RescueWorkflow's steps, in its order (docs/runbook.md), all in sequence.
 SEED_STEPS = [
-    ("describe instance and volume", "lambda"), ("create helper stack", "cfn_stack"),
-    ("wait for SSM", "ssm_online"), ("stop instance", "stop"), ("backup AMI", "ami_wait"),
-    ("install EC2Rescue", "install_tool"), ("detach root", "detach"),
-    ("attach to helper", "attach"), ("sleep", None), ("offline script", "rescue"),
-    ("stop helper", "stop"), ("detach from helper", "detach"), ("reattach", "attach"),
-    ("restore DeleteOnTermination", "lambda"), ("start instance", "start"),
+    ("describe instance and volume", "lambda"),
+    ("create helper stack", "cfn_stack"),
+    ("wait for SSM", "ssm_online"),
+    ("stop instance", "stop"),
+    ("backup AMI", "ami_wait"),
+    ("install EC2Rescue", "install_tool"),
+    ("detach root", "detach"),
+    ("attach to helper", "attach"),
+    ("sleep", None),
+    ("offline script", "rescue"),
+    ("stop helper", "stop"),
+    ("detach from helper", "detach"),
+    ("reattach", "attach"),
+    ("restore DeleteOnTermination", "lambda"),
+    ("start instance", "start"),
     ("delete stack", "cfn_delete"),
 ]
 SEED_SLEEP = 10.0
@@ -67,16 +90,19 @@ def _task_seconds(name: str) -> float:
     return LATENCY["lambda"] + (LATENCY[waits_for] if waits_for else 0.0)
 
 
-def walk(states: dict[str, Any], start: str, at: float, ends: dict[str, float],
-         choices: dict[str, str]) -> float:
+def walk(
+    states: dict[str, Any], start: str, at: float, ends: dict[str, float], choices: dict[str, str]
+) -> float:
     """Follow states from start at time `at`; record each state's end; return the end time."""
     name: str | None = start
     while name:
         state = states[name]
         kind = state["Type"]
         if kind == "Parallel":
-            at = max(walk(branch["States"], branch["StartAt"], at, ends, choices)
-                     for branch in state["Branches"])
+            at = max(
+                walk(branch["States"], branch["StartAt"], at, ends, choices)
+                for branch in state["Branches"]
+            )
         elif kind == "Task":
             if name in WAITS_FOR_STATE:
                 # Branches are walked in order; the state waited for is in an earlier one.
@@ -96,8 +122,11 @@ def ours(choices: dict[str, str] | None = None) -> dict[str, float]:
     ends: dict[str, float] = {}
     total = walk(asl["States"], asl["StartAt"], 0.0, ends, choices or {})
     stopped_at = ends["WaitStopped"] - LATENCY["stop"] - LATENCY["lambda"]
-    return {"total": total, "back_in_service": ends["WaitInitialState"],
-            "downtime": ends["WaitInitialState"] - stopped_at}
+    return {
+        "total": total,
+        "back_in_service": ends["WaitInitialState"],
+        "downtime": ends["WaitInitialState"] - stopped_at,
+    }
 
 
 def seed() -> dict[str, float]:
@@ -114,12 +143,16 @@ def seed() -> dict[str, float]:
 
 def main() -> None:
     print("assumed AWS latencies (s): " + ", ".join(f"{k}={v:g}" for k, v in LATENCY.items()))
-    rows = [("ResetAccess, Linux offline (this ASL)", ours()),
-            ("AWSSupport-ResetAccess (sequential)", seed())]
+    rows = [
+        ("ResetAccess, Linux offline (this ASL)", ours()),
+        ("AWSSupport-ResetAccess (sequential)", seed()),
+    ]
     print(f"{'':40} {'total':>8} {'instance back':>14} {'downtime':>9}")
     for label, figures in rows:
-        print(f"{label:40} {figures['total'] / 60:7.1f}m {figures['back_in_service'] / 60:13.1f}m"
-              f" {figures['downtime'] / 60:8.1f}m")
+        print(
+            f"{label:40} {figures['total'] / 60:7.1f}m {figures['back_in_service'] / 60:13.1f}m"
+            f" {figures['downtime'] / 60:8.1f}m"
+        )
 
 
 if __name__ == "__main__":

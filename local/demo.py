@@ -14,11 +14,15 @@ def explain(report: dict[str, Any]) -> None:
     name = key_parameter(instance_id)
     parameter = report["world"]["parameters"].get(name)
     print()
-    print(f"instance {instance_id}: {instance['state']}, root volume "
-          f"{instance['root_volume_id']} at {instance['root_attached_device']} on "
-          f"{instance['root_attached_to']}")
-    print(f"left behind: {report['world']['leftovers'] or 'nothing'}; backups: "
-          f"{report['world']['backups']}")
+    print(
+        f"instance {instance_id}: {instance['state']}, root volume "
+        f"{instance['root_volume_id']} at {instance['root_attached_device']} on "
+        f"{instance['root_attached_to']}"
+    )
+    print(
+        f"left behind: {report['world']['leftovers'] or 'nothing'}; backups: "
+        f"{report['world']['backups']}"
+    )
     if report["status"] != "SUCCEEDED" or not parameter:
         print("no key was stored; see the error above")
         return
@@ -27,5 +31,7 @@ def explain(report: dict[str, Any]) -> None:
     print(f"fingerprint: {fingerprint(public)}")
     users = key_logs_in(report, "web", instance_id)
     print(f"its public key is now in the authorized_keys of: {', '.join(users) or 'nobody'}")
-    print(f"in AWS: aws ssm get-parameter --name {name} --with-decryption "
-          "--query Parameter.Value --output text > key.pem && chmod 600 key.pem")
+    print(
+        f"in AWS: aws ssm get-parameter --name {name} --with-decryption "
+        "--query Parameter.Value --output text > key.pem && chmod 600 key.pem"
+    )

@@ -19,9 +19,11 @@ def served() -> Iterator[None]:
         self.error_on_dryrun()
         backend = self.ec2_backend
         key = backend.default_kms_key_id or (
-            f"arn:aws:kms:{backend.region_name}:{backend.account_id}:alias/aws/ebs")
+            f"arn:aws:kms:{backend.region_name}:{backend.account_id}:alias/aws/ebs"
+        )
         return ActionResult({"KmsKeyId": key})
 
-    with mock.patch.object(EC2Response, "get_ebs_default_kms_key_id",
-                           get_ebs_default_kms_key_id, create=True):
+    with mock.patch.object(
+        EC2Response, "get_ebs_default_kms_key_id", get_ebs_default_kms_key_id, create=True
+    ):
         yield

@@ -126,8 +126,11 @@ def _managed(world: SsmWorld, instance_id: str) -> bool:
     profile = instance.iam_instance_profile or {}
     arn = profile.get("Arn") if isinstance(profile, dict) else getattr(profile, "arn", None)
     # AWS: the agent must reach SSM over the network (local/network.py); moto needs nothing.
-    return bool(world.helper_profile_arn) and arn == world.helper_profile_arn and (
-        no_way_to_ssm(ec2_backend(), instance) is None)
+    return (
+        bool(world.helper_profile_arn)
+        and arn == world.helper_profile_arn
+        and (no_way_to_ssm(ec2_backend(), instance) is None)
+    )
 
 
 def _describe_instance_information(world: SsmWorld) -> Callable[[Any], ActionResult]:
@@ -150,13 +153,17 @@ def _describe_instance_information(world: SsmWorld) -> Callable[[Any], ActionRes
                 if wanted is not None and instance.id not in wanted:
                     continue
                 if _managed(world, instance.id):
-                    found.append({
-                        "InstanceId": instance.id,
-                        "PingStatus": "Online",
-                        "PlatformType": "Windows" if instance.platform == "windows" else "Linux",
-                        "ResourceType": "EC2Instance",
-                        "AgentVersion": "3.3.0.0",
-                    })
+                    found.append(
+                        {
+                            "InstanceId": instance.id,
+                            "PingStatus": "Online",
+                            "PlatformType": "Windows"
+                            if instance.platform == "windows"
+                            else "Linux",
+                            "ResourceType": "EC2Instance",
+                            "AgentVersion": "3.3.0.0",
+                        }
+                    )
         return ActionResult({"InstanceInformationList": found})
 
     return describe
@@ -188,24 +195,35 @@ def _send_command(world: SsmWorld, original: Callable[..., Any]) -> Callable[...
         document = kwargs.get("document_name")
         undeclared = set(kwargs.get("parameters") or {}) - world.document_parameters
         if document == world.document_name and undeclared:
-            raise RESTError("InvalidParameters",
-                            f"Parameters {sorted(undeclared)} are not defined by {document}")
+            raise RESTError(
+                "InvalidParameters",
+                f"Parameters {sorted(undeclared)} are not defined by {document}",
+            )
         command = original(self, **kwargs)
         if not kwargs.get("targets"):
             command.instance_ids = instance_ids
-            command.invocations = [invocation for invocation in command.invocations
-                                   if invocation["InstanceId"] in instance_ids]
-        run = {world.document_name: _run_rescue,
-               WINDOWS_TOOL_DOCUMENT: _ec2rescue_for_windows_reset_access}.get(document or "")
+            command.invocations = [
+                invocation
+                for invocation in command.invocations
+                if invocation["InstanceId"] in instance_ids
+            ]
+        run = {
+            world.document_name: _run_rescue,
+            WINDOWS_TOOL_DOCUMENT: _ec2rescue_for_windows_reset_access,
+        }.get(document or "")
         if run is not None:
-            params = {k: v[0] if isinstance(v, list) and v else v
-                      for k, v in (kwargs.get("parameters") or {}).items()}
+            params = {
+                k: v[0] if isinstance(v, list) and v else v
+                for k, v in (kwargs.get("parameters") or {}).items()
+            }
             with world.lock:
-                world.commands_sent.append({"CommandId": command.command_id,
-                                            "DocumentName": document, **params})
+                world.commands_sent.append(
+                    {"CommandId": command.command_id, "DocumentName": document, **params}
+                )
             for instance_id in instance_ids:
                 world.invocations[(command.command_id, instance_id)] = run(
-                    world, instance_id, params)
+                    world, instance_id, params
+                )
         return command
 
     return send
@@ -232,23 +250,33 @@ def _run_rescue(world: SsmWorld, instance_id: str, params: dict[str, str]) -> In
         volume_id = target
         attached = {v.volume_id: device for device, v in instance.block_device_mapping.items()}
         if volume_id not in attached:
-            return _agent_failure(f"volume {volume_id} is not attached to this instance "
-                                  f"({instance_id}): its device never appeared")
+            return _agent_failure(
+                f"volume {volume_id} is not attached to this instance "
+                f"({instance_id}): its device never appeared"
+            )
     tree = world.volume_trees.get(volume_id)
     if tree is None:
         return _agent_failure(f"volume {volume_id} holds no filesystem the agent recognises")
-    argv = [sys.executable, "-m", "rescue", "--platform", params.get("Platform", "linux"),
-            "--root", str(tree)]
+    argv = [
+        sys.executable,
+        "-m",
+        "rescue",
+        "--platform",
+        params.get("Platform", "linux"),
+        "--root",
+        str(tree),
+    ]
     if params.get("PublicKey"):
         argv += ["--public-key", params["PublicKey"]]
-    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120,
-                          check=False)
-    return Invocation("Success" if done.returncode == 0 else "Failed", done.returncode,
-                      done.stdout, done.stderr)
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    return Invocation(
+        "Success" if done.returncode == 0 else "Failed", done.returncode, done.stdout, done.stderr
+    )
 
 
-def _ec2rescue_for_windows_reset_access(world: SsmWorld, instance_id: str,
-                                        params: dict[str, str]) -> Invocation:
+def _ec2rescue_for_windows_reset_access(
+    world: SsmWorld, instance_id: str, params: dict[str, str]
+) -> Invocation:
     """AWS's Run Command document AWSSupport-RunEC2RescueForWindowsTool, Command ResetAccess,
     emulated here and only here. AWS: on a Windows instance it downloads EC2Rescue for Windows,
     which resets the local Administrator password on the RUNNING instance to a random one and
@@ -264,22 +292,34 @@ def _ec2rescue_for_windows_reset_access(world: SsmWorld, instance_id: str,
         message = f"emulated only for Command {WINDOWS_TOOL_COMMAND}, not {params.get('Command')!r}"
         return Invocation("Failed", 1, "", message + "\n")
     if instance is None or instance.platform != "windows":
-        message = ("Step execution skipped due to unsupported platform: this document's steps "
-                   "run PowerShell on Windows only")
+        message = (
+            "Step execution skipped due to unsupported platform: this document's steps "
+            "run PowerShell on Windows only"
+        )
         return Invocation("Failed", 1, "", message + "\n")
     name = password_parameter(instance_id)
     alphabet = string.ascii_letters + string.digits + "!@#$%^&*()-_=+"
     password = "".join(secrets.choice(alphabet) for _ in range(32))
     ssm_backends[ACCOUNT][REGION].put_parameter(
-        name=name, description=f"Administrator password of {instance_id} (EC2Rescue)",
-        value=password, parameter_type="SecureString", allowed_pattern="",
-        keyid=params.get("Parameters") or "alias/aws/ssm", overwrite=True, tags=[],
-        data_type="text", tier=None, policies=None)
+        name=name,
+        description=f"Administrator password of {instance_id} (EC2Rescue)",
+        value=password,
+        parameter_type="SecureString",
+        allowed_pattern="",
+        keyid=params.get("Parameters") or "alias/aws/ssm",
+        overwrite=True,
+        tags=[],
+        data_type="text",
+        tier=None,
+        policies=None,
+    )
     with world.lock:
         world.windows_passwords_reset.append(instance_id)
-    output = ("EC2Rescue for Windows Server: ResetAccess\n"
-              "The local Administrator password was reset. The new password is stored in "
-              f"Parameter Store as the SecureString {name}.\n")
+    output = (
+        "EC2Rescue for Windows Server: ResetAccess\n"
+        "The local Administrator password was reset. The new password is stored in "
+        f"Parameter Store as the SecureString {name}.\n"
+    )
     return Invocation("Success", 0, output, "")
 
 
@@ -288,17 +328,23 @@ def _get_invocation(world: SsmWorld, original: Callable[..., Any]) -> Callable[.
         invocation = dict(original(self, instance_id, plugin_name))
         ran = world.invocations.get((self.command_id, instance_id))
         if ran is not None:
-            invocation.update({
-                "Status": ran.status, "StatusDetails": ran.status, "ResponseCode": ran.code,
-                "StandardOutputContent": ran.stdout, "StandardErrorContent": ran.stderr,
-            })
+            invocation.update(
+                {
+                    "Status": ran.status,
+                    "StatusDetails": ran.status,
+                    "ResponseCode": ran.code,
+                    "StandardOutputContent": ran.stdout,
+                    "StandardErrorContent": ran.stderr,
+                }
+            )
         return invocation
 
     return get
 
 
-def _validate_block_device_mapping(original: Callable[[dict[str, Any]], None]
-                                   ) -> Callable[[dict[str, Any]], None]:
+def _validate_block_device_mapping(
+    original: Callable[[dict[str, Any]], None],
+) -> Callable[[dict[str, Any]], None]:
     """AWS: a block device mapping that overrides one of the AMI's devices (the helper's root,
     to make it encrypted gp3) may leave out size and snapshot; they come from the AMI. moto
     demands one of them; the images moto ships have 8 GiB root snapshots, so that is the size."""
@@ -316,10 +362,19 @@ def create_image_tagging_snapshots(original: Callable[..., Any]) -> Callable[...
     """AWS: CreateImage's TagSpecifications of type snapshot tag the snapshots the image is
     made of. moto raises NotImplementedError for them; here they are applied after the fact."""
 
-    def create(self: Any, instance_id: str, name: str, description: str,
-               tag_specifications: list[dict[str, Any]]) -> Any:
-        snapshot_tags = [tag for spec in tag_specifications
-                         if spec.get("ResourceType") == "snapshot" for tag in spec["Tags"]]
+    def create(
+        self: Any,
+        instance_id: str,
+        name: str,
+        description: str,
+        tag_specifications: list[dict[str, Any]],
+    ) -> Any:
+        snapshot_tags = [
+            tag
+            for spec in tag_specifications
+            if spec.get("ResourceType") == "snapshot"
+            for tag in spec["Tags"]
+        ]
         others = [spec for spec in tag_specifications if spec.get("ResourceType") != "snapshot"]
         image = original(self, instance_id, name, description, others)
         for tag in snapshot_tags:
@@ -372,8 +427,11 @@ def enforce_history_quota(execution_arn: str) -> bool:
     if len(env.event_manager._history_event_list) < HISTORY_EVENT_QUOTA - 1:
         return False
     execution.history_limit_reached = True
-    execution.stop(stop_date=datetime.datetime.now(tz=datetime.UTC),
-                   error=HISTORY_LIMIT_ERROR, cause=HISTORY_LIMIT_CAUSE)
+    execution.stop(
+        stop_date=datetime.datetime.now(tz=datetime.UTC),
+        error=HISTORY_LIMIT_ERROR,
+        cause=HISTORY_LIMIT_CAUSE,
+    )
     return True
 
 
@@ -437,8 +495,9 @@ def _parse_once() -> Callable[[str], tuple[Any, Any]]:
 
 
 @contextlib.contextmanager
-def corrections(world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, str]]
-                ) -> Iterator[None]:
+def corrections(
+    world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, str]]
+) -> Iterator[None]:
     """All corrections at once, for the lifetime of one local AWS."""
     from moto.awslambda.models import LambdaFunction
     from moto.core.botocore_stubber import BotocoreStubber
@@ -458,42 +517,85 @@ def corrections(world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, s
         importlib.import_module(name)
     with contextlib.ExitStack() as stack:
         for name, module in list(sys.modules.items()):
-            if name.startswith("moto.stepfunctions") and getattr(
-                    module, "extract_json", None) is _MOTO_EXTRACT_JSON:
+            if (
+                name.startswith("moto.stepfunctions")
+                and getattr(module, "extract_json", None) is _MOTO_EXTRACT_JSON
+            ):
                 stack.enter_context(mock.patch.object(module, "extract_json", aws_extract_json))
         # Wait states take no time locally. Retry pauses are kept, scaled down: a poll that
         # waits on another branch's work (the target waiting for its helper) must not use up
         # its MaxAttempts before that work could even be done.
-        stack.enter_context(mock.patch.object(
-            wait_function.WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None))
-        stack.enter_context(mock.patch.object(
-            retrier_decl, "time", mock.Mock(sleep=lambda seconds: time.sleep(
-                seconds * RETRY_TIME_SCALE))))
+        stack.enter_context(
+            mock.patch.object(
+                wait_function.WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None
+            )
+        )
+        stack.enter_context(
+            mock.patch.object(
+                retrier_decl,
+                "time",
+                mock.Mock(sleep=lambda seconds: time.sleep(seconds * RETRY_TIME_SCALE)),
+            )
+        )
         stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
         stack.enter_context(ebs_default_key.served())
-        stack.enter_context(mock.patch.object(
-            BotocoreStubber, "__call__", _serialized_requests(BotocoreStubber.__call__)))
-        stack.enter_context(mock.patch.object(
-            AmazonStateLanguageParser, "parse", staticmethod(_parse_once())))
+        stack.enter_context(
+            mock.patch.object(
+                BotocoreStubber, "__call__", _serialized_requests(BotocoreStubber.__call__)
+            )
+        )
+        stack.enter_context(
+            mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(_parse_once()))
+        )
         stack.enter_context(mock.patch.object(Execution, "stop", _stop_execution(Execution.stop)))
-        stack.enter_context(mock.patch.object(
-            BaseExecutionWorkerCommunication, "_reflect_execution_status",
-            _reflect_execution_status(
-                BaseExecutionWorkerCommunication._reflect_execution_status)))
-        stack.enter_context(mock.patch.object(
-            InstanceResponse, "_validate_block_device_mapping", staticmethod(
-                _validate_block_device_mapping(InstanceResponse._validate_block_device_mapping))))
-        stack.enter_context(mock.patch.object(
-            AmiBackend, "create_image", create_image_tagging_snapshots(AmiBackend.create_image)))
-        stack.enter_context(mock.patch.object(
-            SimpleSystemManagerResponse, "describe_instance_information",
-            _describe_instance_information(world), create=True))
-        stack.enter_context(mock.patch.object(
-            SimpleSystemManagerResponse, "send_command",
-            send_command_response(SimpleSystemManagerResponse.send_command)))
-        stack.enter_context(mock.patch.object(
-            SimpleSystemManagerBackend, "send_command",
-            _send_command(world, SimpleSystemManagerBackend.send_command)))
-        stack.enter_context(mock.patch.object(
-            Command, "get_invocation", _get_invocation(world, Command.get_invocation)))
+        stack.enter_context(
+            mock.patch.object(
+                BaseExecutionWorkerCommunication,
+                "_reflect_execution_status",
+                _reflect_execution_status(
+                    BaseExecutionWorkerCommunication._reflect_execution_status
+                ),
+            )
+        )
+        stack.enter_context(
+            mock.patch.object(
+                InstanceResponse,
+                "_validate_block_device_mapping",
+                staticmethod(
+                    _validate_block_device_mapping(InstanceResponse._validate_block_device_mapping)
+                ),
+            )
+        )
+        stack.enter_context(
+            mock.patch.object(
+                AmiBackend, "create_image", create_image_tagging_snapshots(AmiBackend.create_image)
+            )
+        )
+        stack.enter_context(
+            mock.patch.object(
+                SimpleSystemManagerResponse,
+                "describe_instance_information",
+                _describe_instance_information(world),
+                create=True,
+            )
+        )
+        stack.enter_context(
+            mock.patch.object(
+                SimpleSystemManagerResponse,
+                "send_command",
+                send_command_response(SimpleSystemManagerResponse.send_command),
+            )
+        )
+        stack.enter_context(
+            mock.patch.object(
+                SimpleSystemManagerBackend,
+                "send_command",
+                _send_command(world, SimpleSystemManagerBackend.send_command),
+            )
+        )
+        stack.enter_context(
+            mock.patch.object(
+                Command, "get_invocation", _get_invocation(world, Command.get_invocation)
+            )
+        )
         yield

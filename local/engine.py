@@ -57,9 +57,16 @@ class _Context:
 
 
 class Engine:
-    def __init__(self, scenario: Scenario, *, echo: Callable[[str], None] | None = None,
-                 workdir: Path | None = None, janitor: bool = True,
-                 prepare: Callable[[Engine], None] | None = None, copies: int = 1) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        echo: Callable[[str], None] | None = None,
+        workdir: Path | None = None,
+        janitor: bool = True,
+        prepare: Callable[[Engine], None] | None = None,
+        copies: int = 1,
+    ) -> None:
         """prepare runs inside the local AWS after the world is built, before the execution
         starts: a test's way to set up what a scenario file cannot say (a held lock...).
         copies: start that many executions of the same input at once (the lock's test); the
@@ -97,7 +104,8 @@ class Engine:
         """Fresh names, counts, faults and janitor results for the next execution(s)."""
         self.execution_name = f"local-{uuid.uuid4().hex[:12]}"
         self.execution_names = [self.execution_name] + [
-            f"{self.execution_name}-{n}" for n in range(2, copies + 1)]
+            f"{self.execution_name}-{n}" for n in range(2, copies + 1)
+        ]
         self.api_calls.clear()
         self.calls_by_function.clear()
         self.iam.reset()
@@ -118,6 +126,7 @@ class Engine:
         with the given input (`@NAME` resolved) and returns its report. Hundreds of generated
         inputs run this way in the time a few separate worlds would take to build."""
         with self._local_aws():
+
             def execute(execution_input: Any) -> dict[str, Any]:
                 self.scenario.input = execution_input
                 self._next_execution()
@@ -133,20 +142,30 @@ class Engine:
     @contextlib.contextmanager
     def _local_aws(self) -> Iterator[None]:
         saved_env = dict(os.environ)
-        os.environ.update({
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION, "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_SERVICE_NAME": "reset-access", "POWERTOOLS_LOG_LEVEL": "INFO",
-        })
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_SERVICE_NAME": "reset-access",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            }
+        )
         try:
-            with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), \
-                    emulator.corrections(self.ssm_world, self._lambda_invoker()), \
-                    CallPipeline(self._call_layers(), self._calling_function):
+            with (
+                mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+                emulator.corrections(self.ssm_world, self._lambda_invoker()),
+                CallPipeline(self._call_layers(), self._calling_function),
+            ):
                 # One janitor clock per world, as one CLOCK was: its time only advances.
-                self.seams = Seams(fault=self._fault,
-                                   clock=_skipped_time_clock(self._wait_for_running_phases),
-                                   sleep=_scaled_sleep)
+                self.seams = Seams(
+                    fault=self._fault,
+                    clock=_skipped_time_clock(self._wait_for_running_phases),
+                    sleep=_scaled_sleep,
+                )
                 self.stack = create_stack(self.ssm_world, self.logs)
                 self.world.build(self.workdir)
                 if self.prepare:
@@ -188,16 +207,20 @@ class Engine:
     def _execute(self) -> dict[str, Any]:
         sfn = boto3.client("stepfunctions", region_name=REGION)
         execution_input = self.scenario.resolve_input(self.ids)
-        arns = [sfn.start_execution(
-            stateMachineArn=self.state_machine_arn, name=name,
-            input=json.dumps(execution_input))["executionArn"] for name in self.execution_names]
+        arns = [
+            sfn.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(execution_input)
+            )["executionArn"]
+            for name in self.execution_names
+        ]
         self.execution_arn = arns[0]
         started = time.monotonic()
         shown = 0
         while True:
             described = sfn.describe_execution(executionArn=self.execution_arn)
-            running = any(sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
-                          for arn in arns)
+            running = any(
+                sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" for arn in arns
+            )
             if self.echo_progress or not running:
                 events = history(sfn, self.execution_arn)
                 for event in events[shown:]:
@@ -220,11 +243,19 @@ class Engine:
         described = sfn.describe_execution(executionArn=self.execution_arn)
         result = report(described, events, self.api_calls, self._world())
         result["executions"] = [
-            {"name": e["name"], "status": e["status"], "error": e.get("error"),
-             "cause": e.get("cause"),
-             "states": [h["stateEnteredEventDetails"]["name"] for h in history(sfn, arn)
-                        if "stateEnteredEventDetails" in h]}
-            for arn, e in zip(arns, ended, strict=True)]
+            {
+                "name": e["name"],
+                "status": e["status"],
+                "error": e.get("error"),
+                "cause": e.get("cause"),
+                "states": [
+                    h["stateEnteredEventDetails"]["name"]
+                    for h in history(sfn, arn)
+                    if "stateEnteredEventDetails" in h
+                ],
+            }
+            for arn, e in zip(arns, ended, strict=True)
+        ]
         result["janitor"] = self.janitor_results
         if self.consistency:
             result["eventual_consistency"] = dict(sorted(self.consistency.injected.items()))
@@ -236,10 +267,16 @@ class Engine:
         if name not in self.handlers:
             return
         status = execution["status"]
-        event = {"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
-                 "detail": {"executionArn": execution["executionArn"], "status": status,
-                            "name": execution["name"],
-                            "stateMachineArn": self.state_machine_arn}}
+        event = {
+            "source": "aws.states",
+            "detail-type": "Step Functions Execution Status Change",
+            "detail": {
+                "executionArn": execution["executionArn"],
+                "status": status,
+                "name": execution["name"],
+                "stateMachineArn": self.state_machine_arn,
+            },
+        }
         self.echo(f"  janitor for {status} execution")
         payload, errored, _ = self._invoke(_FunctionRef(name), json.dumps(event))
         self.janitor_results.append({"errored": errored, **json.loads(payload)})
@@ -257,8 +294,12 @@ class Engine:
         if isinstance(event, (bytes, bytearray)):
             event = event.decode()
         payload = json.loads(event) if isinstance(event, str) else (event or {})
-        context = _Context(name, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
-                           uuid.uuid4().hex, seams=self.seams)
+        context = _Context(
+            name,
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
+            uuid.uuid4().hex,
+            seams=self.seams,
+        )
         self._local.function = name
         phase = name not in {f"{STACK}-{f.name}" for f in EVENT_FUNCTIONS}
         if phase:
@@ -280,8 +321,10 @@ class Engine:
         if state and state == self.scenario.abort_at and not self._aborted:
             self._aborted = True
             boto3.client("stepfunctions", region_name=REGION).stop_execution(
-                executionArn=self.execution_arn, error="Aborted",
-                cause=f"stopped by the scenario at {state}")
+                executionArn=self.execution_arn,
+                error="Aborted",
+                cause=f"stopped by the scenario at {state}",
+            )
         return outcome
 
     def _wait_for_running_phases(self) -> None:
@@ -329,10 +372,15 @@ class Engine:
     def _call_layers(self) -> list[Layer]:
         return [
             Layer("count", self._count),
-            Layer("iam", lambda call: self.iam.authorize(call.function, call.service,
-                                                         call.operation, call.params)),
-            Layer("aws_rules", lambda call: aws_rules.check(call.client, call.operation,
-                                                            call.params)),
+            Layer(
+                "iam",
+                lambda call: self.iam.authorize(
+                    call.function, call.service, call.operation, call.params
+                ),
+            ),
+            Layer(
+                "aws_rules", lambda call: aws_rules.check(call.client, call.operation, call.params)
+            ),
             Layer("eventual_consistency", self._lag_before, self._lag_after),
         ]
 
@@ -373,5 +421,6 @@ def _skipped_time_clock(settle: Callable[[], None]) -> Clock:
         settle()
         skipped[0] += seconds
 
-    return Clock(now=lambda: time.time() + skipped[0], sleep=sleep,
-                 remaining=lambda: 900.0 - skipped[0])
+    return Clock(
+        now=lambda: time.time() + skipped[0], sleep=sleep, remaining=lambda: 900.0 - skipped[0]
+    )

@@ -48,8 +48,9 @@ class Figure:
 
     @property
     def changing_calls(self) -> int:
-        return sum(n for call, n in self.api_calls.items()
-                   if not call.split(":", 1)[1].startswith(READS))
+        return sum(
+            n for call, n in self.api_calls.items() if not call.split(":", 1)[1].startswith(READS)
+        )
 
     @property
     def stopped(self) -> bool:
@@ -74,29 +75,39 @@ def measure(label: str, scenario_file: str) -> Figure:
 
 
 def table(figures: list[Figure]) -> list[str]:
-    header = ("| run | status | transitions | states entered | Lambda invocations | "
-              "AWS API calls | of which change something | instance stopped | local seconds |")
+    header = (
+        "| run | status | transitions | states entered | Lambda invocations | "
+        "AWS API calls | of which change something | instance stopped | local seconds |"
+    )
     lines = [header, "|" + "---|" * 9]
     for f in figures:
-        lines.append(f"| {f.label} | {f.status} | {f.transitions} | {f.states} | "
-                     f"{f.lambda_invocations} | {f.total_calls} | {f.changing_calls} | "
-                     f"{'yes' if f.stopped else 'no'} | {f.seconds} |")
+        lines.append(
+            f"| {f.label} | {f.status} | {f.transitions} | {f.states} | "
+            f"{f.lambda_invocations} | {f.total_calls} | {f.changing_calls} | "
+            f"{'yes' if f.stopped else 'no'} | {f.seconds} |"
+        )
     return lines
 
 
 def calls_table(figures: list[Figure]) -> list[str]:
     names = sorted({call for f in figures for call in f.api_calls})
-    lines = ["| API call | " + " | ".join(f.label for f in figures) + " |",
-             "|---|" + "---|" * len(figures)]
+    lines = [
+        "| API call | " + " | ".join(f.label for f in figures) + " |",
+        "|---|" + "---|" * len(figures),
+    ]
     for name in names:
-        lines.append(f"| {name} | " + " | ".join(str(f.api_calls.get(name, "")) for f in figures)
-                     + " |")
+        lines.append(
+            f"| {name} | " + " | ".join(str(f.api_calls.get(name, "")) for f in figures) + " |"
+        )
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.figures", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m local.figures",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--calls", action="store_true", help="also every API call by name")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
     args = parser.parse_args(argv)

@@ -42,8 +42,9 @@ def _as_list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
 
 
-def _condition_holds(operator: str, key: str, wanted: list[str],
-                     context: Mapping[str, tuple[str, ...]]) -> bool:
+def _condition_holds(
+    operator: str, key: str, wanted: list[str], context: Mapping[str, tuple[str, ...]]
+) -> bool:
     """One condition key under one operator (IAM reference: condition operators). A key the
     request lacks fails every operator but Null; several policy values are an OR."""
     present = context.get(key)
@@ -68,9 +69,11 @@ def statement_allows(statement: Mapping[str, Any], check: Check) -> bool:
         return False
     if not _matches(_as_list(statement["Resource"]), check.resource, True):
         return False
-    return all(_condition_holds(operator, key, _as_list(wanted), check.context)
-               for operator, keys in statement.get("Condition", {}).items()
-               for key, wanted in keys.items())
+    return all(
+        _condition_holds(operator, key, _as_list(wanted), check.context)
+        for operator, keys in statement.get("Condition", {}).items()
+        for key, wanted in keys.items()
+    )
 
 
 def decide(statements: Sequence[Mapping[str, Any]], check: Check) -> list[int]:
@@ -84,10 +87,15 @@ def decide(statements: Sequence[Mapping[str, Any]], check: Check) -> list[int]:
 
 def policy(rules: Iterable[Rule], values: Mapping[str, str]) -> list[dict[str, Any]]:
     """The function's statements, rendered as stacks/functions.py renders them for its role."""
-    return [{"Effect": "Allow", "Action": list(rule.actions),
-             "Resource": [render(r, values) for r in rule.resources],
-             "Condition": render_conditions(rule.conditions, values)} for rule in rules]
-
+    return [
+        {
+            "Effect": "Allow",
+            "Action": list(rule.actions),
+            "Resource": [render(r, values) for r in rule.resources],
+            "Condition": render_conditions(rule.conditions, values),
+        }
+        for rule in rules
+    ]
 
 
 def _handler_name(function: str, stack: str) -> str:
@@ -98,8 +106,9 @@ def _handler_name(function: str, stack: str) -> str:
 class Authorizer:
     """Checks each handler call; counts allowed and denied, and which rule allowed what."""
 
-    def __init__(self, stack: str, account: str, region: str,
-                 values: Callable[[], Mapping[str, str]]) -> None:
+    def __init__(
+        self, stack: str, account: str, region: str, values: Callable[[], Mapping[str, str]]
+    ) -> None:
         self.stack = stack
         self.world = World(account, region)
         self.account = account
@@ -118,8 +127,9 @@ class Authorizer:
         self.granted.clear()
         self.sole_grants.clear()
 
-    def authorize(self, function: str | None, service: str, operation: str,
-                  params: Mapping[str, Any]) -> None:
+    def authorize(
+        self, function: str | None, service: str, operation: str, params: Mapping[str, Any]
+    ) -> None:
         """Raise what AWS answers when the function's policy does not allow the call."""
         if not function:
             return  # the engine's own calls (world building, the interpreter) run as admin
@@ -145,20 +155,28 @@ class Authorizer:
             if len(allowing) == 1:
                 self.sole_grants[(handler, allowing[0])] += 1
 
-    def _denied(self, function: str, service: str, operation: str, check: Check
-                ) -> ClientError:
+    def _denied(self, function: str, service: str, operation: str, check: Check) -> ClientError:
         principal = f"arn:{PARTITION}:sts::{self.account}:assumed-role/{function}/{function}"
-        message = (f"User: {principal} is not authorized to perform: {check.action} on "
-                   f"resource: {check.resource} because no identity-based policy allows the "
-                   f"{check.action} action")
+        message = (
+            f"User: {principal} is not authorized to perform: {check.action} on "
+            f"resource: {check.resource} because no identity-based policy allows the "
+            f"{check.action} action"
+        )
         # EC2 answers UnauthorizedOperation; the JSON services AccessDeniedException.
         if service == "ec2":
-            code, message = "UnauthorizedOperation", (
-                f"You are not authorized to perform this operation. {message}")
+            code, message = (
+                "UnauthorizedOperation",
+                (f"You are not authorized to perform this operation. {message}"),
+            )
         else:
             code = "AccessDeniedException"
-        return ClientError({"Error": {"Code": code, "Message": message},
-                            "ResponseMetadata": {"HTTPStatusCode": 403}}, operation)
+        return ClientError(
+            {
+                "Error": {"Code": code, "Message": message},
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            },
+            operation,
+        )
 
 
 def for_engine(engine: Any) -> Authorizer:
@@ -170,13 +188,17 @@ def for_engine(engine: Any) -> Authorizer:
 
     def values() -> dict[str, str]:
         return {
-            "partition": PARTITION, "region": REGION, "account": ACCOUNT,
-            "lock_table_arn": (f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/"
-                               f"{stack_twin.LOCK_TABLE}"),
+            "partition": PARTITION,
+            "region": REGION,
+            "account": ACCOUNT,
+            "lock_table_arn": (
+                f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{stack_twin.LOCK_TABLE}"
+            ),
             "key_arn": engine.kms_key_arn,
             "helper_role_arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{stack}-Helper",
-            "document_arn": (f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:document/"
-                             f"{stack_twin.RESCUE_DOCUMENT}"),
+            "document_arn": (
+                f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:document/{stack_twin.RESCUE_DOCUMENT}"
+            ),
             "state_machine_name": stack,
         }
 

@@ -30,7 +30,6 @@ class UnknownOperation(RuntimeError):
     """A handler made a call the local IAM map does not know: add it to OPERATIONS."""
 
 
-
 # -- the world the conditions read ----------------------------------------------------------------
 class World:
     """Reads what AWS reads to authorize: tags on existing resources, keys, profiles."""
@@ -49,17 +48,26 @@ class World:
         account = "" if kind in ("image", "snapshot") else self.account
         return f"arn:{PARTITION}:ec2:{self.region}:{account}:{kind}/{resource_id}"
 
-    def existing(self, action: str, kind: str, resource_id: str,
-                 extra: Mapping[str, tuple[str, ...]] | None = None) -> Check:
+    def existing(
+        self,
+        action: str,
+        kind: str,
+        resource_id: str,
+        extra: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> Check:
         tags = self.ec2().tags.get(resource_id, {})
         context = {f"aws:ResourceTag/{k}": (v,) for k, v in tags.items()}
         return Check(action, self.ec2_arn(kind, resource_id), {**context, **(extra or {})})
 
-    def new(self, action: str, kind: str, tags: Mapping[str, str],
-            extra: Mapping[str, tuple[str, ...]] | None = None) -> Check:
+    def new(
+        self,
+        action: str,
+        kind: str,
+        tags: Mapping[str, str],
+        extra: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> Check:
         # A resource not yet created is authorized as <type>/* (its ID does not exist yet).
-        context: dict[str, tuple[str, ...]] = {f"aws:RequestTag/{k}": (v,)
-                                               for k, v in tags.items()}
+        context: dict[str, tuple[str, ...]] = {f"aws:RequestTag/{k}": (v,) for k, v in tags.items()}
         if tags:
             context[EXECUTION_TAG_KEYS] = tuple(tags)
         return Check(action, self.ec2_arn(kind, "*"), {**context, **(extra or {})})
@@ -89,7 +97,8 @@ class World:
             return not key_id.startswith(AWS_MANAGED_ALIAS)
         aliases = getattr(key, "aliases", {}) or {}
         return key.key_manager != "AWS" and not any(
-            str(a).startswith(AWS_MANAGED_ALIAS) for a in aliases)
+            str(a).startswith(AWS_MANAGED_ALIAS) for a in aliases
+        )
 
     def ebs_default_key(self) -> str:
         backend = self.ec2()
@@ -110,8 +119,11 @@ class World:
         from moto.iam.models import iam_backends
 
         backend = iam_backends[self.account][PARTITION]
-        found = (backend.get_instance_profile_by_arn(profile["Arn"]) if "Arn" in profile
-                 else backend.get_instance_profile(profile["Name"]))
+        found = (
+            backend.get_instance_profile_by_arn(profile["Arn"])
+            if "Arn" in profile
+            else backend.get_instance_profile(profile["Name"])
+        )
         return str(found.roles[0].arn)
 
 
@@ -120,8 +132,10 @@ Authorize = Callable[[World, Mapping[str, Any]], list[Check]]
 
 
 def _tag_specs(params: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-    return {spec["ResourceType"]: {t["Key"]: t["Value"] for t in spec.get("Tags", [])}
-            for spec in params.get("TagSpecifications", [])}
+    return {
+        spec["ResourceType"]: {t["Key"]: t["Value"] for t in spec.get("Tags", [])}
+        for spec in params.get("TagSpecifications", [])
+    }
 
 
 def _created(action: str, kinds: Mapping[str, str]) -> Authorize:
@@ -131,23 +145,35 @@ def _created(action: str, kinds: Mapping[str, str]) -> Authorize:
 
     def authorize(world: World, params: Mapping[str, Any]) -> list[Check]:
         specs = _tag_specs(params)
-        checks = [world.new(action, kind, specs.get(spec_type, {}))
-                  for spec_type, kind in kinds.items()]
+        checks = [
+            world.new(action, kind, specs.get(spec_type, {})) for spec_type, kind in kinds.items()
+        ]
         checks += _create_tags(world, operation, specs)
         return checks
 
     return authorize
 
 
-def _create_tags(world: World, operation: str, specs: Mapping[str, Mapping[str, str]]
-                 ) -> list[Check]:
-    kinds = {"instance": "instance", "volume": "volume", "network-interface": "network-interface",
-             "image": "image", "snapshot": "snapshot", "vpc": "vpc", "subnet": "subnet",
-             "internet-gateway": "internet-gateway", "route-table": "route-table",
-             "security-group": "security-group"}
-    return [world.new("ec2:CreateTags", kinds[spec_type], tags,
-                      {"ec2:CreateAction": (operation,)})
-            for spec_type, tags in specs.items() if tags]
+def _create_tags(
+    world: World, operation: str, specs: Mapping[str, Mapping[str, str]]
+) -> list[Check]:
+    kinds = {
+        "instance": "instance",
+        "volume": "volume",
+        "network-interface": "network-interface",
+        "image": "image",
+        "snapshot": "snapshot",
+        "vpc": "vpc",
+        "subnet": "subnet",
+        "internet-gateway": "internet-gateway",
+        "route-table": "route-table",
+        "security-group": "security-group",
+    }
+    return [
+        world.new("ec2:CreateTags", kinds[spec_type], tags, {"ec2:CreateAction": (operation,)})
+        for spec_type, tags in specs.items()
+        if tags
+    ]
 
 
 def _on(action: str, *named: tuple[str, str]) -> Authorize:
@@ -173,8 +199,10 @@ def _any(action: str) -> Authorize:
 def _grants_for(world: World, key_ids: Iterable[str | None]) -> list[Check]:
     """EC2 creates a grant on each customer managed key of the encrypted volumes it attaches
     or starts, with the caller's rights (EBS encryption: permissions for users)."""
-    context = {"kms:GrantIsForAWSResource": ("true",),
-               "kms:ViaService": (f"ec2.{world.region}.amazonaws.com",)}
+    context = {
+        "kms:GrantIsForAWSResource": ("true",),
+        "kms:ViaService": (f"ec2.{world.region}.amazonaws.com",),
+    }
     keys = sorted({k for k in key_ids if k and world.customer_managed(k)})
     return [Check("kms:CreateGrant", world.key_arn(k), context) for k in keys]
 
@@ -182,7 +210,8 @@ def _grants_for(world: World, key_ids: Iterable[str | None]) -> list[Check]:
 def _attach_volume(world: World, params: Mapping[str, Any]) -> list[Check]:
     volume = world.ec2().volumes.get(params["VolumeId"])
     checks = _on("ec2:AttachVolume", ("instance", "InstanceId"), ("volume", "VolumeId"))(
-        world, params)
+        world, params
+    )
     if volume is not None and volume.encrypted:
         checks += _grants_for(world, [volume.kms_key_id])
     return checks
@@ -191,7 +220,8 @@ def _attach_volume(world: World, params: Mapping[str, Any]) -> list[Check]:
 def _detach_volume(world: World, params: Mapping[str, Any]) -> list[Check]:
     volume = world.ec2().volumes.get(params["VolumeId"])
     instance_id = params.get("InstanceId") or (
-        volume.attachment.instance.id if volume is not None and volume.attachment else None)
+        volume.attachment.instance.id if volume is not None and volume.attachment else None
+    )
     checks = [world.existing("ec2:DetachVolume", "volume", params["VolumeId"])]
     if instance_id:
         checks.append(world.existing("ec2:DetachVolume", "instance", instance_id))
@@ -204,8 +234,14 @@ def _start_instances(world: World, params: Mapping[str, Any]) -> list[Check]:
     for instance_id in params["InstanceIds"]:
         instance = backend.get_instance(instance_id)
         volumes = [m.volume_id for m in instance.block_device_mapping.values()]
-        checks += _grants_for(world, [backend.volumes[v].kms_key_id for v in volumes
-                                      if v in backend.volumes and backend.volumes[v].encrypted])
+        checks += _grants_for(
+            world,
+            [
+                backend.volumes[v].kms_key_id
+                for v in volumes
+                if v in backend.volumes and backend.volumes[v].encrypted
+            ],
+        )
     return checks
 
 
@@ -214,12 +250,15 @@ def _run_instances(world: World, params: Mapping[str, Any]) -> list[Check]:
     security groups, image and key pair it names (Service Authorization Reference)."""
     action = "ec2:RunInstances"
     specs = _tag_specs(params)
-    checks = [world.new(action, "instance", specs.get("instance", {})),
-              world.new(action, "volume", specs.get("volume", {}))]
+    checks = [
+        world.new(action, "instance", specs.get("instance", {})),
+        world.new(action, "volume", specs.get("volume", {})),
+    ]
     interfaces = params.get("NetworkInterfaces") or [{}]
     subnets = {i.get("SubnetId") for i in interfaces} | {params.get("SubnetId")}
     groups = {g for i in interfaces for g in i.get("Groups", [])} | set(
-        params.get("SecurityGroupIds", []))
+        params.get("SecurityGroupIds", [])
+    )
     checks.append(world.new(action, "network-interface", specs.get("network-interface", {})))
     checks += [world.existing(action, "subnet", s) for s in sorted(filter(None, subnets))]
     checks += [world.existing(action, "security-group", g) for g in sorted(groups)]
@@ -228,17 +267,26 @@ def _run_instances(world: World, params: Mapping[str, Any]) -> list[Check]:
         checks.append(world.existing(action, "key-pair", params["KeyName"]))
     checks += _create_tags(world, "RunInstances", specs)
     if params.get("IamInstanceProfile"):
-        checks.append(Check("iam:PassRole", world.role_of_profile(params["IamInstanceProfile"]),
-                            {"iam:PassedToService": ("ec2.amazonaws.com",)}))
+        checks.append(
+            Check(
+                "iam:PassRole",
+                world.role_of_profile(params["IamInstanceProfile"]),
+                {"iam:PassedToService": ("ec2.amazonaws.com",)},
+            )
+        )
     # A new encrypted volume without KmsKeyId takes the account's EBS default key; with a
     # customer managed one, EC2 uses it with the caller's rights (EBS encryption: requirements).
-    keys = {m["Ebs"].get("KmsKeyId") or world.ebs_default_key()
-            for m in params.get("BlockDeviceMappings", [])
-            if m.get("Ebs", {}).get("Encrypted") or world.ec2().ebs_encryption_by_default}
+    keys = {
+        m["Ebs"].get("KmsKeyId") or world.ebs_default_key()
+        for m in params.get("BlockDeviceMappings", [])
+        if m.get("Ebs", {}).get("Encrypted") or world.ec2().ebs_encryption_by_default
+    }
     via_ec2 = {"kms:ViaService": (f"ec2.{world.region}.amazonaws.com",)}
     for key in sorted(k for k in keys if world.customer_managed(k)):
-        checks += [Check(a, world.key_arn(key), via_ec2) for a in (
-            "kms:GenerateDataKeyWithoutPlaintext", "kms:Decrypt", "kms:DescribeKey")]
+        checks += [
+            Check(a, world.key_arn(key), via_ec2)
+            for a in ("kms:GenerateDataKeyWithoutPlaintext", "kms:Decrypt", "kms:DescribeKey")
+        ]
         checks += _grants_for(world, [key])
     return checks
 
@@ -247,28 +295,29 @@ def _disassociate_route_table(world: World, params: Mapping[str, Any]) -> list[C
     for table in world.ec2().route_tables.values():
         subnet = table._associations.get(params["AssociationId"])
         if subnet is not None:
-            return [world.existing("ec2:DisassociateRouteTable", "route-table", table.id),
-                    world.existing("ec2:DisassociateRouteTable", "subnet", subnet)]
+            return [
+                world.existing("ec2:DisassociateRouteTable", "route-table", table.id),
+                world.existing("ec2:DisassociateRouteTable", "subnet", subnet),
+            ]
     return [world.existing("ec2:DisassociateRouteTable", "route-table", "*")]
 
 
 def _create_image(world: World, params: Mapping[str, Any]) -> list[Check]:
-    return (_on("ec2:CreateImage", ("instance", "InstanceId"))(world, params)
-            + _created("ec2:CreateImage", {"image": "image", "snapshot": "snapshot"})(
-                world, params))
+    return _on("ec2:CreateImage", ("instance", "InstanceId"))(world, params) + _created(
+        "ec2:CreateImage", {"image": "image", "snapshot": "snapshot"}
+    )(world, params)
 
 
 def _create_snapshot(world: World, params: Mapping[str, Any]) -> list[Check]:
-    return (_on("ec2:CreateSnapshot", ("volume", "VolumeId"))(world, params)
-            + _created("ec2:CreateSnapshot", {"snapshot": "snapshot"})(world, params))
+    return _on("ec2:CreateSnapshot", ("volume", "VolumeId"))(world, params) + _created(
+        "ec2:CreateSnapshot", {"snapshot": "snapshot"}
+    )(world, params)
 
 
 def _in_vpc(action: str, kind: str) -> Authorize:
     def authorize(world: World, params: Mapping[str, Any]) -> list[Check]:
-        vpc = params.get("VpcId") or next(
-            v.id for v in world.ec2().vpcs.values() if v.is_default)
-        return [*_created(action, {kind: kind})(world, params),
-                world.existing(action, "vpc", vpc)]
+        vpc = params.get("VpcId") or next(v.id for v in world.ec2().vpcs.values() if v.is_default)
+        return [*_created(action, {kind: kind})(world, params), world.existing(action, "vpc", vpc)]
 
     return authorize
 
@@ -286,8 +335,7 @@ def _parameter(action: str) -> Authorize:
                     checks.append(Check("kms:Decrypt", world.key_arn(key), via_ssm))
         if action == "ssm:PutParameter" and params.get("Type") == "SecureString":
             key = params.get("KeyId") or "alias/aws/ssm"
-            encrypt = ("kms:GenerateDataKey" if params.get("Tier") == "Advanced"
-                       else "kms:Encrypt")
+            encrypt = "kms:GenerateDataKey" if params.get("Tier") == "Advanced" else "kms:Encrypt"
             if world.customer_managed(key):
                 checks.append(Check(encrypt, world.key_arn(key), via_ssm))
         return checks
@@ -298,20 +346,30 @@ def _parameter(action: str) -> Authorize:
 def _send_command(world: World, params: Mapping[str, Any]) -> list[Check]:
     if params.get("Targets"):
         raise UnknownOperation(
-            "ssm:SendCommand with Targets: map its resources in local/iam_operations.py")
+            "ssm:SendCommand with Targets: map its resources in local/iam_operations.py"
+        )
     name = params["DocumentName"]
     # AWS's own documents are in no account.
     account = "" if name.startswith(("AWS-", "AWSSupport-", "AWSEC2-")) else world.account
-    checks = [Check("ssm:SendCommand",
-                    f"arn:{PARTITION}:ssm:{world.region}:{account}:document/{name}")]
-    checks += [Check("ssm:SendCommand", world.ec2_arn("instance", i))
-               for i in params.get("InstanceIds", [])]
+    checks = [
+        Check("ssm:SendCommand", f"arn:{PARTITION}:ssm:{world.region}:{account}:document/{name}")
+    ]
+    checks += [
+        Check("ssm:SendCommand", world.ec2_arn("instance", i))
+        for i in params.get("InstanceIds", [])
+    ]
     return checks
 
 
 def _table(action: str) -> Authorize:
-    return lambda world, params: [Check(action, (
-        f"arn:{PARTITION}:dynamodb:{world.region}:{world.account}:table/{params['TableName']}"))]
+    return lambda world, params: [
+        Check(
+            action,
+            (
+                f"arn:{PARTITION}:dynamodb:{world.region}:{world.account}:table/{params['TableName']}"
+            ),
+        )
+    ]
 
 
 def _execution(action: str) -> Authorize:
@@ -323,12 +381,23 @@ def _kms_key(action: str) -> Authorize:
 
 
 _UNSCOPED = (
-    "ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:DescribeSubnets", "ec2:DescribeImages",
-    "ec2:DescribeSnapshots", "ec2:DescribeInstanceTypes", "ec2:DescribeVpcs",
-    "ec2:DescribeInternetGateways", "ec2:DescribeRouteTables", "ec2:DescribeSecurityGroups",
-    "ec2:GetEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId", "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeInstances",
+    "ec2:DescribeVolumes",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeImages",
+    "ec2:DescribeSnapshots",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeInternetGateways",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeSecurityGroups",
+    "ec2:GetEbsEncryptionByDefault",
+    "ec2:GetEbsDefaultKmsKeyId",
+    "ec2:DescribeVpcEndpoints",
     "ec2:DescribeNatGateways",
-    "ssm:DescribeInstanceInformation", "ssm:ListCommands", "ssm:GetCommandInvocation",
+    "ssm:DescribeInstanceInformation",
+    "ssm:ListCommands",
+    "ssm:GetCommandInvocation",
     "ssm:DescribeParameters",
 )
 
@@ -345,27 +414,34 @@ OPERATIONS: dict[str, Authorize] = {
     "ec2:CreateImage": _create_image,
     "ec2:CreateSnapshot": _create_snapshot,
     "ec2:CreateVpc": _created("ec2:CreateVpc", {"vpc": "vpc"}),
-    "ec2:CreateInternetGateway": _created("ec2:CreateInternetGateway",
-                                          {"internet-gateway": "internet-gateway"}),
+    "ec2:CreateInternetGateway": _created(
+        "ec2:CreateInternetGateway", {"internet-gateway": "internet-gateway"}
+    ),
     "ec2:CreateSubnet": _in_vpc("ec2:CreateSubnet", "subnet"),
     "ec2:CreateRouteTable": _in_vpc("ec2:CreateRouteTable", "route-table"),
     "ec2:CreateSecurityGroup": _in_vpc("ec2:CreateSecurityGroup", "security-group"),
-    "ec2:AttachInternetGateway": _on("ec2:AttachInternetGateway",
-                                     ("internet-gateway", "InternetGatewayId"), ("vpc", "VpcId")),
-    "ec2:DetachInternetGateway": _on("ec2:DetachInternetGateway",
-                                     ("internet-gateway", "InternetGatewayId"), ("vpc", "VpcId")),
+    "ec2:AttachInternetGateway": _on(
+        "ec2:AttachInternetGateway", ("internet-gateway", "InternetGatewayId"), ("vpc", "VpcId")
+    ),
+    "ec2:DetachInternetGateway": _on(
+        "ec2:DetachInternetGateway", ("internet-gateway", "InternetGatewayId"), ("vpc", "VpcId")
+    ),
     "ec2:CreateRoute": _on("ec2:CreateRoute", ("route-table", "RouteTableId")),
-    "ec2:AssociateRouteTable": _on("ec2:AssociateRouteTable", ("route-table", "RouteTableId"),
-                                   ("subnet", "SubnetId")),
+    "ec2:AssociateRouteTable": _on(
+        "ec2:AssociateRouteTable", ("route-table", "RouteTableId"), ("subnet", "SubnetId")
+    ),
     "ec2:DisassociateRouteTable": _disassociate_route_table,
-    "ec2:AuthorizeSecurityGroupEgress": _on("ec2:AuthorizeSecurityGroupEgress",
-                                            ("security-group", "GroupId")),
-    "ec2:RevokeSecurityGroupEgress": _on("ec2:RevokeSecurityGroupEgress",
-                                         ("security-group", "GroupId")),
+    "ec2:AuthorizeSecurityGroupEgress": _on(
+        "ec2:AuthorizeSecurityGroupEgress", ("security-group", "GroupId")
+    ),
+    "ec2:RevokeSecurityGroupEgress": _on(
+        "ec2:RevokeSecurityGroupEgress", ("security-group", "GroupId")
+    ),
     "ec2:DeleteSecurityGroup": _on("ec2:DeleteSecurityGroup", ("security-group", "GroupId")),
     "ec2:DeleteRouteTable": _on("ec2:DeleteRouteTable", ("route-table", "RouteTableId")),
-    "ec2:DeleteInternetGateway": _on("ec2:DeleteInternetGateway",
-                                     ("internet-gateway", "InternetGatewayId")),
+    "ec2:DeleteInternetGateway": _on(
+        "ec2:DeleteInternetGateway", ("internet-gateway", "InternetGatewayId")
+    ),
     "ec2:DeleteSubnet": _on("ec2:DeleteSubnet", ("subnet", "SubnetId")),
     "ec2:DeleteVpc": _on("ec2:DeleteVpc", ("vpc", "VpcId")),
     "ssm:GetParameter": _parameter("ssm:GetParameter"),
@@ -380,5 +456,3 @@ OPERATIONS: dict[str, Authorize] = {
     "states:DescribeExecution": _execution("states:DescribeExecution"),
     "states:GetExecutionHistory": _execution("states:GetExecutionHistory"),
 }
-
-

@@ -19,13 +19,17 @@ SSM_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages")
 
 def give_default_vpc_its_gateway(ec2: Any) -> None:
     """The world's default VPC as AWS makes it: internet gateway and a default route."""
-    vpc_id = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])[
-        "Vpcs"][0]["VpcId"]
+    vpc_id = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0][
+        "VpcId"
+    ]
     gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc_id)
-    main = ec2.describe_route_tables(Filters=[
-        {"Name": "vpc-id", "Values": [vpc_id]},
-        {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]["RouteTableId"]
+    main = ec2.describe_route_tables(
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": "association.main", "Values": ["true"]},
+        ]
+    )["RouteTables"][0]["RouteTableId"]
     ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
 
 
@@ -34,9 +38,9 @@ def no_way_to_ssm(backend: Any, instance: Any) -> str | None:
     subnet = backend.get_subnet(instance.subnet_id)
     tables = [t for t in backend.route_tables.values() if t.vpc_id == subnet.vpc_id]
     table = next((t for t in tables if subnet.id in _associated(t)), None) or next(
-        (t for t in tables if t.main_association_id), None)
-    routes = [r for r in (table.routes if table else [])
-              if r.destination_cidr_block == "0.0.0.0/0"]
+        (t for t in tables if t.main_association_id), None
+    )
+    routes = [r for r in (table.routes if table else []) if r.destination_cidr_block == "0.0.0.0/0"]
     for route in routes:
         gateway_id = getattr(route.gateway, "id", "") or ""
         if gateway_id.startswith("igw-"):
@@ -45,16 +49,23 @@ def no_way_to_ssm(backend: Any, instance: Any) -> str | None:
         elif route.nat_gateway is not None:
             if route.nat_gateway.state == "available":
                 return None
-        elif route.transit_gateway is not None or route.interface is not None or (
-                route.instance is not None):
+        elif (
+            route.transit_gateway is not None
+            or route.interface is not None
+            or (route.instance is not None)
+        ):
             return None
-    endpoints = {e.service_name.rsplit(".", 1)[-1] for e in backend.vpc_end_points.values()
-                 if e.vpc_id == subnet.vpc_id and e.private_dns_enabled
-                 and e.state == "available"}
+    endpoints = {
+        e.service_name.rsplit(".", 1)[-1]
+        for e in backend.vpc_end_points.values()
+        if e.vpc_id == subnet.vpc_id and e.private_dns_enabled and e.state == "available"
+    }
     if endpoints >= set(SSM_ENDPOINTS):
         return None
-    return (f"{instance.id} in {subnet.id} has no route to SSM (no public IP behind an "
-            "internet gateway, no NAT, no ssm/ssmmessages/ec2messages endpoints)")
+    return (
+        f"{instance.id} in {subnet.id} has no route to SSM (no public IP behind an "
+        "internet gateway, no NAT, no ssm/ssmmessages/ec2messages endpoints)"
+    )
 
 
 def _associated(table: Any) -> set[str]:

@@ -38,15 +38,17 @@ def send_command_response(original: Callable[..., Any]) -> Callable[..., Any]:
             raise ValidationException(
                 f"1 validation error detected: Value '{asked}' at 'documentVersion' failed to "
                 "satisfy constraint: Member must satisfy regular expression pattern: "
-                "([$]LATEST|[$]DEFAULT|^[1-9][0-9]*$)")
+                "([$]LATEST|[$]DEFAULT|^[1-9][0-9]*$)"
+            )
         documents = self.ssm_backend._documents.get(self._get_param("DocumentName"))
         resolved = None
         if documents is not None:
-            resolved = {"$DEFAULT": documents.default_version,
-                        "$LATEST": documents.latest_version}.get(asked, asked)
+            resolved = {
+                "$DEFAULT": documents.default_version,
+                "$LATEST": documents.latest_version,
+            }.get(asked, asked)
             if resolved not in documents.versions:
-                raise InvalidDocumentVersion("The document version is not valid or does not "
-                                             "exist.")
+                raise InvalidDocumentVersion("The document version is not valid or does not exist.")
         _sent.version = (resolved, documents.latest_version if documents else None)
         try:
             return original(self)
@@ -61,8 +63,10 @@ def stale_version() -> str | None:
     resolved, latest = getattr(_sent, "version", None) or (None, None)
     if resolved is None or resolved == latest:
         return None
-    return (f"this is version {resolved} of the document, an older agent than version {latest}, "
-            "the one the stack deployed last")
+    return (
+        f"this is version {resolved} of the document, an older agent than version {latest}, "
+        "the one the stack deployed last"
+    )
 
 
 def python_gate(version: str | None) -> tuple[str, int, str, str] | None:

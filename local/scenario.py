@@ -15,11 +15,25 @@ from typing import Any
 from local.volumes import WINDOWS_AGENTS
 
 TOP_FIELDS = {
-    "instances", "input", "faults", "abort_at", "description", "eventual_consistency",
+    "instances",
+    "input",
+    "faults",
+    "abort_at",
+    "description",
+    "eventual_consistency",
 }
 INSTANCE_FIELDS = {
-    "platform", "state", "root_device", "encrypted", "ssm", "tags", "volume",
-    "root_device_type", "product_codes", "kms_key_state", "availability_zone",
+    "platform",
+    "state",
+    "root_device",
+    "encrypted",
+    "ssm",
+    "tags",
+    "volume",
+    "root_device_type",
+    "product_codes",
+    "kms_key_state",
+    "availability_zone",
 }
 VOLUME_FIELDS = {"distro", "users", "authorized_keys_file", "windows_agent", "files"}
 USER_FIELDS = {"name", "uid", "gid", "authorized_keys", "home", "shell"}
@@ -72,11 +86,17 @@ class Scenario:
             raise ScenarioError("input: required (the execution input)")
         lag = data.get("eventual_consistency")
         _check_lag(lag)
-        return cls(instances=instances, input=data["input"], faults=faults,
-                   abort_at=data.get("abort_at"), eventual_consistency=lag)
+        return cls(
+            instances=instances,
+            input=data["input"],
+            faults=faults,
+            abort_at=data.get("abort_at"),
+            eventual_consistency=lag,
+        )
 
     def resolve_input(self, ids: dict[str, str]) -> Any:
         """Replace "@NAME" anywhere in the input (nested too) by that instance's ID."""
+
         def resolve(value: Any) -> Any:
             if isinstance(value, str) and value.startswith("@") and value[1:] in ids:
                 return ids[value[1:]]
@@ -85,6 +105,7 @@ class Scenario:
             if isinstance(value, dict):
                 return {k: resolve(v) for k, v in value.items()}
             return value
+
         return resolve(self.input)
 
 
@@ -103,10 +124,14 @@ def _check_instance(name: str, spec: Any) -> None:
     _only(spec, INSTANCE_FIELDS, where)
     if spec.get("platform", "linux") not in ("linux", "windows"):
         raise ScenarioError(f"{where}.platform: linux or windows")
-    if spec.get("state", "running") not in ("running", "stopped", "pending",
-                                            "stopping", "terminated"):
-        raise ScenarioError(f"{where}.state: running, stopped, pending, stopping or "
-                            "terminated")
+    if spec.get("state", "running") not in (
+        "running",
+        "stopped",
+        "pending",
+        "stopping",
+        "terminated",
+    ):
+        raise ScenarioError(f"{where}.state: running, stopped, pending, stopping or terminated")
     _check_volume(f"{where}.volume", spec.get("volume", {}))
 
 
@@ -136,7 +161,10 @@ def _fault(index: int, fault: Any) -> Fault:
 
 def _check_lag(lag: Any) -> None:
     if lag not in (None, True, False) and not (
-            isinstance(lag, dict) and set(lag) <= {"seed", "max_lag"}
-            and all(isinstance(v, int) and v >= 0 for v in lag.values())):
-        raise ScenarioError("eventual_consistency: true, or {\"seed\": n, \"max_lag\": n} "
-                            "with whole numbers")
+        isinstance(lag, dict)
+        and set(lag) <= {"seed", "max_lag"}
+        and all(isinstance(v, int) and v >= 0 for v in lag.values())
+    ):
+        raise ScenarioError(
+            'eventual_consistency: true, or {"seed": n, "max_lag": n} with whole numbers'
+        )

@@ -15,14 +15,14 @@ class SshdError(RuntimeError):
     """sshd did not start listening; the message holds what it said."""
 
 
-def start_sshd(authorized_keys: Path, directory: Path, *, extra: str = "", first: str = ""
-               ) -> tuple[subprocess.Popen[bytes], int]:
+def start_sshd(
+    authorized_keys: Path, directory: Path, *, extra: str = "", first: str = ""
+) -> tuple[subprocess.Popen[bytes], int]:
     """Start sshd and return it and its port once it listens. `first` goes before the
     config's lines, `extra` after them (sshd takes the first value of most keywords)."""
     base = Path(tempfile.mkdtemp(prefix="sshd-", dir=directory))
     host_key = base / "host_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)],
-                   check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -30,20 +30,26 @@ def start_sshd(authorized_keys: Path, directory: Path, *, extra: str = "", first
     config.write_text(
         f"{first}ListenAddress 127.0.0.1:{port}\nHostKey {host_key}\nPidFile none\nUsePAM no\n"
         "StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-        f"KbdInteractiveAuthentication no\nAuthorizedKeysFile {authorized_keys}\n{extra}")
+        f"KbdInteractiveAuthentication no\nAuthorizedKeysFile {authorized_keys}\n{extra}"
+    )
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
     log = base / "sshd.log"  # a file, not a pipe: a pipe nobody reads would stall sshd
     with log.open("wb") as stderr:
-        process = subprocess.Popen([shutil.which("sshd") or "sshd", "-D", "-e", "-f", str(config)],
-                                   stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(
+            [shutil.which("sshd") or "sshd", "-D", "-e", "-f", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with socket.socket() as client:
             if client.connect_ex(("127.0.0.1", port)) == 0:
                 return process, port
         if process.poll() is not None:
-            raise SshdError(f"the local sshd exited ({process.returncode}): "
-                            f"{log.read_text(errors='replace').strip()}")
+            raise SshdError(
+                f"the local sshd exited ({process.returncode}): "
+                f"{log.read_text(errors='replace').strip()}"
+            )
         time.sleep(0.05)
     stop_sshd(process)
     raise SshdError("the local sshd did not listen within 10 s")

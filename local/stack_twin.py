@@ -47,39 +47,62 @@ def create_stack(ssm_world: SsmWorld, logs: io.StringIO) -> DeployedStack:
     kms = boto3.client("kms", region_name=REGION)
     kms_key_arn = kms.create_key(Description="ResetAccess")["KeyMetadata"]["Arn"]
     boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=LOCK_TABLE, BillingMode="PAY_PER_REQUEST",
+        TableName=LOCK_TABLE,
+        BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": LOCK_KEY, "AttributeType": "S"}],
         KeySchema=[{"AttributeName": LOCK_KEY, "KeyType": "HASH"}],
     )
     iam = boto3.client("iam", region_name=REGION)
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com",
-                                                     "states.amazonaws.com",
-                                                     "ec2.amazonaws.com"]},
-        "Action": "sts:AssumeRole"}]})
-    role_arn = iam.create_role(RoleName=f"{STACK}-Role", AssumeRolePolicyDocument=trust)[
-        "Role"]["Arn"]
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Service": [
+                            "lambda.amazonaws.com",
+                            "states.amazonaws.com",
+                            "ec2.amazonaws.com",
+                        ]
+                    },
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+    role_arn = iam.create_role(RoleName=f"{STACK}-Role", AssumeRolePolicyDocument=trust)["Role"][
+        "Arn"
+    ]
     iam.create_role(RoleName=f"{STACK}-Helper", AssumeRolePolicyDocument=trust)
     profile = iam.create_instance_profile(InstanceProfileName=f"{STACK}-Helper")
-    iam.add_role_to_instance_profile(InstanceProfileName=f"{STACK}-Helper",
-                                     RoleName=f"{STACK}-Helper")
+    iam.add_role_to_instance_profile(
+        InstanceProfileName=f"{STACK}-Helper", RoleName=f"{STACK}-Helper"
+    )
     helper_profile_arn = profile["InstanceProfile"]["Arn"]
     ssm_world.helper_profile_arn = helper_profile_arn
 
     ssm = boto3.client("ssm", region_name=REGION)
     stand_in = document_stand_in()
-    ssm.create_document(Name=RESCUE_DOCUMENT, DocumentType="Command",
-                        Content=json.dumps(stand_in), DocumentFormat="JSON")
+    ssm.create_document(
+        Name=RESCUE_DOCUMENT,
+        DocumentType="Command",
+        Content=json.dumps(stand_in),
+        DocumentFormat="JSON",
+    )
     ssm_world.document_parameters = set(stand_in["parameters"])
     for arch, wanted in (("amd64", "x86_64"), ("arm64", "arm64")):
         put_public_parameter(ubuntu_ami_parameter(arch), linux_image(wanted))
 
-    os.environ.update({
-        "LOCK_TABLE_NAME": LOCK_TABLE, "KMS_KEY_ARN": kms_key_arn,
-        "RESCUE_DOCUMENT_NAME": RESCUE_DOCUMENT,
-        "HELPER_INSTANCE_PROFILE_ARN": helper_profile_arn,
-        "HELPER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{STACK}-Helper",
-    })
+    os.environ.update(
+        {
+            "LOCK_TABLE_NAME": LOCK_TABLE,
+            "KMS_KEY_ARN": kms_key_arn,
+            "RESCUE_DOCUMENT_NAME": RESCUE_DOCUMENT,
+            "HELPER_INSTANCE_PROFILE_ARN": helper_profile_arn,
+            "HELPER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{STACK}-Helper",
+        }
+    )
     handlers = load_handlers(logs)
 
     asl = render()
@@ -90,15 +113,22 @@ def create_stack(ssm_world: SsmWorld, logs: io.StringIO) -> DeployedStack:
     substitutions = {}
     for phase in PHASES:
         arn = lambdas.create_function(
-            FunctionName=f"{STACK}-{phase.name}", Runtime="python3.13", Role=role_arn,
-            Handler=f"{phase.module}.handler", Code={"ZipFile": code.getvalue()},
+            FunctionName=f"{STACK}-{phase.name}",
+            Runtime="python3.13",
+            Role=role_arn,
+            Handler=f"{phase.module}.handler",
+            Code={"ZipFile": code.getvalue()},
         )["FunctionArn"]
         substitutions[phase.placeholder] = arn
-    definition = re.sub(r"\$\{([A-Za-z0-9]+)\}",
-                        lambda m: substitutions.get(m.group(1), m.group(0)), asl)
+    definition = re.sub(
+        r"\$\{([A-Za-z0-9]+)\}", lambda m: substitutions.get(m.group(1), m.group(0)), asl
+    )
     sfn = boto3.client("stepfunctions", region_name=REGION)
     state_machine_arn = sfn.create_state_machine(
-        name=STACK, definition=definition, roleArn=role_arn, type="STANDARD",
+        name=STACK,
+        definition=definition,
+        roleArn=role_arn,
+        type="STANDARD",
     )["stateMachineArn"]
     os.environ["STATE_MACHINE_ARN"] = state_machine_arn
     return DeployedStack(kms_key_arn, helper_profile_arn, state_machine_arn, handlers)
@@ -125,8 +155,13 @@ def linux_image(architecture: str) -> str:
     """One of moto's own Linux images (read from the backend: DescribeImages of all of moto's
     public images costs a second)."""
     backend = emulator.ec2_backend()
-    return str(next(ami.id for ami in backend.amis.values()
-                    if not ami.platform and ami.architecture == architecture))
+    return str(
+        next(
+            ami.id
+            for ami in backend.amis.values()
+            if not ami.platform and ami.architecture == architecture
+        )
+    )
 
 
 def put_public_parameter(name: str, value: str) -> None:
@@ -134,10 +169,20 @@ def put_public_parameter(name: str, value: str) -> None:
     from moto.core.utils import utcnow
     from moto.ssm.models import Parameter, ssm_backends
 
-    ssm_backends[ACCOUNT][REGION]._parameters[name].append(Parameter(  # type: ignore[abstract]
-        account_id=ACCOUNT, name=name, value=value, parameter_type="String", description=None,
-        allowed_pattern=None, keyid=None, last_modified_date=utcnow(), version=1,
-        data_type="aws:ec2:image"))
+    ssm_backends[ACCOUNT][REGION]._parameters[name].append(
+        Parameter(  # type: ignore[abstract]
+            account_id=ACCOUNT,
+            name=name,
+            value=value,
+            parameter_type="String",
+            description=None,
+            allowed_pattern=None,
+            keyid=None,
+            last_modified_date=utcnow(),
+            version=1,
+            data_type="aws:ec2:image",
+        )
+    )
 
 
 def document_stand_in() -> dict[str, Any]:
@@ -147,8 +192,12 @@ def document_stand_in() -> dict[str, Any]:
     return {
         "schemaVersion": "2.2",
         "description": "ResetAccess rescue agent (local stand-in)",
-        "parameters": {"Platform": {"type": "String"}, "Target": {"type": "String"},
-                       "PublicKey": {"type": "String", "default": ""}},
-        "mainSteps": [{"action": "aws:runShellScript", "name": "rescue",
-                       "inputs": {"runCommand": ["true"]}}],
+        "parameters": {
+            "Platform": {"type": "String"},
+            "Target": {"type": "String"},
+            "PublicKey": {"type": "String", "default": ""},
+        },
+        "mainSteps": [
+            {"action": "aws:runShellScript", "name": "rescue", "inputs": {"runCommand": ["true"]}}
+        ],
     }

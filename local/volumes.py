@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 DISTROS = {
-    "amzn2023": ('Amazon Linux', "amzn", "2023"),
-    "amzn2": ('Amazon Linux', "amzn", "2"),
+    "amzn2023": ("Amazon Linux", "amzn", "2023"),
+    "amzn2": ("Amazon Linux", "amzn", "2"),
     "ubuntu2404": ("Ubuntu", "ubuntu", "24.04"),
     "debian12": ("Debian GNU/Linux", "debian", "12"),
     "rhel9": ("Red Hat Enterprise Linux", "rhel", "9.4"),
-    "al2023": ('Amazon Linux', "amzn", "2023"),
+    "al2023": ("Amazon Linux", "amzn", "2023"),
 }
 
 
@@ -25,9 +25,11 @@ def build_linux_tree(root: Path, volume: dict[str, Any]) -> None:
         f'NAME="{pretty}"\nID="{distro_id}"\nVERSION_ID="{version}"\n'
         f'PRETTY_NAME="{pretty} {version}"\n'
     )
-    passwd = ["root:x:0:0:root:/root:/bin/bash",
-              "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin",
-              "sshd:x:74:74:Privilege-separated SSH:/usr/share/empty.sshd:/sbin/nologin"]
+    passwd = [
+        "root:x:0:0:root:/root:/bin/bash",
+        "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin",
+        "sshd:x:74:74:Privilege-separated SSH:/usr/share/empty.sshd:/sbin/nologin",
+    ]
     group = ["root:x:0:", "daemon:x:1:", "sshd:x:74:"]
     keys_file = volume.get("authorized_keys_file", ".ssh/authorized_keys")
     for user in volume.get("users", []):
@@ -63,8 +65,7 @@ def build_linux_tree(root: Path, volume: dict[str, Any]) -> None:
 def authorized_keys_path(root: Path, pattern: str, user: str, home: str) -> Path:
     """The first AuthorizedKeysFile entry, expanded the way sshd does, inside the tree."""
     first = pattern.split(maxsplit=1)[0]
-    expanded = first.replace("%%", "\0").replace("%h", home).replace("%u", user).replace(
-        "\0", "%")
+    expanded = first.replace("%%", "\0").replace("%h", home).replace("%u", user).replace("\0", "%")
     if not expanded.startswith("/"):
         expanded = f"{home.rstrip('/')}/{expanded}"
     return root / expanded.lstrip("/")
@@ -228,8 +229,9 @@ WINDOWS_PROGRAMS: dict[str, dict[str, bytes]] = {
     },
     "ec2launch-v1": {
         WINDOWS_INITIALIZE_REL: b"# EC2Launch v1 initialization\r\nparam([switch]$Schedule)\r\n",
-        "ProgramData/Amazon/EC2-Windows/Launch/Module/Ec2Launch.psd1":
-            b"@{ ModuleVersion='1.3' }\r\n",
+        "ProgramData/Amazon/EC2-Windows/Launch/Module/Ec2Launch.psd1": (
+            b"@{ ModuleVersion='1.3' }\r\n"
+        ),
     },
     "ec2config": {
         "Program Files/Amazon/Ec2ConfigService/Ec2Config.exe": b"MZ\x90\x00Ec2Config",
@@ -238,8 +240,9 @@ WINDOWS_PROGRAMS: dict[str, dict[str, bytes]] = {
 WINDOWS_AGENTS = tuple(WINDOWS_CONFIGS)
 # What every Windows system partition has besides its launch agent; a run must not touch it.
 WINDOWS_SYSTEM_FILES: dict[str, bytes] = {
-    "Windows/System32/drivers/etc/hosts":
-        b"# Copyright (c) 1993-2009 Microsoft Corp.\r\n127.0.0.1       localhost\r\n",
+    "Windows/System32/drivers/etc/hosts": (
+        b"# Copyright (c) 1993-2009 Microsoft Corp.\r\n127.0.0.1       localhost\r\n"
+    ),
     "Windows/System32/config/SOFTWARE": b"regf" + bytes(range(256)) * 16,
     "Windows/System32/config/SYSTEM": b"regf" + bytes(range(255, -1, -1)) * 4,
     "Windows/System32/Tasks/Amazon Ec2 Launch - Instance Initialization": codecs.BOM_UTF16_LE
@@ -250,8 +253,9 @@ WINDOWS_SYSTEM_FILES: dict[str, bytes] = {
 }
 
 
-def windows_agent_files(agent: str, programs: bool = True, run_once: bool = True
-                        ) -> dict[str, bytes]:
+def windows_agent_files(
+    agent: str, programs: bool = True, run_once: bool = True
+) -> dict[str, bytes]:
     """The launch agent's files on a volume: its configuration (UTF-8, CRLF), its programs
     and, for EC2Launch v2, its state after the first boot (with the run-once mark or not)."""
     if agent not in WINDOWS_CONFIGS:
@@ -283,5 +287,8 @@ def build_windows_tree(root: Path, volume: dict[str, Any]) -> None:
 
 def read_tree(root: Path) -> dict[str, bytes]:
     """Every regular file under root: relative path -> content."""
-    return {path.relative_to(root).as_posix(): path.read_bytes()
-            for path in sorted(root.rglob("*")) if path.is_file() and not path.is_symlink()}
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    }

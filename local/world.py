@@ -39,16 +39,24 @@ class World:
         image_id = linux_image("x86_64")
         for name, spec in self.scenario.instances.items():
             zone = spec.get("availability_zone", f"{REGION}a")
-            subnet = ec2.describe_subnets(Filters=[
-                {"Name": "availability-zone", "Values": [zone]},
-                {"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]
+            subnet = ec2.describe_subnets(
+                Filters=[
+                    {"Name": "availability-zone", "Values": [zone]},
+                    {"Name": "default-for-az", "Values": ["true"]},
+                ]
+            )["Subnets"][0]
             tags = [{"Key": "Name", "Value": name}] + [
-                {"Key": k, "Value": v} for k, v in spec.get("tags", {}).items()]
+                {"Key": k, "Value": v} for k, v in spec.get("tags", {}).items()
+            ]
             # Every instance was launched with a key pair, the one its owner lost.
             key_name = ec2.create_key_pair(KeyName=f"{name}-lost-key")["KeyName"]
             instance_id = ec2.run_instances(
-                ImageId=image_id, InstanceType="t3.micro", MinCount=1, MaxCount=1,
-                SubnetId=subnet["SubnetId"], KeyName=key_name,
+                ImageId=image_id,
+                InstanceType="t3.micro",
+                MinCount=1,
+                MaxCount=1,
+                SubnetId=subnet["SubnetId"],
+                KeyName=key_name,
                 TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
             )["Instances"][0]["InstanceId"]
             self.ids[name] = instance_id
@@ -105,8 +113,10 @@ class World:
         paginator = ssm.get_paginator("get_parameters_by_path")
         for page in paginator.paginate(Path="/", Recursive=True, WithDecryption=True):
             for parameter in page["Parameters"]:
-                parameters[parameter["Name"]] = {"type": parameter["Type"],
-                                                 "value": parameter["Value"]}
+                parameters[parameter["Name"]] = {
+                    "type": parameter["Type"],
+                    "value": parameter["Value"],
+                }
         authorized = {}
         for name, spec in self.scenario.instances.items():
             if spec.get("platform", "linux") == "linux":
@@ -123,13 +133,16 @@ class World:
         }
 
 
-def report(described: dict[str, Any], events: list[dict[str, Any]],
-           api_calls: dict[str, int], world: dict[str, Any]) -> dict[str, Any]:
+def report(
+    described: dict[str, Any],
+    events: list[dict[str, Any]],
+    api_calls: dict[str, int],
+    world: dict[str, Any],
+) -> dict[str, Any]:
     """An ended execution as the engine reports it: outcome, history, calls, world after."""
     output = described.get("output")
     entered = sum(1 for e in events if e["type"].endswith("StateEntered"))
-    attempts = sum(1 for e in events if e["type"] in ("LambdaFunctionScheduled",
-                                                        "TaskScheduled"))
+    attempts = sum(1 for e in events if e["type"] in ("LambdaFunctionScheduled", "TaskScheduled"))
     tasks = sum(1 for e in events if e["type"] == "TaskStateEntered")
     return {
         "status": described["status"],
@@ -174,18 +187,22 @@ def _leftovers(ec2: Any, ssm: Any, tag_values: list[str]) -> list[str]:
     tag = [{"Name": f"tag:{EXECUTION_TAG}", "Values": tag_values}]
     left: list[str] = []
     for reservation in ec2.describe_instances(Filters=tag)["Reservations"]:
-        left += [i["InstanceId"] for i in reservation["Instances"]
-                 if i["State"]["Name"] != "terminated"]
+        left += [
+            i["InstanceId"] for i in reservation["Instances"] if i["State"]["Name"] != "terminated"
+        ]
     left += [v["VpcId"] for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]]
     left += [s["SubnetId"] for s in ec2.describe_subnets(Filters=tag)["Subnets"]]
-    left += [g["InternetGatewayId"]
-             for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]]
+    left += [
+        g["InternetGatewayId"]
+        for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]
+    ]
     left += [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=tag)["RouteTables"]]
     left += [g["GroupId"] for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]]
     left += [v["VolumeId"] for v in ec2.describe_volumes(Filters=tag)["Volumes"]]
     left += [k["KeyPairId"] for k in ec2.describe_key_pairs(Filters=tag)["KeyPairs"]]
     for page in ssm.get_paginator("get_parameters_by_path").paginate(
-            Path=OWN_PARAMETERS, Recursive=True):
+        Path=OWN_PARAMETERS, Recursive=True
+    ):
         left += [p["Name"] for p in page["Parameters"] if "/pending/" in p["Name"]]
     return left
 
@@ -194,9 +211,11 @@ def _tagged(ec2: Any, resource_type: str, tag_values: list[str]) -> list[str]:
     """IDs of the resources of that type tagged with these executions. DescribeTags, not a
     tag-filtered DescribeImages/DescribeSnapshots: moto walks its ~1,300 public images
     and snapshots for those, which made each report cost a third of a second."""
-    filters = [{"Name": "key", "Values": [EXECUTION_TAG]},
-               {"Name": "value", "Values": tag_values},
-               {"Name": "resource-type", "Values": [resource_type]}]
+    filters = [
+        {"Name": "key", "Values": [EXECUTION_TAG]},
+        {"Name": "value", "Values": tag_values},
+        {"Name": "resource-type", "Values": [resource_type]},
+    ]
     return [t["ResourceId"] for t in ec2.describe_tags(Filters=filters)["Tags"]]
 
 
@@ -207,10 +226,10 @@ def _existing(ec2: Any, resource_type: str, tag_values: list[str]) -> list[dict[
     if not ids:
         return []
     if resource_type == "image":
-        return list(ec2.describe_images(
-            Filters=[{"Name": "image-id", "Values": ids}])["Images"])
-    return list(ec2.describe_snapshots(
-        Filters=[{"Name": "snapshot-id", "Values": ids}])["Snapshots"])
+        return list(ec2.describe_images(Filters=[{"Name": "image-id", "Values": ids}])["Images"])
+    return list(
+        ec2.describe_snapshots(Filters=[{"Name": "snapshot-id", "Values": ids}])["Snapshots"]
+    )
 
 
 def _images_and_backups(ec2: Any, tag_values: list[str], first: str) -> dict[str, Any]:
@@ -226,8 +245,11 @@ def _images_and_backups(ec2: Any, tag_values: list[str], first: str) -> dict[str
     return {
         "backups": {
             "images": [i["ImageId"] for i in images],
-            "snapshots": [s["SnapshotId"] for s in snapshots if not s.get(
-                "Description", "").startswith("Created by CreateImage")],
+            "snapshots": [
+                s["SnapshotId"]
+                for s in snapshots
+                if not s.get("Description", "").startswith("Created by CreateImage")
+            ],
         },
         "images": made_by_first,
     }

@@ -35,7 +35,8 @@ def _entry(name: str) -> zipfile.ZipInfo:
 def agent_sources() -> List[Path]:
     """Every module of the package, subpackages included, in a stable order."""
     return sorted(
-        path for path in PACKAGE_DIR.rglob("*.py")
+        path
+        for path in PACKAGE_DIR.rglob("*.py")
         if path.relative_to(PACKAGE_DIR) not in EXCLUDED and "__pycache__" not in path.parts
     )
 

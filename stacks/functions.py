@@ -48,6 +48,7 @@ ASSET_EXCLUDE = [
 ]
 LAYER_EXCLUDE = ["**/__pycache__", "**/*.pyc", "bin"]
 
+
 @dataclass(frozen=True)
 class Environment:
     """What every function reads at cold start (docs/interfaces.md, lambdas/config.py)."""
@@ -147,8 +148,10 @@ class PhaseFunctions(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             # The AWS clients' timeouts are cut to fit it (lambdas/runtime.py client_config).
-            environment={**self._environment.variables(state_machine_arn),
-                         TIMEOUT_VARIABLE: str(timeout.to_seconds())},
+            environment={
+                **self._environment.variables(state_machine_arn),
+                TIMEOUT_VARIABLE: str(timeout.to_seconds()),
+            },
         )
         acknowledge(function, {"AwsSolutions-L1": [RUNTIME_REASON]})
         self.functions[phase.handler] = function

@@ -273,13 +273,18 @@ CREATE_IMAGE: tuple[Rule, ...] = (
     Rule(("ec2:CreateImage",), (EC2_SNAPSHOT,), why=WHY_AMI),
 )
 
+
 def _distinct(*rules: Rule) -> tuple[Rule, ...]:
     """Rules without one that an earlier rule already grants whole (same resources and
     conditions): a repeated statement is one no call needs (the engine's mutation test)."""
     kept: list[Rule] = []
     for rule in rules:
-        if not any(set(rule.actions) <= set(k.actions) and rule.resources == k.resources
-                   and rule.conditions == k.conditions for k in kept):
+        if not any(
+            set(rule.actions) <= set(k.actions)
+            and rule.resources == k.resources
+            and rule.conditions == k.conditions
+            for k in kept
+        ):
             kept.append(rule)
     return tuple(kept)
 
@@ -527,16 +532,29 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
 # Phases that change something mark themselves in flight in the lock table while they run, and
 # the failure path reads those marks before it acts (lambdas/logic/inflight.py).
 MARKS_IN_FLIGHT = (
-    "create_key", "prepare_network", "launch_helper", "stop_instance", "backup",
-    "detach_volume", "attach_volume", "restore_instance", "create_password_ami", "cleanup",
+    "create_key",
+    "prepare_network",
+    "launch_helper",
+    "stop_instance",
+    "backup",
+    "detach_volume",
+    "attach_volume",
+    "restore_instance",
+    "create_password_ami",
+    "cleanup",
 )
 READS_IN_FLIGHT = ("rollback", "cleanup")
 
 
 def _with_in_flight_marks(name: str, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
-    actions = [action for action, phases in (("dynamodb:UpdateItem", MARKS_IN_FLIGHT),
-                                             ("dynamodb:GetItem", READS_IN_FLIGHT))
-               if name in phases]
+    actions = [
+        action
+        for action, phases in (
+            ("dynamodb:UpdateItem", MARKS_IN_FLIGHT),
+            ("dynamodb:GetItem", READS_IN_FLIGHT),
+        )
+        if name in phases
+    ]
     return (*rules, Rule(tuple(actions), ("{lock_table_arn}",))) if actions else rules
 
 

@@ -42,8 +42,9 @@ ZIPAPP_HEREDOC = "RESCUE_ZIPAPP"
 # One xz stream; LZMA2 with pb=0 suits text (measured: ~90 bytes less than preset 9e alone), and a
 # 1 MiB dictionary, far above the zipapp's size, is all the helper's decoder has to allocate
 # (preset 9's is 64 MiB).
-XZ_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": 1 << 20,
-               "pb": 0}]
+XZ_FILTERS = [
+    {"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": 1 << 20, "pb": 0}
+]
 # base85 (Python's RFC 1924 alphabet) costs 25% over the bytes where base64 costs 33%: about 3 KB
 # less document for this agent. Its alphabet has no quote, backslash or control character, so
 # JSON escapes nothing in it; it does have { and }, and SSM reads {{ ... }} as a parameter
@@ -160,7 +161,9 @@ def content_size(content: dict[str, Any]) -> int:
 LARGEST_VALUES = {
     "Platform": "windows",
     "Target": "vol-" + "0" * 17,
-    "PublicKey": "sk-ecdsa-sha2-nistp256@openssh.com " + "A" * MAX_KEY_BASE64 + "== "
+    "PublicKey": "sk-ecdsa-sha2-nistp256@openssh.com "
+    + "A" * MAX_KEY_BASE64
+    + "== "
     + "c" * MAX_KEY_COMMENT,
 }
 
@@ -169,10 +172,15 @@ def size_with_values(content: dict[str, Any], values: dict[str, str]) -> int:
     """What SSM counts against its quota at run time: the content with each {{ Name }} filled
     in, plus the values themselves once."""
     step = content["mainSteps"][0]["inputs"]
-    script = re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: values[m.group(1)],
-                    "\n".join(step["runCommand"]))
-    rendered = {**content, "mainSteps": [{**content["mainSteps"][0],
-                                          "inputs": {**step, "runCommand": script.split("\n")}}]}
+    script = re.sub(
+        r"\{\{\s*(\w+)\s*\}\}", lambda m: values[m.group(1)], "\n".join(step["runCommand"])
+    )
+    rendered = {
+        **content,
+        "mainSteps": [
+            {**content["mainSteps"][0], "inputs": {**step, "runCommand": script.split("\n")}}
+        ],
+    }
     return content_size(rendered) + sum(len(v) for v in values.values())
 
 
@@ -214,8 +222,9 @@ def size_report() -> str:
         name = path.relative_to(PACKAGE_DIR.parent).as_posix()
         source = path.read_text(encoding="utf-8")
         minified = minify_source(source, name).encode("utf-8")
-        lines.append(f"{name:34} {len(source.encode()):7} {len(minified):8} "
-                     f"{len(compress(minified)):9}")
+        lines.append(
+            f"{name:34} {len(source.encode()):7} {len(minified):8} {len(compress(minified)):9}"
+        )
     lines += [
         f"zipapp {len(zipapp)} bytes; xz {len(compress(zipapp))}; base85 {len(packed)}",
         f"document {alone} bytes (script and JSON around the agent: {alone - len(packed)}); "

@@ -11,8 +11,9 @@ from lambdas.runtime import client, phase
 
 @phase
 def check_rescue(event: dict[str, Any]) -> dict[str, Any]:
-    report = check(client("ssm"), event["commandId"], event["instanceId"],
-                   float(event.get("since") or 0))
+    report = check(
+        client("ssm"), event["commandId"], event["instanceId"], float(event.get("since") or 0)
+    )
     return {**report, "At": time.time()}
 
 

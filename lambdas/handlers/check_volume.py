@@ -11,8 +11,7 @@ from lambdas.runtime import client, phase
 
 @phase
 def check_volume(event: dict[str, Any]) -> dict[str, Any]:
-    result = wait_volume(client("ec2"), event["volumeId"], event["wanted"],
-                         event.get("instanceId"))
+    result = wait_volume(client("ec2"), event["volumeId"], event["wanted"], event.get("instanceId"))
     return {**result, "At": time.time()}
 
 

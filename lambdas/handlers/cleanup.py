@@ -17,10 +17,16 @@ def cleanup(event: dict[str, Any]) -> dict[str, Any]:
     plan = event.get("plan") or {}
     if event.get("afterFailure"):
         # Nothing may be created behind cleanup's back by a phase still running.
-        inflight.wait_for_others(client("dynamodb"), CONFIG.lock_table_name,
-                                 event["execution"], invocation_token())
-    return clean(client("ec2"), client("ssm"), event["execution"], plan.get("InstanceId"),
-                 discard_pending_key=bool(event.get("afterFailure")))
+        inflight.wait_for_others(
+            client("dynamodb"), CONFIG.lock_table_name, event["execution"], invocation_token()
+        )
+    return clean(
+        client("ec2"),
+        client("ssm"),
+        event["execution"],
+        plan.get("InstanceId"),
+        discard_pending_key=bool(event.get("afterFailure")),
+    )
 
 
 handler = cleanup

@@ -23,10 +23,17 @@ CONFIG = Config.from_env()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # The local engine, whose world changes at once, passes a clock that skips the waits.
     clock = seams(context).clock or real_clock(
-        getattr(context, "get_remaining_time_in_millis", None))
+        getattr(context, "get_remaining_time_in_millis", None)
+    )
     done = clean_up_after(
-        client("ec2"), client("ssm"), client("dynamodb"), client("stepfunctions"),
-        CONFIG.lock_table_name, event, clock, CONFIG.state_machine_arn,
+        client("ec2"),
+        client("ssm"),
+        client("dynamodb"),
+        client("stepfunctions"),
+        CONFIG.lock_table_name,
+        event,
+        clock,
+        CONFIG.state_machine_arn,
     )
     logger.info("janitor", extra=done)
     return done

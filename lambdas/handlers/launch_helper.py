@@ -14,8 +14,13 @@ CONFIG = Config.from_env()
 
 @phase(changes=True)
 def launch_helper(event: dict[str, Any]) -> HelperRecord:
-    return launch(client("ec2"), client("ssm"), event["plan"], event["network"],
-                  CONFIG.helper_instance_profile_arn)
+    return launch(
+        client("ec2"),
+        client("ssm"),
+        event["plan"],
+        event["network"],
+        CONFIG.helper_instance_profile_arn,
+    )
 
 
 handler = launch_helper

@@ -25,10 +25,13 @@ def preflight(event: dict[str, Any]) -> dict[str, Any]:
         execution_arn=event["executionArn"],
     )
     if plan["Action"] == "reset":
-        lock.acquire(client("dynamodb"), CONFIG.lock_table_name, plan["InstanceId"],
-                     plan["ExecutionArn"])
-    logger.info("plan", extra={"action": plan["Action"], "instance": plan["InstanceId"],
-                               "mode": plan.get("Mode")})
+        lock.acquire(
+            client("dynamodb"), CONFIG.lock_table_name, plan["InstanceId"], plan["ExecutionArn"]
+        )
+    logger.info(
+        "plan",
+        extra={"action": plan["Action"], "instance": plan["InstanceId"], "mode": plan.get("Mode")},
+    )
     return {"plan": plan}
 
 

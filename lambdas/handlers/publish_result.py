@@ -21,8 +21,11 @@ def publish_result(event: dict[str, Any]) -> dict[str, Any]:
     plan: Plan = run["plan"]
     ssm = client("ssm")
     publish_key(ssm, plan, CONFIG.kms_key_arn)
-    image_id = (find_password_ami(client("ec2"), plan["Execution"])
-                if plan.get("CreatePasswordEnabledAmi") else None)
+    image_id = (
+        find_password_ami(client("ec2"), plan["Execution"])
+        if plan.get("CreatePasswordEnabledAmi")
+        else None
+    )
     result = success_result(run, image_id)
     finished = finish(ssm, client("dynamodb"), CONFIG.lock_table_name, Run.of(plan), result)
     result["ResultParameter"] = finished.parameter

@@ -19,13 +19,20 @@ def record_failure(event: dict[str, Any]) -> dict[str, Any]:
     plan: Plan = run["plan"]
     error = run.get("error") or {}
     finished, _ = fail(
-        client("ec2"), client("ssm"), client("dynamodb"), CONFIG.lock_table_name,
-        Run.of(plan), str(error.get("Error", "Unknown")), error_message(error),
+        client("ec2"),
+        client("ssm"),
+        client("dynamodb"),
+        CONFIG.lock_table_name,
+        Run.of(plan),
+        str(error.get("Error", "Unknown")),
+        error_message(error),
         rollback_error=error_message(run["rollbackError"]) if run.get("rollbackError") else None,
         cleanup_error=error_message(run["cleanupError"]) if run.get("cleanupError") else None,
     )
-    return {"Error": str(error.get("Error", "ResetAccess.Failed")),
-            "Cause": finished.result["Cause"][:32000]}
+    return {
+        "Error": str(error.get("Error", "ResetAccess.Failed")),
+        "Cause": finished.result["Cause"][:32000],
+    }
 
 
 handler = record_failure

@@ -15,8 +15,9 @@ CONFIG = Config.from_env()
 @phase
 def rollback(event: dict[str, Any]) -> dict[str, Any]:
     # A stopped Parallel's phases may still be running: look at EC2 once they are done.
-    inflight.wait_for_others(client("dynamodb"), CONFIG.lock_table_name, event["execution"],
-                             invocation_token())
+    inflight.wait_for_others(
+        client("dynamodb"), CONFIG.lock_table_name, event["execution"], invocation_token()
+    )
     return roll_back(client("ec2"), event["plan"])
 
 

@@ -23,9 +23,13 @@ def take_backup(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
         return {"Kind": "none"}
     if kind == "ami":
         image_id, _ = make_image(
-            ec2, instance_id, execution, purpose=PURPOSE,
+            ec2,
+            instance_id,
+            execution,
+            purpose=PURPOSE,
             name=f"ResetAccess-backup-{instance_id}-{{stamp}}",
-            description=f"Backup of {instance_id} before ResetAccess execution {execution}")
+            description=f"Backup of {instance_id} before ResetAccess execution {execution}",
+        )
         return {"Kind": "ami", "ImageId": image_id}
     found = ec2.describe_snapshots(OwnerIds=["self"], Filters=purpose_filter(execution, PURPOSE))
     if found["Snapshots"]:

@@ -21,8 +21,13 @@ if TYPE_CHECKING:
 _STILL_IN_USE = ("DependencyViolation", "InvalidGroup.InUse", "IncorrectState")
 
 
-def cleanup(ec2: EC2Client, ssm: SSMClient, execution: str, instance_id: str | None,
-            discard_pending_key: bool) -> dict[str, Any]:
+def cleanup(
+    ec2: EC2Client,
+    ssm: SSMClient,
+    execution: str,
+    instance_id: str | None,
+    discard_pending_key: bool,
+) -> dict[str, Any]:
     """discard_pending_key only after a failure: on success the key is published after this."""
     removed: dict[str, list[str]] = {}
     waiting = _terminate_instances(ec2, execution, removed)
@@ -57,8 +62,13 @@ def _terminate_instances(ec2: Any, execution: str, removed: dict[str, list[str]]
             waiting.append(f"{instance['InstanceId']} not visible to EC2 yet")
             continue
         if state != "shutting-down":
-            _delete(lambda i=instance: ec2.terminate_instances(InstanceIds=[i["InstanceId"]]),
-                    instance["InstanceId"], "instances", removed, waiting)
+            _delete(
+                lambda i=instance: ec2.terminate_instances(InstanceIds=[i["InstanceId"]]),
+                instance["InstanceId"],
+                "instances",
+                removed,
+                waiting,
+            )
         waiting.append(f"{instance['InstanceId']} terminating")
     return waiting
 
@@ -68,32 +78,54 @@ def _delete_network(ec2: Any, execution: str, removed: dict[str, list[str]]) -> 
     waiting: list[str] = []
     filters = execution_filter(execution)
     for group in ec2.describe_security_groups(Filters=filters)["SecurityGroups"]:
-        _delete(lambda g=group: ec2.delete_security_group(GroupId=g["GroupId"]),
-                group["GroupId"], "security_groups", removed, waiting)
+        _delete(
+            lambda g=group: ec2.delete_security_group(GroupId=g["GroupId"]),
+            group["GroupId"],
+            "security_groups",
+            removed,
+            waiting,
+        )
     for table in ec2.describe_route_tables(Filters=filters)["RouteTables"]:
         for association in table.get("Associations", []):
             if not association.get("Main"):
                 ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
-        _delete(lambda t=table: ec2.delete_route_table(RouteTableId=t["RouteTableId"]),
-                table["RouteTableId"], "route_tables", removed, waiting)
+        _delete(
+            lambda t=table: ec2.delete_route_table(RouteTableId=t["RouteTableId"]),
+            table["RouteTableId"],
+            "route_tables",
+            removed,
+            waiting,
+        )
     for gateway in ec2.describe_internet_gateways(Filters=filters)["InternetGateways"]:
         for attached in gateway.get("Attachments", []):
             ec2.detach_internet_gateway(
-                InternetGatewayId=gateway["InternetGatewayId"], VpcId=attached["VpcId"])
-        _delete(lambda g=gateway: ec2.delete_internet_gateway(
-            InternetGatewayId=g["InternetGatewayId"]),
-            gateway["InternetGatewayId"], "internet_gateways", removed, waiting)
+                InternetGatewayId=gateway["InternetGatewayId"], VpcId=attached["VpcId"]
+            )
+        _delete(
+            lambda g=gateway: ec2.delete_internet_gateway(InternetGatewayId=g["InternetGatewayId"]),
+            gateway["InternetGatewayId"],
+            "internet_gateways",
+            removed,
+            waiting,
+        )
     for subnet in ec2.describe_subnets(Filters=filters)["Subnets"]:
-        _delete(lambda s=subnet: ec2.delete_subnet(SubnetId=s["SubnetId"]),
-                subnet["SubnetId"], "subnets", removed, waiting)
+        _delete(
+            lambda s=subnet: ec2.delete_subnet(SubnetId=s["SubnetId"]),
+            subnet["SubnetId"],
+            "subnets",
+            removed,
+            waiting,
+        )
     for vpc in ec2.describe_vpcs(Filters=filters)["Vpcs"]:
-        _delete(lambda v=vpc: ec2.delete_vpc(VpcId=v["VpcId"]),
-                vpc["VpcId"], "vpcs", removed, waiting)
+        _delete(
+            lambda v=vpc: ec2.delete_vpc(VpcId=v["VpcId"]), vpc["VpcId"], "vpcs", removed, waiting
+        )
     return waiting
 
 
-def _delete(call: Any, resource_id: str, kind: str, removed: dict[str, list[str]],
-            waiting: list[str]) -> None:
+def _delete(
+    call: Any, resource_id: str, kind: str, removed: dict[str, list[str]], waiting: list[str]
+) -> None:
     try:
         call()
         removed.setdefault(kind, []).append(resource_id)
@@ -113,10 +145,12 @@ def _keep_foreign_volumes(ec2: EC2Client, instance: InstanceTypeDef, execution: 
     for mapping in instance.get("BlockDeviceMappings", []):
         ebs = mapping.get("Ebs", {})
         if not ebs.get("DeleteOnTermination") or mapping["DeviceName"] == instance.get(
-                "RootDeviceName"):
+            "RootDeviceName"
+        ):
             continue
         ec2.modify_instance_attribute(
             InstanceId=instance["InstanceId"],
-            BlockDeviceMappings=[{"DeviceName": mapping["DeviceName"],
-                                  "Ebs": {"DeleteOnTermination": False}}],
+            BlockDeviceMappings=[
+                {"DeviceName": mapping["DeviceName"], "Ebs": {"DeleteOnTermination": False}}
+            ],
         )

@@ -15,11 +15,19 @@ from botocore.exceptions import ClientError
 
 T = TypeVar("T")
 
-NOT_YET_VISIBLE = frozenset({
-    "InvalidGroup.NotFound", "InvalidInstanceID.NotFound", "InvalidInternetGatewayID.NotFound",
-    "InvalidRouteTableID.NotFound", "InvalidVolume.NotFound", "InvalidAMIID.NotFound",
-    "InvalidSnapshot.NotFound", "InvalidVpcID.NotFound", "InvalidSubnetID.NotFound",
-})
+NOT_YET_VISIBLE = frozenset(
+    {
+        "InvalidGroup.NotFound",
+        "InvalidInstanceID.NotFound",
+        "InvalidInternetGatewayID.NotFound",
+        "InvalidRouteTableID.NotFound",
+        "InvalidVolume.NotFound",
+        "InvalidAMIID.NotFound",
+        "InvalidSnapshot.NotFound",
+        "InvalidVpcID.NotFound",
+        "InvalidSubnetID.NotFound",
+    }
+)
 # AWS advises exponential backoff starting at a couple of seconds; 7.5 s in all keeps a call
 # well inside the 60 s functions that make these calls.
 DELAYS = (0.5, 1.0, 2.0, 4.0)
@@ -40,8 +48,10 @@ def waits(sleep: Callable[[float], None]) -> Iterator[None]:
 
 def not_yet_visible(error: BaseException) -> bool:
     """Is this EC2's answer for a resource whose ID has not propagated yet?"""
-    return isinstance(error, ClientError) and error.response.get("Error", {}).get(
-        "Code") in NOT_YET_VISIBLE
+    return (
+        isinstance(error, ClientError)
+        and error.response.get("Error", {}).get("Code") in NOT_YET_VISIBLE
+    )
 
 
 def settled(call: Callable[[], T]) -> T:

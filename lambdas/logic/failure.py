@@ -20,8 +20,14 @@ def error_message(error: dict[str, Any]) -> str:
 
 
 def failure_result(
-    plan: PlanHeader, error: str, cause: str, *, where: str,
-    rollback_error: str | None, cleanup_error: str | None, lock_released: bool,
+    plan: PlanHeader,
+    error: str,
+    cause: str,
+    *,
+    where: str,
+    rollback_error: str | None,
+    cleanup_error: str | None,
+    lock_released: bool,
     by: str = "workflow",
 ) -> dict[str, Any]:
     """The result of a failed run, as RecordFailure and the janitor both write it.

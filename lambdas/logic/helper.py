@@ -27,8 +27,10 @@ LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
 def find_helper(ec2: EC2Client, execution: str) -> InstanceTypeDef | None:
     reservations = ec2.describe_instances(
-        Filters=[*execution_filter(execution),
-                 {"Name": "instance-state-name", "Values": LIVE_STATES}]
+        Filters=[
+            *execution_filter(execution),
+            {"Name": "instance-state-name", "Values": LIVE_STATES},
+        ]
     )["Reservations"]
     instances = [i for r in reservations for i in r["Instances"]]
     return instances[0] if instances else None
@@ -53,26 +55,31 @@ def launch_helper(
         "DeleteOnTermination": True,
     }
     # The subnet and group may be minutes old or just made; the same token makes a retry safe.
-    response = settled(lambda: ec2.run_instances(
-        ImageId=image_id,
-        # Preflight found the type offered in this Region.
-        InstanceType=cast("InstanceTypeType", plan["HelperInstanceType"]),
-        MinCount=1,
-        MaxCount=1,
-        # Same token on a retry: EC2 returns the first launch instead of a second helper.
-        ClientToken=hashlib.sha256(f"{execution}/helper".encode()).hexdigest()[:64],
-        IamInstanceProfile={"Arn": profile_arn},
-        NetworkInterfaces=[interface],
-        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
-        BlockDeviceMappings=[{
-            "DeviceName": root_device,
-            "Ebs": {"VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True},
-        }],
-        InstanceInitiatedShutdownBehavior="terminate",
-        TagSpecifications=tag_specifications(
-            "instance", execution, Name=f"ResetAccess helper for {plan['InstanceId']}"
-        ) + tag_specifications("volume", execution),
-    ))
+    response = settled(
+        lambda: ec2.run_instances(
+            ImageId=image_id,
+            # Preflight found the type offered in this Region.
+            InstanceType=cast("InstanceTypeType", plan["HelperInstanceType"]),
+            MinCount=1,
+            MaxCount=1,
+            # Same token on a retry: EC2 returns the first launch instead of a second helper.
+            ClientToken=hashlib.sha256(f"{execution}/helper".encode()).hexdigest()[:64],
+            IamInstanceProfile={"Arn": profile_arn},
+            NetworkInterfaces=[interface],
+            MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+            BlockDeviceMappings=[
+                {
+                    "DeviceName": root_device,
+                    "Ebs": {"VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True},
+                }
+            ],
+            InstanceInitiatedShutdownBehavior="terminate",
+            TagSpecifications=tag_specifications(
+                "instance", execution, Name=f"ResetAccess helper for {plan['InstanceId']}"
+            )
+            + tag_specifications("volume", execution),
+        )
+    )
     instance = response["Instances"][0]
     return {"InstanceId": instance["InstanceId"], "ImageId": image_id}
 
@@ -110,8 +117,9 @@ def check_helper_running(ec2: EC2Client, execution: str) -> dict[str, Any]:
         raise NotReady("the helper of this execution is not launched yet")
     # The liveliest first: running, then pending, then one that is gone.
     order = ["running", "pending"]
-    instances.sort(key=lambda i: order.index(i["State"]["Name"])
-                   if i["State"]["Name"] in order else len(order))
+    instances.sort(
+        key=lambda i: order.index(i["State"]["Name"]) if i["State"]["Name"] in order else len(order)
+    )
     helper_id, state = instances[0]["InstanceId"], instances[0]["State"]["Name"]
     if state == "pending":
         raise NotReady(f"helper {helper_id} is pending")

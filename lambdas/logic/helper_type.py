@@ -16,10 +16,28 @@ if TYPE_CHECKING:
 
 # The current-generation Nitro family for each Xen one (AWS's previous-generation guide).
 NITRO_FAMILY = {
-    "t1": "t3", "t2": "t3", "m1": "m5", "m2": "r5", "m3": "m5", "m4": "m5", "c1": "c5",
-    "c3": "c5", "c4": "c5", "r3": "r5", "r4": "r5", "i2": "i3en", "i3": "i4i", "d2": "d3",
-    "h1": "d3en", "g2": "g4dn", "g3": "g4dn", "p2": "g4dn", "p3": "p3dn", "x1": "x2iedn",
-    "x1e": "x2iedn", "f1": "f2",
+    "t1": "t3",
+    "t2": "t3",
+    "m1": "m5",
+    "m2": "r5",
+    "m3": "m5",
+    "m4": "m5",
+    "c1": "c5",
+    "c3": "c5",
+    "c4": "c5",
+    "r3": "r5",
+    "r4": "r5",
+    "i2": "i3en",
+    "i3": "i4i",
+    "d2": "d3",
+    "h1": "d3en",
+    "g2": "g4dn",
+    "g3": "g4dn",
+    "p2": "g4dn",
+    "p3": "p3dn",
+    "x1": "x2iedn",
+    "x1e": "x2iedn",
+    "f1": "f2",
 }
 # Sizes the t3/m5/c5/r5 families have: the suggestion keeps them, else names a large.
 COMMON_SIZES = ("small", "medium", "large", "xlarge", "2xlarge", "4xlarge")

@@ -36,17 +36,22 @@ def _name(token: str) -> str:
 def begin(dynamodb: DynamoDBClient, table: str, execution: str, token: str) -> None:
     now = int(time.time())
     dynamodb.update_item(
-        TableName=table, Key=_key(execution),
+        TableName=table,
+        Key=_key(execution),
         UpdateExpression=f"SET #mark = :until, {LOCK_EXPIRY} = :expires",
         ExpressionAttributeNames={"#mark": _name(token)},
-        ExpressionAttributeValues={":until": {"N": str(now + MARK_SECONDS)},
-                                   ":expires": {"N": str(now + ITEM_SECONDS)}},
+        ExpressionAttributeValues={
+            ":until": {"N": str(now + MARK_SECONDS)},
+            ":expires": {"N": str(now + ITEM_SECONDS)},
+        },
     )
 
 
 def end(dynamodb: DynamoDBClient, table: str, execution: str, token: str) -> None:
     dynamodb.update_item(
-        TableName=table, Key=_key(execution), UpdateExpression="REMOVE #mark",
+        TableName=table,
+        Key=_key(execution),
+        UpdateExpression="REMOVE #mark",
         ExpressionAttributeNames={"#mark": _name(token)},
     )
 
@@ -54,14 +59,19 @@ def end(dynamodb: DynamoDBClient, table: str, execution: str, token: str) -> Non
 def wait_for_others(dynamodb: DynamoDBClient, table: str, execution: str, token: str) -> None:
     """NotReady while another phase of this execution may still be changing something."""
     item = dynamodb.get_item(TableName=table, Key=_key(execution), ConsistentRead=True).get(
-        "Item", {})
+        "Item", {}
+    )
     now = time.time()
-    running = [name for name, value in item.items()
-               if name.startswith(PREFIX) and name != _name(token)
-               and float(value.get("N", "0")) > now]
+    running = [
+        name
+        for name, value in item.items()
+        if name.startswith(PREFIX) and name != _name(token) and float(value.get("N", "0")) > now
+    ]
     if running:
-        raise NotReady(f"{len(running)} phase(s) of this execution still running; waiting for "
-                       "them before putting things back")
+        raise NotReady(
+            f"{len(running)} phase(s) of this execution still running; waiting for "
+            "them before putting things back"
+        )
 
 
 def forget(dynamodb: DynamoDBClient, table: str, execution: str) -> None:

@@ -29,8 +29,16 @@ KEY_TYPES = ("rsa", "ed25519")
 BACKUPS = ("ami", "snapshot", "none")
 
 KNOWN_KEYS = (
-    "InstanceId", "SubnetId", "HelperInstanceType", "EC2RescueInstanceType", "Mode",
-    "PublicKey", "KeyType", "Backup", "CreatePasswordEnabledAmi", "DryRun",
+    "InstanceId",
+    "SubnetId",
+    "HelperInstanceType",
+    "EC2RescueInstanceType",
+    "Mode",
+    "PublicKey",
+    "KeyType",
+    "Backup",
+    "CreatePasswordEnabledAmi",
+    "DryRun",
 )
 
 
@@ -52,7 +60,7 @@ def parse_request(raw: Any) -> Request:
     """Validate the execution input (or a CloudWatch alarm event) before any AWS call."""
     if not isinstance(raw, dict):
         raise InvalidInput(
-            f"input: expected a JSON object like {{\"InstanceId\": \"i-0123456789abcdef0\"}}, "
+            f'input: expected a JSON object like {{"InstanceId": "i-0123456789abcdef0"}}, '
             f"got {type(raw).__name__}"
         )
     if raw.get("source") == "aws.cloudwatch" or "detail-type" in raw:
@@ -66,7 +74,7 @@ def parse_request(raw: Any) -> Request:
             f"{', '.join(KNOWN_KEYS)}"
         )
     if "InstanceId" not in raw:
-        raise InvalidInput("InstanceId: required, e.g. \"i-0123456789abcdef0\"")
+        raise InvalidInput('InstanceId: required, e.g. "i-0123456789abcdef0"')
     instance_id = _string(raw, "InstanceId")
     if not INSTANCE_ID.match(instance_id):
         raise InvalidInput(
@@ -125,8 +133,9 @@ def _from_alarm_event(event: dict[str, Any]) -> Request:
     for metric in metrics if isinstance(metrics, list) else []:
         # Metric-math alarms also list expression entries, which carry no metricStat.
         stat = metric.get("metricStat") if isinstance(metric, dict) else None
-        dimensions = (stat or {}).get("metric", {}).get("dimensions", {}) if isinstance(
-            stat, dict) else {}
+        dimensions = (
+            (stat or {}).get("metric", {}).get("dimensions", {}) if isinstance(stat, dict) else {}
+        )
         value = dimensions.get("InstanceId") if isinstance(dimensions, dict) else None
         if isinstance(value, str):
             found.add(value)
@@ -143,8 +152,7 @@ def _from_alarm_event(event: dict[str, Any]) -> Request:
     instance_id = found.pop()
     if not INSTANCE_ID.match(instance_id):
         raise InvalidInput(
-            f"detail.configuration.metrics: InstanceId {_clip(instance_id)!r} is not an "
-            "instance ID"
+            f"detail.configuration.metrics: InstanceId {_clip(instance_id)!r} is not an instance ID"
         )
     return Request(instance_id=instance_id, from_alarm=alarm_name)
 
@@ -207,7 +215,7 @@ def _public_key(raw: dict[str, Any]) -> str | None:
     try:
         decoded = base64.b64decode(blob, validate=True)
         (length,) = struct.unpack(">I", decoded[:4])
-        embedded = decoded[4:4 + length].decode("ascii")
+        embedded = decoded[4 : 4 + length].decode("ascii")
     except (binascii.Error, struct.error, UnicodeDecodeError, ValueError):
         raise InvalidInput("PublicKey: the key data is not valid base64 of an SSH key") from None
     if embedded != key_type:

@@ -13,10 +13,15 @@ if TYPE_CHECKING:
 
 # StateReason codes of a start EC2 accepted and could not carry out (EC2 API reference,
 # StateReason); a stop of ours leaves Client.UserInitiatedShutdown, which only means "not yet".
-START_FAILURES = frozenset({
-    "Client.InternalError", "Client.InvalidSnapshot.NotFound", "Client.VolumeLimitExceeded",
-    "Server.InsufficientInstanceCapacity", "Server.InternalError",
-})
+START_FAILURES = frozenset(
+    {
+        "Client.InternalError",
+        "Client.InvalidSnapshot.NotFound",
+        "Client.VolumeLimitExceeded",
+        "Server.InsufficientInstanceCapacity",
+        "Server.InternalError",
+    }
+)
 
 
 def _describe(ec2: EC2Client, instance_id: str) -> InstanceTypeDef:
@@ -53,24 +58,28 @@ def wait_instance_state(ec2: EC2Client, instance_id: str, wanted: str) -> dict[s
         raise UnexpectedState(
             f"{instance_id} stopped again instead of starting: {reason.get('Message') or reason}"
             "; if its volumes are encrypted, check that their KMS key is enabled and that the "
-            "key policy lets EC2 use it for this account")
+            "key policy lets EC2 use it for this account"
+        )
     raise NotReady(f"{instance_id} is {state}, waiting for {wanted}")
 
 
 def restore_delete_on_termination(ec2: EC2Client, plan: Plan) -> bool:
     """A volume attached by AttachVolume gets DeleteOnTermination false; put the original back."""
     instance = ec2.describe_instances(InstanceIds=[plan["InstanceId"]])["Reservations"][0][
-        "Instances"][0]
+        "Instances"
+    ][0]
     for mapping in instance.get("BlockDeviceMappings", []):
         if mapping.get("DeviceName") == plan["RootDeviceName"]:
             current = bool(mapping.get("Ebs", {}).get("DeleteOnTermination"))
             if current != plan["RootDeleteOnTermination"]:
                 ec2.modify_instance_attribute(
                     InstanceId=plan["InstanceId"],
-                    BlockDeviceMappings=[{
-                        "DeviceName": plan["RootDeviceName"],
-                        "Ebs": {"DeleteOnTermination": plan["RootDeleteOnTermination"]},
-                    }],
+                    BlockDeviceMappings=[
+                        {
+                            "DeviceName": plan["RootDeviceName"],
+                            "Ebs": {"DeleteOnTermination": plan["RootDeleteOnTermination"]},
+                        }
+                    ],
                 )
                 return True
     return False

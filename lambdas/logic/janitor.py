@@ -83,8 +83,10 @@ def read_execution(sfn: SFNClient, execution_arn: str) -> Ended:
                 recorded = True
             for key, details in event.items():
                 if key.endswith("FailedEventDetails") or key.endswith("TimedOutEventDetails"):
-                    last_error = {"Error": str(details.get("error", "")),
-                                  "Cause": str(details.get("cause", ""))}
+                    last_error = {
+                        "Error": str(details.get("error", "")),
+                        "Cause": str(details.get("cause", "")),
+                    }
     raw_input = described.get("input")
     try:
         execution_input = json.loads(raw_input) if raw_input else None
@@ -115,8 +117,14 @@ def _plan_of(output: Any) -> PlanHeader | None:
 
 
 def clean_up_after(
-    ec2: EC2Client, ssm: SSMClient, dynamodb: DynamoDBClient, sfn: SFNClient, table: str,
-    event: dict[str, Any], clock: Clock, state_machine_arn: str = "",
+    ec2: EC2Client,
+    ssm: SSMClient,
+    dynamodb: DynamoDBClient,
+    sfn: SFNClient,
+    table: str,
+    event: dict[str, Any],
+    clock: Clock,
+    state_machine_arn: str = "",
 ) -> dict[str, Any]:
     """Handle one Execution Status Change event; returns what it did, for the log."""
     detail = event.get("detail") or {}
@@ -146,14 +154,30 @@ def clean_up_after(
     rollback_error = _until_done(lambda: rollback(ec2, plan), clock, "rollback")
     cleanup_error = _until_done(
         lambda: cleanup(ec2, ssm, ended.name, plan["InstanceId"], discard_pending_key=True),
-        clock, "cleanup")
+        clock,
+        "cleanup",
+    )
     error = _ending(ended)
     finished, where = fail(
-        ec2, ssm, dynamodb, table, Run(plan, ended.name, ended.arn), error["Error"],
-        error["Cause"], rollback_error=rollback_error, cleanup_error=cleanup_error, by="janitor")
-    return {"Action": "rolled back", "InstanceId": plan["InstanceId"],
-            "RolledBack": rollback_error is None, "CleanedUp": cleanup_error is None,
-            "LockReleased": finished.lock_released, "Now": where}
+        ec2,
+        ssm,
+        dynamodb,
+        table,
+        Run(plan, ended.name, ended.arn),
+        error["Error"],
+        error["Cause"],
+        rollback_error=rollback_error,
+        cleanup_error=cleanup_error,
+        by="janitor",
+    )
+    return {
+        "Action": "rolled back",
+        "InstanceId": plan["InstanceId"],
+        "RolledBack": rollback_error is None,
+        "CleanedUp": cleanup_error is None,
+        "LockReleased": finished.lock_released,
+        "Now": where,
+    }
 
 
 def _ending(ended: Ended) -> dict[str, str]:
@@ -161,7 +185,8 @@ def _ending(ended: Ended) -> dict[str, str]:
     if ended.status == "FAILED" and ended.last_error:
         return ended.last_error
     how = {"ABORTED": "ExecutionAborted", "TIMED_OUT": "ExecutionTimedOut"}.get(
-        ended.status, "ExecutionFailed")
+        ended.status, "ExecutionFailed"
+    )
     cause = f"the execution ended {ended.status}"
     if ended.last_error:
         cause += f" after {ended.last_error['Error']}: {ended.last_error['Cause']}"

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 
-
 def generate_key_pair(key_type: str, comment: str) -> tuple[bytes, str]:
     """(OpenSSH private key bytes, public key line)."""
     private_key: Any = (
@@ -31,9 +30,11 @@ def generate_key_pair(key_type: str, comment: str) -> tuple[bytes, str]:
         serialization.PrivateFormat.OpenSSH,
         serialization.NoEncryption(),
     )
-    public = private_key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode()
+    public = (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
     return private, f"{public} {comment}"
 
 
@@ -43,9 +44,11 @@ def create_key(ssm: SSMClient, plan: Plan, kms_key_arn: str) -> KeyRecord:
         return {"PublicKey": None, "Fingerprint": None, "Generated": False}
     public_key = plan.get("PublicKey")
     if public_key:
-        return {"PublicKey": public_key,
-                "Fingerprint": public_key_fingerprint(public_key),
-                "Generated": False}
+        return {
+            "PublicKey": public_key,
+            "Fingerprint": public_key_fingerprint(public_key),
+            "Generated": False,
+        }
     name = pending_parameter(plan["InstanceId"], plan["Execution"])
     comment = f"reset-access@{plan['InstanceId']}"
     private, public = generate_key_pair(plan["KeyType"], comment)
@@ -58,8 +61,12 @@ def create_key(ssm: SSMClient, plan: Plan, kms_key_arn: str) -> KeyRecord:
         Overwrite=True,
         Description=f"ResetAccess key for {plan['InstanceId']}, not yet in the volume",
     )
-    return {"PublicKey": public, "Fingerprint": public_key_fingerprint(public),
-            "Generated": True, "PendingParameter": name}
+    return {
+        "PublicKey": public,
+        "Fingerprint": public_key_fingerprint(public),
+        "Generated": True,
+        "PendingParameter": name,
+    }
 
 
 def publish_key(ssm: SSMClient, plan: Plan, kms_key_arn: str) -> bool:

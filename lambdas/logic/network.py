@@ -19,14 +19,22 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import IpPermissionOutputTypeDef, IpPermissionTypeDef
 
 VPC_CIDR = "10.213.0.0/24"
-HTTPS_EGRESS: list[IpPermissionTypeDef] = [{
-    "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
-    "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "SSM, EC2 messages, package mirrors"}],
-}]
-HTTP_EGRESS: list[IpPermissionTypeDef] = [{
-    "IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
-    "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "Ubuntu package mirrors (ntfs-3g)"}],
-}]
+HTTPS_EGRESS: list[IpPermissionTypeDef] = [
+    {
+        "IpProtocol": "tcp",
+        "FromPort": 443,
+        "ToPort": 443,
+        "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "SSM, EC2 messages, package mirrors"}],
+    }
+]
+HTTP_EGRESS: list[IpPermissionTypeDef] = [
+    {
+        "IpProtocol": "tcp",
+        "FromPort": 80,
+        "ToPort": 80,
+        "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "Ubuntu package mirrors (ntfs-3g)"}],
+    }
+]
 
 
 def prepare_network(ec2: EC2Client, plan: Plan) -> NetworkRecord:
@@ -36,45 +44,68 @@ def prepare_network(ec2: EC2Client, plan: Plan) -> NetworkRecord:
         described = ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"][0]
         vpc_id = described["VpcId"]
         group_id = _security_group(ec2, vpc_id, execution)
-        return {"SubnetId": subnet["SubnetId"], "SecurityGroupId": group_id,
-                "VpcId": vpc_id, "Created": False,
-                # Preflight's finding: behind an internet gateway only a public IP gets out.
-                "PublicIp": bool(subnet.get("PublicIp"))}
+        return {
+            "SubnetId": subnet["SubnetId"],
+            "SecurityGroupId": group_id,
+            "VpcId": vpc_id,
+            "Created": False,
+            # Preflight's finding: behind an internet gateway only a public IP gets out.
+            "PublicIp": bool(subnet.get("PublicIp")),
+        }
 
-    vpc_id = _existing(ec2.describe_vpcs, "Vpcs", "VpcId", execution) or ec2.create_vpc(
-        CidrBlock=VPC_CIDR, TagSpecifications=tag_specifications("vpc", execution)
-    )["Vpc"]["VpcId"]
+    vpc_id = (
+        _existing(ec2.describe_vpcs, "Vpcs", "VpcId", execution)
+        or ec2.create_vpc(
+            CidrBlock=VPC_CIDR, TagSpecifications=tag_specifications("vpc", execution)
+        )["Vpc"]["VpcId"]
+    )
     subnet_id = _existing(ec2.describe_subnets, "Subnets", "SubnetId", execution) or settled(
         lambda: ec2.create_subnet(
-            VpcId=vpc_id, CidrBlock=VPC_CIDR, AvailabilityZone=plan["AvailabilityZone"],
+            VpcId=vpc_id,
+            CidrBlock=VPC_CIDR,
+            AvailabilityZone=plan["AvailabilityZone"],
             TagSpecifications=tag_specifications("subnet", execution),
         )["Subnet"]["SubnetId"]
     )
-    igw_id = _existing(
-        ec2.describe_internet_gateways, "InternetGateways", "InternetGatewayId", execution
-    ) or ec2.create_internet_gateway(
-        TagSpecifications=tag_specifications("internet-gateway", execution)
-    )["InternetGateway"]["InternetGatewayId"]
-    igw = settled(lambda: ec2.describe_internet_gateways(
-        InternetGatewayIds=[igw_id])["InternetGateways"][0])
+    igw_id = (
+        _existing(
+            ec2.describe_internet_gateways, "InternetGateways", "InternetGatewayId", execution
+        )
+        or ec2.create_internet_gateway(
+            TagSpecifications=tag_specifications("internet-gateway", execution)
+        )["InternetGateway"]["InternetGatewayId"]
+    )
+    igw = settled(
+        lambda: ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])["InternetGateways"][0]
+    )
     if not any(a.get("VpcId") == vpc_id for a in igw.get("Attachments", [])):
         settled(lambda: ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id))
     route_table_id = _existing(
         ec2.describe_route_tables, "RouteTables", "RouteTableId", execution
-    ) or settled(lambda: ec2.create_route_table(
-        VpcId=vpc_id, TagSpecifications=tag_specifications("route-table", execution)
-    )["RouteTable"]["RouteTableId"])
-    table = settled(lambda: ec2.describe_route_tables(
-        RouteTableIds=[route_table_id])["RouteTables"][0])
+    ) or settled(
+        lambda: ec2.create_route_table(
+            VpcId=vpc_id, TagSpecifications=tag_specifications("route-table", execution)
+        )["RouteTable"]["RouteTableId"]
+    )
+    table = settled(
+        lambda: ec2.describe_route_tables(RouteTableIds=[route_table_id])["RouteTables"][0]
+    )
     if not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" for r in table.get("Routes", [])):
-        settled(lambda: ec2.create_route(RouteTableId=route_table_id,
-                                         DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id))
+        settled(
+            lambda: ec2.create_route(
+                RouteTableId=route_table_id, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id
+            )
+        )
     if not any(a.get("SubnetId") == subnet_id for a in table.get("Associations", [])):
-        settled(lambda: ec2.associate_route_table(RouteTableId=route_table_id,
-                                                  SubnetId=subnet_id))
+        settled(lambda: ec2.associate_route_table(RouteTableId=route_table_id, SubnetId=subnet_id))
     group_id = _security_group(ec2, vpc_id, execution)
-    return {"SubnetId": subnet_id, "SecurityGroupId": group_id, "VpcId": vpc_id,
-            "Created": True, "PublicIp": True}
+    return {
+        "SubnetId": subnet_id,
+        "SecurityGroupId": group_id,
+        "VpcId": vpc_id,
+        "Created": True,
+        "PublicIp": True,
+    }
 
 
 def _existing(describe: Any, key: str, id_key: str, execution: str) -> str | None:
@@ -91,22 +122,34 @@ def _security_group(ec2: EC2Client, vpc_id: str, execution: str) -> str:
         # A run killed between the create and the egress rules left them half done.
         _restrict_egress(ec2, str(found[0]["GroupId"]), found[0].get("IpPermissionsEgress", []))
         return str(found[0]["GroupId"])
-    group_id = str(settled(lambda: ec2.create_security_group(
-        GroupName=f"reset-access-{execution}"[:255],
-        Description="ResetAccess helper: no inbound, HTTPS and HTTP out",
-        VpcId=vpc_id,
-        TagSpecifications=tag_specifications("security-group", execution),
-    )["GroupId"]))
+    group_id = str(
+        settled(
+            lambda: ec2.create_security_group(
+                GroupName=f"reset-access-{execution}"[:255],
+                Description="ResetAccess helper: no inbound, HTTPS and HTTP out",
+                VpcId=vpc_id,
+                TagSpecifications=tag_specifications("security-group", execution),
+            )["GroupId"]
+        )
+    )
     # AWS gives a new group one egress rule: everything, anywhere.
     _restrict_egress(ec2, group_id, [{"IpProtocol": "-1"}])
     return group_id
 
 
-def _restrict_egress(ec2: EC2Client, group_id: str, egress: Sequence[IpPermissionOutputTypeDef]
-                     ) -> None:
+def _restrict_egress(
+    ec2: EC2Client, group_id: str, egress: Sequence[IpPermissionOutputTypeDef]
+) -> None:
     if any(rule.get("IpProtocol") == "-1" for rule in egress):
-        settled(lambda: ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=[{
-            "IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]))
+        settled(
+            lambda: ec2.revoke_security_group_egress(
+                GroupId=group_id,
+                IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+            )
+        )
     if not any(rule.get("FromPort") == 443 for rule in egress):
-        settled(lambda: ec2.authorize_security_group_egress(
-            GroupId=group_id, IpPermissions=HTTPS_EGRESS + HTTP_EGRESS))
+        settled(
+            lambda: ec2.authorize_security_group_egress(
+                GroupId=group_id, IpPermissions=HTTPS_EGRESS + HTTP_EGRESS
+            )
+        )

@@ -115,8 +115,12 @@ def plan_reset(
             "launch a new instance from a backup AMI with a new key pair"
         )
 
-    if (platform == "windows" and mode == "offline" and not instance.get("KeyName")
-            and not request.create_password_enabled_ami):
+    if (
+        platform == "windows"
+        and mode == "offline"
+        and not instance.get("KeyName")
+        and not request.create_password_enabled_ami
+    ):
         raise InvalidInput(
             f"CreatePasswordEnabledAmi: {instance_id} has no key pair, so EC2 could not encrypt "
             "its new password for anyone (GetPasswordData); leave CreatePasswordEnabledAmi "
@@ -130,14 +134,23 @@ def plan_reset(
         # No stop online: an AMI would copy every volume, crash-consistent at best; the root
         # volume's snapshot undoes the one file (or password) an online reset changes.
         backup = "snapshot"
-        plan["Notes"].append("online: the backup is a snapshot of the root volume, taken "
-                             "without a reboot (an AMI would need a stop to be consistent)")
+        plan["Notes"].append(
+            "online: the backup is a snapshot of the root volume, taken "
+            "without a reboot (an AMI would need a stop to be consistent)"
+        )
     linux_key = platform == "linux" and not request.public_key
     # Mode auto: if the online reset fails, the helper path still can (same plan, offline).
-    fallback = request.mode == "auto" and mode == "online" and not marketplace and (
-        helper_reaches_ssm) and not (
-        platform == "windows" and not instance.get("KeyName")
-        and not request.create_password_enabled_ami)
+    fallback = (
+        request.mode == "auto"
+        and mode == "online"
+        and not marketplace
+        and (helper_reaches_ssm)
+        and not (
+            platform == "windows"
+            and not instance.get("KeyName")
+            and not request.create_password_enabled_ami
+        )
+    )
     reset: Plan = {
         **plan,
         "Mode": mode,
@@ -157,18 +170,23 @@ def plan_reset(
         "KeyType": request.key_type,
         "KeyParameter": key_parameter(instance_id) if linux_key else None,
         "KeyName": instance.get("KeyName"),
-        "PasswordParameter": (password_parameter(instance_id)
-                              if platform == "windows" and mode == "online" else None),
-        "CreatePasswordEnabledAmi": (request.create_password_enabled_ami
-                                     and platform == "windows" and mode == "offline"),
+        "PasswordParameter": (
+            password_parameter(instance_id) if platform == "windows" and mode == "online" else None
+        ),
+        "CreatePasswordEnabledAmi": (
+            request.create_password_enabled_ami and platform == "windows" and mode == "offline"
+        ),
         "OfflineFallback": fallback,
         "Fallback": {
             "Mode": "offline",
             "Backup": request.backup,
             "PasswordParameter": None,
-            "CreatePasswordEnabledAmi": (request.create_password_enabled_ami
-                                         and platform == "windows"),
-        } if fallback else {},
+            "CreatePasswordEnabledAmi": (
+                request.create_password_enabled_ami and platform == "windows"
+            ),
+        }
+        if fallback
+        else {},
         "DryRun": request.dry_run,
     }
     if request.dry_run:
@@ -240,9 +258,7 @@ def _decide_mode(request: Request, ssm_online: bool, instance_id: str, platform:
     return "online" if ssm_online else "offline"
 
 
-def _resolve_subnet(
-    ec2: EC2Client, request: Request, instance: InstanceTypeDef, az: str
-) -> Subnet:
+def _resolve_subnet(ec2: EC2Client, request: Request, instance: InstanceTypeDef, az: str) -> Subnet:
     if request.subnet == "CreateNewVPC":
         return {"Choice": "CreateNewVPC", "SubnetId": None}
     if request.subnet == "SelectedInstanceSubnet":
@@ -271,7 +287,8 @@ def _helper_architecture(ec2: EC2Client, instance_type: str) -> str:
     try:
         # Any name: EC2 refuses one it does not offer, and so does this check.
         types = ec2.describe_instance_types(
-            InstanceTypes=[cast("InstanceTypeType", instance_type)])["InstanceTypes"]
+            InstanceTypes=[cast("InstanceTypeType", instance_type)]
+        )["InstanceTypes"]
     except ec2.exceptions.ClientError:
         types = []
     if not types:
@@ -297,12 +314,14 @@ def describe_steps(plan: Plan) -> list[str]:
     subnet = plan["Subnet"]
     steps = []
     if subnet["Choice"] == "CreateNewVPC":
-        steps.append(f"create a temporary VPC, subnet and internet gateway in "
-                     f"{plan['AvailabilityZone']}")
+        steps.append(
+            f"create a temporary VPC, subnet and internet gateway in {plan['AvailabilityZone']}"
+        )
     else:
         steps.append(f"use subnet {subnet['SubnetId']} for the helper")
-    steps.append(f"launch a {plan['HelperInstanceType']} Ubuntu 24.04 helper "
-                 f"({plan['HelperAmiParameter']})")
+    steps.append(
+        f"launch a {plan['HelperInstanceType']} Ubuntu 24.04 helper ({plan['HelperAmiParameter']})"
+    )
     if plan["InitialState"] == "running":
         steps.append(f"stop {instance_id}")
     if plan["Backup"] != "none":
@@ -320,8 +339,10 @@ def describe_steps(plan: Plan) -> list[str]:
 
 def _change_step(plan: Plan) -> str:
     if plan["Platform"] == "windows":
-        return ("make the volume's launch agent (EC2Launch v2, v1 or EC2Config) set a new "
-                "random Administrator password at the next boot")
+        return (
+            "make the volume's launch agent (EC2Launch v2, v1 or EC2Config) set a new "
+            "random Administrator password at the next boot"
+        )
     if plan["PublicKey"]:
         return "add the given public key to the users' authorized_keys"
     return f"add a new {plan['KeyType']} key; store its private key in {plan['KeyParameter']}"
@@ -333,12 +354,18 @@ def _online_steps(plan: Plan) -> list[str]:
     if plan["Backup"] != "none":
         steps.append(f"snapshot {plan['RootVolumeId']} (not waited for)")
     if plan["Platform"] == "windows":
-        steps.append(f"run {WINDOWS_TOOL_DOCUMENT} {WINDOWS_TOOL_COMMAND} on {instance_id}; "
-                     f"the new password goes to {plan['PasswordParameter']} (SecureString)")
+        steps.append(
+            f"run {WINDOWS_TOOL_DOCUMENT} {WINDOWS_TOOL_COMMAND} on {instance_id}; "
+            f"the new password goes to {plan['PasswordParameter']} (SecureString)"
+        )
     elif plan["PublicKey"]:
-        steps.append(f"run the rescue document on {instance_id} itself: add the given public "
-                     "key to the users' authorized_keys")
+        steps.append(
+            f"run the rescue document on {instance_id} itself: add the given public "
+            "key to the users' authorized_keys"
+        )
     else:
-        steps.append(f"run the rescue document on {instance_id} itself: add a new "
-                     f"{plan['KeyType']} key; store its private key in {plan['KeyParameter']}")
+        steps.append(
+            f"run the rescue document on {instance_id} itself: add a new "
+            f"{plan['KeyType']} key; store its private key in {plan['KeyParameter']}"
+        )
     return steps

@@ -19,12 +19,20 @@ if TYPE_CHECKING:
 
 SSM_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages")
 ANYWHERE = "0.0.0.0/0"
-_TARGETS = ("GatewayId", "TransitGatewayId", "NetworkInterfaceId", "InstanceId",
-            "CarrierGatewayId", "LocalGatewayId", "CoreNetworkArn")
+_TARGETS = (
+    "GatewayId",
+    "TransitGatewayId",
+    "NetworkInterfaceId",
+    "InstanceId",
+    "CarrierGatewayId",
+    "LocalGatewayId",
+    "CoreNetworkArn",
+)
 
 
-def check_helper_subnet(ec2: EC2Client, subnet: Subnet, mode: str, requested_mode: str,
-                        notes: list[str]) -> bool:
+def check_helper_subnet(
+    ec2: EC2Client, subnet: Subnet, mode: str, requested_mode: str, notes: list[str]
+) -> bool:
     """Preflight's check of the helper's subnet (a created VPC has its own gateway): refuses
     an offline run, or notes that an online one has no offline fallback. Records in subnet
     how the helper gets out. True when a helper there would reach SSM."""
@@ -48,8 +56,14 @@ def ssm_path(ec2: EC2Client, subnet_id: str) -> SsmPath:
     subnet = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]
     vpc_id = subnet["VpcId"]
     table = _route_table(ec2, subnet_id, vpc_id)
-    route = next((r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == ANYWHERE
-                  and r.get("State", "active") == "active"), None)
+    route = next(
+        (
+            r
+            for r in table.get("Routes", [])
+            if r.get("DestinationCidrBlock") == ANYWHERE and r.get("State", "active") == "active"
+        ),
+        None,
+    )
     if route is not None:
         gateway = str(route.get("GatewayId") or "")
         if gateway.startswith("igw-"):
@@ -62,19 +76,24 @@ def ssm_path(ec2: EC2Client, subnet_id: str) -> SsmPath:
         if not nat and not route.get("VpcPeeringConnectionId"):
             # Transit gateway, NAT instance, firewall endpoint...: egress this run cannot see
             # past; AWS routes it, so trust the owner's route.
-            target = next((str(v) for k, v in route.items() if v and k in _TARGETS),
-                          "another target")
+            target = next(
+                (str(v) for k, v in route.items() if v and k in _TARGETS), "another target"
+            )
             return {"Via": f"route to {target}", "PublicIp": False}
     endpoints = _ssm_endpoints(ec2, vpc_id, ec2.meta.region_name)
     missing = [name for name in SSM_ENDPOINTS if name not in endpoints]
     if not missing:
-        return {"Via": "VPC endpoints " + ", ".join(endpoints[n] for n in SSM_ENDPOINTS),
-                "PublicIp": False}
+        return {
+            "Via": "VPC endpoints " + ", ".join(endpoints[n] for n in SSM_ENDPOINTS),
+            "PublicIp": False,
+        }
     if route is None or route.get("VpcPeeringConnectionId"):
         why = f"its route table {table.get('RouteTableId')} has no active route to {ANYWHERE}"
     else:
-        why = f"its {ANYWHERE} route goes to NAT gateway {route.get('NatGatewayId')}, " \
-              "which is not available"
+        why = (
+            f"its {ANYWHERE} route goes to NAT gateway {route.get('NatGatewayId')}, "
+            "which is not available"
+        )
     raise InvalidInput(
         f"SubnetId: a helper in {subnet_id} could not reach Systems Manager: {why}, and VPC "
         f"{vpc_id} has no available interface endpoint with private DNS for "
@@ -88,11 +107,15 @@ def _route_table(ec2: EC2Client, subnet_id: str, vpc_id: str) -> RouteTableTypeD
     """The subnet's own table, or else the VPC's main table (AWS: a subnet with no explicit
     association uses the main route table)."""
     tables = ec2.describe_route_tables(
-        Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])["RouteTables"]
+        Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}]
+    )["RouteTables"]
     if not tables:
-        tables = ec2.describe_route_tables(Filters=[
-            {"Name": "vpc-id", "Values": [vpc_id]},
-            {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+        tables = ec2.describe_route_tables(
+            Filters=[
+                {"Name": "vpc-id", "Values": [vpc_id]},
+                {"Name": "association.main", "Values": ["true"]},
+            ]
+        )["RouteTables"]
     return tables[0] if tables else {}
 
 
@@ -105,10 +128,17 @@ def _ssm_endpoints(ec2: EC2Client, vpc_id: str, region: str) -> dict[str, str]:
     """Short service name -> endpoint ID, for available interface endpoints with private DNS
     (without it the agent resolves the public names and never uses the endpoint)."""
     names = {f"com.amazonaws.{region}.{name}": name for name in SSM_ENDPOINTS}
-    found = ec2.describe_vpc_endpoints(Filters=[
-        {"Name": "vpc-id", "Values": [vpc_id]},
-        {"Name": "service-name", "Values": list(names)}])["VpcEndpoints"]
-    return {names[e["ServiceName"]]: str(e["VpcEndpointId"]) for e in found
-            if e.get("ServiceName") in names and e.get("PrivateDnsEnabled")
-            and str(e.get("State", "")).lower() == "available"
-            and e.get("VpcEndpointType", "Interface") == "Interface"}
+    found = ec2.describe_vpc_endpoints(
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": "service-name", "Values": list(names)},
+        ]
+    )["VpcEndpoints"]
+    return {
+        names[e["ServiceName"]]: str(e["VpcEndpointId"])
+        for e in found
+        if e.get("ServiceName") in names
+        and e.get("PrivateDnsEnabled")
+        and str(e.get("State", "")).lower() == "available"
+        and e.get("VpcEndpointType", "Interface") == "Interface"
+    }

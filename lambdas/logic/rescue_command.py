@@ -21,8 +21,14 @@ LATEST = "$LATEST"
 
 
 def send_rescue(
-    ssm: SSMClient, document: str, instance_id: str, platform: str, target: str, public_key: str,
-    execution: str, kms_key_arn: str = "",
+    ssm: SSMClient,
+    document: str,
+    instance_id: str,
+    platform: str,
+    target: str,
+    public_key: str,
+    execution: str,
+    kms_key_arn: str = "",
 ) -> RescueCommand:
     """Offline and Linux online: our rescue document. Windows online (target `/`): AWS's
     EC2Rescue for Windows document with ResetAccess, the password encrypted with our key."""
@@ -39,12 +45,16 @@ def send_rescue(
     previous = ssm.list_commands(InstanceId=instance_id).get("Commands", [])
     for command in previous:
         if command.get("Comment") == comment and command.get("DocumentName") == document:
-            return {"CommandId": command["CommandId"], "InstanceId": instance_id,
-                    "DocumentName": document}
+            return {
+                "CommandId": command["CommandId"],
+                "InstanceId": instance_id,
+                "DocumentName": document,
+            }
     # Ours: the version the stack deployed last, whatever the default was set to since, so a
     # stack update never leaves the workflow running an older agent. AWS's tool: its default.
-    version: dict[str, Any] = ({} if document == WINDOWS_TOOL_DOCUMENT
-                               else {"DocumentVersion": LATEST})
+    version: dict[str, Any] = (
+        {} if document == WINDOWS_TOOL_DOCUMENT else {"DocumentVersion": LATEST}
+    )
     response = ssm.send_command(
         DocumentName=document,
         **version,
@@ -53,8 +63,11 @@ def send_rescue(
         Comment=comment,
         TimeoutSeconds=COMMAND_TIMEOUT_SECONDS,
     )
-    return {"CommandId": response["Command"]["CommandId"], "InstanceId": instance_id,
-            "DocumentName": document}
+    return {
+        "CommandId": response["Command"]["CommandId"],
+        "InstanceId": instance_id,
+        "DocumentName": document,
+    }
 
 
 def agent_report(output: str) -> dict[str, Any] | None:
@@ -71,8 +84,9 @@ def agent_report(output: str) -> dict[str, Any] | None:
     return None
 
 
-def check_rescue(ssm: SSMClient, command_id: str, instance_id: str, since: float = 0.0
-                 ) -> dict[str, Any]:
+def check_rescue(
+    ssm: SSMClient, command_id: str, instance_id: str, since: float = 0.0
+) -> dict[str, Any]:
     """since: when the run started; a Windows password parameter older than that is stale."""
     try:
         invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
@@ -88,7 +102,8 @@ def check_rescue(ssm: SSMClient, command_id: str, instance_id: str, since: float
         return report
     if report and report.get("reason") == PYTHON_UNSUITABLE:
         raise RescueFailed(
-            f"the rescue agent cannot run online on {instance_id}: {report.get('error')}")
+            f"the rescue agent cannot run online on {instance_id}: {report.get('error')}"
+        )
     if report and report.get("error"):
         reason = str(report["error"])
     else:
@@ -97,16 +112,18 @@ def check_rescue(ssm: SSMClient, command_id: str, instance_id: str, since: float
     raise RescueFailed(f"the rescue agent on {instance_id} failed ({status}): {reason}")
 
 
-def _windows_tool_report(ssm: SSMClient, invocation: GetCommandInvocationResultTypeDef,
-                         instance_id: str,
-                         since: float) -> dict[str, Any]:
+def _windows_tool_report(
+    ssm: SSMClient, invocation: GetCommandInvocationResultTypeDef, instance_id: str, since: float
+) -> dict[str, Any]:
     """AWS's tool prints prose, not our JSON: success is its status plus a password parameter
     written by this run. Only the parameter's metadata is read, never its value."""
     status = invocation["Status"]
     name = password_parameter(instance_id)
     if status != "Success":
-        lines = (invocation.get("StandardErrorContent", "").strip()
-                 or invocation.get("StandardOutputContent", "").strip()).splitlines()
+        lines = (
+            invocation.get("StandardErrorContent", "").strip()
+            or invocation.get("StandardOutputContent", "").strip()
+        ).splitlines()
         reason = lines[-1] if lines else f"no output; command status {status}"
         raise RescueFailed(
             f"{WINDOWS_TOOL_DOCUMENT} {WINDOWS_TOOL_COMMAND} on {instance_id} failed ({status}): "
@@ -124,5 +141,10 @@ def _windows_tool_report(ssm: SSMClient, invocation: GetCommandInvocationResultT
             f"{WINDOWS_TOOL_DOCUMENT} reported success on {instance_id} but {name} was not "
             "written by this run; check the command's output in Run Command history"
         )
-    return {"ok": True, "platform": "windows", "tool": WINDOWS_TOOL_DOCUMENT,
-            "PasswordParameter": name, "PasswordParameterType": found[0].get("Type")}
+    return {
+        "ok": True,
+        "platform": "windows",
+        "tool": WINDOWS_TOOL_DOCUMENT,
+        "PasswordParameter": name,
+        "PasswordParameterType": found[0].get("Type"),
+    }

@@ -10,8 +10,13 @@ import json
 import re
 
 PUBLIC_KEY_TYPES = (
-    "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
 )
 # OpenSSH refuses RSA moduli over 16384 bits (SSH_RSA_MAXIMUM_MODULUS_SIZE, sshkey.h), the
 # largest key of any type it loads: its blob is "ssh-rsa", e and a 2049-byte n, each with a
@@ -22,7 +27,9 @@ MAX_KEY_COMMENT = 255
 # The line lands inside single quotes in the document's script, so it admits no quote,
 # backslash, `$`, backtick or newline: nothing a caller passes can leave the quotes.
 PUBLIC_KEY_LINE = (
-    "(" + "|".join(re.escape(t) for t in sorted(PUBLIC_KEY_TYPES)) + ")"
+    "("
+    + "|".join(re.escape(t) for t in sorted(PUBLIC_KEY_TYPES))
+    + ")"
     + f" [A-Za-z0-9+/]{{16,{MAX_KEY_BASE64}}}={{0,2}}"
     + f"( [A-Za-z0-9@._+=:,/-][A-Za-z0-9@._+=:,/ -]{{0,{MAX_KEY_COMMENT - 1}}})?"
 )

@@ -20,8 +20,7 @@ RESULT_LIMIT = 4096
 CUT_MARK = " [cut to fit the result parameter; the execution's history has it all]"
 
 
-def phase_seconds(marks: dict[str, float | None], started: float, ended: float
-                  ) -> dict[str, float]:
+def phase_seconds(marks: dict[str, float | None], started: float, ended: float) -> dict[str, float]:
     """Durations between consecutive marks; missing marks are skipped."""
     seconds: dict[str, float] = {}
     previous = started
@@ -45,8 +44,13 @@ def _size(text: str) -> int:
 def _leaves(value: Any, path: str = "") -> list[tuple[str, Any, Any]]:
     """(path, container, key) of every string in the result."""
     found: list[tuple[str, Any, Any]] = []
-    items = (value.items() if isinstance(value, dict)
-             else enumerate(value) if isinstance(value, list) else [])
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else []
+    )
     for key, item in items:
         where = f"{path}.{key}" if path else str(key)
         if isinstance(item, str):
@@ -71,8 +75,9 @@ def bounded(result: dict[str, Any], limit: int = RESULT_LIMIT) -> dict[str, Any]
             raise ValueError(f"the result does not fit in {limit} bytes even without its texts")
         # Characters to cut, at this text's mean encoded size (JSON escapes are up to 6 bytes).
         per_char = _size(text) / len(text)
-        keep = max(0, min(len(text) - 1,
-                          len(text) - math.ceil((excess + _size(CUT_MARK)) / per_char)))
+        keep = max(
+            0, min(len(text) - 1, len(text) - math.ceil((excess + _size(CUT_MARK)) / per_char))
+        )
         container[key] = text[:keep] + CUT_MARK
         if path not in cut:
             cut.append(path)
@@ -104,8 +109,7 @@ def refused_users(rescue: dict[str, Any], limit: int = 8, length: int = 300) -> 
     return {str(u.get("name")): str(u["refused"])[:length] for u in refused[:limit]}
 
 
-def success_result(state: dict[str, Any], password_image_id: str | None = None
-                   ) -> dict[str, Any]:
+def success_result(state: dict[str, Any], password_image_id: str | None = None) -> dict[str, Any]:
     """password_image_id: the password-enabled AMI (Windows offline), found by its tags."""
     plan = state["plan"]
     # Offline, Prepare's branches put backup and key under "prepared"; online states put them

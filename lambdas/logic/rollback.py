@@ -93,12 +93,16 @@ def where_things_are(ec2: EC2Client, plan: Plan) -> str:
     if current and current["InstanceId"] == instance_id and current["Device"] == device:
         place = f"root volume {volume_id} is at {device} on {instance_id}"
     elif current:
-        place = (f"root volume {volume_id} is {current['State']} on {current['InstanceId']} at "
-                 f"{current['Device']}; move it back to {instance_id} at {device}")
+        place = (
+            f"root volume {volume_id} is {current['State']} on {current['InstanceId']} at "
+            f"{current['Device']}; move it back to {instance_id} at {device}"
+        )
     else:
-        place = (f"root volume {volume_id} is {volume['State']}; attach it with `aws ec2 "
-                 f"attach-volume --volume-id {volume_id} --instance-id {instance_id} "
-                 f"--device {device}`")
+        place = (
+            f"root volume {volume_id} is {volume['State']}; attach it with `aws ec2 "
+            f"attach-volume --volume-id {volume_id} --instance-id {instance_id} "
+            f"--device {device}`"
+        )
     wanted = plan["InitialState"]
     tail = "" if state == wanted else f" (it was {wanted}: start it once the volume is back)"
     return f"{instance_id} is {state}{tail}; {place}"

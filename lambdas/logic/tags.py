@@ -13,14 +13,17 @@ from lambdas.names import EXECUTION_TAG, MANAGED_TAG
 
 
 def execution_tags(execution: str, **extra: str) -> list[TagTypeDef]:
-    tags: list[TagTypeDef] = [{"Key": EXECUTION_TAG, "Value": execution},
-                              {"Key": MANAGED_TAG, "Value": "true"}]
+    tags: list[TagTypeDef] = [
+        {"Key": EXECUTION_TAG, "Value": execution},
+        {"Key": MANAGED_TAG, "Value": "true"},
+    ]
     tags += [{"Key": key, "Value": value} for key, value in extra.items()]
     return tags
 
 
-def tag_specifications(resource_type: ResourceTypeType, execution: str, **extra: str
-                       ) -> list[TagSpecificationTypeDef]:
+def tag_specifications(
+    resource_type: ResourceTypeType, execution: str, **extra: str
+) -> list[TagSpecificationTypeDef]:
     """Tags applied in the create call itself, so no created resource is ever untagged."""
     return [{"ResourceType": resource_type, "Tags": execution_tags(execution, **extra)}]
 

@@ -53,19 +53,26 @@ def attach_volume(ec2: EC2Client, volume_id: str, instance_id: str, device: str)
     return {"VolumeId": volume_id, "InstanceId": instance_id, "Device": device}
 
 
-def wait_volume(ec2: EC2Client, volume_id: str, wanted: str, instance_id: str | None = None
-                ) -> dict[str, Any]:
+def wait_volume(
+    ec2: EC2Client, volume_id: str, wanted: str, instance_id: str | None = None
+) -> dict[str, Any]:
     """wanted is 'available' or 'attached' (to instance_id)."""
     volume = describe_volume(ec2, volume_id)
     current = attachment(volume)
     if wanted == "available":
         if volume["State"] == "available" and current is None:
             return {"VolumeId": volume_id, "State": "available"}
-        raise NotReady(f"{volume_id} is {volume['State']}"
-                       + (f" ({current['State']} on {current['InstanceId']})" if current else ""))
+        raise NotReady(
+            f"{volume_id} is {volume['State']}"
+            + (f" ({current['State']} on {current['InstanceId']})" if current else "")
+        )
     if current and current["InstanceId"] == instance_id and current["State"] == "attached":
-        return {"VolumeId": volume_id, "State": "attached", "InstanceId": instance_id,
-                "Device": current["Device"]}
+        return {
+            "VolumeId": volume_id,
+            "State": "attached",
+            "InstanceId": instance_id,
+            "Device": current["Device"],
+        }
     if current and current["InstanceId"] != instance_id:
         raise UnexpectedState(f"{volume_id} went to {current['InstanceId']}, not {instance_id}")
     raise NotReady(f"{volume_id} is not yet attached to {instance_id}")

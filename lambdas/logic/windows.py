@@ -25,10 +25,16 @@ def create_password_ami(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
     instance_id = plan["InstanceId"]
     execution = plan["Execution"]
     image_id, created = make_image(
-        ec2, instance_id, execution, purpose=PASSWORD_AMI_PURPOSE,
+        ec2,
+        instance_id,
+        execution,
+        purpose=PASSWORD_AMI_PURPOSE,
         name=f"ResetAccess password-enabled {instance_id} {{stamp}}",
-        description=(f"{instance_id} with Administrator password generation on, made by "
-                     f"ResetAccess execution {execution}"))
+        description=(
+            f"{instance_id} with Administrator password generation on, made by "
+            f"ResetAccess execution {execution}"
+        ),
+    )
     return {"PasswordEnabledImageId": image_id, "Created": created}
 
 
@@ -37,11 +43,16 @@ def how_to_get_password(plan: Plan, image_id: str | None) -> list[str]:
     instance_id = plan["InstanceId"]
     if plan["Mode"] == "online":
         name = plan["PasswordParameter"]
-        return [f"aws ssm get-parameter --name {name} --with-decryption "
-                "--query Parameter.Value --output text"]
+        return [
+            f"aws ssm get-parameter --name {name} --with-decryption "
+            "--query Parameter.Value --output text"
+        ]
     key = plan.get("KeyName")
-    start = ("" if plan["InitialState"] == "running"
-             else f"start it (aws ec2 start-instances --instance-ids {instance_id}), then ")
+    start = (
+        ""
+        if plan["InitialState"] == "running"
+        else f"start it (aws ec2 start-instances --instance-ids {instance_id}), then "
+    )
     if key:
         steps = [
             f"with the instance's key pair ({key}): {start}allow up to 15 minutes after the "
@@ -49,8 +60,10 @@ def how_to_get_password(plan: Plan, image_id: str | None) -> list[str]:
             f"--priv-launch-key {key}.pem"
         ]
     else:
-        steps = [f"{instance_id} has no key pair, so EC2 cannot encrypt a password for it: "
-                 "use the password-enabled AMI with a new key pair"]
+        steps = [
+            f"{instance_id} has no key pair, so EC2 cannot encrypt a password for it: "
+            "use the password-enabled AMI with a new key pair"
+        ]
     if image_id:
         steps.append(
             f"without that key pair: launch {image_id} with a new key pair, then "

@@ -291,7 +291,8 @@ class KeyInjector:
             )
             return UserOutcome(name, uid, [], False, reason, notes)
         elsewhere = self._unavailable(
-            account.home, *(path for choice in readable for path in choice.paths))
+            account.home, *(path for choice in readable for path in choice.paths)
+        )
         if elsewhere:
             return UserOutcome(name, uid, [readable[0].paths[0]], False, elsewhere, notes)
         present, targets = self._targets(readable)

@@ -69,8 +69,6 @@ def edit_launch_config(text: str, rel: str) -> Tuple[str, Optional[str]]:
     return new, note
 
 
-
-
 _CSE_GROUP = re.compile(r"\[((?:\{[0-9A-Fa-f-]{36}\})+)\]")
 
 
@@ -205,8 +203,12 @@ def _startup_cmd(token: str, restore_scripts_ini: bool) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
-def _existing_text(volume: Volume, directory: Path, missing: List[Path], name: str,
-                   ) -> Optional[Tuple[Path, Text]]:
+def _existing_text(
+    volume: Volume,
+    directory: Path,
+    missing: List[Path],
+    name: str,
+) -> Optional[Tuple[Path, Text]]:
     path = None if directory in missing else volume.find_file(f"{volume.rel(directory)}/{name}")
     if path is None:
         return None
@@ -228,8 +230,10 @@ def _plan_startup_script(volume: Volume, plan: AgentPlan) -> None:
 
     scripts_new, scripts_after, listed = _scripts_ini_texts(scripts[1].text if scripts else None)
     if listed and script is not None and gpt and _has_scripts_extension(Ini.parse(gpt[1].text)):
-        plan.notes.append(f"the startup script {volume.rel(script)} from an earlier run is in "
-                          "place: it runs at the next boot")
+        plan.notes.append(
+            f"the startup script {volume.rel(script)} from an earlier run is in "
+            "place: it runs at the next boot"
+        )
         return
     gpt_rel = volume.rel(gpt[0] if gpt else gp_dir / "gpt.ini")
     gpt_new, gpt_after, version, new_version = _gpt_ini_texts(gpt[1].text if gpt else None, gpt_rel)
@@ -252,7 +256,8 @@ def _plan_startup_script(volume: Volume, plan: AgentPlan) -> None:
         # Windows writes scripts.ini as UTF-16 LE with a BOM.
         utf16 = Text("", "utf-16-le", codecs.BOM_UTF16_LE)
         plan.actions.append(
-            Action("create", scripts_dir / "scripts.ini", utf16.encode(scripts_new)))
+            Action("create", scripts_dir / "scripts.ini", utf16.encode(scripts_new))
+        )
     elif not listed:
         edit_action(volume, scripts[0], scripts[1].encode(scripts_new), plan)
     # gpt.ini last: its new version is what makes Windows pick the script up.

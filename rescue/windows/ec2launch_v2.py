@@ -185,11 +185,14 @@ def _v2_fix_admin(doc: YamlDocument, task: Block, step: int) -> Optional[str]:
         # 'data' holds the static password: meaningless once the type is random (and it could
         # make EC2Launch refuse the file). The backup keeps it.
         doc.remove_entry(data)
-        return ("agent-config.yml: removed setAdminAccount's static password 'data' (kept in "
-                "the backup), as the password type becomes random")
+        return (
+            "agent-config.yml: removed setAdminAccount's static password 'data' (kept in "
+            "the backup), as the password type becomes random"
+        )
     if kind is None:
-        doc.insert_after(doc.last_line(settings.first, settings.end),
-                         [" " * settings.col + "type: random"])
+        doc.insert_after(
+            doc.last_line(settings.first, settings.end), [" " * settings.col + "type: random"]
+        )
     else:
         doc.set_value(kind, "random")
     return f"agent-config.yml: setAdminAccount password type {old or '(none)'} -> random"
@@ -261,7 +264,8 @@ def _v2_json_fix_admin(text: str, task: js.JNode, rel: str) -> Tuple[str, Option
     if data:  # the static password, meaningless once the type is random; the backup keeps it
         return js.remove_member(text, settings, data[0][0]), (
             "agent-config.yml: removed setAdminAccount's static password 'data' (kept in the "
-            "backup), as the password type becomes random")
+            "backup), as the password type becomes random"
+        )
     note = f"agent-config.yml: setAdminAccount password type {old.value} -> random"
     return js.splice(text, old.start, old.end, '"random"'), note
 

@@ -23,8 +23,12 @@ class Agent:
 # The preferred first when several are configured.
 AGENTS = (
     Agent(ec2launch_v2.NAME, ec2launch_v2.CONFIG, ec2launch_v2.PROGRAMS, ec2launch_v2.plan),
-    Agent(ec2launch_v1.NAME, ec2launch_v1.CONFIG, (ec2launch_v1.INITIALIZE_INSTANCE,),
-          ec2launch_v1.plan),
+    Agent(
+        ec2launch_v1.NAME,
+        ec2launch_v1.CONFIG,
+        (ec2launch_v1.INITIALIZE_INSTANCE,),
+        ec2launch_v1.plan,
+    ),
     Agent(ec2config.NAME, ec2config.CONFIG, ec2config.PROGRAMS, ec2config.plan),
 )
 

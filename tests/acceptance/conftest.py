@@ -15,4 +15,3 @@ from local.acceptance import LocalAccount, local_account
 def account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAccount]:
     with local_account(workdir=Path(tmp_path_factory.mktemp("acceptance-world"))) as made:
         yield made
-

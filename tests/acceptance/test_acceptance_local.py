@@ -23,23 +23,24 @@ HELPER_PROFILE = f"{STACK}-Helper"  # carries SSM's rights: SSM reaches the inst
 
 
 def denied(step: str) -> None:
-    raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}},
-                      f"Op{step.title().replace(' ', '')}")
+    raise ClientError(
+        {"Error": {"Code": "AccessDenied", "Message": "not authorized"}},
+        f"Op{step.title().replace(' ', '')}",
+    )
 
 
 def test_run_resets_a_lost_key_logs_in_and_leaves_the_account_as_it_was(
-        account: LocalAccount) -> None:
+    account: LocalAccount,
+) -> None:
     before = world(account)
     printed: list[str] = []
 
     with calls_made(account) as calls:
-        run, report = account.run(Options(instance_profile=HELPER_PROFILE),
-                                  echo=printed.append)
+        run, report = account.run(Options(instance_profile=HELPER_PROFILE), echo=printed.append)
 
     outcomes = {step.name: step.outcome for step in report.steps}
     # The default VPC's subnets are public: SSH goes to the public IP, no endpoint needed.
-    assert outcomes == {**dict.fromkeys(STEPS, "ok"), "connect endpoint": "skipped"}, \
-        report.lines()
+    assert outcomes == {**dict.fromkeys(STEPS, "ok"), "connect endpoint": "skipped"}, report.lines()
     assert report.passed and report.left == []
     # The key pair was gone before the reset: only the stored key can have opened it.
     names = [step.name for step in report.steps]
@@ -50,8 +51,10 @@ def test_run_resets_a_lost_key_logs_in_and_leaves_the_account_as_it_was(
     else:
         assert "the stored key's public half is in the authorized_keys of ec2-user" in login
     online = next(s.detail for s in report.steps if s.name == "online reset")
-    assert "; logged in again: ssh root@127.0.0.1 with the stored key ran `id`: uid=" in online \
+    assert (
+        "; logged in again: ssh root@127.0.0.1 with the stored key ran `id`: uid=" in online
         or account.sshd is not None
+    )
     assert world(account) == before
     # No private key the run fetched (or the workflow wrote) was printed.
     text = "\n".join(printed + report.lines())
@@ -63,8 +66,9 @@ def test_run_resets_a_lost_key_logs_in_and_leaves_the_account_as_it_was(
 
 
 @pytest.mark.parametrize("index", range(len(STEPS)), ids=STEPS)
-def test_an_error_at_any_step_is_one_line_and_leaves_nothing(account: LocalAccount,
-                                                            index: int) -> None:
+def test_an_error_at_any_step_is_one_line_and_leaves_nothing(
+    account: LocalAccount, index: int
+) -> None:
     step = STEPS[index]
     before = world(account)
     interrupt = index % 2 == 1
@@ -92,7 +96,8 @@ def test_an_error_at_any_step_is_one_line_and_leaves_nothing(account: LocalAccou
 
 
 def test_ctrl_c_while_the_reset_runs_stops_it_and_the_janitor_puts_everything_back(
-        account: LocalAccount) -> None:
+    account: LocalAccount,
+) -> None:
     before = world(account)
     current: list[str] = []
 
@@ -101,8 +106,9 @@ def test_ctrl_c_while_the_reset_runs_stops_it_and_the_janitor_puts_everything_ba
             raise KeyboardInterrupt
 
     with calls_made(account) as calls:
-        _, report = account.run(Options(), fault=lambda name: current.__setitem__(
-            slice(None), [name]), sleep=sleep)
+        _, report = account.run(
+            Options(), fault=lambda name: current.__setitem__(slice(None), [name]), sleep=sleep
+        )
 
     assert report.steps[-1].name == "offline reset", report.lines()
     assert report.steps[-1].outcome == "interrupted"
@@ -112,27 +118,32 @@ def test_ctrl_c_while_the_reset_runs_stops_it_and_the_janitor_puts_everything_ba
     # The helper is gone, the lock released, the root volume deleted with its instance.
     assert world(account) == before
     assert {"states:StopExecution", "dynamodb:GetItem"} <= calls <= policy_actions(), sorted(
-        calls - policy_actions())
+        calls - policy_actions()
+    )
 
 
 def test_no_stack_says_deploy_first_and_makes_nothing(account: LocalAccount) -> None:
     before = world(account)
     _, report = account.run(Options(stack="NotDeployed"))
     assert [s.outcome for s in report.steps] == ["ok", "failed"]
-    assert report.steps[-1].detail == ("stack NotDeployed is not deployed in this account and "
-                                       "Region: run `make deploy` first (or pass --stack)")
+    assert report.steps[-1].detail == (
+        "stack NotDeployed is not deployed in this account and "
+        "Region: run `make deploy` first (or pass --stack)"
+    )
     assert report.cleanup == [] and world(account) == before
 
 
 def test_a_private_subnet_without_the_aws_cli_is_refused_before_anything_is_made(
-        account: LocalAccount, monkeypatch: pytest.MonkeyPatch) -> None:
+    account: LocalAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import boto3
 
     monkeypatch.setattr("acceptance.run.aws_cli", lambda: None)
     ec2 = boto3.client("ec2", region_name="us-east-1")
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24",
-                               AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24", AvailabilityZone="us-east-1a")[
+        "Subnet"
+    ]["SubnetId"]
     try:
         before = world(account)
         _, report = account.run(Options(subnet_id=subnet))
@@ -140,7 +151,8 @@ def test_a_private_subnet_without_the_aws_cli_is_refused_before_anything_is_made
         assert report.steps[-1].detail == (
             f"subnet {subnet} has no route to an internet gateway: SSH goes through an EC2 "
             "Instance Connect Endpoint, which needs the AWS CLI v2 (`aws ec2-instance-connect "
-            "open-tunnel`); install it, or pass --subnet with a public subnet")
+            "open-tunnel`); install it, or pass --subnet with a public subnet"
+        )
         assert world(account) == before
     finally:
         ec2.delete_subnet(SubnetId=subnet)
@@ -148,15 +160,18 @@ def test_a_private_subnet_without_the_aws_cli_is_refused_before_anything_is_made
 
 
 def test_a_private_instance_is_reached_through_the_endpoint_tunnel() -> None:
-    session = boto3.Session(region_name="eu-west-1", aws_access_key_id="a",
-                            aws_secret_access_key="b")
+    session = boto3.Session(
+        region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
     run = Run(session.client, SshLogin(), Options(profile="dev"))
     run.facts.update(private=True, endpoint="eice-0123456789abcdef0")
     target = instance_address({"InstanceId": "i-0123456789abcdef0"}, run)
     assert (target.host, target.port, target.user) == ("i-0123456789abcdef0", 22, "ec2-user")
-    assert target.proxy == ("aws ec2-instance-connect open-tunnel --instance-id %h "
-                            "--instance-connect-endpoint-id eice-0123456789abcdef0 "
-                            "--region eu-west-1 --profile dev")
+    assert target.proxy == (
+        "aws ec2-instance-connect open-tunnel --instance-id %h "
+        "--instance-connect-endpoint-id eice-0123456789abcdef0 "
+        "--region eu-west-1 --profile dev"
+    )
 
 
 def test_ssh_that_cannot_connect_fails_in_one_line_with_what_ssh_said(tmp_path: Any) -> None:
@@ -165,22 +180,35 @@ def test_ssh_that_cannot_connect_fails_in_one_line_with_what_ssh_said(tmp_path: 
     run = Run(lambda service: None, SshLogin(), Options(login_timeout=0, poll_seconds=0))
     closed = SshLogin(lambda instance, run: Target("127.0.0.1", 1, "ec2-user"))
     with pytest.raises(Failure) as failure:
-        closed("-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n",
-               {"InstanceId": "i-0123456789abcdef0"}, run)
+        closed(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n",
+            {"InstanceId": "i-0123456789abcdef0"},
+            run,
+        )
     message = str(failure.value)
     assert message.startswith("cannot log in as ec2-user@127.0.0.1:1 with the stored key")
     assert "ssh said:" in message and "\n" not in message
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ({}, "acceptance: no AWS Region: pass --region or set AWS_REGION"),
-    ({"AWS_REGION": "eu-west-1"}, "acceptance: no AWS credentials found: run `aws configure`, "
-                                  "set AWS_PROFILE, or pass --profile"),
-])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "acceptance: no AWS Region: pass --region or set AWS_REGION"),
+        (
+            {"AWS_REGION": "eu-west-1"},
+            "acceptance: no AWS credentials found: run `aws configure`, "
+            "set AWS_PROFILE, or pass --profile",
+        ),
+    ],
+)
 def test_make_acceptance_without_credentials_or_region_refuses_in_one_line(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any,
-        env: dict[str, str], expected: str) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
+    env: dict[str, str],
+    expected: str,
+) -> None:
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
@@ -193,9 +221,9 @@ def test_make_acceptance_without_credentials_or_region_refuses_in_one_line(
     assert capsys.readouterr().err == expected + "\n"
 
 
-def test_an_unknown_profile_refuses_in_one_line(monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str],
-                                                tmp_path: Any) -> None:
+def test_an_unknown_profile_refuses_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     assert main(["--profile", "nosuch", "--region", "eu-west-1"]) == 2
     err = capsys.readouterr().err
@@ -204,7 +232,8 @@ def test_an_unknown_profile_refuses_in_one_line(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_ctrl_c_before_run_instances_answers_still_terminates_the_instance(
-        account: LocalAccount) -> None:
+    account: LocalAccount,
+) -> None:
     """The instance exists once AWS accepted the request, whether or not its answer arrived:
     clean-up finds it by the run's tag."""
     before = world(account)
@@ -241,9 +270,14 @@ def test_the_documented_policy_names_real_actions_and_no_wildcard() -> None:
     # What only a private subnet or an interrupted run asks for is in it too; an endpoint
     # also needs CreateNetworkInterface and CreateServiceLinkedRole ("Grant permissions to
     # use EC2 Instance Connect Endpoint", EC2 User Guide).
-    assert {"ec2:CreateInstanceConnectEndpoint", "ec2:DeleteInstanceConnectEndpoint",
-            "ec2:CreateNetworkInterface", "iam:CreateServiceLinkedRole",
-            "ec2-instance-connect:OpenTunnel", "ec2:DeleteVolume"} <= policy_actions()
+    assert {
+        "ec2:CreateInstanceConnectEndpoint",
+        "ec2:DeleteInstanceConnectEndpoint",
+        "ec2:CreateNetworkInterface",
+        "iam:CreateServiceLinkedRole",
+        "ec2-instance-connect:OpenTunnel",
+        "ec2:DeleteVolume",
+    } <= policy_actions()
 
 
 def test_a_region_without_a_default_vpc_asks_for_a_subnet(account: LocalAccount) -> None:
@@ -259,30 +293,49 @@ def test_a_region_without_a_default_vpc_asks_for_a_subnet(account: LocalAccount)
         for vpc in vpcs:
             vpc.is_default = True
     assert report.steps[-1].name == "network" and report.steps[-1].outcome == "failed"
-    assert report.steps[-1].detail == ("this Region has no default VPC: pass --subnet with a "
-                                       "subnet whose route table reaches an internet gateway")
+    assert report.steps[-1].detail == (
+        "this Region has no default VPC: pass --subnet with a "
+        "subnet whose route table reaches an internet gateway"
+    )
     assert world(account) == before
 
 
-@pytest.mark.parametrize(("error", "line"), [
-    (NoCredentialsError(), "no AWS credentials found: run `aws configure`, set AWS_PROFILE, "
-                           "or pass --profile"),
-    (ClientError({"Error": {"Code": "ExpiredToken", "Message": "expired"}}, "GetCallerIdentity"),
-     "your AWS credentials are not valid (ExpiredToken): refresh them and run again"),
-    (ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "RunInstances"),
-     "RunInstances was denied (UnauthorizedOperation): your credentials need it "
-     "for the launch step; docs/acceptance-policy.json lists every right the run uses"),
-    (EndpointConnectionError(endpoint_url="https://ec2.xx-nowhere-1.amazonaws.com/"),
-     "cannot reach AWS (Could not connect to the endpoint URL: "
-     "\"https://ec2.xx-nowhere-1.amazonaws.com/\"); check the network and the Region"),
-])
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            NoCredentialsError(),
+            "no AWS credentials found: run `aws configure`, set AWS_PROFILE, or pass --profile",
+        ),
+        (
+            ClientError(
+                {"Error": {"Code": "ExpiredToken", "Message": "expired"}}, "GetCallerIdentity"
+            ),
+            "your AWS credentials are not valid (ExpiredToken): refresh them and run again",
+        ),
+        (
+            ClientError(
+                {"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "RunInstances"
+            ),
+            "RunInstances was denied (UnauthorizedOperation): your credentials need it "
+            "for the launch step; docs/acceptance-policy.json lists every right the run uses",
+        ),
+        (
+            EndpointConnectionError(endpoint_url="https://ec2.xx-nowhere-1.amazonaws.com/"),
+            "cannot reach AWS (Could not connect to the endpoint URL: "
+            '"https://ec2.xx-nowhere-1.amazonaws.com/"); check the network and the Region',
+        ),
+    ],
+)
 def test_each_aws_failure_a_user_can_meet_is_one_line_saying_what_to_do(
-        error: Exception, line: str) -> None:
+    error: Exception, line: str
+) -> None:
     assert explain(error, "launch") == line
 
 
 def test_without_sshd_the_login_is_the_key_pair_match_and_a_foreign_key_fails(
-        tmp_path: Any) -> None:
+    tmp_path: Any,
+) -> None:
     from types import SimpleNamespace
 
     from cryptography.hazmat.primitives import serialization
@@ -292,9 +345,15 @@ def test_without_sshd_the_login_is_the_key_pair_match_and_a_foreign_key_fails(
     from local.checks import public_key_of
 
     def private() -> str:
-        return Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-            serialization.NoEncryption()).decode()
+        return (
+            Ed25519PrivateKey.generate()
+            .private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.OpenSSH,
+                serialization.NoEncryption(),
+            )
+            .decode()
+        )
 
     stored, foreign = private(), private()
     keys = tmp_path / AUTHORIZED_KEYS
@@ -309,7 +368,8 @@ def test_without_sshd_the_login_is_the_key_pair_match_and_a_foreign_key_fails(
 
 
 def test_a_reset_that_fails_in_the_account_is_one_line_and_leaves_nothing(
-        account: LocalAccount) -> None:
+    account: LocalAccount,
+) -> None:
     from local.scenario import Fault
 
     before = world(account)

@@ -24,8 +24,9 @@ def assert_janitor_restored(run: Run) -> None:
 
 @pytest.mark.parametrize("state", offline_linux_tasks())
 @pytest.mark.parametrize("initial", ["running", "stopped"])
-def test_abort_at_any_state_is_undone_by_the_janitor(run_scenario: RunScenario, state: str,
-                                                     initial: str) -> None:
+def test_abort_at_any_state_is_undone_by_the_janitor(
+    run_scenario: RunScenario, state: str, initial: str
+) -> None:
     # Running: the janitor must start it again. Stopped: it must leave it stopped.
     run = run_scenario({"web": linux_instance(state=initial)}, input=FAST_KEY, abort_at=state)
 
@@ -46,12 +47,14 @@ def test_abort_after_preflight_releases_the_lock(run_scenario: RunScenario) -> N
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
-def test_preflight_fault_changes_nothing_and_leaves_no_lock(run_scenario: RunScenario,
-                                                            when: str) -> None:
+def test_preflight_fault_changes_nothing_and_leaves_no_lock(
+    run_scenario: RunScenario, when: str
+) -> None:
     # After its side effect Preflight holds the lock, and fails to Refused with no Catch path:
     # the janitor, started by the FAILED status, releases it.
-    run = run_scenario(input=FAST_KEY,
-                       faults=[{"state": "Preflight", "when": when, "error": "InjectedFault"}])
+    run = run_scenario(
+        input=FAST_KEY, faults=[{"state": "Preflight", "when": when, "error": "InjectedFault"}]
+    )
     assert run.report["status"] == "FAILED"
     assert "Preflight: injected InjectedFault" in run.report["cause"]
     assert run.world["instances"] == run.engine.world_before["instances"]
@@ -62,8 +65,9 @@ def test_preflight_fault_changes_nothing_and_leaves_no_lock(run_scenario: RunSce
 def test_two_executions_for_one_instance_one_runs(run_scenario: RunScenario) -> None:
     run = run_scenario(input=FAST_KEY, copies=2)
 
-    outcomes = sorted((e["status"], e["states"][:2] == ["Preflight", "Refused"])
-                      for e in run.report["executions"])
+    outcomes = sorted(
+        (e["status"], e["states"][:2] == ["Preflight", "Refused"]) for e in run.report["executions"]
+    )
     assert outcomes == [("FAILED", True), ("SUCCEEDED", False)], run.report["executions"]
     refused = next(e for e in run.report["executions"] if e["status"] == "FAILED")
     assert refused["error"] == "InstanceLocked" and "is being reset by" in refused["cause"]

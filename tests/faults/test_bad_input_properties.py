@@ -21,21 +21,38 @@ from tests.support.workflow import Run, linux_instance
 VALID_ID = "i-0123456789abcdef0"
 # A field's name, or an unknown key quoted (and maybe clipped), then ": " and the reason.
 FIELD_FIRST = re.compile(r"""^(?:[A-Za-z][\w.\[\]-]*|'.*?'|".*?"|['"].{0,80}\.\.\.): \S""")
-ENUMS = {"Mode": ("auto", "online", "offline"), "Backup": ("ami", "snapshot", "none"),
-         "KeyType": ("rsa", "ed25519")}
+ENUMS = {
+    "Mode": ("auto", "online", "offline"),
+    "Backup": ("ami", "snapshot", "none"),
+    "KeyType": ("rsa", "ed25519"),
+}
 BOOLEANS = ("DryRun", "CreatePasswordEnabledAmi")
-not_a_string = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                         st.lists(st.integers(), max_size=3), st.dictionaries(
-                             st.text(max_size=5), st.integers(), max_size=2))
+not_a_string = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
 
 
 @st.composite
 def bad_inputs(draw: st.DrawFn) -> Any:
-    kind = draw(st.sampled_from(["type", "unknown", "id", "huge", "enum", "subnet", "boolean",
-                                 "not-object", "key"]))
+    kind = draw(
+        st.sampled_from(
+            ["type", "unknown", "id", "huge", "enum", "subnet", "boolean", "not-object", "key"]
+        )
+    )
     if kind == "not-object":
-        return draw(st.one_of(st.lists(st.text(max_size=10), max_size=3), st.text(max_size=20),
-                              st.integers(), st.none()))
+        return draw(
+            st.one_of(
+                st.lists(st.text(max_size=10), max_size=3),
+                st.text(max_size=20),
+                st.integers(),
+                st.none(),
+            )
+        )
     base: dict[str, Any] = {"InstanceId": VALID_ID}
     if kind == "type":
         field = draw(st.sampled_from(KNOWN_KEYS))
@@ -47,13 +64,15 @@ def bad_inputs(draw: st.DrawFn) -> Any:
         assume(key not in KNOWN_KEYS and key not in ("source", "detail-type"))
         base[key] = draw(st.one_of(st.text(max_size=10), st.integers(), st.booleans()))
     elif kind == "id":
-        value = draw(st.one_of(st.text(max_size=30), st.from_regex(r"i-[0-9a-fA-F]{1,20}",
-                                                                   fullmatch=True)))
+        value = draw(
+            st.one_of(st.text(max_size=30), st.from_regex(r"i-[0-9a-fA-F]{1,20}", fullmatch=True))
+        )
         assume(not INSTANCE_ID.match(value))
         base["InstanceId"] = value
     elif kind == "huge":
-        field = draw(st.sampled_from(["InstanceId", "SubnetId", "Mode", "PublicKey",
-                                      "HelperInstanceType"]))
+        field = draw(
+            st.sampled_from(["InstanceId", "SubnetId", "Mode", "PublicKey", "HelperInstanceType"])
+        )
         base[field] = "i-" + "a" * draw(st.integers(min_value=1_000, max_value=200_000))
     elif kind == "enum":
         field = draw(st.sampled_from(sorted(ENUMS)))
@@ -62,19 +81,25 @@ def bad_inputs(draw: st.DrawFn) -> Any:
         base[field] = value
     elif kind == "subnet":
         value = draw(st.text(max_size=30))
-        assume(value not in ("CreateNewVPC", "SelectedInstanceSubnet")
-               and not SUBNET_ID.match(value))
+        assume(
+            value not in ("CreateNewVPC", "SelectedInstanceSubnet") and not SUBNET_ID.match(value)
+        )
         base["SubnetId"] = value
     elif kind == "boolean":
-        base[draw(st.sampled_from(BOOLEANS))] = draw(st.one_of(
-            st.sampled_from(["true", "false", "yes", 1, 0]), st.none()))
+        base[draw(st.sampled_from(BOOLEANS))] = draw(
+            st.one_of(st.sampled_from(["true", "false", "yes", 1, 0]), st.none())
+        )
     else:
         base["PublicKey"] = draw(st.text(max_size=200))
     return base
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(bad_inputs())
 def test_every_bad_input_is_refused_naming_its_field(raw: Any) -> None:
     with pytest.raises(InvalidInput) as refused:
@@ -88,18 +113,24 @@ def test_every_bad_input_is_refused_naming_its_field(raw: Any) -> None:
 def one_world() -> Iterator[tuple[Engine, Callable[[Any], dict[str, Any]]]]:
     """Every generated input runs in the same world: building one per input would take the
     suite's whole budget, and a refusal that changed the world would show in the next run."""
-    scenario = Scenario.from_dict({"instances": {"web": linux_instance()},
-                                   "input": {"InstanceId": "@web"}})
+    scenario = Scenario.from_dict(
+        {"instances": {"web": linux_instance()}, "input": {"InstanceId": "@web"}}
+    )
     engine = Engine(scenario)
     with engine.session() as execute:
         yield engine, execute
 
 
-@settings(max_examples=200, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(bad_inputs())
 def test_bad_input_through_the_workflow_changes_nothing(
-        one_world: tuple[Engine, Callable[[Any], dict[str, Any]]], raw: Any) -> None:
+    one_world: tuple[Engine, Callable[[Any], dict[str, Any]]], raw: Any
+) -> None:
     engine, execute = one_world
     run = Run(engine, execute(raw))
     assert run.report["status"] == "FAILED"

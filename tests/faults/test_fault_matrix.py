@@ -20,13 +20,13 @@ LAG = {"seed": 0, "max_lag": 2}
 
 def assert_invariants(run: Run, state: str) -> None:
     """The invariants of docs/runbook.md (1-5 and 7, and 6: no secret) after a failed run."""
-    run.assert_restored()                                   # 1, 2
-    run.assert_nothing_left()                               # 3
+    run.assert_restored()  # 1, 2
+    run.assert_nothing_left()  # 3
     moved = run.report["api_calls"].get("ec2:DetachVolume", 0) > 0
-    if moved:                                               # 4
+    if moved:  # 4
         assert run.world["backups"]["images"], "the root volume moved without a backup"
-    assert run.world["locks"] == {}, run.world["locks"]     # 5
-    run.assert_no_secret_leaked()                           # 6
+    assert run.world["locks"] == {}, run.world["locks"]  # 5
+    run.assert_no_secret_leaked()  # 6
     instance_id = run.instance()["id"]
     result = json.loads(run.world["parameters"][f"/reset-access/{instance_id}/result"]["value"])
     assert result["Outcome"] == "failed" and result["RolledBack"], result
@@ -36,11 +36,15 @@ def assert_invariants(run: Run, state: str) -> None:
 @pytest.mark.parametrize("state", TASKS)
 @pytest.mark.parametrize("when", ["before", "after"])
 @pytest.mark.parametrize("initial", ["running", "stopped"])
-def test_non_retryable_fault_rolls_back(run_scenario: RunScenario, state: str, when: str,
-                                        initial: str) -> None:
-    run = run_scenario({"web": linux_instance(state=initial)}, input=FAST_KEY,
-                       faults=[{"state": state, "when": when, "error": "InjectedFault"}],
-                       eventual_consistency=LAG)
+def test_non_retryable_fault_rolls_back(
+    run_scenario: RunScenario, state: str, when: str, initial: str
+) -> None:
+    run = run_scenario(
+        {"web": linux_instance(state=initial)},
+        input=FAST_KEY,
+        faults=[{"state": state, "when": when, "error": "InjectedFault"}],
+        eventual_consistency=LAG,
+    )
 
     assert run.report["status"] == "FAILED"
     assert run.report["error"] == "InjectedFault"
@@ -54,20 +58,24 @@ def test_non_retryable_fault_rolls_back(run_scenario: RunScenario, state: str, w
 def test_retryable_fault_heals(run_scenario: RunScenario, state: str) -> None:
     # After the side effect, the harder case (before it, a retry is a first attempt): the
     # retry must find the first attempt's work and not repeat it.
-    run = run_scenario(input=FAST_KEY, faults=[
-        {"state": state, "when": "after", "error": "Lambda.ServiceException", "times": 2}],
-        eventual_consistency=LAG)
+    run = run_scenario(
+        input=FAST_KEY,
+        faults=[{"state": state, "when": "after", "error": "Lambda.ServiceException", "times": 2}],
+        eventual_consistency=LAG,
+    )
 
     run.assert_one_clean_reset()
 
 
-@pytest.mark.parametrize("state,error", [("PrepareNetwork", "Sandbox.Timedout"),
-                                         ("LaunchHelper", "Lambda.Unknown")])
+@pytest.mark.parametrize(
+    "state,error", [("PrepareNetwork", "Sandbox.Timedout"), ("LaunchHelper", "Lambda.Unknown")]
+)
 def test_function_timeout_is_retried(run_scenario: RunScenario, state: str, error: str) -> None:
     # Lambda reports a function killed at its timeout as Sandbox.Timedout (Lambda.Unknown
     # without an error type); killed after its side effect, the retry finds the work done.
-    run = run_scenario(input=FAST_KEY, faults=[
-        {"state": state, "when": "after", "error": error, "times": 1}])
+    run = run_scenario(
+        input=FAST_KEY, faults=[{"state": state, "when": "after", "error": error, "times": 1}]
+    )
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
     run.assert_restored()

@@ -27,9 +27,14 @@ def ec2() -> Iterator[Any]:
 
 def launch(ec2: Any, execution: str) -> str:
     image = ec2.describe_images(Owners=["amazon"], MaxResults=5)["Images"][0]["ImageId"]
-    return str(ec2.run_instances(
-        ImageId=image, MinCount=1, MaxCount=1,
-        TagSpecifications=tag_specifications("instance", execution))["Instances"][0]["InstanceId"])
+    return str(
+        ec2.run_instances(
+            ImageId=image,
+            MinCount=1,
+            MaxCount=1,
+            TagSpecifications=tag_specifications("instance", execution),
+        )["Instances"][0]["InstanceId"]
+    )
 
 
 def test_not_ready_until_the_helper_exists(ec2: Any) -> None:

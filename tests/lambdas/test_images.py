@@ -19,7 +19,11 @@ from tests.support.moto_world import World
 def snapshot_tags() -> Iterator[None]:
     """moto refuses CreateImage's snapshot tags, which AWS applies: the engine's correction."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(AmiBackend, "create_image", emulator.create_image_tagging_snapshots(AmiBackend.create_image))
+        patch.setattr(
+            AmiBackend,
+            "create_image",
+            emulator.create_image_tagging_snapshots(AmiBackend.create_image),
+        )
         yield
 
 

@@ -19,28 +19,42 @@ def openssh_line(key_type: str = "ssh-ed25519", comment: str = "me@laptop") -> s
 
 def test_defaults_match_the_documented_table() -> None:
     assert parse_request({"InstanceId": "i-0123456789abcdef0"}) == Request(
-        instance_id="i-0123456789abcdef0", subnet="CreateNewVPC",
-        helper_instance_type="t3.small", mode="auto", public_key=None, key_type="rsa",
-        backup="ami", create_password_enabled_ami=True, dry_run=False)
+        instance_id="i-0123456789abcdef0",
+        subnet="CreateNewVPC",
+        helper_instance_type="t3.small",
+        mode="auto",
+        public_key=None,
+        key_type="rsa",
+        backup="ami",
+        create_password_enabled_ami=True,
+        dry_run=False,
+    )
 
 
 def test_the_seed_s_instance_type_alias_is_accepted() -> None:
     request = parse_request({"InstanceId": "i-01234567", "EC2RescueInstanceType": "t3.medium"})
     assert request.helper_instance_type == "t3.medium"
     with pytest.raises(InvalidInput, match="differs from its alias"):
-        parse_request({"InstanceId": "i-01234567", "EC2RescueInstanceType": "t3.medium",
-                       "HelperInstanceType": "t3.large"})
+        parse_request(
+            {
+                "InstanceId": "i-01234567",
+                "EC2RescueInstanceType": "t3.medium",
+                "HelperInstanceType": "t3.large",
+            }
+        )
 
 
 def test_public_key_is_checked_and_kept_as_given() -> None:
     line = openssh_line()
     assert parse_request({"InstanceId": "i-01234567", "PublicKey": line}).public_key == line
     with pytest.raises(InvalidInput, match="is a 'ssh-ed25519' key, not 'ssh-rsa'"):
-        parse_request({"InstanceId": "i-01234567",
-                       "PublicKey": line.replace("ssh-ed25519", "ssh-rsa", 1)})
+        parse_request(
+            {"InstanceId": "i-01234567", "PublicKey": line.replace("ssh-ed25519", "ssh-rsa", 1)}
+        )
     with pytest.raises(InvalidInput, match="comment may hold only"):
-        parse_request({"InstanceId": "i-01234567",
-                       "PublicKey": openssh_line(comment="x'; rm -rf /")})
+        parse_request(
+            {"InstanceId": "i-01234567", "PublicKey": openssh_line(comment="x'; rm -rf /")}
+        )
     with pytest.raises(InvalidInput, match="KeyType: applies to a generated key only"):
         parse_request({"InstanceId": "i-01234567", "PublicKey": line, "KeyType": "rsa"})
 
@@ -56,31 +70,63 @@ def test_long_values_are_clipped_in_messages() -> None:
     assert len(str(refused.value)) < 300
 
 
-@pytest.mark.parametrize("event,message", [
-    ({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
-      "detail": {"alarmName": "ResetAccess-x", "state": {"value": "OK"}}},
-     "is not in ALARM"),
-    ({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification",
-      "detail": {}}, "only CloudWatch Alarm State Change"),
-    ({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
-      "detail": {"alarmName": "ResetAccess-x", "state": {"value": "ALARM"},
-                 "configuration": {"metrics": [{"id": "e1", "expression": "1"}]}}},
-     "watches no metric with an InstanceId"),
-])
-def test_alarm_events_that_name_no_single_instance_are_refused(event: dict[str, Any], message: str
-                                                                 ) -> None:
+@pytest.mark.parametrize(
+    "event,message",
+    [
+        (
+            {
+                "source": "aws.cloudwatch",
+                "detail-type": "CloudWatch Alarm State Change",
+                "detail": {"alarmName": "ResetAccess-x", "state": {"value": "OK"}},
+            },
+            "is not in ALARM",
+        ),
+        (
+            {
+                "source": "aws.ec2",
+                "detail-type": "EC2 Instance State-change Notification",
+                "detail": {},
+            },
+            "only CloudWatch Alarm State Change",
+        ),
+        (
+            {
+                "source": "aws.cloudwatch",
+                "detail-type": "CloudWatch Alarm State Change",
+                "detail": {
+                    "alarmName": "ResetAccess-x",
+                    "state": {"value": "ALARM"},
+                    "configuration": {"metrics": [{"id": "e1", "expression": "1"}]},
+                },
+            },
+            "watches no metric with an InstanceId",
+        ),
+    ],
+)
+def test_alarm_events_that_name_no_single_instance_are_refused(
+    event: dict[str, Any], message: str
+) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_request(event)
 
 
 def test_alarm_on_several_instances_is_refused() -> None:
-    metrics = [{"id": f"m{i}", "metricStat": {"metric": {"dimensions": {
-        "InstanceId": f"i-0000000{i}"}}}} for i in range(2)]
+    metrics = [
+        {"id": f"m{i}", "metricStat": {"metric": {"dimensions": {"InstanceId": f"i-0000000{i}"}}}}
+        for i in range(2)
+    ]
     with pytest.raises(InvalidInput, match="watches several instances"):
-        parse_request({"source": "aws.cloudwatch",
-                       "detail-type": "CloudWatch Alarm State Change",
-                       "detail": {"alarmName": "ResetAccess-x", "state": {"value": "ALARM"},
-                                  "configuration": {"metrics": metrics}}})
+        parse_request(
+            {
+                "source": "aws.cloudwatch",
+                "detail-type": "CloudWatch Alarm State Change",
+                "detail": {
+                    "alarmName": "ResetAccess-x",
+                    "state": {"value": "ALARM"},
+                    "configuration": {"metrics": metrics},
+                },
+            }
+        )
 
 
 def test_the_workflow_accepts_the_key_types_the_agent_and_document_accept() -> None:

@@ -29,8 +29,9 @@ def ec2() -> Iterator[Any]:
 
 def stopped_instance(ec2: Any, reason: tuple[str, str] | None) -> str:
     image = ec2.describe_images(Owners=["amazon"], MaxResults=5)["Images"][0]["ImageId"]
-    instance_id = str(ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)[
-        "Instances"][0]["InstanceId"])
+    instance_id = str(
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    )
     ec2.stop_instances(InstanceIds=[instance_id])
     if reason:
         instance = ec2_backends["123456789012"]["us-east-1"].get_instance(instance_id)

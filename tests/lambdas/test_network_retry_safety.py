@@ -36,15 +36,21 @@ def egress_of(ec2: Any, group_id: str) -> list[tuple[str, Any]]:
 def test_rerun_finishes_a_half_made_security_group(ec2: Any, killed_after: str) -> None:
     subnet = ec2.describe_subnets()["Subnets"][0]
     group_id = ec2.create_security_group(
-        GroupName=f"reset-access-{EXECUTION}", Description="half made",
+        GroupName=f"reset-access-{EXECUTION}",
+        Description="half made",
         VpcId=subnet["VpcId"],
-        TagSpecifications=tag_specifications("security-group", EXECUTION))["GroupId"]
+        TagSpecifications=tag_specifications("security-group", EXECUTION),
+    )["GroupId"]
     if killed_after == "revoke":
-        ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=[{
-            "IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        ec2.revoke_security_group_egress(
+            GroupId=group_id,
+            IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        )
 
-    plan: Any = {"Execution": EXECUTION, "Subnet": {"Choice": "Given",
-                                               "SubnetId": subnet["SubnetId"]}}
+    plan: Any = {
+        "Execution": EXECUTION,
+        "Subnet": {"Choice": "Given", "SubnetId": subnet["SubnetId"]},
+    }
     network = prepare_network(ec2, plan)
 
     assert network["SecurityGroupId"] == group_id

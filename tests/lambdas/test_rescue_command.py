@@ -43,11 +43,16 @@ def test_running_or_unknown_commands_are_not_ready() -> None:
 
 
 def test_failure_carries_the_agent_s_own_message() -> None:
-    failed = {"Status": "Failed", "StandardOutputContent":
-              '{"ok": false, "error": "ext4 on /dev/nvme1n1p1 needs fsck"}\n'}
+    failed = {
+        "Status": "Failed",
+        "StandardOutputContent": '{"ok": false, "error": "ext4 on /dev/nvme1n1p1 needs fsck"}\n',
+    }
     with pytest.raises(RescueFailed, match="needs fsck"):
         check_rescue(fake_ssm(failed), "c", "i-1")
-    no_report = {"Status": "TimedOut", "StandardOutputContent": "",
-                 "StandardErrorContent": "python3: not found\n"}
+    no_report = {
+        "Status": "TimedOut",
+        "StandardOutputContent": "",
+        "StandardErrorContent": "python3: not found\n",
+    }
     with pytest.raises(RescueFailed, match="python3: not found"):
         check_rescue(fake_ssm(no_report), "c", "i-1")

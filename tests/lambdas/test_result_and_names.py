@@ -15,8 +15,10 @@ from lambdas.logic.results import CUT_MARK, write_result
 from lambdas.names import EXECUTION_TAG, pending_parameter, resource_name
 from local import aws_rules
 
-PLAN: Any = {"ExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:ResetAccess:x",
-        "InstanceId": "i-0123456789abcdef0"}
+PLAN: Any = {
+    "ExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:ResetAccess:x",
+    "InstanceId": "i-0123456789abcdef0",
+}
 # AccessDenied with the encoded authorization message EC2 adds: 1-2.5 KB each.
 ACCESS_DENIED = (
     "AttachVolume failed with UnauthorizedOperation: You are not authorized to perform this "
@@ -24,15 +26,17 @@ ACCESS_DENIED = (
     "ResetAccess-AttachVolume is not authorized to perform: ec2:AttachVolume on resource: "
     "arn:aws:ec2:us-east-1:123456789012:volume/vol-0123456789abcdef0 because no "
     "identity-based policy allows the ec2:AttachVolume action. Encoded authorization failure "
-    "message: " + "Xq8_-Zr2" * 300)
+    "message: " + "Xq8_-Zr2" * 300
+)
 
 
 class CheckedSsm:
     """An SSM client that refuses what AWS refuses and keeps what it accepts."""
 
     def __init__(self) -> None:
-        self.client = boto3.client("ssm", region_name="us-east-1", aws_access_key_id="x",
-                                   aws_secret_access_key="x")
+        self.client = boto3.client(
+            "ssm", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
         self.values: dict[str, str] = {}
 
     def put_parameter(self, **params: Any) -> None:
@@ -42,9 +46,15 @@ class CheckedSsm:
 
 def test_a_failure_with_the_longest_messages_is_still_recorded() -> None:
     ssm: Any = CheckedSsm()  # an SSM client as far as write_result looks
-    result = failure_result(PLAN, "AwsError", ACCESS_DENIED, where="i-0123 is stopped; its "
-                            "root volume is attached at /dev/xvda", rollback_error=ACCESS_DENIED,
-                            cleanup_error=ACCESS_DENIED, lock_released=True)
+    result = failure_result(
+        PLAN,
+        "AwsError",
+        ACCESS_DENIED,
+        where="i-0123 is stopped; its root volume is attached at /dev/xvda",
+        rollback_error=ACCESS_DENIED,
+        cleanup_error=ACCESS_DENIED,
+        lock_released=True,
+    )
 
     name = write_result(ssm, PLAN["InstanceId"], result)
 
@@ -58,23 +68,50 @@ def test_a_failure_with_the_longest_messages_is_still_recorded() -> None:
 
 def test_a_result_that_fits_is_stored_whole() -> None:
     ssm: Any = CheckedSsm()  # an SSM client as far as write_result looks
-    result = failure_result(PLAN, "AwsError", "short", where="here", rollback_error=None,
-                            cleanup_error=None, lock_released=True)
+    result = failure_result(
+        PLAN,
+        "AwsError",
+        "short",
+        where="here",
+        rollback_error=None,
+        cleanup_error=None,
+        lock_released=True,
+    )
     name = write_result(ssm, PLAN["InstanceId"], result)
     assert json.loads(ssm.values[name]) == result
 
 
-@pytest.mark.parametrize("execution", [
-    "local-0123abcd", "reset+1=(web)@home!'s", "réinitialiser-clé", "a" * 80, "é" * 80,
-    "+", "aws", "sg-1"])
+@pytest.mark.parametrize(
+    "execution",
+    [
+        "local-0123abcd",
+        "reset+1=(web)@home!'s",
+        "réinitialiser-clé",
+        "a" * 80,
+        "é" * 80,
+        "+",
+        "aws",
+        "sg-1",
+    ],
+)
 def test_resource_names_from_any_execution_name_are_accepted(execution: str) -> None:
     name = resource_name(execution)
     assert 1 <= len(name) <= 80
     assert aws_rules.parameter_name_refusal(pending_parameter("i-1", name), reading=False) is None
-    assert aws_rules.refusal("ec2", "CreateSecurityGroup", {
-        "GroupName": f"reset-access-{name}", "Description": "d"}) is None
-    assert aws_rules.refusal("ec2", "CreateTags", {
-        "Resources": ["i-1"], "Tags": [{"Key": EXECUTION_TAG, "Value": name}]}) is None
+    assert (
+        aws_rules.refusal(
+            "ec2", "CreateSecurityGroup", {"GroupName": f"reset-access-{name}", "Description": "d"}
+        )
+        is None
+    )
+    assert (
+        aws_rules.refusal(
+            "ec2",
+            "CreateTags",
+            {"Resources": ["i-1"], "Tags": [{"Key": EXECUTION_TAG, "Value": name}]},
+        )
+        is None
+    )
 
 
 def test_names_that_differ_only_in_refused_characters_stay_distinct() -> None:
@@ -89,7 +126,11 @@ def test_the_names_people_and_scripts_rely_on_keep_their_values() -> None:
     assert names.result_parameter("i-1") == "/reset-access/i-1/result"
     assert names.WINDOWS_TOOL_DOCUMENT == "AWSSupport-RunEC2RescueForWindowsTool"
     assert names.ubuntu_ami_parameter("arm64") == (
-        "/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id")
+        "/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id"
+    )
     # Tags and the stack name that alarms, IAM conditions and deployed stacks already carry.
     assert (names.EXECUTION_TAG, names.OPT_IN_TAG, names.STACK_NAME) == (
-        "ResetAccess:Execution", "ResetAccess:AutoRecover", "ResetAccess")
+        "ResetAccess:Execution",
+        "ResetAccess:AutoRecover",
+        "ResetAccess",
+    )

@@ -18,8 +18,13 @@ def test_refused_users_are_not_reported_as_having_the_key() -> None:
     rescue = {
         "ok": True,
         "users": [
-            {"name": "ec2-user", "uid": 1000, "files": [], "added": False,
-             "refused": "/home/ec2-user/.ssh is a symlink leading to /root/.ssh " + "x" * 500},
+            {
+                "name": "ec2-user",
+                "uid": 1000,
+                "files": [],
+                "added": False,
+                "refused": "/home/ec2-user/.ssh is a symlink leading to /root/.ssh " + "x" * 500,
+            },
             {"name": "admin", "uid": 1002, "files": [], "added": True},
         ],
         "key_users": ["admin"],
@@ -32,9 +37,12 @@ def test_refused_users_are_not_reported_as_having_the_key() -> None:
 
 
 def test_a_report_without_key_users_still_leaves_refused_users_out() -> None:
-    rescue = {"ok": True, "users": [
-        {"name": "alice", "added": False, "refused": "owned by bob"},
-        {"name": "bob", "added": True},
-    ]}
+    rescue = {
+        "ok": True,
+        "users": [
+            {"name": "alice", "added": False, "refused": "owned by bob"},
+            {"name": "bob", "added": True},
+        ],
+    }
     result = success_result({"plan": PLAN, "rescue": rescue})
     assert result["Users"] == ["bob"] and result["RefusedUsers"] == {"alice": "owned by bob"}

@@ -15,14 +15,15 @@ TAG = "aws:RequestTag/ResetAccess:Execution"
 INSTANCES = "arn:aws:ec2:us-east-1:123456789012:instance/*"
 
 
-def allow(action: Any, resource: Any, condition: dict[str, Any] | None = None,
-          effect: str = "Allow") -> dict[str, Any]:
-    return {"Effect": effect, "Action": action, "Resource": resource,
-            "Condition": condition or {}}
+def allow(
+    action: Any, resource: Any, condition: dict[str, Any] | None = None, effect: str = "Allow"
+) -> dict[str, Any]:
+    return {"Effect": effect, "Action": action, "Resource": resource, "Condition": condition or {}}
 
 
-def allowed(statements: list[dict[str, Any]], action: str, resource: str,
-            **context: str | tuple[str, ...]) -> bool:
+def allowed(
+    statements: list[dict[str, Any]], action: str, resource: str, **context: str | tuple[str, ...]
+) -> bool:
     values = {k: v if isinstance(v, tuple) else (v,) for k, v in context.items()}
     return bool(decide(statements, Check(action, resource, values)))
 
@@ -32,21 +33,22 @@ def test_nothing_is_allowed_without_a_statement_that_allows_it() -> None:
     policy = [allow("ec2:StopInstances", INSTANCES)]
     assert allowed(policy, "ec2:StopInstances", INSTANCES.replace("*", "i-1"))
     assert not allowed(policy, "ec2:StartInstances", INSTANCES.replace("*", "i-1"))
-    assert not allowed(policy, "ec2:StopInstances",
-                       "arn:aws:ec2:us-west-2:123456789012:instance/i-1")
+    assert not allowed(
+        policy, "ec2:StopInstances", "arn:aws:ec2:us-west-2:123456789012:instance/i-1"
+    )
 
 
 def test_actions_match_without_case_and_resources_with_it() -> None:
     # Action names are case-insensitive; ARNs are case-sensitive (IAM JSON policy elements).
     policy = [allow("ssm:GetParameter", "arn:aws:ssm:us-east-1:1:parameter/reset-access/*")]
     assert allowed(policy, "SSM:getparameter", "arn:aws:ssm:us-east-1:1:parameter/reset-access/x")
-    assert not allowed(policy, "ssm:GetParameter",
-                       "arn:aws:ssm:us-east-1:1:parameter/Reset-Access/x")
+    assert not allowed(
+        policy, "ssm:GetParameter", "arn:aws:ssm:us-east-1:1:parameter/Reset-Access/x"
+    )
 
 
 def test_an_explicit_deny_wins_over_any_allow() -> None:
-    policy = [allow("ec2:StopInstances", "*"),
-              allow("ec2:StopInstances", INSTANCES, effect="Deny")]
+    policy = [allow("ec2:StopInstances", "*"), allow("ec2:StopInstances", INSTANCES, effect="Deny")]
     assert not allowed(policy, "ec2:StopInstances", INSTANCES.replace("*", "i-1"))
 
 
@@ -61,41 +63,75 @@ def test_null_false_requires_the_key_and_true_its_absence() -> None:
 def test_a_key_the_request_lacks_fails_string_and_bool_operators() -> None:
     # "If the key that you specify in a policy condition is not present in the request
     # context, the values do not match and the condition is false."
-    via = [allow("kms:Decrypt", "*", {"StringEquals": {"kms:ViaService": "ssm.us-east-1."
-                                                                         "amazonaws.com"}})]
+    via = [
+        allow(
+            "kms:Decrypt", "*", {"StringEquals": {"kms:ViaService": "ssm.us-east-1.amazonaws.com"}}
+        )
+    ]
     assert not allowed(via, "kms:Decrypt", "arn:aws:kms:us-east-1:1:key/k")
     grant = [allow("kms:CreateGrant", "*", {"Bool": {"kms:GrantIsForAWSResource": "true"}})]
     assert not allowed(grant, "kms:CreateGrant", "arn:aws:kms:us-east-1:1:key/k")
-    assert allowed(grant, "kms:CreateGrant", "arn:aws:kms:us-east-1:1:key/k",
-                   **{"kms:GrantIsForAWSResource": "true"})
+    assert allowed(
+        grant,
+        "kms:CreateGrant",
+        "arn:aws:kms:us-east-1:1:key/k",
+        **{"kms:GrantIsForAWSResource": "true"},
+    )
 
 
 def test_values_of_one_key_are_or_and_keys_and_operators_are_and() -> None:
-    policy = [allow("ec2:CreateTags", "*", {
-        "StringEquals": {"ec2:CreateAction": ["CreateVpc", "CreateSubnet"]},
-        "Null": {TAG: "false"}})]
-    assert allowed(policy, "ec2:CreateTags", "*",
-                   **{"ec2:CreateAction": "CreateSubnet", TAG: "x"})
-    assert not allowed(policy, "ec2:CreateTags", "*",
-                       **{"ec2:CreateAction": "CreateTags", TAG: "x"})
+    policy = [
+        allow(
+            "ec2:CreateTags",
+            "*",
+            {
+                "StringEquals": {"ec2:CreateAction": ["CreateVpc", "CreateSubnet"]},
+                "Null": {TAG: "false"},
+            },
+        )
+    ]
+    assert allowed(policy, "ec2:CreateTags", "*", **{"ec2:CreateAction": "CreateSubnet", TAG: "x"})
+    assert not allowed(
+        policy, "ec2:CreateTags", "*", **{"ec2:CreateAction": "CreateTags", TAG: "x"}
+    )
     assert not allowed(policy, "ec2:CreateTags", "*", **{"ec2:CreateAction": "CreateVpc"})
 
 
 def test_like_operators_take_wildcards() -> None:
-    policy = [allow("iam:PassRole", "*", {
-        "ArnLike": {"aws:SourceArn": "arn:aws:ec2:*:123456789012:instance/*"},
-        "StringLike": {"iam:PassedToService": "ec2.*"}})]
-    assert allowed(policy, "iam:PassRole", "*",
-                   **{"aws:SourceArn": "arn:aws:ec2:eu-west-1:123456789012:instance/i-1",
-                      "iam:PassedToService": "ec2.amazonaws.com"})
-    assert not allowed(policy, "iam:PassRole", "*",
-                       **{"aws:SourceArn": "arn:aws:ec2:eu-west-1:999999999999:instance/i-1",
-                          "iam:PassedToService": "ec2.amazonaws.com"})
+    policy = [
+        allow(
+            "iam:PassRole",
+            "*",
+            {
+                "ArnLike": {"aws:SourceArn": "arn:aws:ec2:*:123456789012:instance/*"},
+                "StringLike": {"iam:PassedToService": "ec2.*"},
+            },
+        )
+    ]
+    assert allowed(
+        policy,
+        "iam:PassRole",
+        "*",
+        **{
+            "aws:SourceArn": "arn:aws:ec2:eu-west-1:123456789012:instance/i-1",
+            "iam:PassedToService": "ec2.amazonaws.com",
+        },
+    )
+    assert not allowed(
+        policy,
+        "iam:PassRole",
+        "*",
+        **{
+            "aws:SourceArn": "arn:aws:ec2:eu-west-1:999999999999:instance/i-1",
+            "iam:PassedToService": "ec2.amazonaws.com",
+        },
+    )
 
 
 def test_an_operator_the_evaluator_does_not_know_is_an_error() -> None:
-    policy = [allow("ec2:StopInstances", "*", {"NumericLessThan": {"aws:MultiFactorAuthAge":
-                                                                   "300"}})]
+    policy = [
+        allow("ec2:StopInstances", "*", {"NumericLessThan": {"aws:MultiFactorAuthAge": "300"}})
+    ]
     with pytest.raises(ValueError, match="NumericLessThan"):
         allowed(policy, "ec2:StopInstances", "*", **{"aws:MultiFactorAuthAge": "1"})
 
@@ -107,17 +143,27 @@ def test_a_call_the_map_does_not_know_fails_loudly() -> None:
 
 
 def test_denials_have_aws_codes_and_messages() -> None:
-    authorizer = Authorizer("ResetAccess", "123456789012", "us-east-1", lambda: {
-        "partition": "aws", "region": "us-east-1", "account": "123456789012",
-        "lock_table_arn": "arn:aws:dynamodb:us-east-1:123456789012:table/Other"})
+    authorizer = Authorizer(
+        "ResetAccess",
+        "123456789012",
+        "us-east-1",
+        lambda: {
+            "partition": "aws",
+            "region": "us-east-1",
+            "account": "123456789012",
+            "lock_table_arn": "arn:aws:dynamodb:us-east-1:123456789012:table/Other",
+        },
+    )
     with pytest.raises(ClientError) as denied:
-        authorizer.authorize("ResetAccess-RecordFailure", "dynamodb", "DeleteItem",
-                             {"TableName": "Locks"})
+        authorizer.authorize(
+            "ResetAccess-RecordFailure", "dynamodb", "DeleteItem", {"TableName": "Locks"}
+        )
     error = denied.value.response["Error"]
     assert error["Code"] == "AccessDeniedException"
     assert error["Message"] == (
         "User: arn:aws:sts::123456789012:assumed-role/ResetAccess-RecordFailure/"
         "ResetAccess-RecordFailure is not authorized to perform: dynamodb:DeleteItem on "
         "resource: arn:aws:dynamodb:us-east-1:123456789012:table/Locks because no "
-        "identity-based policy allows the dynamodb:DeleteItem action")
+        "identity-based policy allows the dynamodb:DeleteItem action"
+    )
     assert authorizer.checked == {"denied": 1}

@@ -38,8 +38,10 @@ def pythons() -> list[str]:
 
 def files(root: Path) -> dict[str, bytes]:
     """The tree's files; the EC2Launch v1 startup script's run marker is random per run."""
-    return {rel: re.sub(rb"Init\.[0-9a-f]{16}\.done", b"Init.<token>.done", data)
-            for rel, data in snapshot(root).items()}
+    return {
+        rel: re.sub(rb"Init\.[0-9a-f]{16}\.done", b"Init.<token>.done", data)
+        for rel, data in snapshot(root).items()
+    }
 
 
 def same_run(
@@ -53,13 +55,19 @@ def same_run(
         copies.append((python, copy))
     code, report = run_agent(*args, "--root", str(tree))
     for python, copy in copies:
-        packed_code, packed = run_agent(*args, "--root", str(copy), python=python,
-                                        entry=[str(zipapp)])
+        packed_code, packed = run_agent(
+            *args, "--root", str(copy), python=python, entry=[str(zipapp)]
+        )
         # Each report's paths are its own tree's; "seconds" is how long the run took.
-        as_source = {k: v.replace(str(copy), str(tree)) if isinstance(v, str) else v
-                     for k, v in packed.items()}
-        differ = {k: (report.get(k), as_source.get(k)) for k in {*report, *as_source} - {"seconds"}
-                  if report.get(k) != as_source.get(k)}
+        as_source = {
+            k: v.replace(str(copy), str(tree)) if isinstance(v, str) else v
+            for k, v in packed.items()
+        }
+        differ = {
+            k: (report.get(k), as_source.get(k))
+            for k in {*report, *as_source} - {"seconds"}
+            if report.get(k) != as_source.get(k)
+        }
         assert (packed_code, differ) == (code, {}), python
         assert files(copy) == files(tree), python
     return report
@@ -84,17 +92,22 @@ def test_a_linux_tree_gets_the_same_repair(
             "etc/selinux/config": "SELINUX=enforcing\n",
         },
     )
-    report = same_run(run_agent, zipapp, tmp_path, tree,
-                      "--platform", "linux", "--public-key", key)
+    report = same_run(run_agent, zipapp, tmp_path, tree, "--platform", "linux", "--public-key", key)
     assert report["ok"] is True and len(report["users"]) == 3, report
 
 
-def test_a_linux_refusal_says_the_same(
-    tmp_path: Path, run_agent: AgentRun, zipapp: Path
-) -> None:
+def test_a_linux_refusal_says_the_same(tmp_path: Path, run_agent: AgentRun, zipapp: Path) -> None:
     tree = write_linux_tree(tmp_path / "tree", users=[("alice", 1000)])
-    report = same_run(run_agent, zipapp, tmp_path, tree,
-                      "--platform", "linux", "--public-key", new_key(tmp_path)[1])
+    report = same_run(
+        run_agent,
+        zipapp,
+        tmp_path,
+        tree,
+        "--platform",
+        "linux",
+        "--public-key",
+        new_key(tmp_path)[1],
+    )
     assert report["ok"] is False and "no login user" in report["error"], report
 
 
@@ -108,9 +121,7 @@ def test_a_windows_tree_gets_the_same_repair(
     assert report["ok"] is True and report["agent"] == agent, report
 
 
-def test_a_windows_refusal_says_the_same(
-    tmp_path: Path, run_agent: AgentRun, zipapp: Path
-) -> None:
+def test_a_windows_refusal_says_the_same(tmp_path: Path, run_agent: AgentRun, zipapp: Path) -> None:
     tree = tmp_path / "empty"
     tree.mkdir()
     report = same_run(run_agent, zipapp, tmp_path, tree, "--platform", "windows")

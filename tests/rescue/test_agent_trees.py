@@ -53,11 +53,19 @@ def test_default_config_creates_ssh_dir_for_cloud_user(
 @pytest.mark.parametrize(
     ("config", "written", "directory"),
     [
-        pytest.param("%h/.ssh/authorized_keys2", "home/ec2-user/.ssh/authorized_keys2",
-                     (0o700, 1000), id="home-relative-second-file"),
+        pytest.param(
+            "%h/.ssh/authorized_keys2",
+            "home/ec2-user/.ssh/authorized_keys2",
+            (0o700, 1000),
+            id="home-relative-second-file",
+        ),
         # A directory made outside the home is root's and readable, as sshd's StrictModes wants.
-        pytest.param("/etc/ssh/keys/%u .ssh/authorized_keys", "etc/ssh/keys/ec2-user",
-                     (0o755, 0), id="absolute-per-user-file"),
+        pytest.param(
+            "/etc/ssh/keys/%u .ssh/authorized_keys",
+            "etc/ssh/keys/ec2-user",
+            (0o755, 0),
+            id="absolute-per-user-file",
+        ),
     ],
 )
 def test_first_authorized_keys_file_is_written(

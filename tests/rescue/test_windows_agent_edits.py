@@ -29,26 +29,38 @@ yaml = pytest.importorskip("yaml")  # the tests' YAML reader; the agent itself h
 @pytest.mark.parametrize(
     ("admin", "fixed"),
     [
-        ("      - task: setAdminAccount\n",
-         "      - task: setAdminAccount\n        inputs:\n          password:\n"
-         "            type: random\n"),
-        ("      - task: setAdminAccount\n        inputs: {}\n",
-         "      - task: setAdminAccount\n        inputs:\n          password:\n"
-         "            type: random\n"),
-        ("      - task: setAdminAccount\n        inputs:\n          name: Admin\n",
-         "      - task: setAdminAccount\n        inputs:\n          name: Admin\n"
-         "          password:\n            type: random\n"),
-        ("      - task: setAdminAccount\n        inputs:\n          password:\n",
-         "      - task: setAdminAccount\n        inputs:\n          password:\n"
-         "            type: random\n"),
-        ("      - task: setAdminAccount\n        inputs:\n          password:\n"
-         "            type:   # fill in\n",
-         "      - task: setAdminAccount\n        inputs:\n          password:\n"
-         "            type: random   # fill in\n"),
-        ("      -   task: 'setAdminAccount'\n          inputs:\n            password:\n"
-         "              type: 'DONOTHING'\n",
-         "      -   task: 'setAdminAccount'\n          inputs:\n            password:\n"
-         "              type: 'random'\n"),
+        (
+            "      - task: setAdminAccount\n",
+            "      - task: setAdminAccount\n        inputs:\n          password:\n"
+            "            type: random\n",
+        ),
+        (
+            "      - task: setAdminAccount\n        inputs: {}\n",
+            "      - task: setAdminAccount\n        inputs:\n          password:\n"
+            "            type: random\n",
+        ),
+        (
+            "      - task: setAdminAccount\n        inputs:\n          name: Admin\n",
+            "      - task: setAdminAccount\n        inputs:\n          name: Admin\n"
+            "          password:\n            type: random\n",
+        ),
+        (
+            "      - task: setAdminAccount\n        inputs:\n          password:\n",
+            "      - task: setAdminAccount\n        inputs:\n          password:\n"
+            "            type: random\n",
+        ),
+        (
+            "      - task: setAdminAccount\n        inputs:\n          password:\n"
+            "            type:   # fill in\n",
+            "      - task: setAdminAccount\n        inputs:\n          password:\n"
+            "            type: random   # fill in\n",
+        ),
+        (
+            "      -   task: 'setAdminAccount'\n          inputs:\n            password:\n"
+            "              type: 'DONOTHING'\n",
+            "      -   task: 'setAdminAccount'\n          inputs:\n            password:\n"
+            "              type: 'random'\n",
+        ),
     ],
 )
 def test_incomplete_set_admin_account_is_completed(admin: str, fixed: str) -> None:
@@ -62,9 +74,11 @@ def test_incomplete_set_admin_account_is_completed(admin: str, fixed: str) -> No
 def test_empty_pre_ready_task_list() -> None:
     text = "config:\n  - stage: preReady\n    tasks: []   # nothing yet\n"
     new, _ = edit_agent_config(text, "agent-config.yml")
-    assert new == ("config:\n  - stage: preReady\n    tasks:   # nothing yet\n"
-                   "      - task: setAdminAccount\n        inputs:\n          password:\n"
-                   "            type: random\n")
+    assert new == (
+        "config:\n  - stage: preReady\n    tasks:   # nothing yet\n"
+        "      - task: setAdminAccount\n        inputs:\n          password:\n"
+        "            type: random\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -72,8 +86,10 @@ def test_empty_pre_ready_task_list() -> None:
     [
         ('{"config": [{"stage": "boot", "tasks": []}]}', '{"stage": "preReady"'),
         ('{"config": [{"stage": "preReady"}]}', '"tasks": [{"task": "setAdminAccount"'),
-        ('{"config": [{"stage": "preReady", "tasks": [{"task": "x"}]}]}',
-         '{"task": "setAdminAccount"'),
+        (
+            '{"config": [{"stage": "preReady", "tasks": [{"task": "x"}]}]}',
+            '{"task": "setAdminAccount"',
+        ),
         ('{"config": [{"stage": "preReady", "tasks": [{"task": "setAdminAccount"}]}]}', '"inputs"'),
     ],
 )
@@ -123,32 +139,51 @@ def intended(config: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-TASKS = st.sampled_from([
-    {"task": "activateWindows", "inputs": {"activation": {"type": "amazon"}}},
-    {"task": "setDnsSuffix", "inputs": {"suffixes": ["$REGION.ec2-utilities.amazonaws.com"]}},
-    {"task": "setWallpaper", "inputs": {"path": "C:\\wall.jpg", "attributes": ["hostName"]}},
-    {"task": "executeScript", "inputs": [
-        {"frequency": "once", "type": "powershell",
-         "content": "echo 1\n- task: setAdminAccount\ntype: x\n"}]},
-    {"task": "startSsm"},
-]).map(copy.deepcopy)  # shared objects would make PyYAML write anchors
-ADMINS = st.sampled_from([
-    None,
-    {"task": "setAdminAccount"},
-    {"task": "setAdminAccount", "inputs": {}},
-    {"task": "setAdminAccount", "inputs": {"name": "Admin", "expire": True}},
-    {"task": "setAdminAccount", "inputs": {"password": {}}},
-    {"task": "setAdminAccount", "inputs": {"password": {"type": "random"}}},
-    {"task": "setAdminAccount", "inputs": {"password": {"type": "static", "data": "p w#1"}}},
-    {"task": "setAdminAccount", "inputs": {"password": {"data": "x", "type": "doNothing"},
-                                           "name": "Administrator"}},
-]).map(copy.deepcopy)
+TASKS = st.sampled_from(
+    [
+        {"task": "activateWindows", "inputs": {"activation": {"type": "amazon"}}},
+        {"task": "setDnsSuffix", "inputs": {"suffixes": ["$REGION.ec2-utilities.amazonaws.com"]}},
+        {"task": "setWallpaper", "inputs": {"path": "C:\\wall.jpg", "attributes": ["hostName"]}},
+        {
+            "task": "executeScript",
+            "inputs": [
+                {
+                    "frequency": "once",
+                    "type": "powershell",
+                    "content": "echo 1\n- task: setAdminAccount\ntype: x\n",
+                }
+            ],
+        },
+        {"task": "startSsm"},
+    ]
+).map(copy.deepcopy)  # shared objects would make PyYAML write anchors
+ADMINS = st.sampled_from(
+    [
+        None,
+        {"task": "setAdminAccount"},
+        {"task": "setAdminAccount", "inputs": {}},
+        {"task": "setAdminAccount", "inputs": {"name": "Admin", "expire": True}},
+        {"task": "setAdminAccount", "inputs": {"password": {}}},
+        {"task": "setAdminAccount", "inputs": {"password": {"type": "random"}}},
+        {"task": "setAdminAccount", "inputs": {"password": {"type": "static", "data": "p w#1"}}},
+        {
+            "task": "setAdminAccount",
+            "inputs": {"password": {"data": "x", "type": "doNothing"}, "name": "Administrator"},
+        },
+    ]
+).map(copy.deepcopy)
 
 
 @st.composite
 def configs(draw: st.DrawFn) -> dict[str, Any]:
-    names = draw(st.lists(st.sampled_from(["boot", "network", "preReady", "postReady", "userData"]),
-                          min_size=1, max_size=4, unique=True))
+    names = draw(
+        st.lists(
+            st.sampled_from(["boot", "network", "preReady", "postReady", "userData"]),
+            min_size=1,
+            max_size=4,
+            unique=True,
+        )
+    )
     stages = []
     for name in names:
         tasks: list[Any] = draw(st.lists(TASKS, max_size=3))
@@ -164,13 +199,19 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(config=configs(), indent=st.sampled_from([2, 4]), indented_lists=st.booleans(),
-       newline=st.sampled_from(["\n", "\r\n"]))
-def test_any_layout_gets_exactly_the_intended_change(config: dict[str, Any], indent: int,
-                                                      indented_lists: bool, newline: str) -> None:
+@given(
+    config=configs(),
+    indent=st.sampled_from([2, 4]),
+    indented_lists=st.booleans(),
+    newline=st.sampled_from(["\n", "\r\n"]),
+)
+def test_any_layout_gets_exactly_the_intended_change(
+    config: dict[str, Any], indent: int, indented_lists: bool, newline: str
+) -> None:
     dumper = _IndentedLists if indented_lists else yaml.SafeDumper
-    text = yaml.dump(config, Dumper=dumper, indent=indent, sort_keys=False,
-                     default_flow_style=False).replace("\n", newline)
+    text = yaml.dump(
+        config, Dumper=dumper, indent=indent, sort_keys=False, default_flow_style=False
+    ).replace("\n", newline)
 
     new, notes = edit_agent_config(text, "agent-config.yml")
 
@@ -192,13 +233,19 @@ def test_any_layout_gets_exactly_the_intended_change(config: dict[str, Any], ind
     ("text", "expected"),
     [
         ('{"adminPasswordType":"DoNothing"}', '{"adminPasswordType":"Random"}'),
-        ('{\r\n  "AdminPasswordType": "Specify",\r\n  "AdminPassword": "x"\r\n}',
-         '{\r\n  "AdminPasswordType": "Random",\r\n  "AdminPassword": "x"\r\n}'),
-        ('{\n    "setWallpaper":  true,\n    "handleUserData":  true\n}',
-         '{\n    "setWallpaper":  true,\n    "handleUserData":  true,\n'
-         '    "adminPasswordType":  "Random"\n}'),
-        ('{\n    "setWallpaper":  true\n}',
-         '{\n    "setWallpaper":  true,\n    "adminPasswordType":  "Random"\n}'),
+        (
+            '{\r\n  "AdminPasswordType": "Specify",\r\n  "AdminPassword": "x"\r\n}',
+            '{\r\n  "AdminPasswordType": "Random",\r\n  "AdminPassword": "x"\r\n}',
+        ),
+        (
+            '{\n    "setWallpaper":  true,\n    "handleUserData":  true\n}',
+            '{\n    "setWallpaper":  true,\n    "handleUserData":  true,\n'
+            '    "adminPasswordType":  "Random"\n}',
+        ),
+        (
+            '{\n    "setWallpaper":  true\n}',
+            '{\n    "setWallpaper":  true,\n    "adminPasswordType":  "Random"\n}',
+        ),
         ("{}", '{"adminPasswordType": "Random"}'),
         ('{"adminPasswordType": null}', '{"adminPasswordType": "Random"}'),
     ],
@@ -211,9 +258,11 @@ def test_launch_config_variants(text: str, expected: str) -> None:
 
 
 def test_edit_is_textual_not_reserialised() -> None:
-    text = "<?xml version='1.0'?>\n<!DOCTYPE x>\n<S a = 'q' >\n<Plugins>\n<Plugin ><Name>" \
-           "Ec2SetPassword</Name ><State >Disabled</State ></Plugin >\n<![CDATA[<Plugin>" \
-           "<Name>Ec2SetPassword</Name></Plugin>]]></Plugins>\n</S>\n"
+    text = (
+        "<?xml version='1.0'?>\n<!DOCTYPE x>\n<S a = 'q' >\n<Plugins>\n<Plugin ><Name>"
+        "Ec2SetPassword</Name ><State >Disabled</State ></Plugin >\n<![CDATA[<Plugin>"
+        "<Name>Ec2SetPassword</Name></Plugin>]]></Plugins>\n</S>\n"
+    )
     new, note = edit_ec2config(text, "config.xml")
     assert new == text.replace(">Disabled<", ">Enabled<")
     assert note is not None

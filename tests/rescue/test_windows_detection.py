@@ -84,21 +84,27 @@ def test_paths_in_any_letter_case(tmp_path: Path) -> None:
     make_tree(tmp_path, "ec2launch-v2")
     (tmp_path / "ProgramData").rename(tmp_path / "programdata")
     (tmp_path / "programdata/Amazon/EC2Launch/config").rename(
-        tmp_path / "programdata/Amazon/EC2Launch/CONFIG")
+        tmp_path / "programdata/Amazon/EC2Launch/CONFIG"
+    )
     (tmp_path / "programdata/Amazon/EC2Launch/CONFIG/agent-config.yml").rename(
-        tmp_path / "programdata/Amazon/EC2Launch/CONFIG/Agent-Config.YML")
+        tmp_path / "programdata/Amazon/EC2Launch/CONFIG/Agent-Config.YML"
+    )
     (tmp_path / "programdata/Amazon/EC2Launch/state/.run-once").rename(
-        tmp_path / "programdata/Amazon/EC2Launch/state/.RUN-ONCE")
+        tmp_path / "programdata/Amazon/EC2Launch/state/.RUN-ONCE"
+    )
     config = "programdata/Amazon/EC2Launch/CONFIG/Agent-Config.YML"
     (tmp_path / config).write_bytes(
-        (tmp_path / config).read_bytes().replace(b"type: random", b"type: static"))
+        (tmp_path / config).read_bytes().replace(b"type: random", b"type: static")
+    )
 
     result = enable_password_generation(tmp_path)
 
     assert result["changed_files"] == [config]
     assert result["removed_files"] == ["programdata/Amazon/EC2Launch/state/.RUN-ONCE"]
-    assert result["backups"] == [config + ".reset-access.bak",
-                                 "programdata/Amazon/EC2Launch/state/.RUN-ONCE.reset-access.bak"]
+    assert result["backups"] == [
+        config + ".reset-access.bak",
+        "programdata/Amazon/EC2Launch/state/.RUN-ONCE.reset-access.bak",
+    ]
     assert b"type: random" in (tmp_path / config).read_bytes()
 
 
@@ -148,8 +154,7 @@ def test_a_config_that_is_a_directory(tmp_path: Path) -> None:
         enable_password_generation(tmp_path)
 
 
-def test_the_cli_reports_it_on_one_json_line(tmp_path: Path,
-                                             run_agent: Callable[..., Any]) -> None:
+def test_the_cli_reports_it_on_one_json_line(tmp_path: Path, run_agent: Callable[..., Any]) -> None:
     make_tree(tmp_path, "ec2config")
     code, report = run_agent("--platform", "windows", "--root", str(tmp_path))
     assert code == 0, report
@@ -163,8 +168,7 @@ def test_the_cli_reports_it_on_one_json_line(tmp_path: Path,
     assert "no EC2 launch agent configuration" in report["error"]
 
 
-def test_the_built_agent_repairs_windows(tmp_path: Path,
-                                         run_agent: Callable[..., Any]) -> None:
+def test_the_built_agent_repairs_windows(tmp_path: Path, run_agent: Callable[..., Any]) -> None:
     """The zipapp the SSM document ships carries the Windows package, subpackages included."""
     from rescue.build import build_zipapp
 

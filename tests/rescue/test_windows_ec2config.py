@@ -21,18 +21,22 @@ DISABLED = "      <Name>Ec2SetPassword</Name>\n      <State>Disabled</State>"
 ENABLED = "      <Name>Ec2SetPassword</Name>\n      <State>Enabled</State>"
 
 
-@pytest.mark.parametrize(("encoding", "newline"),
-                         [("utf-8", "\r\n"), ("utf-8-sig", "\r\n"), ("utf-16-le-bom", "\r\n"),
-                          ("utf-8", "\n")])
+@pytest.mark.parametrize(
+    ("encoding", "newline"),
+    [("utf-8", "\r\n"), ("utf-8-sig", "\r\n"), ("utf-16-le-bom", "\r\n"), ("utf-8", "\n")],
+)
 def test_ec2setpassword_is_enabled_and_nothing_else_changes(
-        tmp_path: Path, encoding: str, newline: str) -> None:
+    tmp_path: Path, encoding: str, newline: str
+) -> None:
     original = encode(EC2CONFIG_XML, encoding, newline)
     before, result, after = enable_on(tmp_path, "ec2config", original)
-    assert after[EC2CONFIG_REL] == encode(EC2CONFIG_XML.replace(DISABLED, ENABLED), encoding,
-                                          newline)
+    assert after[EC2CONFIG_REL] == encode(
+        EC2CONFIG_XML.replace(DISABLED, ENABLED), encoding, newline
+    )
     assert after[EC2CONFIG_REL + BAK] == original
-    assert {k: v for k, v in after.items() if k not in (EC2CONFIG_REL, EC2CONFIG_REL + BAK)} == \
-        {k: v for k, v in before.items() if k != EC2CONFIG_REL}
+    assert {k: v for k, v in after.items() if k not in (EC2CONFIG_REL, EC2CONFIG_REL + BAK)} == {
+        k: v for k, v in before.items() if k != EC2CONFIG_REL
+    }
     assert result["agent"] == "ec2config" and result["method"] == "ec2config-ec2setpassword"
     assert result["changed_files"] == [EC2CONFIG_REL]
     assert result["backups"] == [EC2CONFIG_REL + BAK]
@@ -56,29 +60,40 @@ def without_plugin(xml: str) -> str:
     ("text", "expected"),
     [
         # The only Ec2SetPassword is in a comment: it does not count, a plugin is added.
-        (without_plugin(EC2CONFIG_XML),
-         without_plugin(EC2CONFIG_XML).replace(
-             "      <Name>AWS.EC2.Windows.CloudWatch.PlugIn</Name>\n"
-             "      <State>Disabled</State>\n    </Plugin>\n",
-             "      <Name>AWS.EC2.Windows.CloudWatch.PlugIn</Name>\n"
-             "      <State>Disabled</State>\n    </Plugin>\n"
-             "    <Plugin>\n      <Name>Ec2SetPassword</Name>\n"
-             "      <State>Enabled</State>\n    </Plugin>\n")),
-        ("<S>\r\n  <Plugins>\r\n    <Plugin>\r\n      <Name>Ec2SetPassword</Name>\r\n"
-         "    </Plugin>\r\n  </Plugins>\r\n</S>",
-         "<S>\r\n  <Plugins>\r\n    <Plugin>\r\n      <Name>Ec2SetPassword</Name>\r\n"
-         "      <State>Enabled</State>\r\n    </Plugin>\r\n  </Plugins>\r\n</S>"),
-        ("<S><Plugins><Plugin><Name> Ec2SetPassword </Name><State/></Plugin></Plugins></S>",
-         "<S><Plugins><Plugin><Name> Ec2SetPassword </Name><State>Enabled</State></Plugin>"
-         "</Plugins></S>"),
-        ("<S><Plugins><Plugin><Name>Ec2SetPassword</Name><State> disabled </State></Plugin>"
-         "</Plugins></S>",
-         "<S><Plugins><Plugin><Name>Ec2SetPassword</Name><State> Enabled </State></Plugin>"
-         "</Plugins></S>"),
+        (
+            without_plugin(EC2CONFIG_XML),
+            without_plugin(EC2CONFIG_XML).replace(
+                "      <Name>AWS.EC2.Windows.CloudWatch.PlugIn</Name>\n"
+                "      <State>Disabled</State>\n    </Plugin>\n",
+                "      <Name>AWS.EC2.Windows.CloudWatch.PlugIn</Name>\n"
+                "      <State>Disabled</State>\n    </Plugin>\n"
+                "    <Plugin>\n      <Name>Ec2SetPassword</Name>\n"
+                "      <State>Enabled</State>\n    </Plugin>\n",
+            ),
+        ),
+        (
+            "<S>\r\n  <Plugins>\r\n    <Plugin>\r\n      <Name>Ec2SetPassword</Name>\r\n"
+            "    </Plugin>\r\n  </Plugins>\r\n</S>",
+            "<S>\r\n  <Plugins>\r\n    <Plugin>\r\n      <Name>Ec2SetPassword</Name>\r\n"
+            "      <State>Enabled</State>\r\n    </Plugin>\r\n  </Plugins>\r\n</S>",
+        ),
+        (
+            "<S><Plugins><Plugin><Name> Ec2SetPassword </Name><State/></Plugin></Plugins></S>",
+            "<S><Plugins><Plugin><Name> Ec2SetPassword </Name><State>Enabled</State></Plugin>"
+            "</Plugins></S>",
+        ),
+        (
+            "<S><Plugins><Plugin><Name>Ec2SetPassword</Name><State> disabled </State></Plugin>"
+            "</Plugins></S>",
+            "<S><Plugins><Plugin><Name>Ec2SetPassword</Name><State> Enabled </State></Plugin>"
+            "</Plugins></S>",
+        ),
         ("<S><Plugins/></S>", None),
-        ("<S><Plugins></Plugins></S>",
-         "<S><Plugins><Plugin><Name>Ec2SetPassword</Name><State>Enabled</State></Plugin>"
-         "</Plugins></S>"),
+        (
+            "<S><Plugins></Plugins></S>",
+            "<S><Plugins><Plugin><Name>Ec2SetPassword</Name><State>Enabled</State></Plugin>"
+            "</Plugins></S>",
+        ),
     ],
 )
 def test_plugin_shapes(tmp_path: Path, text: str, expected: str | None) -> None:
@@ -95,11 +110,15 @@ def test_plugin_shapes(tmp_path: Path, text: str, expected: str | None) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("<S><Plugins><Plugin><Name>Ec2SetPassword</Name><State>Disabled</State></Plugins></S>",
-         "not well-formed"),
-        ('<!DOCTYPE S [<!ENTITY a "aaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>\n'
-         "<S><Plugins><Plugin><Name>Ec2SetPassword</Name><State>&b;</State></Plugin></Plugins></S>",
-         "declares XML entities"),
+        (
+            "<S><Plugins><Plugin><Name>Ec2SetPassword</Name><State>Disabled</State></Plugins></S>",
+            "not well-formed",
+        ),
+        (
+            '<!DOCTYPE S [<!ENTITY a "aaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>\n'
+            "<S><Plugins><Plugin><Name>Ec2SetPassword</Name><State>&b;</State></Plugin></Plugins></S>",
+            "declares XML entities",
+        ),
         ("", "not well-formed"),
     ],
 )

@@ -44,8 +44,9 @@ def changed_only(before: dict[str, bytes], after: dict[str, bytes]) -> dict[str,
     ("encoding", "newline"),
     [("utf-8", "\n"), ("utf-8", "\r\n"), ("utf-8-sig", "\r\n"), ("utf-16-le-bom", "\r\n")],
 )
-def test_static_password_becomes_random_and_run_once_goes(tmp_path: Path, encoding: str,
-                                                          newline: str) -> None:
+def test_static_password_becomes_random_and_run_once_goes(
+    tmp_path: Path, encoding: str, newline: str
+) -> None:
     original = encode(AWS_STATIC, encoding, newline)
     before, result, after = enable_on(tmp_path, "ec2launch-v2", original)
     assert after[AGENT_CONFIG_REL] == encode(AGENT_CONFIG_AWS, encoding, newline)
@@ -87,7 +88,10 @@ def test_default_config_is_left_alone_and_only_run_once_moves(tmp_path: Path) ->
     result = enable_password_generation(tmp_path)
 
     assert changed_only(before, snapshot(tmp_path)) == {
-        "added": [RUN_ONCE_REL + BAK], "removed": [RUN_ONCE_REL], "changed": []}
+        "added": [RUN_ONCE_REL + BAK],
+        "removed": [RUN_ONCE_REL],
+        "changed": [],
+    }
     assert result["changed_files"] == [] and result["backups"] == [RUN_ONCE_REL + BAK]
 
 
@@ -138,24 +142,31 @@ def test_hand_edited_file_keeps_comments_quotes_and_the_script(tmp_path: Path) -
 def test_missing_task_is_added_at_the_end_of_pre_ready(tmp_path: Path) -> None:
     without = AGENT_CONFIG_AWS.replace(
         "      - task: setAdminAccount\n        inputs:\n          password:\n"
-        "            type: random\n", "")
+        "            type: random\n",
+        "",
+    )
     make_tree(tmp_path, "ec2launch-v2", config=encode(without))
     enable_password_generation(tmp_path)
     expected = without.replace(
         "            - network\n",
         "            - network\n      - task: setAdminAccount\n        inputs:\n"
-        "          password:\n            type: random\n")
+        "          password:\n            type: random\n",
+    )
     assert snapshot(tmp_path)[AGENT_CONFIG_REL] == encode(expected)
 
 
 def test_missing_stage_is_added_before_post_ready(tmp_path: Path) -> None:
-    text = "version: 1.0\nconfig:\n- stage: boot\n  tasks:\n  - task: extendRootPartition\n" \
-           "# after Windows is ready\n- stage: postReady\n  tasks:\n  - task: startSsm\n"
+    text = (
+        "version: 1.0\nconfig:\n- stage: boot\n  tasks:\n  - task: extendRootPartition\n"
+        "# after Windows is ready\n- stage: postReady\n  tasks:\n  - task: startSsm\n"
+    )
     make_tree(tmp_path, "ec2launch-v2", config=encode(text, newline="\r\n"))
     enable_password_generation(tmp_path)
     expected = text.replace(
-        "# after", "- stage: preReady\n  tasks:\n  - task: setAdminAccount\n    inputs:\n"
-        "      password:\n        type: random\n# after")
+        "# after",
+        "- stage: preReady\n  tasks:\n  - task: setAdminAccount\n    inputs:\n"
+        "      password:\n        type: random\n# after",
+    )
     assert snapshot(tmp_path)[AGENT_CONFIG_REL] == encode(expected, newline="\r\n")
 
 
@@ -166,7 +177,9 @@ def test_json_agent_config(tmp_path: Path) -> None:
     new = decode(snapshot(tmp_path)[AGENT_CONFIG_REL])
     expected = AGENT_CONFIG_JSON.replace('"static",\n', '"random"\n').replace(
         '                                                                         "data":  '
-        '"Winter2024!"\n', "")
+        '"Winter2024!"\n',
+        "",
+    )
     assert new == expected.replace("\n", "\r\n")
     assert json.loads(new)["config"][1]["tasks"][0]["inputs"] == {"password": {"type": "random"}}
 
@@ -175,8 +188,11 @@ def test_json_agent_config(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("config:\n\t- stage: preReady\n", "tabs"),
-        ("config:\n  - stage: preReady\n    tasks:\n      - task: setAdminAccount\n"
-         "        inputs:\n          password: {type: static, data: x}\n", "block mapping"),
+        (
+            "config:\n  - stage: preReady\n    tasks:\n      - task: setAdminAccount\n"
+            "        inputs:\n          password: {type: static, data: x}\n",
+            "block mapping",
+        ),
         ("config: [{stage: preReady}]\n", "block list"),
         ("version: 1.0\n", "no 'config'"),
         ("", "empty"),
@@ -186,8 +202,11 @@ def test_json_agent_config(tmp_path: Path) -> None:
         ("config:\n  - stage: a\n---\nconfig:\n", "several YAML documents"),
         ("- stage: preReady\n", "top level is a list"),
         ('{"config": [}', "not valid JSON"),
-        ("config:\n  - stage: preReady\n    tasks:\n      - task: setAdminAccount\n"
-         "        inputs:\n          password:\n            type: &t static\n", "anchors"),
+        (
+            "config:\n  - stage: preReady\n    tasks:\n      - task: setAdminAccount\n"
+            "        inputs:\n          password:\n            type: &t static\n",
+            "anchors",
+        ),
     ],
 )
 def test_files_it_cannot_edit_safely_are_refused(tmp_path: Path, text: str, message: str) -> None:

@@ -52,8 +52,9 @@ def test_a_new_section_goes_at_the_end_after_a_line_ending() -> None:
     assert ini.render() == "[Startup]\n0CmdLine=a.cmd\n[Shutdown]\n0CmdLine=b.cmd\n0Parameters=\n"
 
 
-@pytest.mark.parametrize(("text", "newline"), [("", "\r\n"), ("[General]", "\r\n"),
-                                               ("[General]\r", "\r")])
+@pytest.mark.parametrize(
+    ("text", "newline"), [("", "\r\n"), ("[General]", "\r\n"), ("[General]\r", "\r")]
+)
 def test_added_lines_take_the_files_line_ending(text: str, newline: str) -> None:
     ini = Ini.parse(text)
     ini.put("General", "Version", "1")

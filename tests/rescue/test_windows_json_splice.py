@@ -24,12 +24,12 @@ def test_values_carry_their_offsets_in_the_text() -> None:
     text = '{"a": [1, "x\\"y", null], "b": {"c": -2.5e3}}'
     root = parse(text, "f.json")
     assert root.kind == "object" and (root.start, root.end) == (0, len(text))
-    (_, array), = members(root, "a")
+    ((_, array),) = members(root, "a")
     assert array.kind == "array" and text[array.start : array.end] == '[1, "x\\"y", null]'
     assert [item.value for item in array.items] == [1, 'x"y', None]
     assert [text[item.start : item.end] for item in array.items] == ["1", '"x\\"y"', "null"]
-    (_, inner), = members(root, "b")
-    (_, number), = members(inner, "c")
+    ((_, inner),) = members(root, "b")
+    ((_, number),) = members(inner, "c")
     assert number.value == -2500.0 and text[number.start : number.end] == "-2.5e3"
 
 
@@ -93,12 +93,12 @@ def test_the_only_member_is_removed() -> None:
 
 
 def test_splice_replaces_exactly_the_span() -> None:
-    (_, value), = members(parse(POWERSHELL, "f.json"), "adminPasswordType")
+    ((_, value),) = members(parse(POWERSHELL, "f.json"), "adminPasswordType")
     new = splice(POWERSHELL, value.start, value.end, '"Random"')
     assert new == POWERSHELL.replace('"DoNothing"', '"Random"')
 
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.text(max_size=8))
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.text(max_size=8))
 VALUES = st.recursive(
     SCALARS,
     lambda inner: st.one_of(
@@ -106,12 +106,14 @@ VALUES = st.recursive(
     ),
     max_leaves=8,
 )
-LAYOUTS = st.sampled_from([
-    {"indent": None, "separators": (",", ":")},
-    {"indent": None, "separators": (", ", ": ")},
-    {"indent": 2},
-    {"indent": 4, "separators": (",", ":  ")},
-])
+LAYOUTS = st.sampled_from(
+    [
+        {"indent": None, "separators": (",", ":")},
+        {"indent": None, "separators": (", ", ": ")},
+        {"indent": 2},
+        {"indent": 4, "separators": (",", ":  ")},
+    ]
+)
 
 
 @settings(max_examples=100, deadline=None)

@@ -66,8 +66,9 @@ class NtfsVolume:
 
     def unmount(self) -> None:
         for _ in range(20):
-            done = subprocess.run(["umount", str(self.mountpoint)], capture_output=True,
-                                  check=False)
+            done = subprocess.run(
+                ["umount", str(self.mountpoint)], capture_output=True, check=False
+            )
             if done.returncode == 0:
                 self.mounted = False
                 return
@@ -115,8 +116,9 @@ def read_back(root: Path) -> dict[str, tuple[bytes | None, bytes]]:
     return found
 
 
-def differences(before: dict[str, tuple[bytes | None, bytes]],
-                after: dict[str, tuple[bytes | None, bytes]]) -> dict[str, list[str]]:
+def differences(
+    before: dict[str, tuple[bytes | None, bytes]], after: dict[str, tuple[bytes | None, bytes]]
+) -> dict[str, list[str]]:
     return {
         "added": sorted(set(after) - set(before)),
         "removed": sorted(set(before) - set(after)),
@@ -137,8 +139,11 @@ def test_ec2launch_v2_on_ntfs(ntfs: NtfsVolume) -> None:
 
     after = read_back(ntfs.remount())
     assert differences(before, after) == {
-        "added": [AGENT_CONFIG_REL + BAK, RUN_ONCE_REL + BAK], "removed": [RUN_ONCE_REL],
-        "content": [AGENT_CONFIG_REL], "security": []}
+        "added": [AGENT_CONFIG_REL + BAK, RUN_ONCE_REL + BAK],
+        "removed": [RUN_ONCE_REL],
+        "content": [AGENT_CONFIG_REL],
+        "security": [],
+    }
     assert after[AGENT_CONFIG_REL] == (encode(AGENT_CONFIG_AWS, "utf-8-sig", "\r\n"), CUSTOM_ACL)
     assert after[AGENT_CONFIG_REL + BAK] == before[AGENT_CONFIG_REL]  # content and descriptor
     assert after[RUN_ONCE_REL + BAK] == (b"", run_once_acl)
@@ -159,13 +164,24 @@ def test_ec2launch_v1_on_ntfs(ntfs: NtfsVolume) -> None:
     result = enable_password_generation(ntfs.mountpoint)
 
     after = read_back(ntfs.remount())
-    policy_dirs = ["Windows/System32/GroupPolicy", "Windows/System32/GroupPolicy/Machine",
-                   "Windows/System32/GroupPolicy/Machine/Scripts", STARTUP_REL]
-    created = [f"{STARTUP_REL}/ResetAccess-EC2Launch-Init.cmd",
-               f"{STARTUP_REL}/ResetAccess-EC2Launch-Init.gpt.ini", SCRIPTS_INI_REL, GPT_INI_REL]
+    policy_dirs = [
+        "Windows/System32/GroupPolicy",
+        "Windows/System32/GroupPolicy/Machine",
+        "Windows/System32/GroupPolicy/Machine/Scripts",
+        STARTUP_REL,
+    ]
+    created = [
+        f"{STARTUP_REL}/ResetAccess-EC2Launch-Init.cmd",
+        f"{STARTUP_REL}/ResetAccess-EC2Launch-Init.gpt.ini",
+        SCRIPTS_INI_REL,
+        GPT_INI_REL,
+    ]
     assert differences(before, after) == {
-        "added": sorted([LAUNCH_CONFIG_REL + BAK, *policy_dirs, *created]), "removed": [],
-        "content": [LAUNCH_CONFIG_REL], "security": []}
+        "added": sorted([LAUNCH_CONFIG_REL + BAK, *policy_dirs, *created]),
+        "removed": [],
+        "content": [LAUNCH_CONFIG_REL],
+        "security": [],
+    }
     expected = encode(LAUNCH_CONFIG.replace('"DoNothing"', '"Random"'), "utf-16-le-bom", "\r\n")
     assert after[LAUNCH_CONFIG_REL] == (expected, CUSTOM_ACL)
     assert after[LAUNCH_CONFIG_REL + BAK] == (original, CUSTOM_ACL)
@@ -178,7 +194,9 @@ def test_ec2launch_v1_on_ntfs(ntfs: NtfsVolume) -> None:
     assert gpt_ini is not None and b"Version=1\r\n" in gpt_ini
     assert after[SCRIPTS_INI_REL][0] == encode(
         "[Startup]\r\n0CmdLine=ResetAccess-EC2Launch-Init.cmd\r\n0Parameters=\r\n",
-        "utf-16-le-bom", "\r\n")
+        "utf-16-le-bom",
+        "\r\n",
+    )
     assert result["created_files"] == [*policy_dirs, *created]
 
     assert enable_password_generation(ntfs.mountpoint)["changed"] is False
@@ -192,7 +210,8 @@ def test_ec2config_on_ntfs_in_other_letter_cases(ntfs: NtfsVolume) -> None:
     # ntfs-3g looks names up case-sensitively; Windows wrote these in its own way.
     (root / "Program Files").rename(root / "PROGRAM FILES")
     (root / "PROGRAM FILES/Amazon/Ec2ConfigService/Settings/config.xml").rename(
-        root / "PROGRAM FILES/Amazon/Ec2ConfigService/Settings/Config.xml")
+        root / "PROGRAM FILES/Amazon/Ec2ConfigService/Settings/Config.xml"
+    )
     rel = "PROGRAM FILES/Amazon/Ec2ConfigService/Settings/Config.xml"
     before = read_back(ntfs.remount())
 
@@ -200,10 +219,15 @@ def test_ec2config_on_ntfs_in_other_letter_cases(ntfs: NtfsVolume) -> None:
 
     after = read_back(ntfs.remount())
     assert differences(before, after) == {
-        "added": [rel + BAK], "removed": [], "content": [rel], "security": []}
+        "added": [rel + BAK],
+        "removed": [],
+        "content": [rel],
+        "security": [],
+    }
     enabled = EC2CONFIG_XML.replace(
         "<Name>Ec2SetPassword</Name>\n      <State>Disabled</State>",
-        "<Name>Ec2SetPassword</Name>\n      <State>Enabled</State>")
+        "<Name>Ec2SetPassword</Name>\n      <State>Enabled</State>",
+    )
     assert after[rel][0] == encode(enabled, "utf-8-sig", "\r\n")
     assert after[rel + BAK] == before[rel]
     assert result["changed_files"] == [rel] and EC2CONFIG_REL not in after

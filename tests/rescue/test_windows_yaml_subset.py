@@ -73,8 +73,10 @@ def test_structure_and_scalars_as_yaml_reads_them() -> None:
     assert doc.scalar(doc.key(block, "type")) == "static"
     assert doc.scalar(doc.key(block, "data")) == "it's #1"  # '' unescaped, # inside quotes
     stages = nested(doc, doc.root(), "config")
-    names = [doc.scalar(doc.key(doc.item_mapping(stages, *item) or stages, "stage"))
-             for item in doc.items(stages)]
+    names = [
+        doc.scalar(doc.key(doc.item_mapping(stages, *item) or stages, "stage"))
+        for item in doc.items(stages)
+    ]
     assert names == ["preReady", "postReady"]
 
 
@@ -101,8 +103,9 @@ def test_an_entry_goes_with_its_nested_lines_not_the_comment_after() -> None:
     inputs = doc.key(task, "inputs")
     assert inputs is not None
     doc.remove_entry(inputs)
-    assert doc.render() == CONFIG.replace(CONFIG[CONFIG.index("        inputs:") :
-                                                 CONFIG.index("  # after")], "")
+    assert doc.render() == CONFIG.replace(
+        CONFIG[CONFIG.index("        inputs:") : CONFIG.index("  # after")], ""
+    )
 
 
 def test_lines_added_after_the_last_one_take_the_files_line_ending() -> None:
@@ -135,8 +138,9 @@ def test_a_block_scalar_is_text_not_structure() -> None:
     assert doc.render() == "config: []\n"
 
 
-@pytest.mark.parametrize(("text", "indent"), [(CONFIG, 2), ("a:\n    b:\n        c: 1\n", 4),
-                                              ("- a\n", 2)])
+@pytest.mark.parametrize(
+    ("text", "indent"), [(CONFIG, 2), ("a:\n    b:\n        c: 1\n", 4), ("- a\n", 2)]
+)
 def test_the_files_indentation_step(text: str, indent: int) -> None:
     assert YamlDocument(text, REL).step() == indent
 
@@ -149,8 +153,9 @@ def test_the_files_indentation_step(text: str, indent: int) -> None:
         ("a:\n    b: 1\n  c: 2\n", 3, "indented less than its block"),
     ],
 )
-def test_what_it_could_misread_is_refused_naming_the_line(text: str, line: int,
-                                                          message: str) -> None:
+def test_what_it_could_misread_is_refused_naming_the_line(
+    text: str, line: int, message: str
+) -> None:
     with pytest.raises(ConfigParseError, match=rf"^{REL} line {line}: .*{message}"):
         doc = YamlDocument(text, REL)
         root = doc.root()

@@ -28,7 +28,7 @@ def worst_case_seconds(config: Any) -> float:
     server's x-amz-retry-after by at most 5 s: botocore retries/standard.py)."""
     retries = config.retries or {}
     attempts = retries.get("total_max_attempts") or retries.get("max_attempts", 2) + 1
-    backoff = sum(min(2 ** i, 20) + 5 for i in range(attempts - 1))
+    backoff = sum(min(2**i, 20) + 5 for i in range(attempts - 1))
     return float(attempts * (config.connect_timeout + config.read_timeout) + backoff)
 
 
@@ -43,8 +43,9 @@ def fresh_clients(monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_every_function_knows_its_own_timeout(synth: Synth) -> None:
     for handler, (_, function) in functions_by_handler(synth).items():
         props = function["Properties"]
-        assert float(props["Environment"]["Variables"][TIMEOUT_VARIABLE]) == props["Timeout"], \
+        assert float(props["Environment"]["Variables"][TIMEOUT_VARIABLE]) == props["Timeout"], (
             handler
+        )
 
 
 def test_a_slow_call_fails_well_inside_every_function(synth: Synth, fresh_clients: Any) -> None:
@@ -52,7 +53,8 @@ def test_a_slow_call_fails_well_inside_every_function(synth: Synth, fresh_client
     for handler, (_, function) in functions_by_handler(synth).items():
         timeout = function["Properties"]["Timeout"]
         fresh_clients.setenv(
-            TIMEOUT_VARIABLE, function["Properties"]["Environment"]["Variables"][TIMEOUT_VARIABLE])
+            TIMEOUT_VARIABLE, function["Properties"]["Environment"]["Variables"][TIMEOUT_VARIABLE]
+        )
         runtime.reset_clients()
         for service in ("ec2", "ssm", "dynamodb"):
             worst = worst_case_seconds(runtime.client(service).meta.config)
@@ -62,8 +64,7 @@ def test_a_slow_call_fails_well_inside_every_function(synth: Synth, fresh_client
     print(json.dumps(figures, sort_keys=True))
 
 
-def test_unknown_function_timeout_gets_the_shortest_functions_clients(
-        fresh_clients: Any) -> None:
+def test_unknown_function_timeout_gets_the_shortest_functions_clients(fresh_clients: Any) -> None:
     fresh_clients.delenv(TIMEOUT_VARIABLE, raising=False)
     assert worst_case_seconds(runtime.client("ec2").meta.config) <= 0.75 * 20
 

@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_call_a_handler_makes_is_mapped() -> None:
     package = Package(ROOT)
-    handlers = sorted(p.stem for p in (ROOT / "lambdas" / "handlers").glob("*.py")
-                      if p.stem != "__init__")
+    handlers = sorted(
+        p.stem for p in (ROOT / "lambdas" / "handlers").glob("*.py") if p.stem != "__init__"
+    )
     called = set().union(*(package.actions(f"lambdas.handlers.{h}") for h in handlers))
     assert called  # the scan found the handlers' calls
     assert sorted(called - set(iam_operations.OPERATIONS)) == []

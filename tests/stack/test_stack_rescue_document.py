@@ -160,8 +160,10 @@ def test_document_with_its_largest_parameter_values_leaves_room_for_the_agent_to
     rendered["mainSteps"][0]["inputs"]["runCommand"] = ssm_render(content, LARGEST).split("\n")
     size = content_size(rendered) + sum(len(v) for v in LARGEST.values())
     headroom = SIZE_BUDGET - size
-    print(f"rescue document: {content_size(content)} bytes, {size} with its largest values; "
-          f"{headroom} under {SIZE_BUDGET}, {MAX_CONTENT_BYTES - size} under {MAX_CONTENT_BYTES}")
+    print(
+        f"rescue document: {content_size(content)} bytes, {size} with its largest values; "
+        f"{headroom} under {SIZE_BUDGET}, {MAX_CONTENT_BYTES - size} under {MAX_CONTENT_BYTES}"
+    )
     assert size_with_values(content, LARGEST) == size  # as `python -m stacks.rescue_document` says
     assert size <= SIZE_BUDGET
     assert headroom >= RESERVE_BYTES, (
@@ -357,21 +359,29 @@ def test_an_old_python3_stops_the_document_with_its_own_reason(sandbox: dict[str
     (sandbox["bin"] / "python3").unlink()
     (sandbox["bin"] / "python3").symlink_to(python)
     content = document_content(build_zipapp_bytes())
-    result = run_script(content, sandbox, {"Platform": "linux", "Target": "/",
-                                           "PublicKey": ed25519_key()})
+    result = run_script(
+        content, sandbox, {"Platform": "linux", "Target": "/", "PublicKey": ed25519_key()}
+    )
     version = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
-    found = subprocess.run([str(python), "-c", version],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    found = subprocess.run(
+        [str(python), "-c", version], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert result.returncode == EXIT_PYTHON_UNSUITABLE
-    assert json.loads(result.stdout) == {"ok": False, "reason": PYTHON_UNSUITABLE,
-                                         "error": unsuitable_python_message(found)}
+    assert json.loads(result.stdout) == {
+        "ok": False,
+        "reason": PYTHON_UNSUITABLE,
+        "error": unsuitable_python_message(found),
+    }
     assert list(sandbox["tmp"].iterdir()) == [], "nothing is unpacked on an unsuitable python3"
 
 
 def test_no_python3_stops_the_document_with_its_own_reason(sandbox: dict[str, Path]) -> None:
     (sandbox["bin"] / "python3").unlink()
-    result = run_script(document_content(fake_agent()), sandbox,
-                        {"Platform": "linux", "Target": "/", "PublicKey": ed25519_key()})
+    result = run_script(
+        document_content(fake_agent()),
+        sandbox,
+        {"Platform": "linux", "Target": "/", "PublicKey": ed25519_key()},
+    )
     assert result.returncode == EXIT_PYTHON_UNSUITABLE
     assert json.loads(result.stdout)["error"] == unsuitable_python_message("missing")
 
@@ -381,9 +391,15 @@ def test_the_real_agent_unpacks_and_runs_on_python37(sandbox: dict[str, Path]) -
     # must unpack and run there (it refuses this key, whose data is no ed25519 key, at once).
     (sandbox["bin"] / "python3").unlink()
     (sandbox["bin"] / "python3").symlink_to(pyenv_python("3.7"))
-    result = run_script(document_content(build_zipapp_bytes()), sandbox,
-                        {"Platform": "linux", "Target": "vol-0123456789abcdef0",
-                         "PublicKey": "ssh-ed25519 " + "A" * 68})
+    result = run_script(
+        document_content(build_zipapp_bytes()),
+        sandbox,
+        {
+            "Platform": "linux",
+            "Target": "vol-0123456789abcdef0",
+            "PublicKey": "ssh-ed25519 " + "A" * 68,
+        },
+    )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert result.returncode == 1 and report["ok"] is False, result.stderr
     assert "key" in report["error"] and "reason" not in report, report
@@ -406,9 +422,22 @@ def test_the_agent_uses_nothing_newer_than_the_python_the_document_admits(
     if shipped:
         zipfile.ZipFile(io.BytesIO(build_zipapp_bytes())).extractall(tmp_path)
         checked = str(tmp_path)
-    done = subprocess.run([sys.executable, "-c", vermin, "--no-tips", "--eval-annotations",
-                           "--violations", f"-t={target}-", checked], capture_output=True,
-                          text=True, check=False, cwd=Path(__file__).resolve().parents[2])
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            vermin,
+            "--no-tips",
+            "--eval-annotations",
+            "--violations",
+            f"-t={target}-",
+            checked,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -423,11 +452,18 @@ def test_the_packed_agent_is_plain_text_that_ssm_and_json_leave_alone() -> None:
     assert json.dumps(packed) == f'"{packed}"'
     script = "\n".join(document_content(zipapp)["mainSteps"][0]["inputs"]["runCommand"])
     assert set(re.findall(r"\{\{.*?\}\}", script)) == {
-        "{{ Platform }}", "{{ Target }}", "{{ PublicKey }}"}
+        "{{ Platform }}",
+        "{{ Target }}",
+        "{{ PublicKey }}",
+    }
     # Every byte value, so that base85 has { and } to swap: the script's own unpacking reads it.
     every = bytes(range(256)) * 4
-    unpacked = subprocess.run([sys.executable, "-c", UNPACK], input=pack(every).encode() + b"\n",
-                              capture_output=True, check=True).stdout
+    unpacked = subprocess.run(
+        [sys.executable, "-c", UNPACK],
+        input=pack(every).encode() + b"\n",
+        capture_output=True,
+        check=True,
+    ).stdout
     assert unpacked == unpack(pack(every)) == every
 
 
@@ -435,8 +471,10 @@ def test_the_size_report_names_every_module() -> None:
     import rescue.build
 
     report = size_report()
-    shipped = [path.relative_to(rescue.build.PACKAGE_DIR.parent).as_posix()
-               for path in rescue.build.agent_sources()]
+    shipped = [
+        path.relative_to(rescue.build.PACKAGE_DIR.parent).as_posix()
+        for path in rescue.build.agent_sources()
+    ]
     assert "rescue/linux/authorized_keys.py" in shipped  # the scan found the packages
     assert [module for module in shipped if module not in report] == []
     assert f"{content_size(document_content(build_zipapp_bytes()))} bytes" in report
@@ -452,7 +490,8 @@ def test_the_zipapp_holds_subpackages_and_is_reproducible(
     (package / "__init__.py").write_text('"""Agent."""\n')
     (package / "__main__.py").write_text(
         "import sys\nfrom rescue.windows.ec2launch import NAME  # a subpackage\n"
-        "def main():\n    print(NAME)\n    return 0\n")
+        "def main():\n    print(NAME)\n    return 0\n"
+    )
     (package / "windows" / "__init__.py").write_text("")
     (package / "windows" / "ec2launch.py").write_text('NAME = "v2"  # comment\n')
     (package / "build.py").write_text("raise SystemExit('build-time only')\n")

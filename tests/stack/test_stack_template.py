@@ -67,7 +67,8 @@ def test_functions_run_python313_arm64_with_the_layer_tracing_and_own_role(synth
         ):
             assert env[name], (handler, name)
         assert bool(env["STATE_MACHINE_ARN"]) == (
-            handler in {p.handler for p in EVENT_FUNCTIONS}), handler
+            handler in {p.handler for p in EVENT_FUNCTIONS}
+        ), handler
         assert "LoggingConfig" in props and "LogGroup" in props["LoggingConfig"], handler
         roles.add(json.dumps(props["Role"]))
         code.add(json.dumps(props["Code"], sort_keys=True))

@@ -29,18 +29,27 @@ def world(account: LocalAccount) -> dict[str, Any]:
     ones every time."""
     ec2, ssm = _client("ec2"), _client("ssm")
     backend = emulator.ec2_backend()
-    instances = sorted(i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
-                       for i in r["Instances"] if i["State"]["Name"] != "terminated")
-    parameters = sorted(p["Name"] for page in ssm.get_paginator(
-        "get_parameters_by_path").paginate(Path="/", Recursive=True) for p in page["Parameters"])
+    instances = sorted(
+        i["InstanceId"]
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] != "terminated"
+    )
+    parameters = sorted(
+        p["Name"]
+        for page in ssm.get_paginator("get_parameters_by_path").paginate(Path="/", Recursive=True)
+        for p in page["Parameters"]
+    )
     executions = _client("stepfunctions").list_executions(
-        stateMachineArn=account.engine.state_machine_arn)["executions"]
+        stateMachineArn=account.engine.state_machine_arn
+    )["executions"]
     return {
         "instances": instances,
         "volumes": sorted(backend.volumes),
         "key pairs": sorted(k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]),
-        "security groups": sorted(g["GroupId"] for g in ec2.describe_security_groups()[
-            "SecurityGroups"]),
+        "security groups": sorted(
+            g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]
+        ),
         "images": sorted(backend.amis),
         "snapshots": sorted(backend.snapshots),
         "parameters": parameters,

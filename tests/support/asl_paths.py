@@ -40,7 +40,10 @@ def online_tasks() -> list[str]:
     """Every Task after Preflight on the online path (Route sends the run to Run Command)."""
     asl = definition()
     route = asl["States"]["Route"]
-    online = next(c["Next"] for c in route["Choices"]
-                  if c.get("Variable") == "$.plan.Mode" and c.get("StringEquals") == "online")
+    online = next(
+        c["Next"]
+        for c in route["Choices"]
+        if c.get("Variable") == "$.plan.Mode" and c.get("StringEquals") == "online"
+    )
     tasks = _tasks_from(asl["States"], online, {})
     return [t for t in tasks if t not in FAILURE_PATH]

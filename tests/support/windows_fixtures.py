@@ -151,6 +151,7 @@ GPT_INI_EXISTING = (
 )
 SCRIPTS_INI_EXISTING = "\r\n[Startup]\r\n0CmdLine=inventory.cmd\r\n0Parameters=/quiet\r\n"
 
+
 def encode(text: str, encoding: str = "utf-8", newline: str = "\n") -> bytes:
     """The text with `newline` line endings in one of: utf-8, utf-8-sig, utf-16-le-bom."""
     text = text.replace("\r\n", "\n").replace("\n", newline)

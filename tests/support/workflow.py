@@ -15,17 +15,22 @@ from local.checks import key_logs_in
 from local.engine import Engine
 from local.scenario import Scenario
 
-OLD_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGw0c3RrZXlsb3N0a2V5bG9zdGtleWxvc3RrZXkx "
-           "lost@laptop")
+OLD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGw0c3RrZXlsb3N0a2V5bG9zdGtleWxvc3RrZXkx lost@laptop"
 
 
 def linux_instance(**overrides: Any) -> dict[str, Any]:
     instance: dict[str, Any] = {
-        "platform": "linux", "state": "running", "root_device": "/dev/xvda",
-        "encrypted": False, "ssm": False, "tags": {},
-        "volume": {"distro": "amzn2023", "authorized_keys_file": ".ssh/authorized_keys",
-                   "users": [{"name": "ec2-user", "uid": 1000, "gid": 1000,
-                              "authorized_keys": [OLD_KEY]}]},
+        "platform": "linux",
+        "state": "running",
+        "root_device": "/dev/xvda",
+        "encrypted": False,
+        "ssm": False,
+        "tags": {},
+        "volume": {
+            "distro": "amzn2023",
+            "authorized_keys_file": ".ssh/authorized_keys",
+            "users": [{"name": "ec2-user", "uid": 1000, "gid": 1000, "authorized_keys": [OLD_KEY]}],
+        },
     }
     instance.update(overrides)
     return instance
@@ -33,8 +38,13 @@ def linux_instance(**overrides: Any) -> dict[str, Any]:
 
 def windows_instance(agent: str = "ec2launch-v2", **overrides: Any) -> dict[str, Any]:
     instance: dict[str, Any] = {
-        "platform": "windows", "state": "running", "root_device": "/dev/sda1",
-        "encrypted": False, "ssm": False, "tags": {}, "volume": {"windows_agent": agent},
+        "platform": "windows",
+        "state": "running",
+        "root_device": "/dev/sda1",
+        "encrypted": False,
+        "ssm": False,
+        "tags": {},
+        "volume": {"windows_agent": agent},
     }
     instance.update(overrides)
     return instance
@@ -57,13 +67,19 @@ class Run:
         return parameter["value"] if parameter else None
 
     def states_entered(self) -> list[str]:
-        return [e["stateEnteredEventDetails"]["name"] for e in self.report["history"]
-                if "stateEnteredEventDetails" in e]
+        return [
+            e["stateEnteredEventDetails"]["name"]
+            for e in self.report["history"]
+            if "stateEnteredEventDetails" in e
+        ]
 
     def mutating_calls(self) -> dict[str, int]:
         reads = ("Describe", "Get", "List")
-        return {call: count for call, count in self.report["api_calls"].items()
-                if not call.split(":", 1)[1].startswith(reads)}
+        return {
+            call: count
+            for call, count in self.report["api_calls"].items()
+            if not call.split(":", 1)[1].startswith(reads)
+        }
 
     # -- what every run must leave true ------------------------------------------------------
     def assert_restored(self, name: str = "web", state: str | None = None) -> None:
@@ -79,23 +95,29 @@ class Run:
 
     def assert_key_opens(self, name: str = "web", users: tuple[str, ...] = ("ec2-user",)) -> None:
         assert self.key(name), "no private key in Parameter Store"
-        assert self.world["parameters"][
-            key_parameter(self.instance(name)["id"])]["type"] == "SecureString"
+        assert (
+            self.world["parameters"][key_parameter(self.instance(name)["id"])]["type"]
+            == "SecureString"
+        )
         assert sorted(key_logs_in(self.report, name, self.instance(name)["id"])) == sorted(users)
 
     def assert_no_secret_leaked(self) -> None:
         # Keys and passwords published, and every SecureString a handler wrote on the way
         # (a failed run's pending key is deleted again, but must not have leaked either).
-        secrets = [p["value"] for n, p in self.world["parameters"].items()
-                   if n.startswith((f"{KEY_PARAMETERS}/", f"{PASSWORD_PARAMETERS}/"))]
+        secrets = [
+            p["value"]
+            for n, p in self.world["parameters"].items()
+            if n.startswith((f"{KEY_PARAMETERS}/", f"{PASSWORD_PARAMETERS}/"))
+        ]
         secrets += self.engine.secrets_written
         places = {
             "history": json.dumps(self.report["history"]),
             "output": json.dumps(self.report["output"]),
             "logs": self.engine.logs.getvalue(),
             "SSM command parameters": json.dumps(self.engine.ssm_world.commands_sent),
-            "SSM command output": json.dumps([(i.stdout, i.stderr) for i in
-                                              self.engine.ssm_world.invocations.values()]),
+            "SSM command output": json.dumps(
+                [(i.stdout, i.stderr) for i in self.engine.ssm_world.invocations.values()]
+            ),
         }
         for secret in secrets:
             body = "".join(line for line in secret.splitlines() if "PRIVATE KEY" not in line)
@@ -139,18 +161,26 @@ class Run:
 RunScenario = Callable[..., Run]
 
 
-def run(instances: dict[str, Any] | None = None, input: Any = None,
-        faults: list[dict[str, Any]] | None = None, abort_at: str | None = None,
-        prepare: Callable[[Engine], None] | None = None, copies: int = 1,
-        eventual_consistency: Any = None, workdir: Path | None = None) -> Run:
+def run(
+    instances: dict[str, Any] | None = None,
+    input: Any = None,
+    faults: list[dict[str, Any]] | None = None,
+    abort_at: str | None = None,
+    prepare: Callable[[Engine], None] | None = None,
+    copies: int = 1,
+    eventual_consistency: Any = None,
+    workdir: Path | None = None,
+) -> Run:
     """Run one scenario (by default: one Linux instance, reset offline) to its end; the
     volumes stay in `workdir` when one is given, for the test to read after."""
-    scenario = Scenario.from_dict({
-        "instances": copy.deepcopy(instances or {"web": linux_instance()}),
-        "input": input if input is not None else {"InstanceId": "@web"},
-        "faults": faults or [],
-        **({"abort_at": abort_at} if abort_at else {}),
-        **({"eventual_consistency": eventual_consistency} if eventual_consistency else {}),
-    })
+    scenario = Scenario.from_dict(
+        {
+            "instances": copy.deepcopy(instances or {"web": linux_instance()}),
+            "input": input if input is not None else {"InstanceId": "@web"},
+            "faults": faults or [],
+            **({"abort_at": abort_at} if abort_at else {}),
+            **({"eventual_consistency": eventual_consistency} if eventual_consistency else {}),
+        }
+    )
     engine = Engine(scenario, prepare=prepare, copies=copies, workdir=workdir)
     return Run(engine, engine.run())

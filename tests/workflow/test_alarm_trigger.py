@@ -8,23 +8,40 @@ from tests.support.workflow import RunScenario, linux_instance
 
 
 def alarm_event(metric_math: bool = False) -> dict[str, Any]:
-    metric = {"id": "m1", "metricStat": {"metric": {
-        "namespace": "AWS/EC2", "name": "StatusCheckFailed_Instance",
-        "dimensions": {"InstanceId": "@web"}}, "period": 60, "stat": "Maximum"},
-        "returnData": not metric_math}
+    metric = {
+        "id": "m1",
+        "metricStat": {
+            "metric": {
+                "namespace": "AWS/EC2",
+                "name": "StatusCheckFailed_Instance",
+                "dimensions": {"InstanceId": "@web"},
+            },
+            "period": 60,
+            "stat": "Maximum",
+        },
+        "returnData": not metric_math,
+    }
     metrics = [metric]
     if metric_math:
-        metrics.append({"id": "e1", "expression": "MAX([m1])", "label": "failed",
-                        "returnData": True})
+        metrics.append(
+            {"id": "e1", "expression": "MAX([m1])", "label": "failed", "returnData": True}
+        )
     return {
-        "version": "0", "id": "c4c1c1c9-6542-e61b-6ef0-8c4d36933a92",
-        "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
-        "account": "123456789012", "time": "2026-11-28T04:00:00Z", "region": "us-east-1",
+        "version": "0",
+        "id": "c4c1c1c9-6542-e61b-6ef0-8c4d36933a92",
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": "123456789012",
+        "time": "2026-11-28T04:00:00Z",
+        "region": "us-east-1",
         "resources": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:ResetAccess-web"],
         "detail": {
             "alarmName": "ResetAccess-web",
-            "state": {"value": "ALARM", "reason": "Threshold Crossed",
-                      "timestamp": "2026-11-28T04:00:00.000+0000"},
+            "state": {
+                "value": "ALARM",
+                "reason": "Threshold Crossed",
+                "timestamp": "2026-11-28T04:00:00.000+0000",
+            },
             "previousState": {"value": "OK"},
             "configuration": {"metrics": metrics},
         },

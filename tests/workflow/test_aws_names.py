@@ -23,6 +23,7 @@ def named(name: str) -> Callable[[Engine], None]:
     def prepare(engine: Engine) -> None:
         engine.execution_name = name
         engine.execution_names = [name]
+
     return prepare
 
 
@@ -38,8 +39,7 @@ def test_default_offline_run_makes_a_backup_ami_aws_accepts(run_scenario: RunSce
     run.assert_key_opens()
 
 
-def test_execution_name_with_characters_resource_names_refuse(run_scenario: RunScenario
-                                                              ) -> None:
+def test_execution_name_with_characters_resource_names_refuse(run_scenario: RunScenario) -> None:
     run = run_scenario(prepare=named(ODD_NAME))
 
     assert run.report["output"]["Outcome"] == "succeeded", run.report["output"]
@@ -48,11 +48,13 @@ def test_execution_name_with_characters_resource_names_refuse(run_scenario: RunS
     run.assert_nothing_left()
 
 
-def test_janitor_cleans_up_after_an_execution_with_such_a_name(run_scenario: RunScenario
-                                                               ) -> None:
+def test_janitor_cleans_up_after_an_execution_with_such_a_name(run_scenario: RunScenario) -> None:
     # Stopped once the helper and its network exist: the janitor finds them by the same tag.
-    run = run_scenario(input={"InstanceId": "@web", "KeyType": "ed25519"},
-                       abort_at="AttachToHelper", prepare=named(ODD_NAME))
+    run = run_scenario(
+        input={"InstanceId": "@web", "KeyType": "ed25519"},
+        abort_at="AttachToHelper",
+        prepare=named(ODD_NAME),
+    )
 
     assert run.report["status"] == "ABORTED"
     run.assert_restored()
@@ -67,8 +69,9 @@ def test_a_state_result_over_256_kib_fails_the_run(run_scenario: RunScenario) ->
     # moto's interpreter enforces this one; the test keeps the engine from losing it.
     def prepare(engine: Engine) -> None:
         real = engine.handlers["ResetAccess-Preflight"].handler
-        padded = SimpleNamespace(handler=lambda event, context: {
-            **real(event, context), "Padding": "x" * 262_144})
+        padded = SimpleNamespace(
+            handler=lambda event, context: {**real(event, context), "Padding": "x" * 262_144}
+        )
         engine.handlers["ResetAccess-Preflight"] = padded
 
     run = run_scenario(prepare=prepare)
@@ -79,7 +82,8 @@ def test_a_state_result_over_256_kib_fails_the_run(run_scenario: RunScenario) ->
 
 
 def test_an_execution_whose_history_reaches_the_quota_fails_and_is_restored(
-        run_scenario: RunScenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_scenario: RunScenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Step Functions quotas: 25,000 history events, then the execution fails with no Catch run
     # ("Avoid reaching the history quota"). A low quota stands in for a run that loops that
     # long; the janitor, started for the failed execution, puts the world back as in AWS.

@@ -7,14 +7,17 @@ import pytest
 from local.emulator import aws_extract_json
 
 
-@pytest.mark.parametrize("path,expected", [
-    # A definite path yields the node itself, also under an array index (AWS Step Functions
-    # "Paths" doc: Reference Paths select a single node).
-    ("$[0].helper", {"InstanceId": "i-1"}),
-    ("$[1].backup.ImageId", "ami-1"),
-    ("$[0]", {"helper": {"InstanceId": "i-1"}}),
-    ("$.x", 1),
-])
+@pytest.mark.parametrize(
+    "path,expected",
+    [
+        # A definite path yields the node itself, also under an array index (AWS Step Functions
+        # "Paths" doc: Reference Paths select a single node).
+        ("$[0].helper", {"InstanceId": "i-1"}),
+        ("$[1].backup.ImageId", "ami-1"),
+        ("$[0]", {"helper": {"InstanceId": "i-1"}}),
+        ("$.x", 1),
+    ],
+)
 def test_definite_path_yields_the_node(path: str, expected: object) -> None:
     data = [{"helper": {"InstanceId": "i-1"}}, {"backup": {"ImageId": "ami-1"}}]
     if path == "$.x":
@@ -38,13 +41,17 @@ def corrected_aws():
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     world = emulator.SsmWorld(document_name="ResetAccess-Rescue")
+
     def no_lambda(function: object, event: object = None) -> tuple[str, bool, str]:
         return "{}", False, ""
 
     with mock_aws(), emulator.corrections(world, no_lambda):
         ec2 = boto3.client("ec2", region_name="us-east-1")
-        image = next(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]
-                     if not i.get("Platform"))
+        image = next(
+            i["ImageId"]
+            for i in ec2.describe_images(Owners=["amazon"])["Images"]
+            if not i.get("Platform")
+        )
         instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
         yield world, ec2, boto3.client("ssm", region_name="us-east-1"), instance["InstanceId"]
 
@@ -52,59 +59,81 @@ def corrected_aws():
 def test_only_instances_with_an_agent_are_managed(corrected_aws) -> None:
     world, _, ssm, instance_id = corrected_aws
     listed = ssm.describe_instance_information(
-        Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])["InstanceInformationList"]
+        Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
+    )["InstanceInformationList"]
     assert listed == []
     world.agent_instances.add(instance_id)
     listed = ssm.describe_instance_information(
-        Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])["InstanceInformationList"]
+        Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
+    )["InstanceInformationList"]
     assert [(i["InstanceId"], i["PingStatus"]) for i in listed] == [(instance_id, "Online")]
 
 
 def test_send_command_to_an_unmanaged_instance_fails(corrected_aws) -> None:
     _, _, ssm, instance_id = corrected_aws
     with pytest.raises(ssm.exceptions.ClientError, match="InvalidInstanceId"):
-        ssm.send_command(DocumentName="AWS-RunShellScript", InstanceIds=[instance_id],
-                         Parameters={"commands": ["true"]})
+        ssm.send_command(
+            DocumentName="AWS-RunShellScript",
+            InstanceIds=[instance_id],
+            Parameters={"commands": ["true"]},
+        )
 
 
 def test_create_image_tags_its_snapshots(corrected_aws) -> None:
     _, ec2, _, instance_id = corrected_aws
     tag = [{"Key": "ResetAccess:Execution", "Value": "x"}]
     image_id = ec2.create_image(
-        InstanceId=instance_id, Name="backup-image",
-        TagSpecifications=[{"ResourceType": "image", "Tags": tag},
-                           {"ResourceType": "snapshot", "Tags": tag}])["ImageId"]
+        InstanceId=instance_id,
+        Name="backup-image",
+        TagSpecifications=[
+            {"ResourceType": "image", "Tags": tag},
+            {"ResourceType": "snapshot", "Tags": tag},
+        ],
+    )["ImageId"]
     snapshots = ec2.describe_snapshots(
-        Filters=[{"Name": "tag:ResetAccess:Execution", "Values": ["x"]}])["Snapshots"]
+        Filters=[{"Name": "tag:ResetAccess:Execution", "Values": ["x"]}]
+    )["Snapshots"]
     assert len(snapshots) == 1 and image_id in snapshots[0]["Description"]
 
 
 def test_root_override_without_size_takes_the_image_size(corrected_aws) -> None:
     _, ec2, _, _ = corrected_aws
-    image = next(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]
-                 if not i.get("Platform"))
+    image = next(
+        i["ImageId"]
+        for i in ec2.describe_images(Owners=["amazon"])["Images"]
+        if not i.get("Platform")
+    )
     launched = ec2.run_instances(
-        ImageId=image, MinCount=1, MaxCount=1,
-        BlockDeviceMappings=[{"DeviceName": "/dev/sda1",
-                              "Ebs": {"VolumeType": "gp3", "Encrypted": True}}])["Instances"][0]
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        BlockDeviceMappings=[
+            {"DeviceName": "/dev/sda1", "Ebs": {"VolumeType": "gp3", "Encrypted": True}}
+        ],
+    )["Instances"][0]
     assert launched["State"]["Name"] in ("pending", "running")
 
 
 def test_a_command_runs_only_on_the_instances_it_names(corrected_aws) -> None:
     world, ec2, ssm, instance_id = corrected_aws
-    image = next(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]
-                 if not i.get("Platform"))
+    image = next(
+        i["ImageId"]
+        for i in ec2.describe_images(Owners=["amazon"])["Images"]
+        if not i.get("Platform")
+    )
     other = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
     world.agent_instances.update({instance_id, other["InstanceId"]})
-    command = ssm.send_command(DocumentName="AWS-RunShellScript", InstanceIds=[instance_id],
-                               Parameters={"commands": ["true"]})["Command"]
+    command = ssm.send_command(
+        DocumentName="AWS-RunShellScript",
+        InstanceIds=[instance_id],
+        Parameters={"commands": ["true"]},
+    )["Command"]
     listed = ssm.list_commands(CommandId=command["CommandId"])["Commands"][0]
     assert listed["InstanceIds"] == [instance_id]
 
 
 @pytest.mark.parametrize("platform", ["windows", None])
-def test_aws_windows_tool_resets_the_password_into_parameter_store(corrected_aws, platform
-                                                                   ) -> None:
+def test_aws_windows_tool_resets_the_password_into_parameter_store(corrected_aws, platform) -> None:
     """AWS (EC2 Windows guide, EC2Rescue with Run Command): ResetAccess stores a random
     password as SecureString /EC2Rescue/Passwords/<id> with the given KMS key; the output names
     the parameter only. The document runs PowerShell: not on Linux."""
@@ -114,10 +143,11 @@ def test_aws_windows_tool_resets_the_password_into_parameter_store(corrected_aws
     world.agent_instances.add(instance_id)
     ec2_backend().get_instance(instance_id).platform = platform
     command = ssm.send_command(
-        DocumentName="AWSSupport-RunEC2RescueForWindowsTool", InstanceIds=[instance_id],
-        Parameters={"Command": ["ResetAccess"], "Parameters": ["alias/reset-access"]})["Command"]
-    invocation = ssm.get_command_invocation(CommandId=command["CommandId"],
-                                            InstanceId=instance_id)
+        DocumentName="AWSSupport-RunEC2RescueForWindowsTool",
+        InstanceIds=[instance_id],
+        Parameters={"Command": ["ResetAccess"], "Parameters": ["alias/reset-access"]},
+    )["Command"]
+    invocation = ssm.get_command_invocation(CommandId=command["CommandId"], InstanceId=instance_id)
     name = f"/EC2Rescue/Passwords/{instance_id}"
     if platform is None:
         assert invocation["Status"] == "Failed"
@@ -130,27 +160,43 @@ def test_aws_windows_tool_resets_the_password_into_parameter_store(corrected_aws
     assert world.windows_passwords_reset == [instance_id]
 
 
-def test_send_command_refuses_a_parameter_the_document_does_not_declare(corrected_aws
-                                                                          ) -> None:
+def test_send_command_refuses_a_parameter_the_document_does_not_declare(corrected_aws) -> None:
     import json
 
     world, _, ssm, instance_id = corrected_aws
     world.agent_instances.add(instance_id)
     world.document_parameters = {"Target"}
-    ssm.create_document(Name=world.document_name, DocumentType="Command", DocumentFormat="JSON",
-                        Content=json.dumps({"schemaVersion": "2.2", "parameters": {
-                            "Target": {"type": "String"}}, "mainSteps": [{
-                                "action": "aws:runShellScript", "name": "x",
-                                "inputs": {"runCommand": ["true"]}}]}))
+    ssm.create_document(
+        Name=world.document_name,
+        DocumentType="Command",
+        DocumentFormat="JSON",
+        Content=json.dumps(
+            {
+                "schemaVersion": "2.2",
+                "parameters": {"Target": {"type": "String"}},
+                "mainSteps": [
+                    {
+                        "action": "aws:runShellScript",
+                        "name": "x",
+                        "inputs": {"runCommand": ["true"]},
+                    }
+                ],
+            }
+        ),
+    )
     with pytest.raises(ssm.exceptions.InvalidParameters, match="Nope"):
-        ssm.send_command(DocumentName=world.document_name, InstanceIds=[instance_id],
-                         Parameters={"Target": ["/"], "Nope": ["x"]})
+        ssm.send_command(
+            DocumentName=world.document_name,
+            InstanceIds=[instance_id],
+            Parameters={"Target": ["/"], "Nope": ["x"]},
+        )
     # A refused request creates nothing.
     assert ssm.list_commands()["Commands"] == []
 
 
-def test_a_request_does_not_fail_because_another_changes_the_account(corrected_aws,
-                                                                      monkeypatch) -> None:
+def test_a_request_does_not_fail_because_another_changes_the_account(
+    corrected_aws, monkeypatch
+) -> None:
     # AWS: requests from two Parallel branches never fail each other. moto walks its dicts
     # in place; here one Describe is held in the middle of its walk while another request
     # creates a snapshot, which in bare moto fails the walk ("dictionary changed size").
@@ -160,8 +206,9 @@ def test_a_request_does_not_fail_because_another_changes_the_account(corrected_a
     from moto.ec2.models.elastic_block_store import EBSBackend
 
     _, ec2, _, instance_id = corrected_aws
-    volume = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
-        "Instances"][0]["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    volume = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0][
+        "BlockDeviceMappings"
+    ][0]["Ebs"]["VolumeId"]
     for _ in range(3):
         ec2.create_snapshot(VolumeId=volume)
     walking = threading.Event()
@@ -207,8 +254,7 @@ def test_each_execution_gets_its_own_components_from_one_parse(corrected_aws) ->
     # executions of one definition share no evaluation state.
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    definition = ('{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": 1, '
-                  '"End": true}}}')
+    definition = '{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": 1, "End": true}}}'
     first_program, first_tree = AmazonStateLanguageParser.parse(definition)
     second_program, second_tree = AmazonStateLanguageParser.parse(definition)
     assert second_tree is first_tree

@@ -35,8 +35,11 @@ def test_engine_answers_not_found_for_a_new_resource_then_finds_it() -> None:
     lag.before("ec2", "RevokeSecurityGroupEgress", revoke)  # propagated: EC2 knows it now
     # A filter is answered (with what EC2 knows), never refused; an older resource is known.
     lag.after("ec2", "RunInstances", {"Instances": [{"InstanceId": "i-0aaaaaaaaaaaaaaaa"}]})
-    lag.before("ec2", "DescribeInstances", {"Filters": [
-        {"Name": "instance-id", "Values": ["i-0aaaaaaaaaaaaaaaa"]}]})
+    lag.before(
+        "ec2",
+        "DescribeInstances",
+        {"Filters": [{"Name": "instance-id", "Values": ["i-0aaaaaaaaaaaaaaaa"]}]},
+    )
     lag.before("ec2", "DescribeInstances", {"InstanceIds": ["i-0bbbbbbbbbbbbbbbb"]})
     with pytest.raises(ClientError, match=r"InvalidInstanceID\.NotFound"):
         lag.before("ec2", "DescribeInstances", {"InstanceIds": ["i-0aaaaaaaaaaaaaaaa"]})
@@ -55,19 +58,26 @@ def test_same_seed_same_lags() -> None:
 
 def test_scenario_refuses_a_malformed_lag() -> None:
     with pytest.raises(ScenarioError, match="eventual_consistency"):
-        Scenario.from_dict({"instances": {"web": {}}, "input": {},
-                            "eventual_consistency": {"seed": 1, "lag": 2}})
+        Scenario.from_dict(
+            {"instances": {"web": {}}, "input": {}, "eventual_consistency": {"seed": 1, "lag": 2}}
+        )
 
 
 @pytest.mark.parametrize("seed", [1])
-def test_lost_key_run_succeeds_through_eventual_consistency(run_scenario: RunScenario,
-                                                            seed: int) -> None:
+def test_lost_key_run_succeeds_through_eventual_consistency(
+    run_scenario: RunScenario, seed: int
+) -> None:
     run = run_scenario(input=FAST_KEY, eventual_consistency={"seed": seed, "max_lag": 3})
 
     run.assert_one_clean_reset()
     injected = run.report["eventual_consistency"]
     codes = {call.split(":", 1)[1] for call in injected}
     # Every kind of resource this run creates and then names was, for a while, not found.
-    assert codes >= {"InvalidVpcID.NotFound", "InvalidSubnetID.NotFound",
-                     "InvalidInternetGatewayID.NotFound", "InvalidRouteTableID.NotFound",
-                     "InvalidGroup.NotFound", "InvalidInstanceID.NotFound"}, injected
+    assert codes >= {
+        "InvalidVpcID.NotFound",
+        "InvalidSubnetID.NotFound",
+        "InvalidInternetGatewayID.NotFound",
+        "InvalidRouteTableID.NotFound",
+        "InvalidGroup.NotFound",
+        "InvalidInstanceID.NotFound",
+    }, injected

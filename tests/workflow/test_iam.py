@@ -24,10 +24,10 @@ REGION = "us-east-1"
 
 def customer_managed_ebs_default(state: str = "Enabled") -> Callable[[Engine], None]:
     """A prepare step: the account encrypts new EBS volumes with its own KMS key by default."""
+
     def prepare(engine: Engine) -> None:
         kms = boto3.client("kms", region_name=REGION)
-        key_id = kms.create_key(Description="the account's EBS default key")["KeyMetadata"][
-            "KeyId"]
+        key_id = kms.create_key(Description="the account's EBS default key")["KeyMetadata"]["KeyId"]
         if state == "Disabled":
             kms.disable_key(KeyId=key_id)
         boto3.client("ec2", region_name=REGION).modify_ebs_default_kms_key_id(KmsKeyId=key_id)
@@ -43,25 +43,34 @@ def without(handler: str, index: int) -> dict[str, tuple[Rule, ...]]:
 
 
 def denied_in(run: Run) -> list[str]:
-    return [f"{handler}: {check.action} on {check.resource}"
-            for handler, check in run.engine.iam.denied]
+    return [
+        f"{handler}: {check.action} on {check.resource}" for handler, check in run.engine.iam.denied
+    ]
 
 
 # -- the two denials a real account met -----------------------------------------------------
-@pytest.mark.parametrize(("faults", "prepare"), [
-    # The first PublishResult moved the key and deleted the pending one, then its answer was
-    # lost: the retry must learn that with what its role may do (it may not read
-    # /ec2rl/openssh/*/key), not roll back a reset that worked.
-    pytest.param([{"state": "PublishResult", "when": "after", "error": "Lambda.ServiceException"}],
-                 None, id="retried-publish"),
-    # EBS encryption, permissions for users: kms:CreateGrant (GrantIsForAWSResource),
-    # kms:Decrypt, kms:DescribeKey and kms:GenerateDataKeyWithoutPlaintext on the key, here
-    # through EC2 only (kms:ViaService).
-    pytest.param([], customer_managed_ebs_default(), id="customer-managed-ebs-default-key"),
-])
+@pytest.mark.parametrize(
+    ("faults", "prepare"),
+    [
+        # The first PublishResult moved the key and deleted the pending one, then its answer was
+        # lost: the retry must learn that with what its role may do (it may not read
+        # /ec2rl/openssh/*/key), not roll back a reset that worked.
+        pytest.param(
+            [{"state": "PublishResult", "when": "after", "error": "Lambda.ServiceException"}],
+            None,
+            id="retried-publish",
+        ),
+        # EBS encryption, permissions for users: kms:CreateGrant (GrantIsForAWSResource),
+        # kms:Decrypt, kms:DescribeKey and kms:GenerateDataKeyWithoutPlaintext on the key, here
+        # through EC2 only (kms:ViaService).
+        pytest.param([], customer_managed_ebs_default(), id="customer-managed-ebs-default-key"),
+    ],
+)
 def test_what_a_real_account_denied_is_allowed_and_the_key_opens(
-        run_scenario: RunScenario, faults: list[dict[str, Any]],
-        prepare: Callable[[Engine], None] | None) -> None:
+    run_scenario: RunScenario,
+    faults: list[dict[str, Any]],
+    prepare: Callable[[Engine], None] | None,
+) -> None:
     run = run_scenario(input={"InstanceId": "@web", **FAST_KEY}, faults=faults, prepare=prepare)
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
@@ -72,35 +81,45 @@ def test_what_a_real_account_denied_is_allowed_and_the_key_opens(
 
 
 def test_a_disabled_ebs_default_key_is_refused_before_anything_changes(
-        run_scenario: RunScenario) -> None:
-    run = run_scenario(input={"InstanceId": "@web", **FAST_KEY},
-                       prepare=customer_managed_ebs_default("Disabled"))
+    run_scenario: RunScenario,
+) -> None:
+    run = run_scenario(
+        input={"InstanceId": "@web", **FAST_KEY}, prepare=customer_managed_ebs_default("Disabled")
+    )
 
     assert run.report["status"] == "FAILED"
     assert run.report["error"] == "Unsupported"
     assert "EBS default KMS key" in run.report["cause"]
     assert "is Disabled" in run.report["cause"]
-    run.assert_unchanged(attempted=("dynamodb:PutItem", "dynamodb:DeleteItem",
-                                    "ssm:PutParameter"))
+    run.assert_unchanged(attempted=("dynamodb:PutItem", "dynamodb:DeleteItem", "ssm:PutParameter"))
 
 
 def test_a_call_the_policy_does_not_allow_fails_as_in_aws_and_is_rolled_back() -> None:
     # EC2 answers UnauthorizedOperation, naming the action and the resource.
-    scenario = Scenario.from_dict({"instances": {"web": linux_instance()},
-                                   "input": {"InstanceId": "@web", **FAST_KEY}, "faults": []})
+    scenario = Scenario.from_dict(
+        {
+            "instances": {"web": linux_instance()},
+            "input": {"InstanceId": "@web", **FAST_KEY},
+            "faults": [],
+        }
+    )
     engine = Engine(scenario)
-    stop = next(i for i, r in enumerate(PERMISSIONS["stop_instance"])
-                if "ec2:StopInstances" in r.actions)
+    stop = next(
+        i for i, r in enumerate(PERMISSIONS["stop_instance"]) if "ec2:StopInstances" in r.actions
+    )
     engine.iam.permissions = without("stop_instance", stop)
     run = Run(engine, engine.run())
 
     assert run.report["status"] == "FAILED"
     assert "UnauthorizedOperation" in run.report["cause"]
-    assert "is not authorized to perform: ec2:StopInstances on resource: arn:aws:ec2:" \
+    assert (
+        "is not authorized to perform: ec2:StopInstances on resource: arn:aws:ec2:"
         in run.report["cause"]
+    )
     assert denied_in(run) == [
         f"stop_instance: ec2:StopInstances on arn:aws:ec2:us-east-1:123456789012:instance/"
-        f"{run.instance()['id']}"]
+        f"{run.instance()['id']}"
+    ]
     run.assert_restored()
     run.assert_nothing_left()
 
@@ -109,20 +128,39 @@ def test_a_call_the_policy_does_not_allow_fails_as_in_aws_and_is_rolled_back() -
 # Each scenario: (name, instance, input overrides, faults, abort_at). One world runs them all.
 SCENARIOS: list[tuple[str, str, dict[str, Any], list[dict[str, Any]], str | None]] = [
     ("linux offline, encrypted root", "web", {}, [], None),
-    ("linux offline in the instance's subnet", "web",
-     {"SubnetId": "SelectedInstanceSubnet"}, [], None),
-    ("publish retried", "web", {}, [
-        {"state": "PublishResult", "when": "after", "error": "Lambda.ServiceException"}], None),
+    (
+        "linux offline in the instance's subnet",
+        "web",
+        {"SubnetId": "SelectedInstanceSubnet"},
+        [],
+        None,
+    ),
+    (
+        "publish retried",
+        "web",
+        {},
+        [{"state": "PublishResult", "when": "after", "error": "Lambda.ServiceException"}],
+        None,
+    ),
     ("windows offline, password AMI", "win", {"CreatePasswordEnabledAmi": True}, [], None),
     ("linux online", "online", {}, [], None),
     ("windows online", "winon", {}, [], None),
-    ("failure after the rescue: rollback", "web", {},
-     [{"state": "RunRescue", "when": "after", "error": "InjectedFault"}], None),
+    (
+        "failure after the rescue: rollback",
+        "web",
+        {},
+        [{"state": "RunRescue", "when": "after", "error": "InjectedFault"}],
+        None,
+    ),
     ("aborted at the rescue: janitor", "web", {}, [], "RunRescue"),
     ("aborted in Preflight: janitor releases the lock", "web", {}, [], "Preflight"),
 ]
-WORLD = {"web": linux_instance(encrypted=True), "win": windows_instance(),
-         "online": linux_instance(ssm=True), "winon": windows_instance(ssm=True)}
+WORLD = {
+    "web": linux_instance(encrypted=True),
+    "win": windows_instance(),
+    "online": linux_instance(ssm=True),
+    "winon": windows_instance(ssm=True),
+}
 
 
 # Real runs with one statement removed, on top of the derivation: the denial fails the run
@@ -139,12 +177,14 @@ def test_each_statement_is_needed_and_removing_one_fails_a_run() -> None:
     removed is the same run up to the first call that statement alone allowed, which is then
     denied: so a statement no scenario needs alone is either more than the functions need
     (least privilege: remove it) or a path without a scenario (add one)."""
-    engine = Engine(Scenario.from_dict({"instances": copy.deepcopy(WORLD),
-                                        "input": {}, "faults": []}),
-                    prepare=customer_managed_ebs_default())
+    engine = Engine(
+        Scenario.from_dict({"instances": copy.deepcopy(WORLD), "input": {}, "faults": []}),
+        prepare=customer_managed_ebs_default(),
+    )
     needed: dict[tuple[str, int], list[str]] = defaultdict(list)
     outcomes: dict[str, Any] = {}
     with engine.session() as execute:
+
         def run(name: str) -> dict[str, Any]:
             _, instance, extra, faults, abort_at = next(s for s in SCENARIOS if s[0] == name)
             engine.scenario.faults = [Fault(f["state"], f["when"], f["error"]) for f in faults]
@@ -164,16 +204,22 @@ def test_each_statement_is_needed_and_removing_one_fails_a_run() -> None:
             engine.iam.permissions = PERMISSIONS
             assert report["status"] == "FAILED", (handler, action)
             assert [(h, c.action) for h, c in engine.iam.denied] == [(handler, action)]
-            assert any(code in report["cause"]
-                       for code in ("AccessDeniedException", "UnauthorizedOperation"))
+            assert any(
+                code in report["cause"]
+                for code in ("AccessDeniedException", "UnauthorizedOperation")
+            )
             assert report["world"]["instances"] == engine.world_before["instances"]
 
     expected: dict[str, tuple[str, list[str]]] = {
         name: ("ABORTED" if abort_at else "FAILED" if faults else "SUCCEEDED", [])
-        for name, _, _, faults, abort_at in SCENARIOS}
+        for name, _, _, faults, abort_at in SCENARIOS
+    }
     expected["publish retried"] = ("SUCCEEDED", [])
     assert outcomes == expected
-    unneeded = [f"{handler}[{index}] {rule.actions} on {rule.resources}"
-                for handler, rules in PERMISSIONS.items() for index, rule in enumerate(rules)
-                if (handler, index) not in needed]
+    unneeded = [
+        f"{handler}[{index}] {rule.actions} on {rule.resources}"
+        for handler, rules in PERMISSIONS.items()
+        for index, rule in enumerate(rules)
+        if (handler, index) not in needed
+    ]
     assert unneeded == [], "\n".join(unneeded)

@@ -12,8 +12,9 @@ from tests.support.workflow import OLD_KEY, RunScenario, linux_instance
 
 @pytest.mark.parametrize("state", ["running", "stopped"])
 @pytest.mark.parametrize("root_device", ["/dev/xvda", "/dev/sda1"])
-def test_lost_key_is_replaced_and_instance_comes_back(run_scenario: RunScenario, state: str,
-                                                      root_device: str) -> None:
+def test_lost_key_is_replaced_and_instance_comes_back(
+    run_scenario: RunScenario, state: str, root_device: str
+) -> None:
     run = run_scenario({"web": linux_instance(state=state, root_device=root_device)})
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
@@ -35,19 +36,30 @@ def test_instance_stops_only_once_its_helper_runs(run_scenario: RunScenario) -> 
     history = run.report["history"]
 
     def at(kind: str, state: str) -> int:
-        return next(i for i, e in enumerate(history) if e["type"] == kind
-                    and e.get("stateEnteredEventDetails", e.get("stateExitedEventDetails", {}))
-                    .get("name") == state)
+        return next(
+            i
+            for i, e in enumerate(history)
+            if e["type"] == kind
+            and e.get("stateEnteredEventDetails", e.get("stateExitedEventDetails", {})).get("name")
+            == state
+        )
 
     assert at("TaskStateEntered", "LaunchHelper") < at("TaskStateExited", "WaitHelperLaunched")
     assert at("TaskStateExited", "WaitHelperLaunched") < at("TaskStateEntered", "StopInstance")
     run.assert_restored("web", "running")
 
 
-def test_a_helper_that_cannot_launch_never_stops_the_instance(run_scenario: RunScenario
-                                                               ) -> None:
-    run = run_scenario(faults=[{"state": "LaunchHelper", "when": "before",
-                                "error": "InsufficientInstanceCapacity", "times": 1}])
+def test_a_helper_that_cannot_launch_never_stops_the_instance(run_scenario: RunScenario) -> None:
+    run = run_scenario(
+        faults=[
+            {
+                "state": "LaunchHelper",
+                "when": "before",
+                "error": "InsufficientInstanceCapacity",
+                "times": 1,
+            }
+        ]
+    )
 
     assert run.report["status"] == "FAILED"
     assert "LaunchHelper" in run.report["cause"]
@@ -60,7 +72,6 @@ def test_result_parameter_tells_what_happened(run_scenario: RunScenario) -> None
     run = run_scenario()
     instance_id = run.instance()["id"]
 
-
     result = json.loads(run.world["parameters"][f"/reset-access/{instance_id}/result"]["value"])
     assert result["Outcome"] == "succeeded"
     assert result["Users"] == ["ec2-user"]
@@ -70,10 +81,10 @@ def test_result_parameter_tells_what_happened(run_scenario: RunScenario) -> None
     assert {k: v for k, v in run.report["output"].items() if k != "ResultParameter"} == result
 
 
-def test_given_public_key_is_injected_and_no_private_key_is_made(run_scenario: RunScenario
-                                                                  ) -> None:
-    mine = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJlc2V0YWNjZXNzdGVzdGtleXJlc2V0YWNjZXNzdDE= "
-            "me@laptop")
+def test_given_public_key_is_injected_and_no_private_key_is_made(run_scenario: RunScenario) -> None:
+    mine = (
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJlc2V0YWNjZXNzdGVzdGtleXJlc2V0YWNjZXNzdDE= me@laptop"
+    )
     run = run_scenario(input={"InstanceId": "@web", "PublicKey": mine})
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
@@ -91,8 +102,7 @@ def test_ed25519_key_type(run_scenario: RunScenario) -> None:
 
 
 @pytest.mark.parametrize("backup,images,snapshots", [("snapshot", 0, 1), ("none", 0, 0)])
-def test_backup_choice(run_scenario: RunScenario, backup: str, images: int, snapshots: int
-                       ) -> None:
+def test_backup_choice(run_scenario: RunScenario, backup: str, images: int, snapshots: int) -> None:
     run = run_scenario(input={"InstanceId": "@web", "Backup": backup})
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
     assert len(run.world["backups"]["images"]) == images

@@ -12,16 +12,34 @@ from tests.support.asl_paths import online_tasks
 from tests.support.workflow import OLD_KEY, Run, RunScenario, linux_instance
 
 # What the helper path does and the online path never may.
-HELPER_PATH_CALLS = ("ec2:StopInstances", "ec2:StartInstances", "ec2:RunInstances",
-                     "ec2:CreateVpc", "ec2:DetachVolume", "ec2:AttachVolume",
-                     "ec2:CreateImage", "ec2:TerminateInstances")
-ONLINE_STATES = ["Preflight", "Route", "BackupOnline", "CreateKeyOnline", "RunRescueOnline",
-                 "WaitRescueOnline", "PublishResult", "Done"]
+HELPER_PATH_CALLS = (
+    "ec2:StopInstances",
+    "ec2:StartInstances",
+    "ec2:RunInstances",
+    "ec2:CreateVpc",
+    "ec2:DetachVolume",
+    "ec2:AttachVolume",
+    "ec2:CreateImage",
+    "ec2:TerminateInstances",
+)
+ONLINE_STATES = [
+    "Preflight",
+    "Route",
+    "BackupOnline",
+    "CreateKeyOnline",
+    "RunRescueOnline",
+    "WaitRescueOnline",
+    "PublishResult",
+    "Done",
+]
 
 
 def windows_instance(**overrides: Any) -> dict[str, Any]:
     instance: dict[str, Any] = {
-        "platform": "windows", "state": "running", "root_device": "/dev/sda1", "ssm": True,
+        "platform": "windows",
+        "state": "running",
+        "root_device": "/dev/sda1",
+        "ssm": True,
         "volume": {"windows_agent": "ec2launch-v2"},
     }
     instance.update(overrides)
@@ -44,8 +62,9 @@ def assert_never_stopped(run: Run) -> None:
 
 @pytest.mark.parametrize("mode", ["auto", "online"])
 def test_linux_online_adds_the_key_without_a_stop(run_scenario: RunScenario, mode: str) -> None:
-    run = run_scenario({"web": linux_instance(ssm=True)},
-                       input={"InstanceId": "@web", "Mode": mode})
+    run = run_scenario(
+        {"web": linux_instance(ssm=True)}, input={"InstanceId": "@web", "Mode": mode}
+    )
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
     assert run.states_entered() == ONLINE_STATES
@@ -61,15 +80,17 @@ def test_linux_online_adds_the_key_without_a_stop(run_scenario: RunScenario, mod
     outcome = result(run)
     assert (outcome["Mode"], outcome["Users"]) == ("online", ["ec2-user"])
     # Online the backup is a snapshot of the running root volume, taken without a reboot.
-    assert run.world["backups"] == {"images": [],
-                                    "snapshots": [outcome["BackupSnapshotId"]]}
+    assert run.world["backups"] == {"images": [], "snapshots": [outcome["BackupSnapshotId"]]}
 
 
 def test_linux_online_with_given_public_key(run_scenario: RunScenario) -> None:
-    mine = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJlc2V0YWNjZXNzdGVzdGtleXJlc2V0YWNjZXNzdDE= "
-            "me@laptop")
-    run = run_scenario({"web": linux_instance(ssm=True)},
-                       input={"InstanceId": "@web", "PublicKey": mine, "Backup": "none"})
+    mine = (
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJlc2V0YWNjZXNzdGVzdGtleXJlc2V0YWNjZXNzdDE= me@laptop"
+    )
+    run = run_scenario(
+        {"web": linux_instance(ssm=True)},
+        input={"InstanceId": "@web", "PublicKey": mine, "Backup": "none"},
+    )
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
     assert_never_stopped(run)
@@ -99,26 +120,35 @@ def test_windows_online_resets_the_password_with_aws_tool(run_scenario: RunScena
     assert (outcome["Mode"], outcome["Platform"]) == ("online", "windows")
     assert outcome["PasswordParameter"] == name
     assert outcome["KeyParameter"] is None and outcome["PasswordEnabledImageId"] is None
-    assert any(f"get-parameter --name {name} --with-decryption" in line
-               for line in outcome["GetPassword"])
+    assert any(
+        f"get-parameter --name {name} --with-decryption" in line for line in outcome["GetPassword"]
+    )
     # The password itself is nowhere but in its SecureString.
-    places = [json.dumps(run.report["history"]), json.dumps(run.report["output"]),
-              run.engine.logs.getvalue(), json.dumps(run.engine.ssm_world.commands_sent),
-              json.dumps([(i.stdout, i.stderr)
-                          for i in run.engine.ssm_world.invocations.values()])]
+    places = [
+        json.dumps(run.report["history"]),
+        json.dumps(run.report["output"]),
+        run.engine.logs.getvalue(),
+        json.dumps(run.engine.ssm_world.commands_sent),
+        json.dumps([(i.stdout, i.stderr) for i in run.engine.ssm_world.invocations.values()]),
+    ]
     assert not any(password["value"] in text for text in places)
 
 
-def test_mode_offline_takes_the_helper_path_on_a_reachable_instance(run_scenario: RunScenario
-                                                                    ) -> None:
-    run = run_scenario({"web": linux_instance(ssm=True)},
-                       input={"InstanceId": "@web", "Mode": "offline"})
+def test_mode_offline_takes_the_helper_path_on_a_reachable_instance(
+    run_scenario: RunScenario,
+) -> None:
+    run = run_scenario(
+        {"web": linux_instance(ssm=True)}, input={"InstanceId": "@web", "Mode": "offline"}
+    )
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
     assert "Prepare" in run.states_entered() and "RunRescueOnline" not in run.states_entered()
     calls = run.report["api_calls"]
-    assert (calls["ec2:RunInstances"], calls["ec2:StopInstances"],
-            calls["ec2:StartInstances"]) == (1, 1, 1)
+    assert (calls["ec2:RunInstances"], calls["ec2:StopInstances"], calls["ec2:StartInstances"]) == (
+        1,
+        1,
+        1,
+    )
     run.assert_restored()
     run.assert_nothing_left()
     run.assert_key_opens()
@@ -128,10 +158,12 @@ def test_mode_offline_takes_the_helper_path_on_a_reachable_instance(run_scenario
     assert result(run)["Mode"] == "offline"
 
 
-@pytest.mark.parametrize("instance", [linux_instance(), windows_instance(ssm=False)],
-                         ids=["linux", "windows"])
-def test_mode_online_on_unreachable_instance_is_refused(run_scenario: RunScenario,
-                                                        instance: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "instance", [linux_instance(), windows_instance(ssm=False)], ids=["linux", "windows"]
+)
+def test_mode_online_on_unreachable_instance_is_refused(
+    run_scenario: RunScenario, instance: dict[str, Any]
+) -> None:
     run = run_scenario({"web": instance}, input={"InstanceId": "@web", "Mode": "online"})
 
     assert run.report["status"] == "FAILED"
@@ -140,8 +172,7 @@ def test_mode_online_on_unreachable_instance_is_refused(run_scenario: RunScenari
     run.assert_unchanged()
 
 
-def test_stopped_instance_is_not_reachable_so_auto_goes_offline(run_scenario: RunScenario
-                                                                ) -> None:
+def test_stopped_instance_is_not_reachable_so_auto_goes_offline(run_scenario: RunScenario) -> None:
     run = run_scenario({"web": linux_instance(ssm=True, state="stopped")})
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
@@ -152,12 +183,13 @@ def test_stopped_instance_is_not_reachable_so_auto_goes_offline(run_scenario: Ru
 @pytest.mark.parametrize("platform", ["linux", "windows"])
 @pytest.mark.parametrize("when", ["before", "after"])
 @pytest.mark.parametrize("state", online_tasks())
-def test_online_failure_moves_nothing_and_releases_the_lock(run_scenario: RunScenario,
-                                                            platform: str, state: str,
-                                                            when: str) -> None:
+def test_online_failure_moves_nothing_and_releases_the_lock(
+    run_scenario: RunScenario, platform: str, state: str, when: str
+) -> None:
     instance = linux_instance(ssm=True) if platform == "linux" else windows_instance()
-    run = run_scenario({"web": instance},
-                       faults=[{"state": state, "when": when, "error": "AwsError"}])
+    run = run_scenario(
+        {"web": instance}, faults=[{"state": state, "when": when, "error": "AwsError"}]
+    )
 
     assert run.report["status"] == "FAILED"
     states = run.states_entered()
@@ -167,9 +199,9 @@ def test_online_failure_moves_nothing_and_releases_the_lock(run_scenario: RunSce
     # Rollback read the world and found nothing to move: it changed nothing.
     rollback_calls = run.engine.calls_by_function["ResetAccess-Rollback"]
     # Reads only: EC2 for where things are, the lock table for phases still in flight.
-    assert all(call.split(":", 1)[1].startswith(("Describe", "Get"))
-               for call in rollback_calls), \
+    assert all(call.split(":", 1)[1].startswith(("Describe", "Get")) for call in rollback_calls), (
         rollback_calls
+    )
     failure = result(run)
     assert failure["Outcome"] == "failed" and failure["LockReleased"] is True
     assert failure["RolledBack"] is True and failure["CleanedUp"] is True
@@ -177,10 +209,10 @@ def test_online_failure_moves_nothing_and_releases_the_lock(run_scenario: RunSce
     run.assert_no_secret_leaked()
 
 
-
 def test_dry_run_online_describes_no_stop(run_scenario: RunScenario) -> None:
-    run = run_scenario({"web": linux_instance(ssm=True)},
-                       input={"InstanceId": "@web", "DryRun": True})
+    run = run_scenario(
+        {"web": linux_instance(ssm=True)}, input={"InstanceId": "@web", "DryRun": True}
+    )
 
     assert run.report["status"] == "SUCCEEDED"
     plan = run.report["output"]
@@ -191,16 +223,18 @@ def test_dry_run_online_describes_no_stop(run_scenario: RunScenario) -> None:
 
 
 @pytest.mark.parametrize("platform", ["linux", "windows"])
-def test_auto_falls_back_to_the_helper_when_the_online_reset_fails(run_scenario: RunScenario,
-                                                                   platform: str) -> None:
+def test_auto_falls_back_to_the_helper_when_the_online_reset_fails(
+    run_scenario: RunScenario, platform: str
+) -> None:
     instance = linux_instance(ssm=True) if platform == "linux" else windows_instance()
-    run = run_scenario({"web": instance}, faults=[
-        {"state": "WaitRescueOnline", "when": "before", "error": "RescueFailed"}])
+    run = run_scenario(
+        {"web": instance},
+        faults=[{"state": "WaitRescueOnline", "when": "before", "error": "RescueFailed"}],
+    )
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
     states = run.states_entered()
-    assert states.index("OnlineFailed") < states.index("FallBackOffline") < states.index(
-        "Prepare")
+    assert states.index("OnlineFailed") < states.index("FallBackOffline") < states.index("Prepare")
     run.assert_restored()
     run.assert_nothing_left()
     outcome = result(run)
@@ -216,10 +250,11 @@ def test_auto_falls_back_to_the_helper_when_the_online_reset_fails(run_scenario:
 
 
 def test_mode_online_does_not_fall_back(run_scenario: RunScenario) -> None:
-    run = run_scenario({"web": linux_instance(ssm=True)},
-                       input={"InstanceId": "@web", "Mode": "online"},
-                       faults=[{"state": "WaitRescueOnline", "when": "before",
-                                "error": "RescueFailed"}])
+    run = run_scenario(
+        {"web": linux_instance(ssm=True)},
+        input={"InstanceId": "@web", "Mode": "online"},
+        faults=[{"state": "WaitRescueOnline", "when": "before", "error": "RescueFailed"}],
+    )
 
     assert run.report["status"] == "FAILED"
     assert "FallBackOffline" not in run.states_entered()

@@ -23,13 +23,17 @@ def result(run: Run) -> dict[str, Any]:
     return dict(json.loads(parameter["value"]))
 
 
-@pytest.mark.parametrize(("key", "helper_type", "nitro"), [
-    ("HelperInstanceType", "t2.small", "t3.small"),
-    # AWSSupport-ResetAccess's own default: a user coming from it passes this.
-    ("EC2RescueInstanceType", "t2.medium", "t3.medium"),
-])
+@pytest.mark.parametrize(
+    ("key", "helper_type", "nitro"),
+    [
+        ("HelperInstanceType", "t2.small", "t3.small"),
+        # AWSSupport-ResetAccess's own default: a user coming from it passes this.
+        ("EC2RescueInstanceType", "t2.medium", "t3.medium"),
+    ],
+)
 def test_a_xen_helper_type_is_refused_before_anything_changes(
-        run_scenario: RunScenario, key: str, helper_type: str, nitro: str) -> None:
+    run_scenario: RunScenario, key: str, helper_type: str, nitro: str
+) -> None:
     # AWS: DescribeInstanceTypes Hypervisor "xen" types show EBS volumes as /dev/xvdX with no
     # NVMe serial naming the volume, so the helper could repair the wrong disk.
     run = run_scenario(input={"InstanceId": "@web", key: helper_type})
@@ -41,14 +45,16 @@ def test_a_xen_helper_type_is_refused_before_anything_changes(
 
 
 def test_an_updated_document_runs_the_version_the_stack_deployed_last(
-        run_scenario: RunScenario) -> None:
+    run_scenario: RunScenario,
+) -> None:
     # AWS: SendCommand without DocumentVersion runs $DEFAULT; a default set back by hand (or not
     # yet moved by CloudFormation's update) would run an older agent. RunRescue sends $LATEST.
     def redeploy(engine: Engine) -> None:
         ssm = boto3.client("ssm", region_name="us-east-1")
         content = {**document_stand_in(), "description": "a newer agent"}
-        ssm.update_document(Name=RESCUE_DOCUMENT, Content=json.dumps(content),
-                            DocumentVersion="$LATEST")
+        ssm.update_document(
+            Name=RESCUE_DOCUMENT, Content=json.dumps(content), DocumentVersion="$LATEST"
+        )
         described = ssm.describe_document(Name=RESCUE_DOCUMENT)["Document"]
         assert (described["DefaultVersion"], described["LatestVersion"]) == ("1", "2")
 
@@ -60,7 +66,8 @@ def test_an_updated_document_runs_the_version_the_stack_deployed_last(
 
 
 def test_online_on_an_old_python_falls_back_to_the_helper_and_says_why(
-        run_scenario: RunScenario) -> None:
+    run_scenario: RunScenario,
+) -> None:
     # CentOS/RHEL 7's python3 is 3.6: the document's first step refuses it with its own reason
     # (tests/stack runs that step under a real 3.6), and Mode auto goes offline.
     found = "3.6.8"
@@ -87,8 +94,11 @@ def test_online_only_on_an_old_python_fails_naming_the_cause(run_scenario: RunSc
     def old_python(engine: Engine) -> None:
         engine.ssm_world.python3[engine.ids["web"]] = "3.6.8"
 
-    run = run_scenario({"web": linux_instance(ssm=True)},
-                       input={"InstanceId": "@web", "Mode": "online"}, prepare=old_python)
+    run = run_scenario(
+        {"web": linux_instance(ssm=True)},
+        input={"InstanceId": "@web", "Mode": "online"},
+        prepare=old_python,
+    )
 
     assert run.report["status"] == "FAILED"
     assert "python3 on this instance is 3.6.8" in run.report["cause"]

@@ -31,13 +31,17 @@ def test_helper_in_a_given_subnet_reaches_ssm(run_scenario: RunScenario, path: s
     assert run.report["api_calls"].get("ec2:CreateVpc", 0) == 0
 
 
-@pytest.mark.parametrize("path,missing", [
-    ("private", "no active route to 0.0.0.0/0"),
-    ("endpoints-without-private-dns", "ssm, ssmmessages, ec2messages"),
-    ("endpoints-but-ec2messages", "private DNS for ec2messages"),
-])
+@pytest.mark.parametrize(
+    "path,missing",
+    [
+        ("private", "no active route to 0.0.0.0/0"),
+        ("endpoints-without-private-dns", "ssm, ssmmessages, ec2messages"),
+        ("endpoints-but-ec2messages", "private DNS for ec2messages"),
+    ],
+)
 def test_subnet_with_no_way_to_ssm_is_refused_before_any_change(
-        run_scenario: RunScenario, path: str, missing: str) -> None:
+    run_scenario: RunScenario, path: str, missing: str
+) -> None:
     run = run_scenario(input=dict(FAST_KEY), prepare=subnet_with(path))
 
     run.assert_refused("SubnetId", "could not reach Systems Manager")
@@ -49,10 +53,13 @@ def test_subnet_with_no_way_to_ssm_is_refused_before_any_change(
 
 
 def test_auto_mode_online_keeps_no_fallback_into_a_subnet_without_ssm(
-        run_scenario: RunScenario) -> None:
-    run = run_scenario({"web": linux_instance(ssm=True)},
-                       input={**FAST_KEY, "Mode": "auto", "DryRun": True},
-                       prepare=subnet_with("private"))
+    run_scenario: RunScenario,
+) -> None:
+    run = run_scenario(
+        {"web": linux_instance(ssm=True)},
+        input={**FAST_KEY, "Mode": "auto", "DryRun": True},
+        prepare=subnet_with("private"),
+    )
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
     plan = run.report["output"]  # DryRunPlan outputs the plan itself

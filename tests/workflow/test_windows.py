@@ -40,15 +40,18 @@ def result(run: Run) -> dict[str, Any]:
 
 
 def images_for(run: Run, purpose: str) -> list[str]:
-    return [image_id for image_id, image in run.world["images"].items()
-            if image["tags"].get("Purpose") == purpose]
+    return [
+        image_id
+        for image_id, image in run.world["images"].items()
+        if image["tags"].get("Purpose") == purpose
+    ]
 
 
 def assert_agent_edited(root: Path, agent: str) -> None:
     """What each launch agent needs to set a new random password at its next boot."""
     if agent == "ec2launch-v2":
         config = (root / AGENT_CONFIG).read_text()
-        task = config[config.index("task: setAdminAccount"):]
+        task = config[config.index("task: setAdminAccount") :]
         assert "type: random" in task.split("- task:")[0]
         assert not (root / RUN_ONCE).exists(), "EC2Launch v2 runs once-tasks only without it"
     elif agent == "ec2launch-v1":
@@ -58,13 +61,14 @@ def assert_agent_edited(root: Path, agent: str) -> None:
     else:
         # The plugin itself, not the XML comment above the list that names it.
         plugins = (root / EC2CONFIG).read_text().split("<Plugins>", 1)[1]
-        plugin = plugins[plugins.index("<Name>Ec2SetPassword</Name>"):]
+        plugin = plugins[plugins.index("<Name>Ec2SetPassword</Name>") :]
         assert plugin.split("</Plugin>")[0].count("<State>Enabled</State>") == 1
 
 
 @pytest.mark.parametrize("agent", WINDOWS_AGENTS)
-def test_password_generation_is_enabled_and_instance_comes_back(run_scenario: RunScenario,
-                                                                 agent: str) -> None:
+def test_password_generation_is_enabled_and_instance_comes_back(
+    run_scenario: RunScenario, agent: str
+) -> None:
     run = run_scenario({"web": windows_instance(agent)})
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
@@ -81,14 +85,15 @@ def test_password_generation_is_enabled_and_instance_comes_back(run_scenario: Ru
     assert outcome["KeyParameter"] is None and run.key() is None
     [backup] = images_for(run, "backup")
     [password_ami] = images_for(run, "password-enabled")
-    assert (outcome["BackupImageId"], outcome["PasswordEnabledImageId"]) == (backup,
-                                                                             password_ami)
+    assert (outcome["BackupImageId"], outcome["PasswordEnabledImageId"]) == (backup, password_ami)
     assert sorted(run.world["backups"]["images"]) == sorted([backup, password_ami])
     image = run.world["images"][password_ami]
     assert image["name"].startswith(f"ResetAccess password-enabled {instance_id} ")
     assert image["tags"]["ResetAccess:Execution"] == run.engine.execution_name
-    assert any(f"get-password-data --instance-id {instance_id} --priv-launch-key "
-               "web-lost-key.pem" in line for line in outcome["GetPassword"])
+    assert any(
+        f"get-password-data --instance-id {instance_id} --priv-launch-key web-lost-key.pem" in line
+        for line in outcome["GetPassword"]
+    )
     assert any(password_ami in line for line in outcome["GetPassword"])
     assert {k: v for k, v in run.report["output"].items() if k != "ResultParameter"} == outcome
 
@@ -101,12 +106,14 @@ def test_password_generation_is_enabled_and_instance_comes_back(run_scenario: Ru
     # No key pair for Windows: nothing was generated, nothing stored.
     sent = run.engine.ssm_world.commands_sent
     assert [(c["Platform"], c["Target"], c["PublicKey"]) for c in sent] == [
-        ("windows", run.instance()["root_volume_id"], "")]
+        ("windows", run.instance()["root_volume_id"], "")
+    ]
 
 
 def test_without_password_enabled_ami(run_scenario: RunScenario) -> None:
-    run = run_scenario({"web": windows_instance()},
-                       input={"InstanceId": "@web", "CreatePasswordEnabledAmi": False})
+    run = run_scenario(
+        {"web": windows_instance()}, input={"InstanceId": "@web", "CreatePasswordEnabledAmi": False}
+    )
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
     run.assert_restored()
@@ -118,8 +125,9 @@ def test_without_password_enabled_ami(run_scenario: RunScenario) -> None:
     assert_agent_edited(tree(run), "ec2launch-v2")
 
 
-def test_stopped_instance_stays_stopped_and_result_says_to_start_it(run_scenario: RunScenario
-                                                                     ) -> None:
+def test_stopped_instance_stays_stopped_and_result_says_to_start_it(
+    run_scenario: RunScenario,
+) -> None:
     run = run_scenario({"web": windows_instance("ec2config", state="stopped")})
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
@@ -137,10 +145,10 @@ def test_linux_runs_make_no_password_ami(run_scenario: RunScenario) -> None:
 
 
 def test_public_key_for_windows_is_refused(run_scenario: RunScenario) -> None:
-    key = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJlc2V0YWNjZXNzdGVzdGtleXJlc2V0YWNjZXNzdDE= "
-           "me@laptop")
-    run = run_scenario({"web": windows_instance()}, input={"InstanceId": "@web",
-                                                           "PublicKey": key})
+    key = (
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJlc2V0YWNjZXNzdGVzdGtleXJlc2V0YWNjZXNzdDE= me@laptop"
+    )
+    run = run_scenario({"web": windows_instance()}, input={"InstanceId": "@web", "PublicKey": key})
 
     assert run.report["status"] == "FAILED"
     assert run.states_entered() == ["Preflight", "Refused"]
@@ -164,8 +172,7 @@ def test_volume_without_launch_agent_fails_and_is_put_back(run_scenario: RunScen
 
 
 def test_dry_run_describes_the_windows_steps(run_scenario: RunScenario) -> None:
-    run = run_scenario({"web": windows_instance()}, input={"InstanceId": "@web",
-                                                           "DryRun": True})
+    run = run_scenario({"web": windows_instance()}, input={"InstanceId": "@web", "DryRun": True})
 
     assert run.report["status"] == "SUCCEEDED"
     steps = run.report["output"]["Steps"]
@@ -174,13 +181,16 @@ def test_dry_run_describes_the_windows_steps(run_scenario: RunScenario) -> None:
     run.assert_unchanged()
 
 
-@pytest.mark.parametrize(("state", "when"), [("CreatePasswordAmi", "before"),
-                                             ("CreatePasswordAmi", "after"),
-                                             ("RunRescue", "after")])
-def test_failure_around_the_windows_steps_puts_everything_back(run_scenario: RunScenario,
-                                                               state: str, when: str) -> None:
-    run = run_scenario({"web": windows_instance()}, faults=[
-        {"state": state, "when": when, "error": "AwsError"}])
+@pytest.mark.parametrize(
+    ("state", "when"),
+    [("CreatePasswordAmi", "before"), ("CreatePasswordAmi", "after"), ("RunRescue", "after")],
+)
+def test_failure_around_the_windows_steps_puts_everything_back(
+    run_scenario: RunScenario, state: str, when: str
+) -> None:
+    run = run_scenario(
+        {"web": windows_instance()}, faults=[{"state": state, "when": when, "error": "AwsError"}]
+    )
 
     assert run.report["status"] == "FAILED"
     assert "Rollback" in run.states_entered()
@@ -191,8 +201,10 @@ def test_failure_around_the_windows_steps_puts_everything_back(run_scenario: Run
 
 
 def test_a_retried_password_ami_call_makes_one_ami(run_scenario: RunScenario) -> None:
-    run = run_scenario({"web": windows_instance()}, faults=[
-        {"state": "CreatePasswordAmi", "when": "after", "error": "AwsTransient"}])
+    run = run_scenario(
+        {"web": windows_instance()},
+        faults=[{"state": "CreatePasswordAmi", "when": "after", "error": "AwsTransient"}],
+    )
 
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
     assert len(images_for(run, "password-enabled")) == 1
@@ -201,13 +213,17 @@ def test_a_retried_password_ami_call_makes_one_ami(run_scenario: RunScenario) ->
 
 def test_no_key_pair_and_no_password_ami_is_refused(run_scenario: RunScenario) -> None:
     """Nobody could decrypt the new password: refuse before changing anything."""
+
     def launched_without_key(engine: Engine) -> None:
         from local.emulator import ec2_backend
 
         ec2_backend().get_instance(engine.ids["web"]).key_name = None
 
-    run = run_scenario({"web": windows_instance()}, prepare=launched_without_key,
-                       input={"InstanceId": "@web", "CreatePasswordEnabledAmi": False})
+    run = run_scenario(
+        {"web": windows_instance()},
+        prepare=launched_without_key,
+        input={"InstanceId": "@web", "CreatePasswordEnabledAmi": False},
+    )
 
     assert run.report["status"] == "FAILED"
     assert run.states_entered() == ["Preflight", "Refused"]
