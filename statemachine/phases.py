@@ -16,7 +16,7 @@ class Phase:
     """One Lambda function: its name in the stack and the ASL, its code and its limits.
 
     `changes` says in a few words what it may change; its IAM rules are
-    stacks/permissions.py PERMISSIONS[phase.handler] (tests/infra checks the two lists agree).
+    stacks/permissions.py PERMISSIONS[phase.handler] (tests/stack checks the two lists agree).
     """
 
     name: str
