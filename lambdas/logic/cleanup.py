@@ -46,7 +46,9 @@ def cleanup(
     return {"Removed": removed}
 
 
-def _terminate_instances(ec2: Any, execution: str, removed: dict[str, list[str]]) -> list[str]:
+def _terminate_instances(
+    ec2: EC2Client, execution: str, removed: dict[str, list[str]]
+) -> list[str]:
     """Terminate the execution's instances; what is still there (or not yet visible) waits."""
     waiting: list[str] = []
     reservations = ec2.describe_instances(Filters=execution_filter(execution))["Reservations"]
@@ -73,7 +75,7 @@ def _terminate_instances(ec2: Any, execution: str, removed: dict[str, list[str]]
     return waiting
 
 
-def _delete_network(ec2: Any, execution: str, removed: dict[str, list[str]]) -> list[str]:
+def _delete_network(ec2: EC2Client, execution: str, removed: dict[str, list[str]]) -> list[str]:
     """Delete the execution's network pieces, dependents first; returns those still in use."""
     waiting: list[str] = []
     filters = execution_filter(execution)
