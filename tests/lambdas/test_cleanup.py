@@ -25,6 +25,19 @@ def clean(world: World, ec2: Any = None, *, discard_pending_key: bool = True) ->
     )
 
 
+def root_on_a_helper_set_to_go_with_it(world: World) -> str:
+    """The target's root on the run's helper with DeleteOnTermination true, as if something had
+    set it: the helper's termination would then delete the volume. Returns the helper."""
+    helper = world.helper()
+    world.stop()
+    world.root_on(helper)
+    world.ec2.modify_instance_attribute(
+        InstanceId=helper,
+        BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": True}}],
+    )
+    return helper
+
+
 class Refusing:
     """The moto client, except that some calls answer an error code."""
 
@@ -119,14 +132,8 @@ def test_a_piece_already_gone_is_not_an_error_but_a_refusal_is(world: World) -> 
 
 
 def test_a_helper_ec2_does_not_know_yet_waits_and_keeps_running(world: World) -> None:
-    helper = world.helper()
-    world.stop()
-    world.root_on(helper)
-    # The root's DeleteOnTermination must be made false first, on an instance EC2 cannot see yet.
-    world.ec2.modify_instance_attribute(
-        InstanceId=helper,
-        BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": True}}],
-    )
+    # Its root's DeleteOnTermination must be made false first, on an instance EC2 cannot see yet.
+    helper = root_on_a_helper_set_to_go_with_it(world)
     lagging = Refusing(world.ec2, modify_instance_attribute="InvalidInstanceID.NotFound")
 
     with pytest.raises(NotReady, match=f"^{helper} not visible to EC2 yet$"):
@@ -150,14 +157,7 @@ def test_after_a_success_the_pending_key_stays_for_publish_result(world: World) 
 
 
 def test_the_target_root_volume_on_the_helper_survives_its_termination(world: World) -> None:
-    helper = world.helper()
-    world.stop()
-    world.root_on(helper)
-    # As if something had set it: the helper's termination would then delete the volume.
-    world.ec2.modify_instance_attribute(
-        InstanceId=helper,
-        BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": True}}],
-    )
+    helper = root_on_a_helper_set_to_go_with_it(world)
 
     until_done(
         lambda: cleanup(
