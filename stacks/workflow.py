@@ -3,6 +3,7 @@ and values substituted by CloudFormation."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from aws_cdk import RemovalPolicy
@@ -37,6 +38,12 @@ class Workflow(Construct):
             raise ValueError(f"the workflow invokes {missing}, which the stack gives no function")
         substitutions = {p.placeholder: f.function_arn for p, f in functions.items()}
         substitutions.update(values)
+        # CloudFormation would leave an unknown ${Name} in the definition as it is.
+        unknown = sorted(set(re.findall(r"\$\{([A-Za-z0-9]+)\}", render())) - set(substitutions))
+        if unknown:
+            raise ValueError(
+                f"the workflow uses ${{{', '.join(unknown)}}}, which the stack does not give"
+            )
 
         self.log_group = logs.LogGroup(
             self,
