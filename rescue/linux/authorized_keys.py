@@ -17,16 +17,14 @@ from .key_lines import first_key_line, has_unforced_key
 from .key_paths import KeyFileChecks, user_identity
 from .key_writer import KeyWriter, write_failure
 from .keys import PublicKey
-from .sshd_config import (
-    Directive,
+from .sshd_config import Directive, UserIdentity, read_directives
+from .sshd_key_login import (
     KeysChoice,
-    UserIdentity,
     authorized_keys_choices,
     key_login_refusal,
     keys_command,
     permit_root_login,
     permit_root_login_choices,
-    read_directives,
 )
 from .users import CLOUD_USERS, Account, distro_name, passwd_homes, read_passwd
 
