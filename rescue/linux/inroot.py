@@ -13,8 +13,9 @@ import errno
 import fnmatch
 import os
 import stat
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 from .. import RescueError
 
@@ -43,10 +44,20 @@ def resolve_dots(parts: List[str]) -> List[str]:
     return out
 
 
-def _replace(old_fd: int, new_fd: int) -> int:
+def replace_fd(old_fd: int, new_fd: int) -> int:
     """Close old_fd once new_fd is open; the caller's finally then owns only new_fd."""
     os.close(old_fd)
     return new_fd
+
+
+@contextmanager
+def held_fd(fd: int) -> Iterator[List[int]]:
+    """Hold a (replaceable) fd in a box and close whichever fd it holds at the end."""
+    box = [fd]
+    try:
+        yield box
+    finally:
+        os.close(box[0])
 
 
 def write_all(fd: int, data: bytes, offset: int) -> None:
@@ -100,7 +111,7 @@ class VolumeRoot:
                 if name == "..":
                     if done:
                         done.pop()
-                        fd = _replace(fd, self.open_dir(done))
+                        fd = replace_fd(fd, self.open_dir(done))
                     continue
                 try:
                     info = os.lstat(name, dir_fd=fd)
@@ -113,13 +124,13 @@ class VolumeRoot:
                     target = os.readlink(name, dir_fd=fd)
                     if target.startswith("/"):
                         done = []
-                        fd = _replace(fd, os.dup(self.fd))
+                        fd = replace_fd(fd, os.dup(self.fd))
                     pending.extend(reversed(split(target)))
                     continue
                 if pending:
                     if not stat.S_ISDIR(info.st_mode):
                         return resolve_dots([*done, name, *list(reversed(pending))]), False
-                    fd = _replace(fd, os.open(name, DIR_FLAGS, dir_fd=fd))
+                    fd = replace_fd(fd, os.open(name, DIR_FLAGS, dir_fd=fd))
                 done.append(name)
             return done, True
         finally:
@@ -130,7 +141,7 @@ class VolumeRoot:
         fd = os.dup(self.fd)
         try:
             for name in components:
-                fd = _replace(fd, os.open(name, DIR_FLAGS, dir_fd=fd))
+                fd = replace_fd(fd, os.open(name, DIR_FLAGS, dir_fd=fd))
         except BaseException as exc:
             os.close(fd)
             if isinstance(exc, OSError) and exc.errno in (errno.ELOOP, errno.ENOTDIR):

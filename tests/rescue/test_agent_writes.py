@@ -19,6 +19,9 @@ import pytest
 import rescue.disk.lvm
 import rescue.linux.authorized_keys
 import rescue.linux.inroot
+import rescue.linux.key_paths
+import rescue.linux.key_writer
+import rescue.linux.selinux
 from rescue import RescueError
 from rescue.disk.mounts import mount_volume_root
 from rescue.linux.authorized_keys import inject_key
@@ -375,7 +378,15 @@ def open_fds() -> list[tuple[str, str]]:
 @contextmanager
 def faulty_os(monkeypatch: pytest.MonkeyPatch, faulty: FaultyOs, *modules: Any) -> Iterator[None]:
     with monkeypatch.context() as patch:
-        for module in (rescue.linux.authorized_keys, rescue.linux.inroot, *modules):
+        linux = rescue.linux
+        agent = (
+            linux.authorized_keys,
+            linux.key_paths,
+            linux.key_writer,
+            linux.selinux,
+            linux.inroot,
+        )
+        for module in (*agent, *modules):
             patch.setattr(module, "os", faulty)
         yield
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rescue.disk import fstab, mounts
+from rescue.disk import fstab, root_probe
 from rescue.linux.inroot import VolumeRoot
 
 ROOT = fstab.Device("/dev/nvme1n1p1", "xfs", "11-aa", "/", "p-1", "root", 1, ())
@@ -123,7 +123,7 @@ def tree(root: Path, files: dict[str, str]) -> Path:
 
 def other_mounts(root: Path, homes: list[str]) -> dict[str, str]:
     with VolumeRoot(root) as volume:
-        return mounts._other_mounts(volume, homes)
+        return root_probe.other_home_mounts(volume, homes)
 
 
 MOUNT_UNIT = "[Unit]\nDescription=homes\n[Mount]\nWhat=fs-1:/\nWhere={where}\nType=nfs4\n"

@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rescue import RescueError
-from rescue.linux.authorized_keys import KeyInjector, key_blobs
+from rescue.linux.authorized_keys import KeyInjector
 from rescue.linux.inroot import VolumeRoot
+from rescue.linux.key_lines import key_blobs
 from rescue.linux.keys import parse_public_key
 from rescue.linux.users import read_accounts
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rescue import RescueError
-from rescue.disk import lvm, mounts
+from rescue.disk import lvm, partitions
 
 TARGET = "/dev/nvme1n1p2"
 MIB = 1024 * 1024
@@ -203,12 +203,12 @@ def test_only_idle_logical_volumes_may_hold_the_disk(
 ) -> None:
     """An auto-activated LV holds the PV: accepted. Anything else holding it (a mounted LV,
     a crypt or stacked device) is still refused as the disk being in use."""
-    monkeypatch.setattr(mounts, "sys_block", lambda name: tmp_path / name)
+    monkeypatch.setattr(partitions, "sys_block", lambda name: tmp_path / name)
     fake_holder(tmp_path, "dm-0", "LVM-abcdef")
     fake_holder(tmp_path, "dm-1", "CRYPT-LUKS2-abc")
     fake_holder(tmp_path, "dm-2", "LVM-abcdef", holders=["dm-3"])
-    assert mounts.idle_lv("dm-0", {})
-    assert not mounts.idle_lv("dm-0", {"252:0": "/mnt"})
-    assert not mounts.idle_lv("dm-1", {})
-    assert not mounts.idle_lv("dm-2", {})
-    assert not mounts.idle_lv("dm-9", {})
+    assert partitions.idle_lv("dm-0", {})
+    assert not partitions.idle_lv("dm-0", {"252:0": "/mnt"})
+    assert not partitions.idle_lv("dm-1", {})
+    assert not partitions.idle_lv("dm-2", {})
+    assert not partitions.idle_lv("dm-9", {})

@@ -8,15 +8,14 @@ import pytest
 
 from rescue import RescueError
 from rescue.linux.inroot import VolumeRoot
-from rescue.linux.sshd_config import (
-    UserIdentity,
+from rescue.linux.sshd_config import UserIdentity, read_directives
+from rescue.linux.sshd_key_login import (
     authorized_keys_choices,
     authorized_keys_files,
     expand_tokens,
     key_login_refusal,
     keys_command,
     permit_root_login,
-    read_directives,
 )
 
 ALICE = UserIdentity("alice", 1001, "/home/alice", ["alice", "admins"])

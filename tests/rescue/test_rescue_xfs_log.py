@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rescue.disk import mounts
+from rescue.disk import xfs_log
 
 HEADER = "xfs_logprint:\n    data device: 0x700\n    log device: 0x700 daddr: 327728\n\n"
 
@@ -26,7 +26,7 @@ def fake_logprint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *runs: str) -
     )
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
-    monkeypatch.setattr(mounts, "XFS_LOG_RETRY_DELAY", 0.01)
+    monkeypatch.setattr(xfs_log, "XFS_LOG_RETRY_DELAY", 0.01)
     return count
 
 
@@ -39,14 +39,14 @@ def test_the_state_is_read_from_the_header(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state: str, dirty: bool
 ) -> None:
     fake_logprint(tmp_path, monkeypatch, state_line(state))
-    assert mounts.xfs_log_state(Path("/dev/loop9")) == mounts.LogState(dirty)
+    assert xfs_log.xfs_log_state(Path("/dev/loop9")) == xfs_log.LogState(dirty)
 
 
 def test_a_failed_read_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     count = fake_logprint(
         tmp_path, monkeypatch, "echo 'read failed: Device busy' >&2; exit 1", state_line("CLEAN")
     )
-    assert mounts.xfs_log_state(Path("/dev/loop9")) == mounts.LogState(False)
+    assert xfs_log.xfs_log_state(Path("/dev/loop9")) == xfs_log.LogState(False)
     assert count.read_text().strip() == "2"
 
 
@@ -67,6 +67,6 @@ def test_a_state_that_cannot_be_read_counts_as_possibly_dirty_and_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: str, why: str
 ) -> None:
     count = fake_logprint(tmp_path, monkeypatch, run)
-    state = mounts.xfs_log_state(Path("/dev/loop9"))
+    state = xfs_log.xfs_log_state(Path("/dev/loop9"))
     assert state.dirty and why in state.unread, state
-    assert count.read_text().strip() == str(mounts.XFS_LOG_TRIES)
+    assert count.read_text().strip() == str(xfs_log.XFS_LOG_TRIES)

@@ -14,7 +14,8 @@ from local.sshd import start_sshd, stop_sshd
 from rescue.linux.authorized_keys import inject_key
 from rescue.linux.inroot import VolumeRoot
 from rescue.linux.keys import parse_public_key
-from rescue.linux.sshd_config import UserIdentity, key_login_refusal, read_directives
+from rescue.linux.sshd_config import UserIdentity, read_directives
+from rescue.linux.sshd_key_login import key_login_refusal
 from tests.support.rescue_disks import Disks
 from tests.support.rescue_helpers import (
     AgentRun,
