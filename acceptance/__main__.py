@@ -17,8 +17,11 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from acceptance.run import SMALLEST_NITRO, Options, Run, explain
+from acceptance.account import Options
+from acceptance.report import explain
+from acceptance.run import Run
 from acceptance.ssh import SshLogin
+from acceptance.steps import SMALLEST_NITRO
 from lambdas.names import STACK_NAME
 
 

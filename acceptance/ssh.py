@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from acceptance.run import Run
+    from acceptance.account import Account
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,10 @@ class Target:
     proxy: str | None = None  # ssh's ProxyCommand
 
 
-def instance_address(instance: dict[str, Any], run: Run) -> Target:
+def instance_address(instance: dict[str, Any], run: Account) -> Target:
     """The public IP, or in a private subnet the EC2 Instance Connect Endpoint's tunnel."""
-    from acceptance.run import LOGIN_USER, Failure
+    from acceptance.report import Failure
+    from acceptance.steps import LOGIN_USER
 
     endpoint = run.facts.get("endpoint")
     if run.facts.get("private") and endpoint:
@@ -48,11 +49,13 @@ def instance_address(instance: dict[str, Any], run: Run) -> Target:
 class SshLogin:
     """`ssh -i KEY USER@HOST id`, retried until sshd answers (the instance just restarted)."""
 
-    def __init__(self, target: Callable[[dict[str, Any], Run], Target] = instance_address) -> None:
+    def __init__(
+        self, target: Callable[[dict[str, Any], Account], Target] = instance_address
+    ) -> None:
         self.target = target
 
-    def __call__(self, private_key: str, instance: dict[str, Any], run: Run) -> str:
-        from acceptance.run import Failure
+    def __call__(self, private_key: str, instance: dict[str, Any], run: Account) -> str:
+        from acceptance.report import Failure
 
         if not shutil.which("ssh"):
             raise Failure("no `ssh` command on this machine: install the OpenSSH client")
@@ -101,7 +104,7 @@ class SshLogin:
                 return done.returncode == 0
 
             try:
-                run._wait(
+                run.wait(
                     logged_in,
                     run.options.login_timeout,
                     f"cannot log in as {target.user}@{target.host}:{target.port} "

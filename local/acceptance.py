@@ -25,8 +25,11 @@ from typing import Any
 
 import boto3
 
-from acceptance.run import AL2023_PARAMETER, LOGIN_USER, Failure, Options, Report, Run
+from acceptance.account import Account, Options
+from acceptance.report import Failure, Report
+from acceptance.run import Run
 from acceptance.ssh import SshLogin, Target
+from acceptance.steps import AL2023_PARAMETER, LOGIN_USER
 from lambdas.names import JANITOR_STATUSES
 from local import emulator
 from local.checks import public_key_of
@@ -117,14 +120,14 @@ class LocalAccount:
         )
         return self.engine.ssm_world.volume_trees[volume_id]
 
-    def _login(self, private_key: str, instance: dict[str, Any], run: Run) -> str:
+    def _login(self, private_key: str, instance: dict[str, Any], run: Account) -> str:
         """The real SSH login of acceptance/ssh.py, to an sshd that lives for this login."""
         try:
             return SshLogin(self._local_sshd)(private_key, instance, run)
         finally:
             _stop_sshds()
 
-    def _local_sshd(self, instance: dict[str, Any], run: Run) -> Target:
+    def _local_sshd(self, instance: dict[str, Any], run: Account) -> Target:
         """The instance's sshd, here: it reads ec2-user's authorized_keys on the volume."""
         keys = self.tree_of(instance) / AUTHORIZED_KEYS
         port = _start_sshd(keys, self.engine.workdir)
@@ -138,7 +141,7 @@ class KeyPairMatch:
     def __init__(self, account: LocalAccount) -> None:
         self.account = account
 
-    def __call__(self, private_key: str, instance: dict[str, Any], run: Run) -> str:
+    def __call__(self, private_key: str, instance: dict[str, Any], run: Account) -> str:
         public = public_key_of(private_key).split()[:2]
         lines = (self.account.tree_of(instance) / AUTHORIZED_KEYS).read_text().splitlines()
         if not any(line.split()[:2] == public for line in lines):

@@ -3,7 +3,8 @@
 The run loop: a local AWS (moto, corrected by local/emulator.py) with the stack's twin
 (local/stack_twin.py) and the scenario's world (local/world.py) in it; executions started and
 watched; each Lambda invocation handed to its handler with the engine's seams (faults, the
-janitor's clock) on its context; every AWS call through the layers of local/calls.py.
+janitor's clock; local/seams.py) on its context; every AWS call through the layers of
+local/calls.py.
 """
 
 from __future__ import annotations
@@ -20,40 +21,27 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
 from moto import mock_aws
 
-from lambdas.logic.janitor import Clock
 from lambdas.names import JANITOR_STATUSES
 from lambdas.runtime import Seams
 from local import aws_rules, emulator
 from local import iam as local_iam
 from local.calls import Call, CallPipeline, Layer
 from local.consistency import EventualConsistency
-from local.emulator import ACCOUNT, REGION, RETRY_TIME_SCALE, SsmWorld
+from local.emulator import ACCOUNT, REGION, SsmWorld
 from local.scenario import Fault, Scenario
+from local.seams import Faults, FunctionRef, LambdaContext, scaled_sleep, skipped_time_clock
 from local.stack_twin import RESCUE_DOCUMENT, STACK, DeployedStack, create_stack
 from local.world import World, history, report
 from statemachine.phases import EVENT_FUNCTIONS
 
 # moto logs every state's error with a full repr of the interpreter; the report says it better.
 logging.getLogger("moto").setLevel(logging.CRITICAL)
-
-
-@dataclass
-class _Context:
-    """The part of the Lambda context object Powertools reads, and the engine's seams."""
-
-    function_name: str
-    invoked_function_arn: str
-    aws_request_id: str
-    memory_limit_in_mb: int = 256
-    function_version: str = "$LATEST"
-    seams: Seams = field(default_factory=Seams)
 
 
 class Engine:
@@ -85,7 +73,7 @@ class Engine:
         self.logs = io.StringIO()
         self.secrets_written: list[str] = []
         self._local = threading.local()
-        self._fault_lock = threading.Lock()
+        self.injected = Faults(scenario)
         # Phase invocations still running: a stopped execution's Lambdas run on, as in AWS.
         self._phases_running = 0
         self._phases_done = threading.Condition()
@@ -110,8 +98,7 @@ class Engine:
         self.calls_by_function.clear()
         self.iam.reset()
         self.janitor_results: list[Any] = []
-        # How many more times each scenario fault fires (index into scenario.faults).
-        self._faults_left = [fault.times for fault in self.scenario.faults]
+        self.injected.reset()
         self._aborted = False
         self.consistency = EventualConsistency.from_spec(self.scenario.eventual_consistency)
 
@@ -162,9 +149,9 @@ class Engine:
             ):
                 # One janitor clock per world, as one CLOCK was: its time only advances.
                 self.seams = Seams(
-                    fault=self._fault,
-                    clock=_skipped_time_clock(self._wait_for_running_phases),
-                    sleep=_scaled_sleep,
+                    fault=self.injected,
+                    clock=skipped_time_clock(self._wait_for_running_phases),
+                    sleep=scaled_sleep,
                 )
                 self.stack = create_stack(self.ssm_world, self.logs)
                 self.world.build(self.workdir)
@@ -278,7 +265,7 @@ class Engine:
             },
         }
         self.echo(f"  janitor for {status} execution")
-        payload, errored, _ = self._invoke(_FunctionRef(name), json.dumps(event))
+        payload, errored, _ = self._invoke(FunctionRef(name), json.dumps(event))
         self.janitor_results.append({"errored": errored, **json.loads(payload)})
         if errored:
             self.echo(f"  janitor failed: {payload}")
@@ -294,7 +281,7 @@ class Engine:
         if isinstance(event, (bytes, bytearray)):
             event = event.decode()
         payload = json.loads(event) if isinstance(event, str) else (event or {})
-        context = _Context(
+        context = LambdaContext(
             name,
             f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
             uuid.uuid4().hex,
@@ -333,29 +320,10 @@ class Engine:
         with self._phases_done:
             self._phases_done.wait_for(lambda: self._phases_running == 0, timeout=30)
 
-    @contextlib.contextmanager
-    def faults(self, *faults: Fault) -> Iterator[None]:
+    def faults(self, *faults: Fault) -> contextlib.AbstractContextManager[None]:
         """Inject these faults, instead of the scenario's, into what runs inside the block:
         for drivers that start their own executions (local/acceptance.py)."""
-        saved = self.scenario.faults
-        self.scenario.faults = list(faults)
-        self._faults_left = [fault.times for fault in faults]
-        try:
-            yield
-        finally:
-            self.scenario.faults = saved
-            self._faults_left = [fault.times for fault in saved]
-
-    def _fault(self, state: str, when: str) -> None:
-        from lambdas.errors import InjectedFault
-
-        with self._fault_lock:
-            for index, fault in enumerate(self.scenario.faults):
-                if fault.state == state and fault.when == when and self._faults_left[index] > 0:
-                    self._faults_left[index] -= 1
-                    error = InjectedFault(f"injected {fault.error} {when} the side effect")
-                    error.error_name = fault.error  # type: ignore[attr-defined]
-                    raise error
+        return self.injected.instead(*faults)
 
     def count_call(self, service: str, operation: str) -> None:
         function = self._calling_function()
@@ -399,28 +367,3 @@ class Engine:
     def _lag_after(self, call: Call, response: Any) -> None:
         if call.function and self.consistency:
             self.consistency.after(call.service, call.operation, response)
-
-
-@dataclass
-class _FunctionRef:
-    function_name: str
-
-
-def _scaled_sleep(seconds: float) -> None:
-    """The handlers' waits for propagation last the Retry's fraction of AWS's time here."""
-    time.sleep(seconds * RETRY_TIME_SCALE)
-
-
-def _skipped_time_clock(settle: Callable[[], None]) -> Clock:
-    """The janitor's clock here: its waits take no time, but count against its 15 minutes,
-    so a world that never settles ends the janitor as it would in AWS. Each wait first lets
-    the phases still running finish (settle), as the same wait would in AWS."""
-    skipped = [0.0]
-
-    def sleep(seconds: float) -> None:
-        settle()
-        skipped[0] += seconds
-
-    return Clock(
-        now=lambda: time.time() + skipped[0], sleep=sleep, remaining=lambda: 900.0 - skipped[0]
-    )

@@ -22,7 +22,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from local.iam_operations import OPERATIONS, PARTITION, Check, UnknownOperation, World
+from local.iam_operations import OPERATIONS, UnknownOperation
+from local.iam_world import PARTITION, Check, World
 from stacks.permissions import PERMISSIONS, Rule, render, render_conditions
 from statemachine import phases
 

@@ -13,7 +13,9 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from acceptance.__main__ import main
-from acceptance.run import STEPS, Failure, Options, Run, explain
+from acceptance.account import Options
+from acceptance.report import Failure, explain
+from acceptance.run import STEPS, Run
 from acceptance.ssh import SshLogin, Target, instance_address
 from local.acceptance import LocalAccount
 from local.stack_twin import STACK
@@ -138,7 +140,7 @@ def test_a_private_subnet_without_the_aws_cli_is_refused_before_anything_is_made
 ) -> None:
     import boto3
 
-    monkeypatch.setattr("acceptance.run.aws_cli", lambda: None)
+    monkeypatch.setattr("acceptance.steps.aws_cli", lambda: None)
     ec2 = boto3.client("ec2", region_name="us-east-1")
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24", AvailabilityZone="us-east-1a")[

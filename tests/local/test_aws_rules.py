@@ -1,5 +1,6 @@
 """The engine refuses what AWS refuses: each documented rule and the model's own constraints,
-with AWS's error code. moto accepts every one of these requests (local/aws_rules.py)."""
+with AWS's error code. moto accepts every one of these requests (local/aws_rules.py,
+local/aws_model.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.model import ShapeResolver
 
-from local import aws_rules
+from local import aws_model, aws_rules
 
 CLIENTS = {
     name: boto3.client(
@@ -317,7 +318,7 @@ def test_every_documented_rule_cites_aws() -> None:
 
 def test_the_model_constraints_are_read_for_every_operation() -> None:
     model = CLIENTS["ssm"].meta.service_model.operation_model("SendCommand")
-    found = aws_rules.model_constraints(model)
+    found = aws_model.model_constraints(model)
     assert ("Comment", "max") in found and ("DocumentARN", "pattern") in found
 
 
@@ -366,7 +367,7 @@ def test_model_violations_of_every_shape_kind() -> None:
         "Unknown": "x",
         "Inner": {"Name": "abcd", "Count": "6", "Data": "xyz", "Ids": "ab", "Tags": []},
     }
-    found = list(aws_rules._violations(MODEL.get_shape_by_name("Top"), value, ""))
+    found = list(aws_model.violations(MODEL.get_shape_by_name("Top"), value, ""))
     assert found == [
         f"Value 'bcde' at 'name' {FAILED} have length less than or equal to 3",
         *(f"Value 'bcde' at 'name' {end}" for end in ENUM_AND_PATTERN),
@@ -391,4 +392,4 @@ def test_model_violations_of_every_shape_kind() -> None:
         "Tags": {"ab": 5},
         "Secret": "hi",
     }
-    assert list(aws_rules._violations(MODEL.get_shape_by_name("Top"), within, "")) == []
+    assert list(aws_model.violations(MODEL.get_shape_by_name("Top"), within, "")) == []

@@ -9,7 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.iam import Authorizer, decide
-from local.iam_operations import Check, UnknownOperation
+from local.iam_operations import UnknownOperation
+from local.iam_world import Check
 
 TAG = "aws:RequestTag/ResetAccess:Execution"
 INSTANCES = "arn:aws:ec2:us-east-1:123456789012:instance/*"
