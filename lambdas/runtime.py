@@ -37,7 +37,7 @@ tracer = Tracer(service="reset-access")
 Event = dict[str, Any]
 Handler = Callable[[Event, Any], Any]
 
-# Unset (the local engine), the clients fit the shortest function (stacks/functions.py).
+# Unset (the local engine), the clients fit the shortest function (statemachine/phases.py).
 SHORTEST_FUNCTION_SECONDS = 20
 CONNECT_SECONDS = 2.0
 # A call's attempts, timeouts and backoff take at most this share of the function's time: the

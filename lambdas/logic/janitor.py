@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # States whose successful exit means the execution recorded its own end and released the lock.
 RECORDED = ("RecordFailure", "PublishResult")
 # A phase Lambda keeps running after its execution is stopped: wait out the longest phase that
-# creates something (LaunchHelper, PrepareNetwork, Preflight's lock: 60 s, stacks/functions.py)
+# creates something (LaunchHelper, PrepareNetwork, Preflight's lock: 60 s, statemachine/phases.py)
 # before looking, or its late resource would be created after the cleanup.
 IN_FLIGHT_SECONDS = 65.0
 # Between polls of EC2 while a detach, attach, start or termination goes on.
