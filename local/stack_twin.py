@@ -13,7 +13,6 @@ import importlib
 import io
 import json
 import os
-import re
 import zipfile
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ import boto3
 from lambdas.names import LOCK_KEY, STACK_NAME, ubuntu_ami_parameter
 from local import emulator
 from local.emulator import ACCOUNT, REGION, SsmWorld
-from statemachine.definition import render
+from statemachine.definition import render, substitute
 from statemachine.phases import EVENT_FUNCTIONS, PHASES
 
 STACK = STACK_NAME
@@ -120,9 +119,7 @@ def create_stack(ssm_world: SsmWorld, logs: io.StringIO) -> DeployedStack:
             Code={"ZipFile": code.getvalue()},
         )["FunctionArn"]
         substitutions[phase.placeholder] = arn
-    definition = re.sub(
-        r"\$\{([A-Za-z0-9]+)\}", lambda m: substitutions.get(m.group(1), m.group(0)), asl
-    )
+    definition = substitute(asl, substitutions)
     sfn = boto3.client("stepfunctions", region_name=REGION)
     state_machine_arn = sfn.create_state_machine(
         name=STACK,

@@ -3,7 +3,6 @@ and values substituted by CloudFormation."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from aws_cdk import RemovalPolicy
@@ -16,9 +15,8 @@ from constructs import Construct
 from stacks.functions import LOG_RETENTION
 from stacks.nag import acknowledge, wildcard_finding
 from stacks.permissions import ALL_RESOURCES_REASON
-from statemachine.definition import render, tasks
+from statemachine.definition import placeholders, render
 from statemachine.phases import Phase
-from statemachine.states import phase_of
 
 
 class Workflow(Construct):
@@ -33,16 +31,16 @@ class Workflow(Construct):
         values: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
-        missing = sorted({phase_of(state) for _, state in tasks()} - {p.name for p in functions})
-        if missing:
-            raise ValueError(f"the workflow invokes {missing}, which the stack gives no function")
         substitutions = {p.placeholder: f.function_arn for p, f in functions.items()}
         substitutions.update(values)
-        # CloudFormation would leave an unknown ${Name} in the definition as it is.
-        unknown = sorted(set(re.findall(r"\$\{([A-Za-z0-9]+)\}", render())) - set(substitutions))
+        definition = render()
+        # CloudFormation would leave an unknown ${Name} in the definition as it is, and Step
+        # Functions would fail the Task (or the state) that uses it at run time.
+        unknown = sorted(placeholders(definition) - set(substitutions))
         if unknown:
             raise ValueError(
-                f"the workflow uses ${{{', '.join(unknown)}}}, which the stack does not give"
+                f"the workflow uses ${{{', '.join(unknown)}}}, which the stack gives no function "
+                "or value"
             )
 
         self.log_group = logs.LogGroup(
@@ -71,7 +69,7 @@ class Workflow(Construct):
             "StateMachine",
             state_machine_type=sfn.StateMachineType.STANDARD,
             # The same text the local engine runs (local/engine.py), placeholders and all.
-            definition_body=sfn.DefinitionBody.from_string(render()),
+            definition_body=sfn.DefinitionBody.from_string(definition),
             definition_substitutions=substitutions,
             role=self.role,
             tracing_enabled=True,

@@ -8,6 +8,7 @@ CloudFormation substitutes) and the local engine runs, byte for byte.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -386,6 +387,24 @@ def definition() -> dict[str, Any]:
 def render() -> str:
     """The definition as JSON text, `${XxxFunctionArn}` placeholders in its Task Resources."""
     return json.dumps(definition(), indent=2, ensure_ascii=False) + "\n"
+
+
+# CloudFormation's definition_substitutions syntax (AWS::StepFunctions::StateMachine).
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+
+
+def placeholders(text: str) -> set[str]:
+    """The `${Name}` substitutions a rendered definition needs."""
+    return set(_PLACEHOLDER.findall(text))
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    """The definition as deployed: each `${Name}` replaced, as CloudFormation does, and none
+    left unknown (the stack refuses that at synth; CloudFormation would keep it as text)."""
+    unknown = sorted(placeholders(text) - set(values))
+    if unknown:
+        raise ValueError(f"the workflow uses ${{{', '.join(unknown)}}}, which is not given")
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
 
 
 def tasks(states: Mapping[str, State] | None = None) -> Iterator[tuple[str, State]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from statemachine.definition import render
+from statemachine.definition import render, substitute
 from statemachine.phases import PHASES
 from tests.support.synth import ROOT, Synth
 
@@ -125,10 +125,8 @@ def test_asl_validator_accepts_the_workflow_as_written_and_as_deployed(tmp_path:
     written = tmp_path / "reset_access.asl.json"
     written.write_text(render(), encoding="utf-8")
     # As deployed: every ${...} replaced by a function ARN, as CloudFormation does.
-    text = render()
-    for phase in PHASES:
-        arn = f"arn:aws:lambda:eu-west-1:123456789012:function:ResetAccess-{phase.name}"
-        text = text.replace("${" + phase.placeholder + "}", arn)
+    functions = "arn:aws:lambda:eu-west-1:123456789012:function:ResetAccess-"
+    text = substitute(render(), {p.placeholder: f"{functions}{p.name}" for p in PHASES})
     assert "${" not in text
     deployed = tmp_path / "deployed.asl.json"
     deployed.write_text(text, encoding="utf-8")
