@@ -26,7 +26,13 @@ $(STAMPS)/venv: requirements.txt requirements-dev.txt lambdas/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-venv: $(STAMPS)/venv  ## create .venv with the pinned Python packages
+# The project itself, editable and without dependencies (the requirements pin them): the
+# `reset-access` console script then runs this tree from any directory.
+$(STAMPS)/project: pyproject.toml $(STAMPS)/venv
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+venv: $(STAMPS)/venv $(STAMPS)/project  ## create .venv with the pinned packages and `reset-access`
 
 # npm ci is exact to package-lock.json; node_modules/.package-lock.json changes when it runs.
 node_modules/.package-lock.json: package.json package-lock.json

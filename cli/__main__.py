@@ -1,5 +1,7 @@
+"""`python -m cli`: the same command as the installed `reset-access`."""
+
 import sys
 
-from cli.reset_access import main
+from cli.app import main
 
 sys.exit(main())

@@ -89,3 +89,24 @@ def resource_name(execution: str) -> str:
         return execution
     digest = hashlib.sha256(execution.encode()).hexdigest()[:10]
     return f"{UNSAFE_CHARACTER.sub('-', execution)[:69]}-{digest}"
+
+
+# StartExecution's `name`: 1-80 characters and none of whitespace, brackets, wildcards, these
+# specials, control characters, U+FFFE/U+FFFF or surrogates (Step Functions API reference,
+# StartExecution, Request Parameters).
+EXECUTION_NAME_REFUSED = re.compile(
+    r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]"
+)
+
+
+def execution_name_problem(name: str) -> str | None:
+    """Why Step Functions would refuse this execution name, or None if it accepts it."""
+    if not 1 <= len(name) <= 80:
+        return f"{len(name)} characters; Step Functions takes 1 to 80"
+    found = EXECUTION_NAME_REFUSED.search(name)
+    if found:
+        return (
+            f"{found.group()!r} is not allowed (no whitespace, brackets, wildcards, "
+            '" # % \\ ^ | ~ ` $ & , ; : / or control characters)'
+        )
+    return None
