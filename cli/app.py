@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
+from typer._click.exceptions import ClickException
 
 from cli.aws import Aws, aws_errors
 from cli.errors import EXIT_CODES, OK, REFUSED, CliError, Interrupted, ResetFailed
 from lambdas.names import STACK_NAME
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     text = "text"
     json = "json"
 
@@ -355,15 +355,17 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="reset-access", standalone_mode=False)
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return int(done.exit_code)
-    except click.ClickException as error:
-        error.show()
+    except ClickException as error:
+        typer.echo(f"reset-access: {error.format_message()} (see reset-access --help)", err=True)
         return REFUSED
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        typer.echo("reset-access: interrupted", err=True)
-        return Interrupted.code
+    except (typer.Abort, KeyboardInterrupt):
+        result = Interrupted.code
     except CliError as error:
         typer.echo(f"reset-access: {error}", err=True)
         return error.code
+    if result == Interrupted.code:
+        # typer answers a Ctrl-C outside our own handling with 130 and no word.
+        typer.echo("reset-access: interrupted", err=True)
     return result if isinstance(result, int) else OK

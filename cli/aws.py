@@ -78,9 +78,7 @@ class Aws:
         # Few retries and short timeouts: a person is waiting, and an unreachable endpoint
         # should say so in seconds, not after botocore's minutes of backoff.
         config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3})
-        return self.session().client(  # type: ignore[call-overload]
-            service, endpoint_url=self.endpoint_url, config=config
-        )
+        return self.session().client(service, endpoint_url=self.endpoint_url, config=config)
 
     def stepfunctions(self) -> SFNClient:
         return self.client("stepfunctions")  # type: ignore[no-any-return]

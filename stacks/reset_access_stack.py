@@ -97,5 +97,6 @@ class ResetAccessStack(Stack):
             ("RescueDocumentName", document.document_name, "SSM document of the rescue agent"),
             ("KmsKeyArn", storage.key.key_arn, "Encrypts the stored SSH private keys"),
             ("DeadLetterQueueUrl", triggers.dead_letters.queue_url, "Undeliverable events"),
+            ("AlarmPrefix", alarm_prefix_from(self), "Alarms named so start a reset"),
         ):
             CfnOutput(self, name, value=value, description=description)

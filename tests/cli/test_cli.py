@@ -1,125 +1,250 @@
-"""The reset-access command against a moto account: what it leaves on disk and in AWS."""
+"""The reset-access command without a served world: its surface (help, options, exit codes),
+what it refuses before calling AWS, how it reads AWS's errors, and how it reads history."""
 
 from __future__ import annotations
 
 import json
-import stat
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
+import typer
+from typer.core import TyperGroup, TyperOption
 
-from cli.reset_access import (
-    CliError,
-    arm_alarm,
-    build_input,
-    follow,
-    get_key,
-    main,
-    parser,
-    state_machine_arn,
-)
-from cli.reset_access import start as start_execution
+from cli.app import GLOBAL_OPTIONS, app, hoisted
+from cli.follow import Progress, console_link, new_events
+from lambdas.names import execution_name_problem
+from tests.support.cli import aws_env, clean_env, one_line_error, run
 
-REGION = "us-east-1"
+INSTANCE = "i-0123456789abcdef0"
+ARN = "arn:aws:states:us-east-1:123456789012:execution:ResetAccess:run-1"
 
 
-@pytest.fixture(autouse=True)
-def aws(monkeypatch: pytest.MonkeyPatch):
-    for name, value in (
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_DEFAULT_REGION", REGION),
-    ):
-        monkeypatch.setenv(name, value)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield
+@pytest.fixture
+def closed_port() -> str:
+    """An endpoint nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
-def test_input_carries_only_what_was_set(tmp_path: Path) -> None:
-    pub = tmp_path / "me.pub"
-    pub.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJlc2V0YWNjZXNz me@laptop\n")
-    args = parser().parse_args(
-        [
-            "start",
-            "i-0123456789abcdef0",
-            "--mode",
-            "offline",
-            "--public-key-file",
-            str(pub),
-            "--dry-run",
-        ]
-    )
-    assert build_input(args) == {
-        "InstanceId": "i-0123456789abcdef0",
-        "Mode": "offline",
-        "DryRun": True,
-        "PublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJlc2V0YWNjZXNz me@laptop",
+class Denying(BaseHTTPRequestHandler):
+    """Step Functions' answer to an identity without the permission (awsJson1_0 protocol)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps(
+            {
+                "__type": "com.amazon.coral.service#AccessDeniedException",
+                "message": "User: arn:aws:iam::123456789012:user/dev is not authorized to "
+                "perform: states:GetExecutionHistory",
+            }
+        ).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def denying() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), Denying)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+def test_every_option_and_command_has_help() -> None:
+    root = typer.main.get_command(app)
+    assert isinstance(root, TyperGroup)
+    commands = root.commands
+    assert set(commands) == {
+        "start",
+        "follow",
+        "get-key",
+        "history",
+        "status",
+        "arm-alarm",
+        "disarm-alarm",
     }
+    for command in [root, *commands.values()]:
+        assert command.help, command.name
+        for param in command.params:
+            if isinstance(param, TyperOption):
+                assert param.help, f"{command.name} {param.name}"
+    assert set(GLOBAL_OPTIONS) <= {opt for p in root.params for opt in p.opts}
 
 
-def test_get_key_writes_a_private_file_and_prints_nothing_secret(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_help_documents_exit_codes(tmp_path: Path) -> None:
+    ran = run(["--help"], clean_env(tmp_path))
+    assert ran.code == 0
+    text = " ".join(ran.out.split())
+    assert "0 done; 1 the reset failed; 2 usage error or refused" in text
+    assert "130 interrupted" in text
+
+
+def test_global_options_go_before_or_after_the_subcommand() -> None:
+    assert hoisted(["status", INSTANCE, "--region", "eu-west-1", "--output=json"]) == [
+        "--region",
+        "eu-west-1",
+        "--output=json",
+        "status",
+        INSTANCE,
+    ]
+    assert hoisted(["--profile", "dev", "follow", ARN]) == ["--profile", "dev", "follow", ARN]
+
+
+def test_a_usage_error_exits_2_without_traceback(tmp_path: Path) -> None:
+    ran = run(["start"], clean_env(tmp_path))
+    assert ran.code == 2
+    assert "Traceback" not in ran.said
+    assert "INSTANCE_ID" in ran.err.upper()
+
+
+def test_bad_input_is_refused_before_any_call_with_its_errors(
+    tmp_path: Path, closed_port: str
 ) -> None:
-    # Not a key, only its shape: no real key material is ever committed.
-    label = "OPENSSH PRIVATE KEY"
-    secret = f"-----BEGIN {label}-----\nbm90LWEtcmVhbC1rZXk=\n-----END {label}-----"
-    boto3.client("ssm").put_parameter(
-        Name="/ec2rl/openssh/i-0123456789abcdef0/key", Value=secret, Type="SecureString"
+    # The endpoint is unreachable: reaching it would say so instead of naming the input.
+    ran = run(
+        ["start", "i-bad", "--mode", "sideways", "--endpoint-url", closed_port],
+        aws_env(tmp_path, closed_port),
     )
-    out = tmp_path / "key.pem"
-    assert main(["get-key", "i-0123456789abcdef0", "--out", str(out)]) == 0
-    assert out.read_text() == secret + "\n"
-    assert stat.S_IMODE(out.stat().st_mode) == 0o600
-    assert "bm90LWEtcmVhbC1rZXk" not in capsys.readouterr().out
-    with pytest.raises(CliError, match="exists"):
-        get_key(boto3.client("ssm"), "i-0123456789abcdef0", out)
+    assert ran.code == 2
+    line = one_line_error(ran)
+    assert "input refused (nothing was started)" in line
+    assert "InstanceId" in line
 
 
-def test_get_key_without_a_reset_says_so(tmp_path: Path) -> None:
-    with pytest.raises(CliError, match="no reset has finished"):
-        get_key(boto3.client("ssm"), "i-0123456789abcdef0", tmp_path / "k.pem")
-    assert not (tmp_path / "k.pem").exists()
+def test_an_execution_name_step_functions_refuses_is_refused_here() -> None:
+    # Step Functions API reference, StartExecution `name`.
+    assert execution_name_problem("reset-web-1") is None
+    assert execution_name_problem("a" * 80) is None
+    assert execution_name_problem("é-ünïcode") is None
+    for bad in ("", "a" * 81, "two words", "a/b", "a:b", "x[1]", "why?", "tab\tin", "\x7f"):
+        assert execution_name_problem(bad), repr(bad)
 
 
-def test_arm_alarm_creates_the_alarm_the_rule_listens_to_and_opts_in() -> None:
-    ec2 = boto3.client("ec2")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    instance_id = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0][
-        "InstanceId"
+def test_bad_name_exits_2(tmp_path: Path, closed_port: str) -> None:
+    ran = run(["start", INSTANCE, "--name", "my reset"], aws_env(tmp_path, closed_port))
+    assert ran.code == 2
+    assert "--name 'my reset'" in one_line_error(ran)
+
+
+def test_no_region_says_how_to_set_one(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, AWS_ACCESS_KEY_ID="a", AWS_SECRET_ACCESS_KEY="b")
+    ran = run(["status", INSTANCE], env)
+    assert ran.code == 2
+    assert "no AWS Region: pass --region" in one_line_error(ran)
+
+
+def test_no_credentials_says_how_to_get_them(tmp_path: Path, closed_port: str) -> None:
+    env = clean_env(tmp_path, AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=closed_port)
+    ran = run(["follow", ARN], env)
+    assert ran.code == 2
+    assert "no AWS credentials found" in one_line_error(ran)
+
+
+def test_unknown_profile_is_named(tmp_path: Path) -> None:
+    ran = run(["history", INSTANCE, "--profile", "nope"], clean_env(tmp_path))
+    assert ran.code == 2
+    assert "profile 'nope' is not in your AWS config" in one_line_error(ran)
+
+
+def test_unreachable_endpoint_is_named(tmp_path: Path, closed_port: str) -> None:
+    ran = run(["follow", ARN], aws_env(tmp_path, closed_port))
+    assert ran.code == 2
+    line = one_line_error(ran)
+    assert f"cannot reach {closed_port}" in line
+    assert "AWS_ENDPOINT_URL" in line
+
+
+def test_access_denied_names_the_call(tmp_path: Path, denying: str) -> None:
+    ran = run(["follow", ARN], aws_env(tmp_path, denying))
+    assert ran.code == 2
+    line = one_line_error(ran)
+    assert "access denied to GetExecutionHistory (AccessDeniedException)" in line
+
+
+def test_out_in_a_missing_folder_is_refused_before_reading_the_key(
+    tmp_path: Path, closed_port: str
+) -> None:
+    out = tmp_path / "missing" / "key.pem"
+    ran = run(["get-key", INSTANCE, "--out", str(out)], aws_env(tmp_path, closed_port))
+    assert ran.code == 2
+    assert f"folder {out.parent} does not exist" in one_line_error(ran)
+
+
+def test_console_link_is_in_the_executions_partition_and_region() -> None:
+    assert console_link(ARN) == (
+        "https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1"
+        f"#/v2/executions/details/{ARN}"
+    )
+    china = ARN.replace("arn:aws:", "arn:aws-cn:").replace("us-east-1", "cn-north-1")
+    assert console_link(china).startswith("https://cn-north-1.console.amazonaws.cn/")
+
+
+class PagedHistory:
+    """GetExecutionHistory as the API reference describes it: maxResults per page, newest first
+    with reverseOrder, nextToken to go on. Counts the events it hands out."""
+
+    def __init__(self, count: int) -> None:
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        self.events = [
+            {"id": i, "timestamp": start + timedelta(seconds=i), "type": "PassStateEntered"}
+            for i in range(1, count + 1)
+        ]
+        self.handed_out = 0
+
+    def get_execution_history(self, **request: Any) -> dict[str, Any]:
+        ordered = self.events[::-1] if request.get("reverseOrder") else self.events
+        start = int(request.get("nextToken", 0))
+        page = ordered[start : start + request.get("maxResults", 1000)]
+        self.handed_out += len(page)
+        answer: dict[str, Any] = {"events": page}
+        if start + len(page) < len(ordered):
+            answer["nextToken"] = str(start + len(page))
+        return answer
+
+
+def test_follow_reads_only_new_events() -> None:
+    history = PagedHistory(450)
+    first = new_events(history, ARN, 0)  # type: ignore[arg-type]
+    assert [e["id"] for e in first] == list(range(1, 451))
+    history.handed_out = 0
+    history.events += [
+        {"id": i, "timestamp": datetime.now(UTC), "type": "PassStateEntered"}
+        for i in range(451, 456)
     ]
-    name = arm_alarm(boto3.client("cloudwatch"), ec2, instance_id, "ResetAccess-")
-    alarm = boto3.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
-    assert name.startswith("ResetAccess-")
-    assert alarm["MetricName"] == "StatusCheckFailed_Instance"
-    assert alarm["Dimensions"] == [{"Name": "InstanceId", "Value": instance_id}]
-    tags = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0][
-        "Tags"
-    ]
-    assert {"Key": "ResetAccess:AutoRecover", "Value": "true"} in tags
+    assert [e["id"] for e in new_events(history, ARN, 450)] == list(range(451, 456))  # type: ignore[arg-type]
+    # One page of at most 100 events, not the 455 of the whole history.
+    assert history.handed_out <= 100
 
 
-def test_missing_stack_is_a_clear_error() -> None:
-    with pytest.raises(CliError, match="deploy it with"):
-        state_machine_arn(boto3.client("cloudformation"), "ResetAccess")
+def test_progress_times_each_state_and_the_downtime() -> None:
+    at = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    progress = Progress()
 
+    def event(number: int, seconds: int, kind: str, name: str) -> dict[str, Any]:
+        return {"id": number, "timestamp": at + timedelta(seconds=seconds), kind: {"name": name}}
 
-def test_start_and_follow_report_the_execution() -> None:
-    sfn = boto3.client("stepfunctions")
-    role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"][
-        "Arn"
-    ]
-    machine = sfn.create_state_machine(
-        name="ResetAccess",
-        roleArn=role,
-        definition=json.dumps(
-            {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
-        ),
-    )["stateMachineArn"]
-    lines: list[str] = []
-    arn = start_execution(sfn, machine, {"InstanceId": "i-0123456789abcdef0"})
-    finished = follow(sfn, arn, lines.append, poll_seconds=0, sleep=lambda s: None)
-    assert finished["status"] == "SUCCEEDED"
-    assert any(line.endswith("Done") for line in lines)
-    assert json.loads(finished["output"]) == {"InstanceId": "i-0123456789abcdef0"}
+    assert progress.read(event(1, 0, "stateEnteredEventDetails", "StopInstance")) is None
+    line = progress.read(event(2, 3, "stateExitedEventDetails", "StopInstance"))
+    assert line == "12:00:03  StopInstance                     3.0 s"
+    progress.read(event(3, 40, "stateEnteredEventDetails", "WaitInitialState"))
+    assert progress.waiting_on(at + timedelta(seconds=52)) == "WaitInitialState  12 s"
+    progress.read(event(4, 70, "stateExitedEventDetails", "WaitInitialState"))
+    assert progress.downtime() == 70.0
+    assert progress.seconds == {"StopInstance": 3.0, "WaitInitialState": 30.0}
+    assert progress.last_id == 4

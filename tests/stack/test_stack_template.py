@@ -201,9 +201,10 @@ def test_dead_letter_queue_is_encrypted_and_tls_only(synth: Synth) -> None:
 
 
 def test_outputs(synth: Synth) -> None:
-    assert {"StateMachineArn", "LockTableName", "RescueDocumentName", "KmsKeyArn"} <= set(
-        synth.template["Outputs"]
-    )
+    outputs = synth.template["Outputs"]
+    assert {"StateMachineArn", "LockTableName", "RescueDocumentName", "KmsKeyArn"} <= set(outputs)
+    # reset-access arm-alarm names alarms after the deployed prefix, not a flag of its own.
+    assert outputs["AlarmPrefix"]["Value"] == "ResetAccess-"
 
 
 def test_state_machine_role_invokes_exactly_our_functions(synth: Synth) -> None:

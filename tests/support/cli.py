@@ -1,0 +1,71 @@
+"""Running the installed `reset-access` command as a user would: a process of its own, an
+environment with no AWS configuration of the developer's, and what it printed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+COMMAND = Path(sys.executable).parent / "reset-access"
+REGION = "us-east-1"
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def said(self) -> str:
+        return self.out + self.err
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """PATH and a HOME without AWS files: no profile, credentials or Region leak in."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(home),
+        "AWS_CONFIG_FILE": str(home / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
+        # No instance metadata lookups for credentials or Region from a test machine.
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "COLUMNS": "200",
+    }
+    env.update(extra)
+    return env
+
+
+def aws_env(home: Path, endpoint: str, **extra: str) -> dict[str, str]:
+    return clean_env(
+        home,
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        **extra,
+    )
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 300) -> Ran:
+    done = subprocess.run(
+        [str(COMMAND), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Ran(done.returncode, done.stdout, done.stderr)
+
+
+def one_line_error(ran: Ran) -> str:
+    """The error the command printed: exactly one line on stderr, and no traceback."""
+    assert "Traceback" not in ran.said, ran.said
+    lines = [line for line in ran.err.splitlines() if line.strip()]
+    assert len(lines) == 1, ran.err
+    assert lines[0].startswith("reset-access: "), ran.err
+    return lines[0]
