@@ -208,14 +208,19 @@ def _follow(settings: Settings, arn: str, poll_seconds: float) -> int:
         return REFUSED
     raise ResetFailed(
         f"the reset did not succeed ({described['status']}); "
-        "see what was put back with: reset-access status "
-        f"{_instance_of(record) or 'INSTANCE_ID'}"
+        f"see what was put back with: reset-access status {_instance_of(described)}"
     )
 
 
-def _instance_of(record: dict[str, Any]) -> str | None:
-    result = record.get("Result")
-    return result.get("InstanceId") if isinstance(result, dict) else None
+def _instance_of(described: dict[str, Any]) -> str:
+    import json
+
+    try:
+        started_with = json.loads(described.get("input") or "{}")
+    except ValueError:
+        started_with = {}
+    instance = started_with.get("InstanceId") if isinstance(started_with, dict) else None
+    return str(instance) if instance else "INSTANCE_ID"
 
 
 @app.command("get-key")

@@ -1,0 +1,226 @@
+"""The installed reset-access command end to end against `python -m local serve`: the real
+definition, our handlers and the rescue agent behind an HTTP endpoint, one world per module.
+What is asserted is what a user sees and gets: exit codes, one-line errors, the summary, and the
+world after (instance running with its root volume back, the fetched key opens it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from lambdas.names import OPT_IN_TAG
+from local.checks import public_key_of
+from local.scenario import Scenario
+from local.volumes import read_authorized_keys
+from tests.support.cli import COMMAND, REGION, Ran, aws_env, one_line_error, run
+
+SCENARIO = Path(__file__).resolve().parents[2] / "local/scenarios/lost-key-linux.json"
+serve = pytest.importorskip("local.serve")
+
+
+class World:
+    """The served endpoint, the engine behind it, and the environment a user would have."""
+
+    def __init__(self, url: str, engine: Any, home: Path) -> None:
+        self.url = url
+        self.engine = engine
+        self.env = aws_env(home, url)
+        self.instance_id: str = engine.ids["web"]
+
+    def cli(self, *args: str) -> Ran:
+        following = args[0] in ("start", "follow") or args[2:3] == ("start",)
+        return run([*args, "--poll-seconds", "0.2"] if following else list(args), self.env)
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def instance(self) -> dict[str, Any]:
+        reservations = self.client("ec2").describe_instances(InstanceIds=[self.instance_id])
+        return dict(reservations["Reservations"][0]["Instances"][0])
+
+    def authorized_keys(self) -> dict[str, list[str]]:
+        tree = self.engine.world.ssm_world.volume_trees[self.engine.root_volumes["web"]]
+        return dict(read_authorized_keys(tree, self.engine.scenario.instances["web"]["volume"]))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with serve.served(Scenario.load(SCENARIO)) as (url, engine):
+        yield World(url, engine, tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(scope="module")
+def finished(world: World) -> Ran:
+    """One reset started and followed to its end by the command."""
+    return world.cli("start", world.instance_id)
+
+
+def test_start_follows_each_state_and_sums_up_the_result(world: World, finished: Ran) -> None:
+    assert finished.code == 0, finished.said
+    states = [line.split()[1] for line in finished.out.splitlines() if line[:2].isdigit()]
+    # Each state once, with its time, in the order the run ended them.
+    assert states[0] == "Preflight"
+    assert {"StopInstance", "RunRescue", "WaitInitialState", "PublishResult"} <= set(states)
+    assert f"reset of {world.instance_id} succeeded (offline)" in finished.out
+    assert f"key           /ec2rl/openssh/{world.instance_id}/key" in finished.out
+    assert "fingerprint   SHA256:" in finished.out
+    assert "users         ec2-user" in finished.out
+    assert "backup        ami-" in finished.out
+    assert "downtime      " in finished.out
+    assert f"get the key: reset-access get-key {world.instance_id} --out key.pem" in finished.out
+    assert "BEGIN OPENSSH PRIVATE KEY" not in finished.said
+
+
+def test_after_the_run_the_fetched_key_opens_the_instance(
+    world: World, finished: Ran, tmp_path: Path
+) -> None:
+    assert finished.code == 0, finished.said
+    out = tmp_path / "key.pem"
+    got = world.cli("get-key", world.instance_id, "--out", str(out))
+    assert got.code == 0, got.said
+    assert "PRIVATE KEY" not in got.said
+    assert out.stat().st_mode & 0o777 == 0o600
+    public = public_key_of(out.read_text())
+    assert any(
+        line.split()[:2] == public.split()[:2] for line in world.authorized_keys()["ec2-user"]
+    )
+    instance = world.instance()
+    assert instance["State"]["Name"] == "running"
+    (root,) = [m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == "/dev/xvda"]
+    assert root["Ebs"]["VolumeId"] == world.engine.root_volumes["web"]
+    again = world.cli("get-key", world.instance_id, "--out", str(out))
+    assert again.code == 2
+    assert "exists; choose another --out or pass --force" in one_line_error(again)
+
+
+def test_get_key_to_stdout_only_when_it_is_not_a_terminal(world: World, finished: Ran) -> None:
+    piped = world.cli("get-key", world.instance_id, "--out", "-")
+    assert piped.code == 0
+    assert piped.out.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    primary, secondary = pty.openpty()
+    try:
+        done = subprocess.run(
+            [str(COMMAND), "get-key", world.instance_id, "--out", "-"],
+            env=world.env,
+            stdout=secondary,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        os.close(secondary)
+        shown = os.read(primary, 65536) if done.returncode == 0 else b""
+    finally:
+        os.close(primary)
+    assert done.returncode == 2
+    assert "writes the private key to stdout only when it is piped" in done.stderr
+    assert b"PRIVATE" not in shown
+
+
+def test_history_and_status_show_the_finished_reset(world: World, finished: Ran) -> None:
+    arn = next(
+        line.split()[1] for line in finished.out.splitlines() if line.startswith("execution")
+    )
+    listed = world.cli("history", world.instance_id)
+    assert listed.code == 0
+    assert arn in listed.out
+    assert "succeeded" in listed.out
+    status = world.cli("status", world.instance_id, "--output", "json")
+    assert status.code == 0
+    shown = json.loads(status.out)
+    assert shown["Running"] is None
+    assert shown["LastResult"]["ExecutionArn"] == arn
+    assert shown["LastResult"]["Outcome"] == "succeeded"
+
+
+def test_output_json_is_pure_json_on_stdout(world: World, finished: Ran) -> None:
+    ran = world.cli("--output", "json", "start", world.instance_id, "--dry-run")
+    assert ran.code == 0, ran.said
+    record = json.loads(ran.out)
+    assert record["Status"] == "SUCCEEDED"
+    assert record["Result"]["Action"] == "dry-run"
+    assert record["StartedAt"].endswith("+00:00")
+    assert "Preflight" in ran.err  # the progress went to stderr
+
+
+def test_ctrl_c_stops_following_not_the_reset(world: World, finished: Ran) -> None:
+    started = world.cli("start", world.instance_id, "--no-follow")
+    assert started.code == 0, started.said
+    arn = started.out.split()[1]
+    following = subprocess.Popen(
+        [str(COMMAND), "follow", arn, "--poll-seconds", "0.2"],
+        env=world.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert following.stdout is not None
+    while following.stdout.readline().startswith("execution"):
+        pass  # the header; the first state line means it is in its loop
+    following.send_signal(signal.SIGINT)
+    _, err = following.communicate(timeout=60)
+    assert following.returncode == 130
+    assert err.strip() == (
+        f"reset-access: interrupted: the reset goes on; follow it with: reset-access follow {arn}"
+    )
+    resumed = world.cli("follow", arn)
+    assert resumed.code == 0, resumed.said
+    assert "succeeded" in resumed.out
+
+
+def test_a_start_preflight_refuses_exits_2(world: World) -> None:
+    ran = world.cli("start", "i-0123456789abcdef0")
+    assert ran.code == 2, ran.said
+    assert "FAILED" in ran.out
+    assert "Traceback" not in ran.said
+
+
+def test_missing_stack_is_named(world: World) -> None:
+    ran = world.cli("--stack", "Elsewhere", "start", world.instance_id)
+    assert ran.code == 2
+    assert "stack Elsewhere is not deployed in us-east-1" in one_line_error(ran)
+
+
+def test_arm_alarm_tags_then_alarms_and_disarm_removes_both(world: World) -> None:
+    armed = world.cli("arm-alarm", world.instance_id)
+    assert armed.code == 0, armed.said
+    alarms = world.client("cloudwatch").describe_alarms(AlarmNamePrefix="ResetAccess-")
+    (alarm,) = alarms["MetricAlarms"]
+    assert alarm["AlarmName"] == f"ResetAccess-{world.instance_id}"
+    assert alarm["Dimensions"] == [{"Name": "InstanceId", "Value": world.instance_id}]
+    assert {"Key": OPT_IN_TAG, "Value": "true"} in world.instance().get("Tags", [])
+    disarmed = world.cli("disarm-alarm", world.instance_id)
+    assert disarmed.code == 0, disarmed.said
+    assert not world.client("cloudwatch").describe_alarms(AlarmNamePrefix="ResetAccess-")[
+        "MetricAlarms"
+    ]
+    assert OPT_IN_TAG not in {t["Key"] for t in world.instance().get("Tags", [])}
+
+
+def test_arm_alarm_on_a_missing_instance_changes_nothing(world: World) -> None:
+    ran = world.cli("arm-alarm", "i-0123456789abcdef0")
+    assert ran.code == 2
+    assert "no instance i-0123456789abcdef0 in us-east-1" in one_line_error(ran)
+    assert not world.client("cloudwatch").describe_alarms()["MetricAlarms"]
+
+
+def test_the_endpoint_gone_is_named(world: World, tmp_path: Path) -> None:
+    gone = aws_env(tmp_path, "http://127.0.0.1:9")
+    ran = run(["status", world.instance_id], gone)
+    assert ran.code == 2
+    assert "cannot reach http://127.0.0.1:9" in one_line_error(ran)
