@@ -1,4 +1,5 @@
-"""`python -m local run SCENARIO.json --report REPORT.json` and `python -m local demo`."""
+"""`python -m local run SCENARIO.json --report REPORT.json`, `python -m local demo` and
+`python -m local serve SCENARIO.json [--port N]`."""
 
 from __future__ import annotations
 
@@ -21,7 +22,16 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="reset a Linux instance whose key is lost")
     demo.add_argument("--report", type=Path, default=Path("reports/lost-key-linux.json"))
     commands.add_parser("acceptance", help="the acceptance run (make acceptance), locally")
+    serve = commands.add_parser(
+        "serve", help="serve the scenario's world as an AWS endpoint until Ctrl-C"
+    )
+    serve.add_argument("scenario", type=Path)
+    serve.add_argument("--port", type=int, default=5000, help="0 picks a free port")
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        from local.serve import main as serve_main
+
+        return serve_main(args.scenario, args.port)
     if args.command == "acceptance":
         from local.acceptance import main as acceptance
 

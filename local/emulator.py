@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -401,6 +402,20 @@ def _stop_execution(original: Callable[..., Any]) -> Callable[..., Any]:
     return stop
 
 
+def _execution_name_or_uuid(original: Callable[..., Any]) -> Callable[..., Any]:
+    """AWS (StartExecution, `name`): "If you don't provide a name for the execution, Step
+    Functions automatically generates a universally unique identifier (UUID) as the execution
+    name." moto names it None (`...:execution:ResetAccess:None`), so every unnamed start would
+    share one name, and the run's resources would be named "None"."""
+
+    def start(
+        self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    return start
+
+
 # AWS: an execution's history holds at most 25,000 events; when event 25,000 would not be
 # ExecutionSucceeded, the execution fails there, with no Catch run (Step Functions developer
 # guide, "Avoid reaching the history quota"; the cause is the text AWS gives). moto has no limit.
@@ -456,17 +471,18 @@ def _serialized_requests(original: Callable[..., Any]) -> Callable[..., Any]:
     branch's Describe iterates them can fail that Describe with "dictionary changed size during
     iteration". Here each request runs alone, as one atomic step. A Lambda Invoke is the
     exception: the function runs in this process and makes requests of its own."""
-    lock = threading.RLock()
 
     def handle(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
         if _LAMBDA_INVOKE.search(request.url or ""):
             return original(self, event_name, request, **kwargs)
-        with lock:
+        with REQUESTS:
             return original(self, event_name, request, **kwargs)
 
     return handle
 
 
+# One request at a time, in-process or through `python -m local serve` (local/serve.py).
+REQUESTS = threading.RLock()
 _LAMBDA_INVOKE = re.compile(r"^https://lambda\.[^/]+/[^/]+/functions/[^/]+/invocations")
 
 
@@ -512,6 +528,7 @@ def corrections(
         BaseExecutionWorkerCommunication,
         Execution,
     )
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     for name in _JSON_PATH_USERS:
         importlib.import_module(name)
@@ -548,6 +565,13 @@ def corrections(
             mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(_parse_once()))
         )
         stack.enter_context(mock.patch.object(Execution, "stop", _stop_execution(Execution.stop)))
+        stack.enter_context(
+            mock.patch.object(
+                StepFunctionsParserBackend,
+                "start_execution",
+                _execution_name_or_uuid(StepFunctionsParserBackend.start_execution),
+            )
+        )
         stack.enter_context(
             mock.patch.object(
                 BaseExecutionWorkerCommunication,

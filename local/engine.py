@@ -165,6 +165,16 @@ class Engine:
             if self._own_workdir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def follow(self, execution_arn: str) -> None:
+        """An execution started by someone else (local/serve.py): the scenario's faults,
+        abort_at and eventual consistency apply to it afresh, as to one the engine starts."""
+        self._next_execution()
+        self.execution_arn = execution_arn
+
+    def settle(self) -> None:
+        """Wait until no phase Lambda runs (a stopped execution's run on, as in AWS)."""
+        self._wait_for_running_phases()
+
     @property
     def _deployed(self) -> DeployedStack:
         if self.stack is None:
