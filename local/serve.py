@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from lambdas.names import JANITOR_STATUSES, STACK_NAME
+from lambdas.names import DEFAULT_ALARM_PREFIX, JANITOR_STATUSES, STACK_NAME
 from local import emulator
 from local.emulator import REGION
 from local.engine import Engine
@@ -52,6 +52,7 @@ def stack_outputs(engine: Engine, dead_letter_queue_url: str) -> dict[str, str]:
         "RescueDocumentName": RESCUE_DOCUMENT,
         "KmsKeyArn": engine.kms_key_arn,
         "DeadLetterQueueUrl": dead_letter_queue_url,
+        "AlarmPrefix": DEFAULT_ALARM_PREFIX,
     }
 
 

@@ -83,6 +83,7 @@ def test_boto3_resets_the_instance_through_the_endpoint(endpoint: tuple[str, Eng
         "RescueDocumentName",
         "KmsKeyArn",
         "DeadLetterQueueUrl",
+        "AlarmPrefix",
     }
     instance_id = web_instance(url)["InstanceId"]
     sfn = client(url, "stepfunctions")
