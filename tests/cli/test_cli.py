@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -93,6 +95,16 @@ def test_help_documents_exit_codes(tmp_path: Path) -> None:
     text = " ".join(ran.out.split())
     assert "0 done; 1 the reset failed; 2 usage error or refused" in text
     assert "130 interrupted" in text
+
+
+def test_help_does_not_load_boto3() -> None:
+    # What keeps `reset-access --help` fast (python -m cli.coldstart prints the figure).
+    probe = (
+        "import sys; from cli.app import main; main(['--help']); "
+        "sys.exit(1 if 'boto3' in sys.modules or 'botocore' in sys.modules else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
 
 
 def test_global_options_go_before_or_after_the_subcommand() -> None:
