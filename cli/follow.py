@@ -63,6 +63,8 @@ class Progress:
     down_from: datetime | None = None
     down_until: datetime | None = None
     entered: list[str] = field(default_factory=list)
+    # Parallel states run while their branches do: the spinner names the branches' states.
+    parallels: set[str] = field(default_factory=set)
     last_id: int = 0
 
     def read(self, event: dict[str, Any]) -> str | None:
@@ -73,6 +75,8 @@ class Progress:
         if entered:
             self.running[entered["name"]] = at
             self.entered.append(entered["name"])
+            if str(event.get("type", "")).startswith("Parallel"):
+                self.parallels.add(entered["name"])
             if entered["name"] == DOWN_FROM:
                 self.down_from = at
             return None
@@ -93,10 +97,11 @@ class Progress:
         return round((self.down_until - self.down_from).total_seconds(), 1)
 
     def waiting_on(self, now: datetime) -> str:
-        if not self.running:
+        running = {n: at for n, at in self.running.items() if n not in self.parallels}
+        if not running:
             return "waiting for the next state"
-        oldest = min(self.running.values())
-        names = ", ".join(sorted(self.running, key=self.running.__getitem__))
+        oldest = min(running.values())
+        names = ", ".join(sorted(running, key=running.__getitem__))
         return f"{names}  {max(0.0, (now - oldest).total_seconds()):.0f} s"
 
 
@@ -119,6 +124,7 @@ def follow(
                     _print_new(sfn, execution_arn, progress, console)
                     return described, progress
                 waited = 0.0
+                status.update(progress.waiting_on(datetime.now(UTC)))
                 while waited < poll_seconds:
                     status.update(progress.waiting_on(datetime.now(UTC)))
                     step = min(0.25, poll_seconds - waited)

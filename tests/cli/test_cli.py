@@ -251,10 +251,13 @@ def test_progress_times_each_state_and_the_downtime() -> None:
     def event(number: int, seconds: int, kind: str, name: str) -> dict[str, Any]:
         return {"id": number, "timestamp": at + timedelta(seconds=seconds), kind: {"name": name}}
 
+    parallel = event(0, 0, "stateEnteredEventDetails", "Prepare") | {"type": "ParallelStateEntered"}
+    assert progress.read(parallel) is None
     assert progress.read(event(1, 0, "stateEnteredEventDetails", "StopInstance")) is None
     line = progress.read(event(2, 3, "stateExitedEventDetails", "StopInstance"))
     assert line == "12:00:03  StopInstance                     3.0 s"
     progress.read(event(3, 40, "stateEnteredEventDetails", "WaitInitialState"))
+    # The spinner names the branch's state, not the Parallel around it, and its time so far.
     assert progress.waiting_on(at + timedelta(seconds=52)) == "WaitInitialState  12 s"
     progress.read(event(4, 70, "stateExitedEventDetails", "WaitInitialState"))
     assert progress.downtime() == 70.0

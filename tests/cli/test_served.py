@@ -21,7 +21,7 @@ from lambdas.names import OPT_IN_TAG
 from local.checks import public_key_of
 from local.scenario import Scenario
 from local.volumes import read_authorized_keys
-from tests.support.cli import COMMAND, REGION, Ran, aws_env, one_line_error, run
+from tests.support.cli import COMMAND, REGION, Ran, aws_env, clean_env, one_line_error, run
 
 SCENARIO = Path(__file__).resolve().parents[2] / "local/scenarios/lost-key-linux.json"
 serve = pytest.importorskip("local.serve")
@@ -224,3 +224,21 @@ def test_the_endpoint_gone_is_named(world: World, tmp_path: Path) -> None:
     ran = run(["status", world.instance_id], gone)
     assert ran.code == 2
     assert "cannot reach http://127.0.0.1:9" in one_line_error(ran)
+
+
+def test_profile_and_region_are_taken_as_the_aws_cli_takes_them(
+    world: World, tmp_path: Path
+) -> None:
+    (tmp_path / "no-config").write_text("[profile dev]\nregion = us-east-1\n")
+    (tmp_path / "no-credentials").write_text(
+        "[dev]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    env = clean_env(tmp_path, AWS_ENDPOINT_URL=world.url)
+    by_profile = run(["--profile", "dev", "status", world.instance_id], env)
+    assert by_profile.code == 0, by_profile.said
+    assert world.instance_id in by_profile.out
+    # Region after the subcommand, credentials from the environment, no profile.
+    keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    bare = clean_env(tmp_path / "elsewhere", AWS_ENDPOINT_URL=world.url, **keys)
+    by_flag = run(["status", world.instance_id, "--region", "us-east-1"], bare)
+    assert by_flag.code == 0, by_flag.said
