@@ -55,7 +55,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    # Plain help: rich-rendered help doubles `reset-access --help` (0.4 s to 0.8 s, cli.coldstart).
+    # Plain help: rich-rendered help doubled `reset-access --help` (python -m cli.coldstart).
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
