@@ -167,7 +167,7 @@ def _client_error(error: Any) -> CliError:
     if code in ACCESS_DENIED:
         return Refused(
             f"access denied to {operation} ({code}): your identity needs that permission "
-            "(docs/acceptance-policy.json lists what the command uses)"
+            "(docs/cli-policy.json lists what the command uses)"
         )
     if code in BAD_CREDENTIALS:
         return Refused(

@@ -263,3 +263,18 @@ def test_progress_times_each_state_and_the_downtime() -> None:
     assert progress.downtime() == 70.0
     assert progress.seconds == {"StopInstance": 3.0, "WaitInitialState": 30.0}
     assert progress.last_id == 4
+
+
+def test_the_commands_policy_names_real_operations_and_no_wildcard() -> None:
+    import botocore.session
+
+    policy = json.loads((Path(__file__).resolve().parents[2] / "docs/cli-policy.json").read_text())
+    session = botocore.session.get_session()
+    prefixes = {"states": "stepfunctions", "cloudwatch": "cloudwatch"}
+    for statement in policy["Statement"]:
+        actions = statement["Action"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            service, operation = action.split(":")
+            assert "*" not in action
+            model = session.get_service_model(prefixes.get(service, service))
+            assert operation in model.operation_names, action
