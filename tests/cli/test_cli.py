@@ -278,3 +278,43 @@ def test_the_commands_policy_names_real_operations_and_no_wildcard() -> None:
             assert "*" not in action
             model = session.get_service_model(prefixes.get(service, service))
             assert operation in model.operation_names, action
+
+
+def test_arm_alarm_takes_its_tag_off_again_when_the_alarm_cannot_be_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    from cli.actions import arm_alarm
+    from cli.aws import Aws
+
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        monkeypatch.setenv(name, value)
+
+    class NoAlarms(Aws):
+        def output(self, key: str) -> str:
+            return "ResetAccess-"
+
+        def cloudwatch(self) -> Any:
+            class Refusing:
+                def put_metric_alarm(self, **_: Any) -> None:
+                    error = {"Error": {"Code": "LimitExceeded", "Message": "too many alarms"}}
+                    raise ClientError(error, "PutMetricAlarm")
+
+            return Refusing()
+
+    with mock_aws():
+        ec2 = boto3.client("ec2")
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
+        with pytest.raises(ClientError, match="LimitExceeded"):
+            arm_alarm(NoAlarms(), instance["InstanceId"])
+        described = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])
+        tags = described["Reservations"][0]["Instances"][0].get("Tags", [])
+        assert "ResetAccess:AutoRecover" not in {t["Key"] for t in tags}
