@@ -172,7 +172,10 @@ def start(
         try:
             arn = actions.start(aws, execution_input, name)
         except KeyboardInterrupt:
-            raise Interrupted("interrupted before the reset started; nothing was started") from None
+            raise Interrupted(
+                f"interrupted while starting; `reset-access status {instance_id}` shows whether "
+                "the reset started"
+            ) from None
     if no_follow:
         if settings.json:
             from cli.report import print_json

@@ -50,7 +50,7 @@ def _json(text: Any) -> Any:
 
 
 def print_json(console: Console, value: Any) -> None:
-    console.out(json.dumps(value, indent=2, default=str), highlight=False)
+    console.out(json.dumps(value, indent=2, default=lambda v: iso(v) or str(v)), highlight=False)
 
 
 def _rows(console: Console, rows: list[tuple[str, Any]]) -> None:
