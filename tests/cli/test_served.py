@@ -178,6 +178,10 @@ def test_ctrl_c_stops_following_not_the_reset(world: World, finished: Ran) -> No
     assert err.strip() == (
         f"reset-access: interrupted: the reset goes on; follow it with: reset-access follow {arn}"
     )
+    # Still running (it holds the lock), or just finished: status finds this execution.
+    status = world.cli("status", world.instance_id)
+    assert status.code == 0, status.said
+    assert arn in status.out
     resumed = world.cli("follow", arn)
     assert resumed.code == 0, resumed.said
     assert "succeeded" in resumed.out

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 COMMAND = Path(sys.executable).parent / "reset-access"
+# The tree under test, ahead of the editable install (its finder comes after PYTHONPATH): a
+# venv shared between work trees would otherwise run the tree it was installed from.
+TREE = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 
 
@@ -28,6 +31,7 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     """PATH and a HOME without AWS files: no profile, credentials or Region leak in."""
     env = {
         "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(TREE),
         "HOME": str(home),
         "AWS_CONFIG_FILE": str(home / "no-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
