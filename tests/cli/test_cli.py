@@ -318,3 +318,31 @@ def test_arm_alarm_takes_its_tag_off_again_when_the_alarm_cannot_be_made(
         described = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])
         tags = described["Reservations"][0]["Instances"][0].get("Tags", [])
         assert "ResetAccess:AutoRecover" not in {t["Key"] for t in tags}
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("ExpiredToken", "AWS refused your credentials (ExpiredToken); refresh them"),
+        ("UnrecognizedClientException", "AWS refused your credentials"),
+        ("UnauthorizedOperation", "access denied to DescribeInstances (UnauthorizedOperation)"),
+        ("InvalidParameterValue", "DescribeInstances failed: InvalidParameterValue: bad value"),
+    ],
+)
+def test_aws_errors_become_one_line_naming_the_cause(code: str, says: str) -> None:
+    from botocore.exceptions import ClientError
+
+    from cli.aws import explain
+
+    error = ClientError({"Error": {"Code": code, "Message": "bad\nvalue"}}, "DescribeInstances")
+    explained = explain(error, None)
+    assert explained is not None
+    assert says in str(explained)
+    assert "\n" not in str(explained)
+    assert explained.code == 2
+
+
+def test_an_error_that_is_not_aws_is_left_as_a_bug() -> None:
+    from cli.aws import explain
+
+    assert explain(ValueError("ours"), None) is None
