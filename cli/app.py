@@ -98,7 +98,9 @@ def _settings(ctx: typer.Context) -> Settings:
     return settings
 
 
-InstanceId = Annotated[str, typer.Argument(help="the instance, e.g. i-0123456789abcdef0")]
+InstanceId = Annotated[
+    str, typer.Argument(metavar="INSTANCE_ID", help="the instance, e.g. i-0123456789abcdef0")
+]
 Poll = Annotated[
     float, typer.Option(min=0.2, help="seconds between two reads of the execution's history")
 ]
@@ -190,7 +192,9 @@ def start(
 @app.command()
 def follow(
     ctx: typer.Context,
-    execution_arn: Annotated[str, typer.Argument(help="the execution ARN `start` printed")],
+    execution_arn: Annotated[
+        str, typer.Argument(metavar="EXECUTION_ARN", help="the execution ARN `start` printed")
+    ],
     poll_seconds: Poll = 2.0,
 ) -> int:
     """Follow a running reset to its end and print its result."""
