@@ -184,7 +184,9 @@ def start(
 
             print_json(settings.out(), {"ExecutionArn": arn})
         else:
-            settings.out().print(f"started {arn}\nfollow it with: reset-access follow {arn}")
+            settings.out().print(
+                f"started {arn}\nfollow it with: reset-access follow {arn}", markup=False
+            )
         return OK
     return _follow(settings, arn, poll_seconds)
 
