@@ -148,6 +148,15 @@ def test_an_execution_name_step_functions_refuses_is_refused_here() -> None:
         assert execution_name_problem(bad), repr(bad)
 
 
+def test_the_command_and_the_engine_refuse_the_same_execution_names() -> None:
+    from local.aws_rules import EXECUTION_NAME_REFUSED
+
+    for character in map(chr, [*range(0x00, 0x250), 0x2028, 0x3000, 0xFEFF, 0xFFFE, 0xFFFF]):
+        name = f"run{character}1"
+        engine_refuses = bool(EXECUTION_NAME_REFUSED.search(name))
+        assert bool(execution_name_problem(name)) == engine_refuses, hex(ord(character))
+
+
 def test_bad_name_exits_2(tmp_path: Path, closed_port: str) -> None:
     ran = run(["start", INSTANCE, "--name", "my reset"], aws_env(tmp_path, closed_port))
     assert ran.code == 2
