@@ -5,10 +5,12 @@ world after (instance running with its root volume back, the fetched key opens i
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pty
 import signal
+import struct
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,12 +150,36 @@ def test_history_and_status_show_the_finished_reset(world: World, finished: Ran)
     assert shown["LastResult"]["Outcome"] == "succeeded"
 
 
-def test_output_json_is_pure_json_on_stdout(world: World, finished: Ran) -> None:
-    ran = world.cli("--output", "json", "start", world.instance_id, "--dry-run")
+def test_output_json_is_pure_json_on_stdout(world: World, finished: Ran, tmp_path: Path) -> None:
+    # An OpenSSH ed25519 public key's shape (no one holds its private half).
+    blob = b"".join(
+        (
+            struct.pack(">I", 11),
+            b"ssh-ed25519",
+            struct.pack(">I", 32),
+            b"reset-access-cli-test-public-key",
+        )
+    )
+    public = tmp_path / "me.pub"
+    public.write_text(f"ssh-ed25519 {base64.b64encode(blob).decode()} me@laptop\n")
+    ran = world.cli(
+        "--output",
+        "json",
+        "start",
+        world.instance_id,
+        "--dry-run",
+        "--backup",
+        "snapshot",
+        "--public-key-file",
+        str(public),
+    )
     assert ran.code == 0, ran.said
     record = json.loads(ran.out)
     assert record["Status"] == "SUCCEEDED"
+    # The options reached the workflow: its plan says so.
     assert record["Result"]["Action"] == "dry-run"
+    assert record["Result"]["Backup"] == "snapshot"
+    assert record["Result"]["PublicKey"] == public.read_text().strip()
     assert record["StartedAt"].endswith("+00:00")
     assert "Preflight" in ran.err  # the progress went to stderr
 
