@@ -28,10 +28,11 @@ from typing import Any
 import boto3
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from lambdas.names import JANITOR_STATUSES, STACK_NAME
+from lambdas.names import DEFAULT_ALARM_PREFIX, JANITOR_STATUSES, STACK_NAME
 from local import emulator
-from local.emulator import REGION
+from local.emulator import ACCOUNT, REGION
 from local.engine import Engine
+from local.eventbridge import ALARM_STATE_CHANGE
 from local.scenario import Scenario
 from local.world import history
 
@@ -64,12 +65,43 @@ def publish_stack(engine: Engine) -> dict[str, str]:
         "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
         "Outputs": {name: {"Value": value} for name, value in outputs.items()},
     }
+    alarm_rule(engine.state_machine_arn)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # moto does not model the handle; the Outputs count
         boto3.client("cloudformation", region_name=REGION).create_stack(
             StackName=STACK_NAME, TemplateBody=json.dumps(template)
         )
     return outputs
+
+
+def alarm_rule(state_machine_arn: str) -> None:
+    """The stack's alarm rule (stacks/triggers.py): an alarm named with the prefix going to
+    ALARM starts an execution with the whole event (local/eventbridge.py delivers it)."""
+    events = boto3.client("events", region_name=REGION)
+    events.put_rule(
+        Name=f"{STACK_NAME}-AlarmRule",
+        EventPattern=json.dumps(
+            {
+                "source": ["aws.cloudwatch"],
+                "detail-type": [ALARM_STATE_CHANGE],
+                "detail": {
+                    "alarmName": [{"prefix": DEFAULT_ALARM_PREFIX}],
+                    "state": {"value": ["ALARM"]},
+                },
+            }
+        ),
+    )
+    events.put_targets(
+        Rule=f"{STACK_NAME}-AlarmRule",
+        Targets=[
+            {
+                "Id": "Target0",
+                "Arn": state_machine_arn,
+                "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/{STACK_NAME}-Role",
+                "InputPath": "$",
+            }
+        ],
+    )
 
 
 class Watcher:

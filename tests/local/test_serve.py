@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
-from lambdas.names import STACK_NAME, key_parameter
+from lambdas.names import DEFAULT_ALARM_PREFIX, OPT_IN_TAG, STACK_NAME, key_parameter
 from local.checks import public_key_of
 from local.emulator import REGION
 from local.engine import Engine
@@ -212,3 +212,47 @@ def test_a_port_in_use_is_one_line_and_exit_2(endpoint: tuple[str, Engine]) -> N
     assert err.strip().splitlines() == [
         f"cannot serve on 127.0.0.1:{port}: Address already in use; pick another --port"
     ]
+
+
+def test_an_alarm_going_to_alarm_resets_the_instance_through_the_rule(
+    endpoint: tuple[str, Engine],
+) -> None:
+    """As in AWS: the alarm's state change is an EventBridge event, the stack's alarm rule
+    starts an execution with it, and Preflight reads the instance from the alarm's metric.
+    An alarm without the prefix, or going back to OK, starts nothing."""
+    url, engine = endpoint
+    instance_id = web_instance(url)["InstanceId"]
+    client(url, "ec2").create_tags(
+        Resources=[instance_id], Tags=[{"Key": OPT_IN_TAG, "Value": "true"}]
+    )
+    cloudwatch = client(url, "cloudwatch")
+    sfn = client(url, "stepfunctions")
+    machine = engine.state_machine_arn
+    before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]}
+    for name in (f"{DEFAULT_ALARM_PREFIX}web", "other-web"):
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/EC2",
+            MetricName="StatusCheckFailed_Instance",
+            Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
+            Statistic="Maximum",
+            Period=60,
+            EvaluationPeriods=3,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="healthy")
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="check failed")
+    started = [
+        e
+        for e in sfn.list_executions(stateMachineArn=machine)["executions"]
+        if e["executionArn"] not in before
+    ]
+    assert len(started) == 1, started
+    execution = sfn.describe_execution(executionArn=started[0]["executionArn"])
+    event = json.loads(execution["input"])
+    assert event["detail"]["alarmName"] == f"{DEFAULT_ALARM_PREFIX}web"
+    described = follow(url, started[0]["executionArn"])
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    assert json.loads(described["output"])["Outcome"] == "succeeded", described["output"]
+    assert_key_opens(url, engine, instance_id)
