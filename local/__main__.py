@@ -51,18 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=2) + "\n")
         print(f"report written to {args.report}")
-    print(
-        f"execution {report['status']}"
-        + (f": {report['error']}: {report['cause']}" if report["error"] else "")
-    )
+    from local.summary import summary
+
+    print()
+    for line in summary(report, scenario):
+        print(line)
     print(
         f"{report['transitions']} state transitions, "
         f"{sum(report['api_calls'].values())} AWS API calls"
     )
-    if args.command == "demo":
-        from local.demo import explain
-
-        explain(report)
     return 0
 
 
