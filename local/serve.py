@@ -13,6 +13,8 @@ the real stack declares.
 from __future__ import annotations
 
 import contextlib
+import functools
+import io
 import json
 import os
 import signal
@@ -20,6 +22,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -29,7 +32,8 @@ import boto3
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from lambdas.names import DEFAULT_ALARM_PREFIX, JANITOR_STATUSES, STACK_NAME
-from local import emulator
+from local import aws_rules, emulator
+from local.aws_model import Refusal
 from local.emulator import ACCOUNT, REGION
 from local.engine import Engine
 from local.eventbridge import ALARM_STATE_CHANGE
@@ -176,9 +180,47 @@ def executions(sfn: Any, state_machine_arn: str) -> list[dict[str, Any]]:
     return found
 
 
+# The JSON-protocol services the stack uses: their requests are checked as the handlers' are.
+CHECKED_SERVICES = ("stepfunctions", "ssm", "dynamodb", "kms", "events", "logs", "sqs")
+
+
+@functools.cache
+def _json_services() -> dict[str, Any]:
+    """X-Amz-Target prefix -> the service's botocore model."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    models = [session.get_service_model(name) for name in CHECKED_SERVICES]
+    return {model.metadata["targetPrefix"]: model for model in models}
+
+
+def refusal(environ: dict[str, Any]) -> Refusal | None:
+    """What AWS would answer a JSON-protocol request that breaks one of its rules
+    (local/aws_rules.py: names, sizes, botocore's constraints), None when it breaks none.
+    The body is read and put back for moto."""
+    prefix, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")
+    model = _json_services().get(prefix)
+    if model is None or operation not in model.operation_names:
+        return None
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        params = json.loads(body or b"{}")
+    except ValueError:
+        return None  # moto answers a body that is not JSON as AWS does: SerializationException
+    return aws_rules.refusal(
+        model.service_name,
+        operation,
+        params,
+        operation_model=model.operation_model(operation),
+        protocol=model.protocol,
+    )
+
+
 class Endpoint:
     """moto's server app, one request at a time with the engine's own requests
-    (emulator.REQUESTS); a StartExecution through it is followed from its first state."""
+    (emulator.REQUESTS), after AWS's rules (refusal); a StartExecution through it is
+    followed from its first state."""
 
     def __init__(self, engine: Engine, watcher: Watcher) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -197,6 +239,16 @@ class Endpoint:
             status.append(code)
             return start_response(code, headers, *rest)
 
+        refused = refusal(environ)
+        if refused is not None:
+            start_response(
+                "400 Bad Request",
+                [
+                    ("Content-Type", "application/x-amz-json-1.1"),
+                    ("x-amzn-RequestId", str(uuid.uuid4())),
+                ],
+            )
+            return [json.dumps({"__type": refused.code, "message": refused.message}).encode()]
         with emulator.REQUESTS:
             if starting:
                 # Faults and lag afresh before the execution's first state can run.

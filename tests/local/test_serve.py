@@ -108,28 +108,7 @@ def test_the_aws_cli_resets_the_instance_through_the_endpoint(
     """AWS_ENDPOINT_URL and dummy credentials are all the CLI needs; an execution started
     without a name gets a UUID as in AWS (moto's would be named "None")."""
     url, engine = endpoint
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": url,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
-    env.pop("AWS_SESSION_TOKEN", None)
-    env.pop("AWS_PROFILE", None)
-
-    def aws(*args: str) -> Any:
-        done = subprocess.run(
-            ["aws", *args, "--output", "json"],
-            check=False,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-
+    aws = aws_cli(url)
     machine = aws(
         "cloudformation",
         "describe-stacks",
@@ -159,6 +138,61 @@ def test_the_aws_cli_resets_the_instance_through_the_endpoint(
         time.sleep(0.5)
     assert status["status"] == "SUCCEEDED", status.get("cause")
     assert_key_opens(url, engine, instance_id)
+
+
+def aws_cli(url: str) -> Any:
+    """The AWS CLI pointed at the endpoint, as a user would (nothing but environment)."""
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": url,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    env.pop("AWS_SESSION_TOKEN", None)
+    env.pop("AWS_PROFILE", None)
+
+    def aws(*args: str, ok: bool = True) -> Any:
+        done = subprocess.run(
+            ["aws", *args, "--output", "json"],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if not ok:
+            assert done.returncode != 0, done.stdout
+            return done.stderr
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    return aws
+
+
+@pytest.mark.skipif(not shutil.which("aws"), reason="the AWS CLI is not installed")
+def test_the_endpoint_refuses_what_aws_refuses(endpoint: tuple[str, Engine]) -> None:
+    """A request from outside meets AWS's rules as the handlers' do (local/aws_rules.py):
+    an execution name with a space, a parameter name with a character SSM refuses."""
+    url, engine = endpoint
+    aws = aws_cli(url)
+    machine = engine.state_machine_arn
+    refused = aws(
+        "stepfunctions",
+        "start-execution",
+        "--state-machine-arn",
+        machine,
+        "--name",
+        "my reset",
+        "--input",
+        "{}",
+        ok=False,
+    )
+    assert "(InvalidName)" in refused and "Invalid Name: 'my reset'" in refused, refused
+    refused = aws("ssm", "get-parameter", "--name", "/reset-access/a b", ok=False)
+    assert "(ValidationException)" in refused, refused
+    sfn = client(url, "stepfunctions")
+    assert sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")["executions"] == []
 
 
 def _serve(*args: str) -> subprocess.Popen[str]:
