@@ -93,12 +93,45 @@ def test_boto3_resets_the_instance_through_the_endpoint(endpoint: tuple[str, Eng
     )["executionArn"]
     described = follow(url, arn)
     assert described["status"] == "SUCCEEDED", described.get("cause")
-    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    entered = [
-        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
-    ]
+    entered = entered_states(sfn, arn)
     assert entered[0] == "Preflight" and "RunRescue" in entered and entered[-1] == "Done"
     assert_key_opens(url, engine, instance_id)
+
+
+def test_a_reset_stopped_through_the_endpoint_is_undone_by_the_janitor(
+    endpoint: tuple[str, Engine],
+) -> None:
+    """StopExecution once the root volume is off the instance: as EventBridge would, the
+    endpoint hands the ABORTED execution to the janitor, which puts the volume back, starts
+    the instance and releases the lock."""
+    url, engine = endpoint
+    instance_id = web_instance(url)["InstanceId"]
+    sfn = client(url, "stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=engine.state_machine_arn, input=json.dumps({"InstanceId": instance_id})
+    )["executionArn"]
+    deadline = time.monotonic() + 300
+    while "WaitRootDetached" not in entered_states(sfn, arn):
+        assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    sfn.stop_execution(executionArn=arn, error="ByUser", cause="changed my mind")
+    assert follow(url, arn)["status"] == "ABORTED"
+    dynamodb = client(url, "dynamodb")
+    while dynamodb.scan(TableName=f"{STACK_NAME}-Locks")["Items"]:
+        assert time.monotonic() < deadline, "the lock was never released"
+        time.sleep(0.2)
+    instance = web_instance(url)
+    assert instance["State"]["Name"] == "running"
+    root = next(m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == "/dev/xvda")
+    assert root["Ebs"]["VolumeId"] == engine.root_volumes["web"]
+
+
+def entered_states(sfn: Any, arn: str) -> list[str]:
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+    ]
 
 
 @pytest.mark.skipif(not shutil.which("aws"), reason="the AWS CLI is not installed")
