@@ -47,15 +47,18 @@ DEAD_LETTER_QUEUE = f"{STACK_NAME}-DeadLetters"
 _START_EXECUTION = "AWSStepFunctions.StartExecution"
 
 
-def stack_outputs(engine: Engine, dead_letter_queue_url: str) -> dict[str, str]:
-    """The Outputs stacks/reset_access_stack.py declares, with the twin's values."""
+def stack_outputs(
+    state_machine_arn: str, kms_key_arn: str, dead_letter_queue_url: str
+) -> dict[str, str]:
+    """The Outputs stacks/reset_access_stack.py declares (tests/stack checks the names), with
+    the twin's values."""
     from local.stack_twin import LOCK_TABLE, RESCUE_DOCUMENT
 
     return {
-        "StateMachineArn": engine.state_machine_arn,
+        "StateMachineArn": state_machine_arn,
         "LockTableName": LOCK_TABLE,
         "RescueDocumentName": RESCUE_DOCUMENT,
-        "KmsKeyArn": engine.kms_key_arn,
+        "KmsKeyArn": kms_key_arn,
         "DeadLetterQueueUrl": dead_letter_queue_url,
     }
 
@@ -64,7 +67,7 @@ def publish_stack(engine: Engine) -> dict[str, str]:
     """The twin as CloudFormation stack `ResetAccess`: a template whose Outputs are the twin's
     values (moto holds it; nothing in it is deployed again). Returns the Outputs."""
     queue = boto3.client("sqs", region_name=REGION).create_queue(QueueName=DEAD_LETTER_QUEUE)
-    outputs = stack_outputs(engine, queue["QueueUrl"])
+    outputs = stack_outputs(engine.state_machine_arn, engine.kms_key_arn, queue["QueueUrl"])
     template = {
         "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
         "Outputs": {name: {"Value": value} for name, value in outputs.items()},
