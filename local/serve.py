@@ -365,7 +365,10 @@ def main(scenario_path: Path, port: int) -> int:
         print(f"scenario refused: {error}", file=sys.stderr)
         return 2
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    # Ctrl-C and SIGTERM only ask to stop (also while the world is built, or again while it
+    # stops), so the clean-up always runs and no traceback is printed.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: stop.set())
     try:
         with served(scenario, port, echo=lambda line: print(line, flush=True)) as (url, engine):
             for line in instructions(url, engine.ids, engine.state_machine_arn):
@@ -376,11 +379,7 @@ def main(scenario_path: Path, port: int) -> int:
                 f"{engine.state_machine_arn} --input '{example}'"
             )
             print("serving until Ctrl-C", flush=True)
-            with contextlib.suppress(KeyboardInterrupt):
-                stop.wait()
-            signal.signal(
-                signal.SIGINT, signal.SIG_IGN
-            )  # a second Ctrl-C must not cut the clean-up
+            stop.wait()
             print("stopping: running executions are stopped, the world is discarded", flush=True)
     except OSError as error:
         reason = os.strerror(error.errno or 0)
