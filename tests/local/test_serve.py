@@ -115,6 +115,8 @@ def test_a_reset_stopped_through_the_endpoint_is_undone_by_the_janitor(
         assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    # Started without a name: AWS names it with a UUID (moto's would be named "None").
+    assert uuid.UUID(arn.rsplit(":", 1)[1])
     sfn.stop_execution(executionArn=arn, error="ByUser", cause="changed my mind")
     assert follow(url, arn)["status"] == "ABORTED"
     dynamodb = client(url, "dynamodb")
