@@ -5,9 +5,11 @@ on 127.0.0.1, so that `reset-access`, the AWS CLI or any SDK (AWS_ENDPOINT_URL, 
 credentials, Region us-east-1) start, follow and fetch keys as they would in AWS.
 Executions started through the endpoint run the real definition exactly as in `local run`: our
 handlers for Lambda tasks, the rescue agent for Run Command, the scenario's faults. What
-EventBridge does in AWS is done here by a watcher: the janitor for an execution that failed,
-timed out or was stopped. The stack is the CloudFormation stack `ResetAccess` with the Outputs
-the real stack declares.
+EventBridge does in AWS is done here too: the janitor for an execution that failed, timed out
+or was stopped (a watcher), and a reset started by an alarm going to ALARM (the stack's alarm
+rule, delivered by local/eventbridge.py). The stack is the CloudFormation stack `ResetAccess`
+with the Outputs the real stack declares. A client's JSON-protocol requests meet AWS's rules
+(local/aws_rules.py) before moto answers them.
 """
 
 from __future__ import annotations
