@@ -20,11 +20,17 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 # Stamps depend on the requirement files, so a changed pin reinstalls and nothing else does.
+# It says what it installs and how long that took: a fresh clone's first minute is this.
 $(STAMPS)/venv: requirements.txt requirements-dev.txt lambdas/requirements.txt
 	@mkdir -p $(STAMPS)
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $@
+	@echo "venv: installing the pinned packages of requirements-dev.txt (the CDK app, the functions'" \
+	  "libraries, moto, the test and lint tools) into $(VENV)"
+	@started=$$(date +%s); \
+	  test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt; \
+	  echo "venv: $$($(PY) -m pip list --format=freeze --disable-pip-version-check | wc -l)" \
+	    "packages in $(VENV), installed in $$(( $$(date +%s) - started )) s"
+	@touch $@
 
 # The project itself, editable and without dependencies (the requirements pin them): the
 # `reset-access` console script then runs this tree from any directory.
@@ -51,8 +57,10 @@ $(STAMPS)/layer: lambdas/requirements.txt $(STAMPS)/venv
 
 layer: $(STAMPS)/layer  ## build the Lambda layer (build/layer) from lambdas/requirements.txt
 
-demo: venv layer  ## run the lost-key scenario end to end on the embedded AWS
-	$(PY) -m local demo
+# No layer: the engine runs the handlers in-process from .venv and synthesizes nothing.
+demo: venv  ## run the lost-key scenario end to end on the embedded AWS
+	@started=$$(date +%s); $(PY) -m local demo; \
+	  echo "demo: $$(( $$(date +%s) - started )) s on the embedded engine"
 
 # Lint first: it takes seconds and fails the run before the minutes of tests.
 test: lint node layer  ## lint, then run every test (what CI runs)

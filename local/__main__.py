@@ -13,6 +13,12 @@ from local.scenario import Scenario, ScenarioError
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -26,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         "serve", help="serve the scenario's world as an AWS endpoint until Ctrl-C"
     )
     serve.add_argument("scenario", type=Path)
-    serve.add_argument("--port", type=int, default=5000, help="0 picks a free port")
+    serve.add_argument("--port", type=_port, default=5000, help="0 picks a free port")
     args = parser.parse_args(argv)
     if args.command == "serve":
         from local.serve import main as serve_main
@@ -51,18 +57,15 @@ def main(argv: list[str] | None = None) -> int:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=2) + "\n")
         print(f"report written to {args.report}")
-    print(
-        f"execution {report['status']}"
-        + (f": {report['error']}: {report['cause']}" if report["error"] else "")
-    )
+    from local.summary import summary
+
+    print()
+    for line in summary(report, scenario):
+        print(line)
     print(
         f"{report['transitions']} state transitions, "
         f"{sum(report['api_calls'].values())} AWS API calls"
     )
-    if args.command == "demo":
-        from local.demo import explain
-
-        explain(report)
     return 0
 
 

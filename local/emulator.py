@@ -28,7 +28,7 @@ from jsonpath_ng.ext.parser import parse as parse_json_path
 from moto.core.responses import ActionResult
 
 from lambdas.names import WINDOWS_TOOL_COMMAND, WINDOWS_TOOL_DOCUMENT, password_parameter
-from local import ebs_default_key
+from local import ebs_default_key, eventbridge
 from local.network import no_way_to_ssm
 from local.rescue_run import python_gate, send_command_response, stale_version
 
@@ -556,6 +556,7 @@ def corrections(
         )
         stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
         stack.enter_context(ebs_default_key.served())
+        stack.enter_context(eventbridge.corrections())
         stack.enter_context(
             mock.patch.object(
                 BotocoreStubber, "__call__", _serialized_requests(BotocoreStubber.__call__)

@@ -5,14 +5,18 @@ on 127.0.0.1, so that `reset-access`, the AWS CLI or any SDK (AWS_ENDPOINT_URL, 
 credentials, Region us-east-1) start, follow and fetch keys as they would in AWS.
 Executions started through the endpoint run the real definition exactly as in `local run`: our
 handlers for Lambda tasks, the rescue agent for Run Command, the scenario's faults. What
-EventBridge does in AWS is done here by a watcher: the janitor for an execution that failed,
-timed out or was stopped. The stack is the CloudFormation stack `ResetAccess` with the Outputs
-the real stack declares.
+EventBridge does in AWS is done here too: the janitor for an execution that failed, timed out
+or was stopped (a watcher), and a reset started by an alarm going to ALARM (the stack's alarm
+rule, delivered by local/eventbridge.py). The stack is the CloudFormation stack `ResetAccess`
+with the Outputs the real stack declares. A client's JSON-protocol requests meet AWS's rules
+(local/aws_rules.py) before moto answers them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import io
 import json
 import os
 import signal
@@ -20,6 +24,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -29,9 +34,11 @@ import boto3
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from lambdas.names import DEFAULT_ALARM_PREFIX, JANITOR_STATUSES, STACK_NAME
-from local import emulator
-from local.emulator import REGION
+from local import aws_rules, emulator
+from local.aws_model import Refusal
+from local.emulator import ACCOUNT, REGION
 from local.engine import Engine
+from local.eventbridge import ALARM_STATE_CHANGE
 from local.scenario import Scenario
 from local.world import history
 
@@ -42,15 +49,18 @@ DEAD_LETTER_QUEUE = f"{STACK_NAME}-DeadLetters"
 _START_EXECUTION = "AWSStepFunctions.StartExecution"
 
 
-def stack_outputs(engine: Engine, dead_letter_queue_url: str) -> dict[str, str]:
-    """The Outputs stacks/reset_access_stack.py declares, with the twin's values."""
+def stack_outputs(
+    state_machine_arn: str, kms_key_arn: str, dead_letter_queue_url: str
+) -> dict[str, str]:
+    """The Outputs stacks/reset_access_stack.py declares (tests/stack checks the names), with
+    the twin's values."""
     from local.stack_twin import LOCK_TABLE, RESCUE_DOCUMENT
 
     return {
-        "StateMachineArn": engine.state_machine_arn,
+        "StateMachineArn": state_machine_arn,
         "LockTableName": LOCK_TABLE,
         "RescueDocumentName": RESCUE_DOCUMENT,
-        "KmsKeyArn": engine.kms_key_arn,
+        "KmsKeyArn": kms_key_arn,
         "DeadLetterQueueUrl": dead_letter_queue_url,
         "AlarmPrefix": DEFAULT_ALARM_PREFIX,
     }
@@ -60,17 +70,48 @@ def publish_stack(engine: Engine) -> dict[str, str]:
     """The twin as CloudFormation stack `ResetAccess`: a template whose Outputs are the twin's
     values (moto holds it; nothing in it is deployed again). Returns the Outputs."""
     queue = boto3.client("sqs", region_name=REGION).create_queue(QueueName=DEAD_LETTER_QUEUE)
-    outputs = stack_outputs(engine, queue["QueueUrl"])
+    outputs = stack_outputs(engine.state_machine_arn, engine.kms_key_arn, queue["QueueUrl"])
     template = {
         "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
         "Outputs": {name: {"Value": value} for name, value in outputs.items()},
     }
+    alarm_rule(engine.state_machine_arn)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # moto does not model the handle; the Outputs count
         boto3.client("cloudformation", region_name=REGION).create_stack(
             StackName=STACK_NAME, TemplateBody=json.dumps(template)
         )
     return outputs
+
+
+def alarm_rule(state_machine_arn: str) -> None:
+    """The stack's alarm rule (stacks/triggers.py): an alarm named with the prefix going to
+    ALARM starts an execution with the whole event (local/eventbridge.py delivers it)."""
+    events = boto3.client("events", region_name=REGION)
+    events.put_rule(
+        Name=f"{STACK_NAME}-AlarmRule",
+        EventPattern=json.dumps(
+            {
+                "source": ["aws.cloudwatch"],
+                "detail-type": [ALARM_STATE_CHANGE],
+                "detail": {
+                    "alarmName": [{"prefix": DEFAULT_ALARM_PREFIX}],
+                    "state": {"value": ["ALARM"]},
+                },
+            }
+        ),
+    )
+    events.put_targets(
+        Rule=f"{STACK_NAME}-AlarmRule",
+        Targets=[
+            {
+                "Id": "Target0",
+                "Arn": state_machine_arn,
+                "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/{STACK_NAME}-Role",
+                "InputPath": "$",
+            }
+        ],
+    )
 
 
 class Watcher:
@@ -145,9 +186,47 @@ def executions(sfn: Any, state_machine_arn: str) -> list[dict[str, Any]]:
     return found
 
 
+# The JSON-protocol services the stack uses: their requests are checked as the handlers' are.
+CHECKED_SERVICES = ("stepfunctions", "ssm", "dynamodb", "kms", "events", "logs", "sqs")
+
+
+@functools.cache
+def _json_services() -> dict[str, Any]:
+    """X-Amz-Target prefix -> the service's botocore model."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    models = [session.get_service_model(name) for name in CHECKED_SERVICES]
+    return {model.metadata["targetPrefix"]: model for model in models}
+
+
+def refusal(environ: dict[str, Any]) -> Refusal | None:
+    """What AWS would answer a JSON-protocol request that breaks one of its rules
+    (local/aws_rules.py: names, sizes, botocore's constraints), None when it breaks none.
+    The body is read and put back for moto."""
+    prefix, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")
+    model = _json_services().get(prefix)
+    if model is None or operation not in model.operation_names:
+        return None
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        params = json.loads(body or b"{}")
+    except ValueError:
+        return None  # moto answers a body that is not JSON as AWS does: SerializationException
+    return aws_rules.refusal(
+        model.service_name,
+        operation,
+        params,
+        operation_model=model.operation_model(operation),
+        protocol=model.protocol,
+    )
+
+
 class Endpoint:
     """moto's server app, one request at a time with the engine's own requests
-    (emulator.REQUESTS); a StartExecution through it is followed from its first state."""
+    (emulator.REQUESTS), after AWS's rules (refusal); a StartExecution through it is
+    followed from its first state."""
 
     def __init__(self, engine: Engine, watcher: Watcher) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -166,6 +245,16 @@ class Endpoint:
             status.append(code)
             return start_response(code, headers, *rest)
 
+        refused = refusal(environ)
+        if refused is not None:
+            start_response(
+                "400 Bad Request",
+                [
+                    ("Content-Type", "application/x-amz-json-1.1"),
+                    ("x-amzn-RequestId", str(uuid.uuid4())),
+                ],
+            )
+            return [json.dumps({"__type": refused.code, "message": refused.message}).encode()]
         with emulator.REQUESTS:
             if starting:
                 # Faults and lag afresh before the execution's first state can run.
@@ -279,7 +368,10 @@ def main(scenario_path: Path, port: int) -> int:
         print(f"scenario refused: {error}", file=sys.stderr)
         return 2
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    # Ctrl-C and SIGTERM only ask to stop (also while the world is built, or again while it
+    # stops), so the clean-up always runs and no traceback is printed.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: stop.set())
     try:
         with served(scenario, port, echo=lambda line: print(line, flush=True)) as (url, engine):
             for line in instructions(url, engine.ids, engine.state_machine_arn):
@@ -290,11 +382,7 @@ def main(scenario_path: Path, port: int) -> int:
                 f"{engine.state_machine_arn} --input '{example}'"
             )
             print("serving until Ctrl-C", flush=True)
-            with contextlib.suppress(KeyboardInterrupt):
-                stop.wait()
-            signal.signal(
-                signal.SIGINT, signal.SIG_IGN
-            )  # a second Ctrl-C must not cut the clean-up
+            stop.wait()
             print("stopping: running executions are stopped, the world is discarded", flush=True)
     except OSError as error:
         reason = os.strerror(error.errno or 0)

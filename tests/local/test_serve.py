@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
-from lambdas.names import STACK_NAME, key_parameter
+from lambdas.names import DEFAULT_ALARM_PREFIX, OPT_IN_TAG, STACK_NAME, key_parameter
 from local.checks import public_key_of
 from local.emulator import REGION
 from local.engine import Engine
@@ -94,12 +94,47 @@ def test_boto3_resets_the_instance_through_the_endpoint(endpoint: tuple[str, Eng
     )["executionArn"]
     described = follow(url, arn)
     assert described["status"] == "SUCCEEDED", described.get("cause")
-    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    entered = [
-        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
-    ]
+    entered = entered_states(sfn, arn)
     assert entered[0] == "Preflight" and "RunRescue" in entered and entered[-1] == "Done"
     assert_key_opens(url, engine, instance_id)
+
+
+def test_a_reset_stopped_through_the_endpoint_is_undone_by_the_janitor(
+    endpoint: tuple[str, Engine],
+) -> None:
+    """StopExecution once the root volume is off the instance: as EventBridge would, the
+    endpoint hands the ABORTED execution to the janitor, which puts the volume back, starts
+    the instance and releases the lock."""
+    url, engine = endpoint
+    instance_id = web_instance(url)["InstanceId"]
+    sfn = client(url, "stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=engine.state_machine_arn, input=json.dumps({"InstanceId": instance_id})
+    )["executionArn"]
+    deadline = time.monotonic() + 300
+    while "WaitRootDetached" not in entered_states(sfn, arn):
+        assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # Started without a name: AWS names it with a UUID (moto's would be named "None").
+    assert uuid.UUID(arn.rsplit(":", 1)[1])
+    sfn.stop_execution(executionArn=arn, error="ByUser", cause="changed my mind")
+    assert follow(url, arn)["status"] == "ABORTED"
+    dynamodb = client(url, "dynamodb")
+    while dynamodb.scan(TableName=f"{STACK_NAME}-Locks")["Items"]:
+        assert time.monotonic() < deadline, "the lock was never released"
+        time.sleep(0.2)
+    instance = web_instance(url)
+    assert instance["State"]["Name"] == "running"
+    root = next(m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == "/dev/xvda")
+    assert root["Ebs"]["VolumeId"] == engine.root_volumes["web"]
+
+
+def entered_states(sfn: Any, arn: str) -> list[str]:
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+    ]
 
 
 @pytest.mark.skipif(not shutil.which("aws"), reason="the AWS CLI is not installed")
@@ -109,28 +144,7 @@ def test_the_aws_cli_resets_the_instance_through_the_endpoint(
     """AWS_ENDPOINT_URL and dummy credentials are all the CLI needs; an execution started
     without a name gets a UUID as in AWS (moto's would be named "None")."""
     url, engine = endpoint
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": url,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
-    env.pop("AWS_SESSION_TOKEN", None)
-    env.pop("AWS_PROFILE", None)
-
-    def aws(*args: str) -> Any:
-        done = subprocess.run(
-            ["aws", *args, "--output", "json"],
-            check=False,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-
+    aws = aws_cli(url)
     machine = aws(
         "cloudformation",
         "describe-stacks",
@@ -160,6 +174,61 @@ def test_the_aws_cli_resets_the_instance_through_the_endpoint(
         time.sleep(0.5)
     assert status["status"] == "SUCCEEDED", status.get("cause")
     assert_key_opens(url, engine, instance_id)
+
+
+def aws_cli(url: str) -> Any:
+    """The AWS CLI pointed at the endpoint, as a user would (nothing but environment)."""
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": url,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    env.pop("AWS_SESSION_TOKEN", None)
+    env.pop("AWS_PROFILE", None)
+
+    def aws(*args: str, ok: bool = True) -> Any:
+        done = subprocess.run(
+            ["aws", *args, "--output", "json"],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if not ok:
+            assert done.returncode != 0, done.stdout
+            return done.stderr
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    return aws
+
+
+@pytest.mark.skipif(not shutil.which("aws"), reason="the AWS CLI is not installed")
+def test_the_endpoint_refuses_what_aws_refuses(endpoint: tuple[str, Engine]) -> None:
+    """A request from outside meets AWS's rules as the handlers' do (local/aws_rules.py):
+    an execution name with a space, a parameter name with a character SSM refuses."""
+    url, engine = endpoint
+    aws = aws_cli(url)
+    machine = engine.state_machine_arn
+    refused = aws(
+        "stepfunctions",
+        "start-execution",
+        "--state-machine-arn",
+        machine,
+        "--name",
+        "my reset",
+        "--input",
+        "{}",
+        ok=False,
+    )
+    assert "(InvalidName)" in refused and "Invalid Name: 'my reset'" in refused, refused
+    refused = aws("ssm", "get-parameter", "--name", "/reset-access/a b", ok=False)
+    assert "(ValidationException)" in refused, refused
+    sfn = client(url, "stepfunctions")
+    assert sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")["executions"] == []
 
 
 def _serve(*args: str) -> subprocess.Popen[str]:
@@ -213,3 +282,47 @@ def test_a_port_in_use_is_one_line_and_exit_2(endpoint: tuple[str, Engine]) -> N
     assert err.strip().splitlines() == [
         f"cannot serve on 127.0.0.1:{port}: Address already in use; pick another --port"
     ]
+
+
+def test_an_alarm_going_to_alarm_resets_the_instance_through_the_rule(
+    endpoint: tuple[str, Engine],
+) -> None:
+    """As in AWS: the alarm's state change is an EventBridge event, the stack's alarm rule
+    starts an execution with it, and Preflight reads the instance from the alarm's metric.
+    An alarm without the prefix, or going back to OK, starts nothing."""
+    url, engine = endpoint
+    instance_id = web_instance(url)["InstanceId"]
+    client(url, "ec2").create_tags(
+        Resources=[instance_id], Tags=[{"Key": OPT_IN_TAG, "Value": "true"}]
+    )
+    cloudwatch = client(url, "cloudwatch")
+    sfn = client(url, "stepfunctions")
+    machine = engine.state_machine_arn
+    before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]}
+    for name in (f"{DEFAULT_ALARM_PREFIX}web", "other-web"):
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/EC2",
+            MetricName="StatusCheckFailed_Instance",
+            Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
+            Statistic="Maximum",
+            Period=60,
+            EvaluationPeriods=3,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="healthy")
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="check failed")
+    started = [
+        e
+        for e in sfn.list_executions(stateMachineArn=machine)["executions"]
+        if e["executionArn"] not in before
+    ]
+    assert len(started) == 1, started
+    execution = sfn.describe_execution(executionArn=started[0]["executionArn"])
+    event = json.loads(execution["input"])
+    assert event["detail"]["alarmName"] == f"{DEFAULT_ALARM_PREFIX}web"
+    described = follow(url, started[0]["executionArn"])
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    assert json.loads(described["output"])["Outcome"] == "succeeded", described["output"]
+    assert_key_opens(url, engine, instance_id)
