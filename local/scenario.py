@@ -21,6 +21,7 @@ TOP_FIELDS = {
     "abort_at",
     "description",
     "eventual_consistency",
+    "workflow",
 }
 INSTANCE_FIELDS = {
     "platform",
@@ -37,7 +38,7 @@ INSTANCE_FIELDS = {
 }
 VOLUME_FIELDS = {"distro", "users", "authorized_keys_file", "windows_agent", "files"}
 USER_FIELDS = {"name", "uid", "gid", "authorized_keys", "home", "shell"}
-FAULT_FIELDS = {"state", "when", "error", "times"}
+FAULT_FIELDS = {"state", "when", "error", "times", "instance"}
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 
 
@@ -51,6 +52,8 @@ class Fault:
     when: str
     error: str
     times: int = 1
+    # Only in the execution for this scenario instance (a fleet's child); None: any.
+    instance: str | None = None
 
 
 @dataclass
@@ -62,6 +65,8 @@ class Scenario:
     # EC2 answers NotFound for a just-created resource (local/consistency.py): true or
     # {"seed": n, "max_lag": n}.
     eventual_consistency: Any = None
+    # "reset" runs ResetAccess with the input; "fleet" runs ResetAccessFleet with it.
+    workflow: str = "reset"
 
     @classmethod
     def load(cls, path: Path | str) -> Scenario:
@@ -86,12 +91,16 @@ class Scenario:
             raise ScenarioError("input: required (the execution input)")
         lag = data.get("eventual_consistency")
         _check_lag(lag)
+        workflow = data.get("workflow", "reset")
+        if workflow not in ("reset", "fleet"):
+            raise ScenarioError("workflow: reset (one instance) or fleet")
         return cls(
             instances=instances,
             input=data["input"],
             faults=faults,
             abort_at=data.get("abort_at"),
             eventual_consistency=lag,
+            workflow=workflow,
         )
 
     def resolve_input(self, ids: dict[str, str]) -> Any:
@@ -156,7 +165,12 @@ def _fault(index: int, fault: Any) -> Fault:
         raise ScenarioError(f"{where}.when: before or after")
     if not isinstance(fault.get("state"), str) or not isinstance(fault.get("error"), str):
         raise ScenarioError(f"{where}: state and error are strings")
-    return Fault(fault["state"], fault["when"], fault["error"], int(fault.get("times", 1)))
+    instance = fault.get("instance")
+    if instance is not None and not isinstance(instance, str):
+        raise ScenarioError(f"{where}.instance: the name of one of the scenario's instances")
+    return Fault(
+        fault["state"], fault["when"], fault["error"], int(fault.get("times", 1)), instance
+    )
 
 
 def _check_lag(lag: Any) -> None:
