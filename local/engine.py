@@ -210,27 +210,7 @@ class Engine:
             for name in self.execution_names
         ]
         self.execution_arn = arns[0]
-        started = time.monotonic()
-        shown = 0
-        while True:
-            described = sfn.describe_execution(executionArn=self.execution_arn)
-            running = any(
-                sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" for arn in arns
-            ) or (fleet and bool(self._children(sfn, "RUNNING")))
-            if self.echo_progress or not running:
-                events = history(sfn, self.execution_arn)
-                for event in events[shown:]:
-                    entered = event.get("stateEnteredEventDetails")
-                    if entered:
-                        self.echo(f"{time.monotonic() - started:7.2f}s  {entered['name']}")
-                shown = len(events)
-            if not running:
-                break
-            for arn in arns:
-                emulator.enforce_history_quota(arn)
-            if time.monotonic() - started > 600:
-                raise RuntimeError("the local execution ran for 10 minutes; engine stuck?")
-            time.sleep(0.1 if self.echo_progress else 0.02)
+        events = self._wait(sfn, arns, fleet)
         ended = [sfn.describe_execution(executionArn=arn) for arn in arns]
         if fleet:
             return self._fleet_report(sfn, ended[0], events)
@@ -258,6 +238,30 @@ class Engine:
         if self.consistency:
             result["eventual_consistency"] = dict(sorted(self.consistency.injected.items()))
         return result
+
+    def _wait(self, sfn: Any, arns: list[str], fleet: bool) -> list[dict[str, Any]]:
+        """Until the executions (and a fleet's children) end; the first one's history."""
+        started = time.monotonic()
+        shown = 0
+        while True:
+            running = any(
+                sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" for arn in arns
+            ) or (fleet and bool(self._children(sfn, "RUNNING")))
+            if self.echo_progress or not running:
+                events = history(sfn, self.execution_arn)
+                for event in events[shown:]:
+                    entered = event.get("stateEnteredEventDetails")
+                    if entered:
+                        self.echo(f"{time.monotonic() - started:7.2f}s  {entered['name']}")
+                shown = len(events)
+            if not running:
+                break
+            for arn in arns:
+                emulator.enforce_history_quota(arn)
+            if time.monotonic() - started > 600:
+                raise RuntimeError("the local execution ran for 10 minutes; engine stuck?")
+            time.sleep(0.1 if self.echo_progress else 0.02)
+        return events
 
     def _children(self, sfn: Any, status: str | None = None) -> list[dict[str, Any]]:
         """The ResetAccess executions in this world (a fleet's children), oldest first."""
@@ -288,9 +292,7 @@ class Engine:
         result["executions"] = [
             {
                 "name": c["name"],
-                "instance": next(
-                    (n for i, n in by_id.items() if c["name"].endswith(i)), None
-                ),
+                "instance": next((n for i, n in by_id.items() if c["name"].endswith(i)), None),
                 "status": c["status"],
                 "error": c.get("error"),
                 "cause": c.get("cause"),

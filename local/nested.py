@@ -115,9 +115,9 @@ def corrections() -> Iterator[None]:
         )
         stack.enter_context(mock.patch.object(service, "_normalise_response", _response))
         stack.enter_context(
-            mock.patch.object(
-                service, "_eval_service_task", _recording(service._eval_service_task)
-            )
+            mock.patch.object(service, "_eval_service_task", _recording(service._eval_service_task))
         )
-        stack.enter_context(mock.patch.object(Execution, "stop", _stopping_children(Execution.stop)))
+        stack.enter_context(
+            mock.patch.object(Execution, "stop", _stopping_children(Execution.stop))
+        )
         yield

@@ -84,7 +84,6 @@ class Faults:
                     error.error_name = fault.error  # type: ignore[attr-defined]
                     raise error
 
-
     def _applies(self, fault: Fault) -> bool:
         if fault.instance is None:
             return True

@@ -23,16 +23,20 @@ def publish_fleet_result(event: dict[str, Any]) -> dict[str, Any]:
     ssm = client("ssm")
     written = pages(lines)
     for number, page in enumerate(written, start=1):
-        ssm.put_parameter(
-            Name=f"{parameter}/{number}", Value=page, Type="String", Overwrite=True
-        )
+        ssm.put_parameter(Name=f"{parameter}/{number}", Value=page, Type="String", Overwrite=True)
     summary = {
         "Total": len(lines),
-        **{outcome: counts[outcome] for outcome in ("Succeeded", "NotChanged", "Failed", "NotAttempted")},
+        **{
+            outcome: counts[outcome]
+            for outcome in ("Succeeded", "NotChanged", "Failed", "NotAttempted")
+        },
         "Pages": [f"{parameter}/{n}" for n in range(1, len(written) + 1)],
     }
     ssm.put_parameter(
-        Name=parameter, Value=json.dumps(summary, separators=(",", ":")), Type="String", Overwrite=True
+        Name=parameter,
+        Value=json.dumps(summary, separators=(",", ":")),
+        Type="String",
+        Overwrite=True,
     )
     client("dynamodb").delete_item(
         TableName=CONFIG.lock_table_name, Key={LOCK_KEY: {"S": str(event["fleet"]["CounterKey"])}}

@@ -24,6 +24,7 @@ from lambdas.names import (
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import FilterTypeDef
 
 FLEET_KEYS = ("Targets", "TargetLocations", "MaxConcurrency", "MaxErrors", "SharedKey")
 PER_INSTANCE_KEYS = tuple(key for key in KNOWN_KEYS if key != "InstanceId")
@@ -67,9 +68,9 @@ class FleetRequest:
     reset_input: dict[str, Any] = field(default_factory=dict)
     started_by_alarm: str | None = None
 
-    def filters(self) -> list[dict[str, Any]]:
+    def filters(self) -> list[FilterTypeDef]:
         """DescribeInstances filters that select the targets (tags are ANDed, as in SSM)."""
-        filters: list[dict[str, Any]] = [
+        filters: list[FilterTypeDef] = [
             {"Name": f"tag:{key}", "Values": values} for key, values in self.tags.items()
         ]
         if self.instance_ids:
@@ -114,7 +115,9 @@ def parse_fleet_request(raw: Any) -> FleetRequest:
 
 
 def _targets(targets: Any) -> tuple[dict[str, list[str]], tuple[str, ...]]:
-    example = '[{"Key": "tag:Team", "Values": ["web"]}] or [{"Key": "InstanceIds", "Values": [...]}]'
+    example = (
+        '[{"Key": "tag:Team", "Values": ["web"]}] or [{"Key": "InstanceIds", "Values": [...]}]'
+    )
     if not isinstance(targets, list) or not 1 <= len(targets) <= 5:
         raise InvalidInput(f"Targets: required, 1 to 5 targets like {example}")
     tags: dict[str, list[str]] = {}
@@ -163,12 +166,16 @@ def _locations(given: Any) -> tuple[Location, ...]:
                 f"{where}.{unknown[0]}: unknown; accepted are Accounts, Regions, ExecutionRoleName"
             )
         accounts, regions = location.get("Accounts"), location.get("Regions")
-        if not isinstance(accounts, list) or not accounts or not all(
-            isinstance(a, str) and ACCOUNT.match(a) for a in accounts
+        if (
+            not isinstance(accounts, list)
+            or not accounts
+            or not all(isinstance(a, str) and ACCOUNT.match(a) for a in accounts)
         ):
             raise InvalidInput(f"{where}.Accounts: account IDs of 12 digits")
-        if not isinstance(regions, list) or not regions or not all(
-            isinstance(r, str) and REGION.match(r) for r in regions
+        if (
+            not isinstance(regions, list)
+            or not regions
+            or not all(isinstance(r, str) and REGION.match(r) for r in regions)
         ):
             raise InvalidInput(f"{where}.Regions: Region names like eu-west-1")
         role = location.get("ExecutionRoleName")
@@ -275,9 +282,7 @@ def targets(
 
 def state_machine_arn(partition: str, location: Location) -> str:
     """A member stack's ResetAccess state machine (its name is fixed for this)."""
-    return (
-        f"arn:{partition}:states:{location.region}:{location.account}:stateMachine:{STACK_NAME}"
-    )
+    return f"arn:{partition}:states:{location.region}:{location.account}:stateMachine:{STACK_NAME}"
 
 
 # -- the fleet's result -------------------------------------------------------------------
