@@ -8,13 +8,14 @@ from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
 from lambdas.names import DEFAULT_ALARM_PREFIX
+from stacks.fleet import FleetWorkflow
 from stacks.functions import Environment, PhaseFunctions, resource_values
 from stacks.helper import HelperIdentity
 from stacks.rescue_document import RescueDocument
 from stacks.storage import Storage
 from stacks.triggers import Triggers
 from stacks.workflow import Workflow
-from statemachine.phases import JANITOR, PHASES
+from statemachine.phases import FLEET_PHASES, JANITOR, PHASES
 
 
 def alarm_prefix_from(scope: Construct) -> str:
@@ -81,6 +82,16 @@ class ResetAccessStack(Stack):
             state_machine_arn=state_machine.state_machine_arn,
             extra_values={"state_machine_name": state_machine.state_machine_name},
         )
+        fleet = FleetWorkflow(
+            self,
+            "Fleet",
+            functions={
+                phase.name: functions.add(phase, state_machine_arn=state_machine.state_machine_arn)
+                for phase in FLEET_PHASES
+            },
+            reset_access=state_machine,
+            lock_table=storage.lock_table,
+        )
         triggers = Triggers(
             self,
             "Triggers",
@@ -93,6 +104,11 @@ class ResetAccessStack(Stack):
         self.functions = functions.functions
         for name, value, description in (
             ("StateMachineArn", state_machine.state_machine_arn, "Start resets here"),
+            (
+                "FleetStateMachineArn",
+                fleet.state_machine.state_machine_arn,
+                "Start fleet resets here",
+            ),
             ("LockTableName", storage.lock_table.table_name, "Per-instance locks"),
             ("RescueDocumentName", document.document_name, "SSM document of the rescue agent"),
             ("KmsKeyArn", storage.key.key_arn, "Encrypts the stored SSH private keys"),
