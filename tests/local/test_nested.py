@@ -21,7 +21,7 @@ from local import emulator, nested
 CHILD_WAITS = {
     "StartAt": "W",
     "States": {
-        "W": {"Type": "Wait", "Seconds": 1, "Next": "P"},
+        "W": {"Type": "Wait", "Seconds": 20, "Next": "P"},
         "P": {"Type": "Pass", "Result": {"ok": 1}, "End": True},
     },
 }
