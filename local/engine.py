@@ -37,7 +37,7 @@ from local.emulator import ACCOUNT, REGION, SsmWorld
 from local.scenario import Fault, Scenario
 from local.seams import Faults, FunctionRef, LambdaContext, scaled_sleep, skipped_time_clock
 from local.stack_twin import RESCUE_DOCUMENT, STACK, DeployedStack, create_stack
-from local.world import World, history, report
+from local.world import World, history, report, transitions
 from statemachine.phases import EVENT_FUNCTIONS
 
 # moto logs every state's error with a full repr of the interpreter; the report says it better.
@@ -70,6 +70,8 @@ class Engine:
         self.stack: DeployedStack | None = None
         self.api_calls: Counter[str] = Counter()
         self.calls_by_function: dict[str, Counter[str]] = defaultdict(Counter)
+        # (monotonic time, "service:Operation") of every handler call, for request rates.
+        self.call_log: list[tuple[float, str]] = []
         self.logs = io.StringIO()
         self.secrets_written: list[str] = []
         self._local = threading.local()
@@ -98,6 +100,7 @@ class Engine:
         ]
         self.api_calls.clear()
         self.calls_by_function.clear()
+        self.call_log.clear()
         self.iam.reset()
         self.janitor_results: list[Any] = []
         self.injected.reset()
@@ -298,6 +301,7 @@ class Engine:
                 "cause": c.get("cause"),
                 "started": c["startDate"].timestamp(),
                 "stopped": c["stopDate"].timestamp() if c.get("stopDate") else None,
+                "transitions": transitions(history(sfn, c["executionArn"])),
             }
             for c in children
         ]
@@ -390,6 +394,7 @@ class Engine:
             key = f"{service}:{operation}"
             self.api_calls[key] += 1
             self.calls_by_function[function][key] += 1
+            self.call_log.append((time.monotonic(), key))
 
     # -- the layers every AWS call passes ----------------------------------------------------
     def _calling_function(self) -> str | None:
