@@ -83,6 +83,8 @@ def fleet_scenario(size: int, concurrency: int) -> Scenario:
             "input": {
                 "Targets": [{"Key": "tag:Team", "Values": ["web"]}],
                 "MaxConcurrency": concurrency,
+                # More than 4 resets at once cannot each make a VPC (5 per Region).
+                "SubnetId": "SelectedInstanceSubnet",
             },
         }
     )

@@ -41,6 +41,9 @@ MAX_TARGETS = 500
 # EC2's request-rate token buckets (README "Fleets": throttling) hold up at this many resets
 # at once; more would only queue on throttling.
 MAX_CONCURRENCY = 100
+# A CreateNewVPC reset makes a VPC and an internet gateway; a Region holds 5 of each by default
+# (Amazon VPC quotas), one VPC being the default VPC.
+NEW_VPCS_AT_ONCE = 4
 # Instances in these states cannot be reset and are no target (SSM skips them too).
 GONE_STATES = ("shutting-down", "terminated")
 # Step Functions execution names: at most 80 characters.
@@ -210,6 +213,23 @@ def count_of(rate: str, total: int, *, at_least: int) -> int:
     else:
         count = int(rate)
     return max(at_least, count)
+
+
+def check_network_room(request: FleetRequest, concurrency: int) -> None:
+    """Refuse a concurrency whose new VPCs would exceed the Region's VPC quota mid-fleet."""
+    if concurrency > MAX_CONCURRENCY:
+        raise InvalidInput(
+            f"MaxConcurrency: {concurrency} at once is more than {MAX_CONCURRENCY}, where EC2's "
+            "request rates for the resets' calls would throttle them (README, Fleets)"
+        )
+    subnet = request.reset_input.get("SubnetId", "CreateNewVPC")
+    if subnet == "CreateNewVPC" and concurrency > NEW_VPCS_AT_ONCE:
+        raise InvalidInput(
+            f"MaxConcurrency: {concurrency} resets at once with SubnetId CreateNewVPC would make "
+            f"{concurrency} VPCs, and a Region holds 5 by default (one is the default VPC); give "
+            f'"SubnetId": "SelectedInstanceSubnet" (each helper joins its instance\'s subnet) or '
+            f"a MaxConcurrency of {NEW_VPCS_AT_ONCE} or less"
+        )
 
 
 def find_instances(ec2: EC2Client, request: FleetRequest) -> Iterator[dict[str, Any]]:

@@ -149,6 +149,28 @@ def test_an_aborted_fleet_stops_its_children_and_the_janitor_restores_each() -> 
     assert not [key for key in locks if key.startswith("i-")], locks
 
 
+def test_more_new_vpcs_at_once_than_a_region_holds_is_refused_before_any_reset() -> None:
+    run = run_fleet(web(5), {"Targets": WEB, "MaxConcurrency": 5})
+
+    assert run.report["status"] == "FAILED"
+    assert "SelectedInstanceSubnet" in run.report["cause"], run.report["cause"]
+    assert run.report["executions"] == []
+    assert run.world["locks"] == {}
+
+
+def test_a_fleet_in_its_instances_subnets_runs_five_at_once() -> None:
+    run = run_fleet(
+        web(5), {"Targets": WEB, "MaxConcurrency": 5, "SubnetId": "SelectedInstanceSubnet"}
+    )
+
+    assert run.report["status"] == "SUCCEEDED", run.report["cause"]
+    assert run.report["max_running"] >= 4
+    for name in ("web0", "web4"):
+        run.assert_restored(name)
+        run.assert_key_opens(name)
+    run.assert_nothing_left()
+
+
 def test_a_fleet_input_error_is_refused_before_any_reset() -> None:
     run = run_fleet(web(1), {"Targets": WEB, "MaxErrors": "150%"})
 
