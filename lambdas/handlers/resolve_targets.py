@@ -44,13 +44,14 @@ def resolve_targets(event: dict[str, Any]) -> dict[str, Any]:
     items = targets(request, places, str(event["execution"]))
     total = len(items)
     counter = f"{FLEET_COUNTER_PREFIX}{event['execution']}"
+    concurrency = count_of(request.max_concurrency, total, at_least=1)
+    check_network_room(request, concurrency)
     fleet = {
         "Total": total,
-        "MaxConcurrency": count_of(request.max_concurrency, total, at_least=1),
+        "MaxConcurrency": concurrency,
         "MaxErrors": count_of(request.max_errors, total, at_least=0),
         "CounterKey": counter,
     }
-    check_network_room(request, fleet["MaxConcurrency"])
     _create_counter(config.lock_table_name, counter)
     logger.info("fleet", extra={k: v for k, v in fleet.items() if k != "CounterKey"})
     return {"fleet": fleet, "targets": items}

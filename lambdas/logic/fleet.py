@@ -88,6 +88,8 @@ def parse_fleet_request(raw: Any) -> FleetRequest:
             'input: expected a JSON object like {"Targets": [{"Key": "tag:Team", "Values": '
             '["web"]}]}'
         )
+    if raw.get("source") == "aws.cloudwatch":
+        return _from_alarm(raw)
     unknown = sorted(str(key) for key in raw if key not in (*FLEET_KEYS, *PER_INSTANCE_KEYS))
     if unknown:
         hint = " (a fleet names instances in Targets)" if unknown[0] == "InstanceId" else ""
@@ -115,6 +117,36 @@ def parse_fleet_request(raw: Any) -> FleetRequest:
         max_errors=_rate(raw, "MaxErrors", DEFAULT_MAX_ERRORS, minimum=0),
         reset_input=reset_input,
     )
+
+
+def _from_alarm(event: dict[str, Any]) -> FleetRequest:
+    """A CloudWatch alarm that watches several instances: each of them, as its own reset that
+    says which alarm started it (the circuit breaker counts per instance and alarm)."""
+    given = event.get("detail")
+    detail: dict[str, Any] = given if isinstance(given, dict) else {}
+    name = detail.get("alarmName")
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("detail.alarmName: missing from the alarm event")
+    state = detail.get("state")
+    if not isinstance(state, dict) or state.get("value") != "ALARM":
+        raise InvalidInput("detail.state.value: the alarm is not in ALARM; nothing to do")
+    found: set[str] = set()
+    configuration = detail.get("configuration")
+    metrics = configuration.get("metrics") if isinstance(configuration, dict) else None
+    for metric in metrics if isinstance(metrics, list) else []:
+        stat = metric.get("metricStat") if isinstance(metric, dict) else None
+        watched = stat.get("metric") if isinstance(stat, dict) else None
+        dimensions = watched.get("dimensions") if isinstance(watched, dict) else None
+        value = dimensions.get("InstanceId") if isinstance(dimensions, dict) else None
+        if isinstance(value, str):
+            parse_request({"InstanceId": value})
+            found.add(value)
+    if not found:
+        raise InvalidInput(
+            f"detail.configuration.metrics: alarm {name[:80]!r} watches no metric with an "
+            "InstanceId dimension"
+        )
+    return FleetRequest(instance_ids=tuple(sorted(found)), started_by_alarm=name)
 
 
 def _targets(targets: Any) -> tuple[dict[str, list[str]], tuple[str, ...]]:

@@ -75,3 +75,25 @@ def test_the_result_pages_each_fit_a_standard_parameter() -> None:
     assert len(written) > 1
     assert all(len(page.encode()) <= 4096 for page in written)
     assert sum(page.count("InstanceId") for page in written) == 100
+
+
+def test_a_multi_instance_alarm_becomes_one_reset_each_naming_the_alarm() -> None:
+    event = {
+        "source": "aws.cloudwatch",
+        "detail-type": "CloudWatch Alarm State Change",
+        "detail": {
+            "alarmName": "ResetAccess-web-ssh",
+            "state": {"value": "ALARM"},
+            "configuration": {
+                "metrics": [
+                    {"metricStat": {"metric": {"dimensions": {"InstanceId": instance_id}}}}
+                    for instance_id in ("i-0123456789abcdef0", "i-0123456789abcdef1")
+                ]
+                + [{"expression": "m1 + m2"}]
+            },
+        },
+    }
+    request = parse_fleet_request(event)
+    assert request.instance_ids == ("i-0123456789abcdef0", "i-0123456789abcdef1")
+    assert request.started_by_alarm == "ResetAccess-web-ssh"
+    assert request.reset_input == {}
