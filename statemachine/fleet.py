@@ -160,13 +160,15 @@ def definition() -> dict[str, Any]:
                     **iteration,
                 },
                 "ResultSelector": {"items.$": "$"},
-                "ResultPath": "$.results",
+                # Each item's result holds its target: it takes the targets' place, so the
+                # state carries one copy (Step Functions' 256 KiB state limit).
+                "ResultPath": "$.targets",
                 "Next": "PublishFleetResult",
             },
             "PublishFleetResult": task(
                 PUBLISH_FLEET_RESULT,
                 result="$",
-                params={"results.$": "$.results.items", "fleet.$": "$.fleet"},
+                params={"results.$": "$.targets.items", "fleet.$": "$.fleet"},
                 then="FleetOutcome",
             ),
             "FleetOutcome": choice(

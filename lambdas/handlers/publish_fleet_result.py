@@ -61,7 +61,7 @@ def publish_fleet_result(event: dict[str, Any]) -> dict[str, Any]:
                 if skipped
                 else ""
             )
-            + f". Each failed instance was rolled back by its own execution; see {parameter}"
+            + f". Each reset that started rolled its instance back; see {parameter}"
         )
     return result
 

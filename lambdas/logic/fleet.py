@@ -35,9 +35,10 @@ TAG_KEY = re.compile(r"^tag:(.{1,128})$")
 # SSM Automation's defaults for rate control.
 DEFAULT_MAX_CONCURRENCY = "10"
 DEFAULT_MAX_ERRORS = "0"
-# Each instance's entry in the Map's output is a few hundred bytes; Step Functions refuses a
-# state's output above 256 KiB (States.DataLimitExceeded), so a fleet stays well under it.
-MAX_TARGETS = 500
+# Each instance's entry in the Map's output is its target and its reset's output, about 1.5 KB
+# (measured, Linux offline); Step Functions refuses a state above 256 KiB
+# (States.DataLimitExceeded), so a fleet stays under it with room for longer outputs.
+MAX_TARGETS = 120
 # EC2's request-rate token buckets (README "Fleets": throttling) hold up at this many resets
 # at once; more would only queue on throttling.
 MAX_CONCURRENCY = 100
