@@ -20,6 +20,13 @@ STACK_NAME = "ResetAccess"
 # The alarm rule starts executions only for alarms named with this prefix (context alarmPrefix).
 DEFAULT_ALARM_PREFIX = "ResetAccess-"
 
+# The fleet workflow (a second state machine) and, in each member account and Region, the role
+# the fleet's account assumes to start, describe and stop ResetAccess executions there.
+FLEET_STATE_MACHINE_NAME = f"{STACK_NAME}Fleet"
+MEMBER_ROLE_NAME = f"{STACK_NAME}-FleetMember"
+# The fleet's error count (MaxErrors) lives in the lock table under this key prefix.
+FLEET_COUNTER_PREFIX = "fleet#"
+
 # Cleanup finds what an execution created by EXECUTION_TAG; IAM lets it touch only tagged ones.
 EXECUTION_TAG = "ResetAccess:Execution"
 MANAGED_TAG = "ResetAccess:Managed"
@@ -35,6 +42,11 @@ PASSWORD_PARAMETERS = "/EC2Rescue/Passwords"  # noqa: S105 - a path, not a passw
 OWN_PARAMETERS = "/reset-access"
 # Canonical publishes Ubuntu 24.04 AMI IDs under this public path, one per architecture.
 UBUNTU_AMI_PARAMETERS = "/aws/service/canonical/ubuntu/server/24.04/stable/current"
+
+
+def member_role_name(region: str) -> str:
+    """The member stack's role in one Region (IAM names are per account, stacks per Region)."""
+    return f"{MEMBER_ROLE_NAME}-{region}"
 
 
 def key_parameter(instance_id: str) -> str:

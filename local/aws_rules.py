@@ -196,6 +196,25 @@ def _send_command_parameters(params: dict[str, Any]) -> Refusal | None:
     return None
 
 
+# Amazon VPC quotas, defaults (adjustable): 5 VPCs and 5 internet gateways per Region; a
+# CreateNewVPC reset makes one of each, so a fleet of them meets these first.
+VPCS_PER_REGION = 5
+INTERNET_GATEWAYS_PER_REGION = 5
+
+
+def _region_quota(kind: str, quota: int, code: str, what: str) -> Check:
+    """A count quota of the calling Region, read from moto's EC2 backend of that Region."""
+
+    def check(params: dict[str, Any]) -> Refusal | None:
+        from local import emulator
+
+        if len(getattr(emulator.ec2_backend(), kind)) < quota:
+            return None
+        return Refusal(code, f"The maximum number of {what} has been reached.")
+
+    return check
+
+
 SSM_NAMED_READS = ("GetParameter", "GetParameters", "GetParametersByPath", "GetParameterHistory")
 SSM_NAMED_WRITES = ("PutParameter", "DeleteParameter", "DeleteParameters", "LabelParameterVersion")
 RULES: tuple[Rule, ...] = (
@@ -232,6 +251,25 @@ RULES: tuple[Rule, ...] = (
         "tag key 1-128, value 256, no aws: prefix, 50 tags",
         "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions",
         _ec2_tags,
+    ),
+    Rule(
+        "ec2",
+        ("CreateVpc",),
+        "5 VPCs per Region (default quota)",
+        "https://docs.aws.amazon.com/general/latest/gr/vpc-service.html",
+        _region_quota("vpcs", VPCS_PER_REGION, "VpcLimitExceeded", "VPCs"),
+    ),
+    Rule(
+        "ec2",
+        ("CreateInternetGateway",),
+        "5 internet gateways per Region (default quota)",
+        "https://docs.aws.amazon.com/general/latest/gr/vpc-service.html",
+        _region_quota(
+            "internet_gateways",
+            INTERNET_GATEWAYS_PER_REGION,
+            "InternetGatewayLimitExceeded",
+            "internet gateways",
+        ),
     ),
     Rule(
         "ssm",

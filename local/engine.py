@@ -29,7 +29,7 @@ from moto import mock_aws
 
 from lambdas.names import JANITOR_STATUSES
 from lambdas.runtime import Seams
-from local import aws_rules, emulator
+from local import aws_rules, emulator, nested
 from local import iam as local_iam
 from local.calls import Call, CallPipeline, Layer
 from local.consistency import EventualConsistency
@@ -37,7 +37,7 @@ from local.emulator import ACCOUNT, REGION, SsmWorld
 from local.scenario import Fault, Scenario
 from local.seams import Faults, FunctionRef, LambdaContext, scaled_sleep, skipped_time_clock
 from local.stack_twin import RESCUE_DOCUMENT, STACK, DeployedStack, create_stack
-from local.world import World, history, report
+from local.world import World, history, report, transitions
 from statemachine.phases import EVENT_FUNCTIONS
 
 # moto logs every state's error with a full repr of the interpreter; the report says it better.
@@ -70,6 +70,8 @@ class Engine:
         self.stack: DeployedStack | None = None
         self.api_calls: Counter[str] = Counter()
         self.calls_by_function: dict[str, Counter[str]] = defaultdict(Counter)
+        # (monotonic time, "service:Operation") of every handler call, for request rates.
+        self.call_log: list[tuple[float, str]] = []
         self.logs = io.StringIO()
         self.secrets_written: list[str] = []
         self._local = threading.local()
@@ -80,6 +82,8 @@ class Engine:
         self.execution_arn = ""
         self.ssm_world = SsmWorld(document_name=RESCUE_DOCUMENT)
         self.world = World(scenario, self.ssm_world)
+        self.injected.execution = lambda: getattr(self._local, "execution", None)
+        self.injected.ids = self.world.ids
         # Scenario name -> instance ID, and -> its root volume's ID.
         self.ids = self.world.ids
         self.root_volumes = self.world.root_volumes
@@ -96,6 +100,7 @@ class Engine:
         ]
         self.api_calls.clear()
         self.calls_by_function.clear()
+        self.call_log.clear()
         self.iam.reset()
         self.janitor_results: list[Any] = []
         self.injected.reset()
@@ -145,6 +150,7 @@ class Engine:
             with (
                 mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
                 emulator.corrections(self.ssm_world, self._lambda_invoker()),
+                nested.corrections(),
                 CallPipeline(self._call_layers(), self._calling_function),
             ):
                 # One janitor clock per world, as one CLOCK was: its time only advances.
@@ -194,6 +200,10 @@ class Engine:
         return self._deployed.state_machine_arn
 
     @property
+    def fleet_state_machine_arn(self) -> str:
+        return self._deployed.fleet_state_machine_arn
+
+    @property
     def handlers(self) -> dict[str, Any]:
         """Function name -> its handler module (a test may put a wrapper in its place)."""
         return self._deployed.handlers
@@ -204,35 +214,19 @@ class Engine:
     def _execute(self) -> dict[str, Any]:
         sfn = boto3.client("stepfunctions", region_name=REGION)
         execution_input = self.scenario.resolve_input(self.ids)
+        fleet = self.scenario.workflow == "fleet"
+        machine = self.fleet_state_machine_arn if fleet else self.state_machine_arn
         arns = [
             sfn.start_execution(
-                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(execution_input)
+                stateMachineArn=machine, name=name, input=json.dumps(execution_input)
             )["executionArn"]
             for name in self.execution_names
         ]
         self.execution_arn = arns[0]
-        started = time.monotonic()
-        shown = 0
-        while True:
-            described = sfn.describe_execution(executionArn=self.execution_arn)
-            running = any(
-                sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" for arn in arns
-            )
-            if self.echo_progress or not running:
-                events = history(sfn, self.execution_arn)
-                for event in events[shown:]:
-                    entered = event.get("stateEnteredEventDetails")
-                    if entered:
-                        self.echo(f"{time.monotonic() - started:7.2f}s  {entered['name']}")
-                shown = len(events)
-            if not running:
-                break
-            for arn in arns:
-                emulator.enforce_history_quota(arn)
-            if time.monotonic() - started > 600:
-                raise RuntimeError("the local execution ran for 10 minutes; engine stuck?")
-            time.sleep(0.1 if self.echo_progress else 0.02)
+        events = self._wait(sfn, arns, fleet)
         ended = [sfn.describe_execution(executionArn=arn) for arn in arns]
+        if fleet:
+            return self._fleet_report(sfn, ended[0], events)
         if self.run_janitor:
             for execution in ended:
                 if execution["status"] in JANITOR_STATUSES:
@@ -256,6 +250,73 @@ class Engine:
         result["janitor"] = self.janitor_results
         if self.consistency:
             result["eventual_consistency"] = dict(sorted(self.consistency.injected.items()))
+        return result
+
+    def _wait(self, sfn: Any, arns: list[str], fleet: bool) -> list[dict[str, Any]]:
+        """Until the executions (and a fleet's children) end; the first one's history."""
+        started = time.monotonic()
+        shown = 0
+        while True:
+            running = any(
+                sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" for arn in arns
+            ) or (fleet and bool(self._children(sfn, "RUNNING")))
+            if self.echo_progress or not running:
+                events = history(sfn, self.execution_arn)
+                for event in events[shown:]:
+                    entered = event.get("stateEnteredEventDetails")
+                    if entered:
+                        self.echo(f"{time.monotonic() - started:7.2f}s  {entered['name']}")
+                shown = len(events)
+            if not running:
+                break
+            for arn in arns:
+                emulator.enforce_history_quota(arn)
+            if time.monotonic() - started > 600:
+                raise RuntimeError("the local execution ran for 10 minutes; engine stuck?")
+            time.sleep(0.1 if self.echo_progress else 0.02)
+        return events
+
+    def _children(self, sfn: Any, status: str | None = None) -> list[dict[str, Any]]:
+        """The ResetAccess executions in this world (a fleet's children), oldest first."""
+        filters = {"statusFilter": status} if status else {}
+        found: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.state_machine_arn, **filters
+        ):
+            found += page["executions"]
+        return sorted(found, key=lambda e: e["startDate"])
+
+    def _fleet_report(
+        self, sfn: Any, fleet: dict[str, Any], events: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """The fleet's report: its status and output, each child (instance, status), the
+        janitor for each child that did not finish, and the world of all of them."""
+        children = [
+            sfn.describe_execution(executionArn=c["executionArn"]) for c in self._children(sfn)
+        ]
+        if self.run_janitor:
+            for child in children:
+                if child["status"] in JANITOR_STATUSES:
+                    self.janitor(child)
+        names = [c["name"] for c in children] or self.execution_names
+        by_id = {instance_id: name for name, instance_id in self.ids.items()}
+        result = report(fleet, events, self.api_calls, self.world.snapshot(names))
+        result["world_before"] = self.world_before
+        result["executions"] = [
+            {
+                "name": c["name"],
+                "instance": next((n for i, n in by_id.items() if c["name"].endswith(i)), None),
+                "status": c["status"],
+                "error": c.get("error"),
+                "cause": c.get("cause"),
+                "started": c["startDate"].timestamp(),
+                "stopped": c["stopDate"].timestamp() if c.get("stopDate") else None,
+                "transitions": transitions(history(sfn, c["executionArn"])),
+            }
+            for c in children
+        ]
+        result["max_running"] = max_running(result["executions"])
+        result["janitor"] = self.janitor_results
         return result
 
     def janitor(self, execution: dict[str, Any]) -> None:
@@ -298,6 +359,7 @@ class Engine:
             seams=self.seams,
         )
         self._local.function = name
+        self._local.execution = payload.get("execution") if isinstance(payload, dict) else None
         phase = name not in {f"{STACK}-{f.name}" for f in EVENT_FUNCTIONS}
         if phase:
             with self._phases_done:
@@ -310,6 +372,7 @@ class Engine:
             outcome = json.dumps({"errorType": error_name, "errorMessage": str(error)}), True, ""
         finally:
             self._local.function = None
+            self._local.execution = None
             if phase:
                 with self._phases_done:
                     self._phases_running -= 1
@@ -341,6 +404,7 @@ class Engine:
             key = f"{service}:{operation}"
             self.api_calls[key] += 1
             self.calls_by_function[function][key] += 1
+            self.call_log.append((time.monotonic(), key))
 
     # -- the layers every AWS call passes ----------------------------------------------------
     def _calling_function(self) -> str | None:
@@ -377,3 +441,16 @@ class Engine:
     def _lag_after(self, call: Call, response: Any) -> None:
         if call.function and self.consistency:
             self.consistency.after(call.service, call.operation, response)
+
+
+def max_running(executions: list[dict[str, Any]]) -> int:
+    """The most executions that ran at one time, from their start and stop times."""
+    edges = sorted(
+        [(e["started"], 1) for e in executions]
+        + [(e["stopped"], -1) for e in executions if e["stopped"] is not None]
+    )
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    return peak

@@ -260,8 +260,23 @@ def _table(action: str) -> Authorize:
             (
                 f"arn:{PARTITION}:dynamodb:{world.region}:{world.account}:table/{params['TableName']}"
             ),
+            _leading_keys(params),
         )
     ]
+
+
+def _leading_keys(params: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """dynamodb:LeadingKeys: the partition key value of the item a call names (DynamoDB:
+    "Using IAM policy conditions for fine-grained access control"); string keys only here."""
+    item = params.get("Key") or params.get("Item") or {}
+    values = [
+        str(value["S"]) for value in item.values() if isinstance(value, dict) and "S" in value
+    ]
+    return {"dynamodb:LeadingKeys": tuple(values[:1])} if values else {}
+
+
+def _assume_role(world: World, params: Mapping[str, Any]) -> list[Check]:
+    return [Check("sts:AssumeRole", str(params["RoleArn"]))]
 
 
 def _execution(action: str) -> Authorize:
@@ -345,6 +360,7 @@ OPERATIONS: dict[str, Authorize] = {
     "dynamodb:PutItem": _table("dynamodb:PutItem"),
     "dynamodb:UpdateItem": _table("dynamodb:UpdateItem"),
     "dynamodb:DeleteItem": _table("dynamodb:DeleteItem"),
+    "sts:AssumeRole": _assume_role,
     "states:DescribeExecution": _execution("states:DescribeExecution"),
     "states:GetExecutionHistory": _execution("states:GetExecutionHistory"),
 }

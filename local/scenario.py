@@ -24,6 +24,7 @@ from pydantic import (
     PositiveInt,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -40,18 +41,20 @@ class ScenarioError(ValueError):
 def task_states() -> tuple[str, ...]:
     """The workflow's Task states (Parallel branches included): where a fault or an abort can
     happen, since only a Task runs a handler."""
-    from statemachine.definition import render
+    from statemachine import definition, fleet
 
     found: list[str] = []
 
     def walk(states: dict[str, Any]) -> None:
         for name, state in states.items():
-            if state["Type"] == "Task":
+            if state["Type"] == "Task" and name not in found:
                 found.append(name)
-            for branch in state.get("Branches", []):
-                walk(branch["States"])
+            for branch in [*state.get("Branches", []), state.get("ItemProcessor")]:
+                if branch:
+                    walk(branch["States"])
 
-    walk(json.loads(render())["States"])
+    for workflow in (definition, fleet):
+        walk(json.loads(workflow.render())["States"])
     return tuple(found)
 
 
@@ -151,12 +154,18 @@ class FaultSpec(_Strict):
     when: Literal["before", "after"] = Field(description="before or after the side effect")
     error: str = Field(description="the error name Step Functions sees (e.g. Lambda.Unknown)")
     times: PositiveInt = Field(1, description="how many invocations raise it")
+    instance: Annotated[str, AfterValidator(_instance_name)] | None = Field(
+        None, description="only in the reset of this instance (a fleet's child); none: any"
+    )
 
 
 class ScenarioFile(_Strict):
     """A scenario file (JSON)."""
 
     description: str | None = Field(None, description="what the scenario shows")
+    workflow: Literal["reset", "fleet"] = Field(
+        "reset", description="reset: ResetAccess for one instance; fleet: ResetAccessFleet"
+    )
     instances: dict[Annotated[str, AfterValidator(_instance_name)], Instance] = Field(
         min_length=1, description="the world's instances by name (input refers to @NAME)"
     )
@@ -182,6 +191,16 @@ class ScenarioFile(_Strict):
             raise ValueError('true, or {"seed": n, "max_lag": n} with whole numbers')
         return lag
 
+    @model_validator(mode="after")
+    def _fault_instances(self) -> ScenarioFile:
+        for index, fault in enumerate(self.faults):
+            if fault.instance is not None and fault.instance not in self.instances:
+                raise ValueError(
+                    f"faults[{index}].instance: {fault.instance!r} is not one of the "
+                    f"scenario's instances ({', '.join(self.instances)})"
+                )
+        return self
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -189,6 +208,8 @@ class Fault:
     when: str
     error: str
     times: int = 1
+    # Only in the execution for this scenario instance (a fleet's child); None: any.
+    instance: str | None = None
 
 
 @dataclass
@@ -201,6 +222,8 @@ class Scenario:
     # EC2 answers NotFound for a just-created resource (local/consistency.py): true or
     # {"seed": n, "max_lag": n}.
     eventual_consistency: Any = None
+    # "reset" runs ResetAccess with the input; "fleet" runs ResetAccessFleet with it.
+    workflow: str = "reset"
 
     @classmethod
     def load(cls, path: Path | str) -> Scenario:
@@ -224,9 +247,10 @@ class Scenario:
                 for name, instance in parsed.instances.items()
             },
             input=parsed.input,
-            faults=[Fault(f.state, f.when, f.error, f.times) for f in parsed.faults],
+            faults=[Fault(f.state, f.when, f.error, f.times, f.instance) for f in parsed.faults],
             abort_at=parsed.abort_at,
             eventual_consistency=parsed.eventual_consistency,
+            workflow=parsed.workflow,
         )
 
     def resolve_input(self, ids: dict[str, str]) -> Any:
@@ -255,7 +279,8 @@ def explain(error: ErrorDetails) -> str:
     if kind == "missing":
         return f"{where}: required"
     if kind == "value_error":
-        return f"{where}: {error['msg'].removeprefix('Value error, ')}"
+        message = error["msg"].removeprefix("Value error, ")
+        return f"{where}: {message}" if where else message
     if kind == "literal_error":
         return f"{where}: {error.get('ctx', {}).get('expected')}, not {error['input']!r}"
     if kind == "too_short" and where == "instances":

@@ -47,6 +47,10 @@ class Faults:
         self.scenario = scenario
         self._lock = threading.Lock()
         self._left = [fault.times for fault in scenario.faults]
+        # For faults of one instance (a fleet's child): the execution running in this thread,
+        # and the scenario's instance IDs (child names end with the instance's ID).
+        self.execution: Callable[[], str | None] = lambda: None
+        self.ids: dict[str, str] = {}
 
     def reset(self) -> None:
         """Every fault fires its full number of times again (the next execution)."""
@@ -69,11 +73,22 @@ class Faults:
 
         with self._lock:
             for index, fault in enumerate(self.scenario.faults):
-                if fault.state == state and fault.when == when and self._left[index] > 0:
+                if (
+                    fault.state == state
+                    and fault.when == when
+                    and self._left[index] > 0
+                    and self._applies(fault)
+                ):
                     self._left[index] -= 1
                     error = InjectedFault(f"injected {fault.error} {when} the side effect")
                     error.error_name = fault.error  # type: ignore[attr-defined]
                     raise error
+
+    def _applies(self, fault: Fault) -> bool:
+        if fault.instance is None:
+            return True
+        execution = self.execution() or ""
+        return execution.endswith(self.ids.get(fault.instance, "?"))
 
 
 def scaled_sleep(seconds: float) -> None:

@@ -19,11 +19,12 @@ from typing import Any
 
 import boto3
 
-from lambdas.names import LOCK_KEY, STACK_NAME, ubuntu_ami_parameter
+from lambdas.names import FLEET_STATE_MACHINE_NAME, LOCK_KEY, STACK_NAME, ubuntu_ami_parameter
 from local import emulator
 from local.emulator import ACCOUNT, REGION, SsmWorld
+from statemachine import fleet
 from statemachine.definition import render, substitute
-from statemachine.phases import EVENT_FUNCTIONS, PHASES
+from statemachine.phases import EVENT_FUNCTIONS, FLEET_PHASES, PHASES
 
 STACK = STACK_NAME
 LOCK_TABLE = f"{STACK}-Locks"
@@ -37,6 +38,7 @@ class DeployedStack:
     kms_key_arn: str
     helper_profile_arn: str
     state_machine_arn: str
+    fleet_state_machine_arn: str
     # Function name -> its handler module, imported for this world.
     handlers: dict[str, Any]
 
@@ -128,7 +130,22 @@ def create_stack(ssm_world: SsmWorld, logs: io.StringIO) -> DeployedStack:
         type="STANDARD",
     )["stateMachineArn"]
     os.environ["STATE_MACHINE_ARN"] = state_machine_arn
-    return DeployedStack(kms_key_arn, helper_profile_arn, state_machine_arn, handlers)
+    fleet_substitutions = {"LockTableName": LOCK_TABLE}
+    for phase in FLEET_PHASES:
+        fleet_substitutions[phase.placeholder] = lambdas.create_function(
+            FunctionName=f"{STACK}-{phase.name}",
+            Runtime="python3.13",
+            Role=role_arn,
+            Handler=f"{phase.module}.handler",
+            Code={"ZipFile": code.getvalue()},
+        )["FunctionArn"]
+    fleet_arn = sfn.create_state_machine(
+        name=FLEET_STATE_MACHINE_NAME,
+        definition=substitute(fleet.render(), fleet_substitutions),
+        roleArn=role_arn,
+        type="STANDARD",
+    )["stateMachineArn"]
+    return DeployedStack(kms_key_arn, helper_profile_arn, state_machine_arn, fleet_arn, handlers)
 
 
 def load_handlers(logs: io.StringIO) -> dict[str, Any]:
@@ -138,7 +155,7 @@ def load_handlers(logs: io.StringIO) -> dict[str, Any]:
     runtime.reset_clients()
     runtime.logger.registered_handler.stream = logs  # type: ignore[attr-defined]
     handlers: dict[str, Any] = {}
-    for phase in PHASES:
+    for phase in (*PHASES, *FLEET_PHASES):
         module = importlib.import_module(phase.module)
         handlers[f"{STACK}-{phase.name}"] = importlib.reload(module)
     # Functions no Task state invokes: EventBridge starts them in AWS, the engine does here.

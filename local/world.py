@@ -141,19 +141,24 @@ def report(
 ) -> dict[str, Any]:
     """An ended execution as the engine reports it: outcome, history, calls, world after."""
     output = described.get("output")
-    entered = sum(1 for e in events if e["type"].endswith("StateEntered"))
-    attempts = sum(1 for e in events if e["type"] in ("LambdaFunctionScheduled", "TaskScheduled"))
-    tasks = sum(1 for e in events if e["type"] == "TaskStateEntered")
     return {
         "status": described["status"],
         "error": described.get("error"),
         "cause": described.get("cause"),
         "output": json.loads(output) if output else None,
-        "transitions": entered + max(0, attempts - tasks),
+        "transitions": transitions(events),
         "api_calls": dict(sorted(api_calls.items())),
         "history": json.loads(json.dumps(events, default=str)),
         "world": world,
     }
+
+
+def transitions(events: list[dict[str, Any]]) -> int:
+    """State transitions as Step Functions bills them: every state entered, every retry."""
+    entered = sum(1 for e in events if e["type"].endswith("StateEntered"))
+    attempts = sum(1 for e in events if e["type"] in ("LambdaFunctionScheduled", "TaskScheduled"))
+    tasks = sum(1 for e in events if e["type"] == "TaskStateEntered")
+    return entered + max(0, attempts - tasks)
 
 
 def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:

@@ -20,8 +20,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from lambdas.logic.fleet import FLEET_RESULTS
 from lambdas.names import (
     EXECUTION_TAG,
+    FLEET_COUNTER_PREFIX,
+    MEMBER_ROLE_NAME,
     UBUNTU_AMI_PARAMETERS,
     WINDOWS_TOOL_DOCUMENT,
     key_parameter,
@@ -178,6 +181,17 @@ WHY_NETWORK_FOR_HELPER = (
     "With SubnetId or SelectedInstanceSubnet the helper goes into the caller's subnet and VPC, "
     "which carry no execution tag; the helper itself and its security group do."
 )
+
+WHY_MEMBER_ROLES = (
+    "The fleet's target accounts are named in its input; the role name is the member stack's "
+    "(ResetAccess-FleetMember-<Region>), which may only read instances and run ResetAccess."
+)
+WHY_FLEET_RESULTS = "One result per fleet execution, named after it, under the fleet's own path."
+FLEET_RESULTS_ARN = f"{PARAMETER}{FLEET_RESULTS}/*"
+# The fleet's functions touch only the fleet's error counts in the lock table, never a lock.
+FLEET_COUNTER_ONLY: Conditions = {
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": (f"{FLEET_COUNTER_PREFIX}*",)}
+}
 
 DESCRIBE_INSTANCES = Rule(("ec2:DescribeInstances",), ("*",))
 DESCRIBE_VOLUMES = Rule(("ec2:DescribeVolumes",), ("*",))
@@ -514,6 +528,25 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
             {"StringEquals": {"ec2:CreateAction": "CreateImage"}},
             WHY_TAG_ON_CREATE,
         ),
+    ),
+    # The fleet's functions (statemachine/fleet.py).
+    "resolve_targets": (
+        Rule(("ec2:DescribeInstances",), ("*",)),
+        # Member accounts are named in the fleet's input; only the member stack's role there.
+        Rule(
+            ("sts:AssumeRole",),
+            (f"arn:{{partition}}:iam::*:role/{MEMBER_ROLE_NAME}-*",),
+            why=WHY_MEMBER_ROLES,
+        ),
+        Rule(
+            ("dynamodb:PutItem",),
+            ("{lock_table_arn}",),
+            FLEET_COUNTER_ONLY,
+        ),
+    ),
+    "publish_fleet_result": (
+        Rule(("ssm:PutParameter",), (FLEET_RESULTS_ARN,), why=WHY_FLEET_RESULTS),
+        Rule(("dynamodb:DeleteItem",), ("{lock_table_arn}",), FLEET_COUNTER_ONLY),
     ),
     # Started by EventBridge when an execution is aborted, times out or fails: it does what
     # Rollback, Cleanup and RecordFailure would have done, for that execution.

@@ -7,14 +7,16 @@ from typing import Any
 from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
-from lambdas.names import DEFAULT_ALARM_PREFIX
+from lambdas.names import DEFAULT_ALARM_PREFIX, STACK_NAME
+from stacks.fleet import FleetWorkflow
 from stacks.functions import Environment, PhaseFunctions, resource_values
 from stacks.helper import HelperIdentity
+from stacks.member import MemberRole, fleet_account_from
 from stacks.rescue_document import RescueDocument
 from stacks.storage import Storage
 from stacks.triggers import Triggers
 from stacks.workflow import Workflow
-from statemachine.phases import JANITOR, PHASES
+from statemachine.phases import FLEET_PHASES, JANITOR, PHASES
 
 
 def alarm_prefix_from(scope: Construct) -> str:
@@ -37,6 +39,10 @@ class ResetAccessStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        deployment = self.node.try_get_context("deployment") or "full"
+        if deployment not in ("full", "member"):
+            raise ValueError("context deployment: full (the default) or member")
+        member = deployment == "member"
         storage = Storage(self, "Storage")
         helper = HelperIdentity(self, "Helper")
         document = RescueDocument(self, "Rescue")
@@ -74,6 +80,7 @@ class ResetAccessStack(Stack):
                 "HelperInstanceProfileArn": helper.instance_profile.instance_profile_arn,
                 "HelperRoleArn": helper.role.role_arn,
             },
+            state_machine_name=STACK_NAME if member else None,
         )
         state_machine = workflow.state_machine
         janitor = functions.add(
@@ -91,6 +98,30 @@ class ResetAccessStack(Stack):
 
         self.state_machine = state_machine
         self.functions = functions.functions
+        if member:
+            role = MemberRole(
+                self, "Member", state_machine=state_machine, fleet_account=fleet_account_from(self)
+            ).role
+            CfnOutput(self, "MemberRoleArn", value=role.role_arn, description="The fleet's way in")
+        else:
+            fleet = FleetWorkflow(
+                self,
+                "Fleet",
+                functions={
+                    phase.name: functions.add(
+                        phase, state_machine_arn=state_machine.state_machine_arn
+                    )
+                    for phase in FLEET_PHASES
+                },
+                reset_access=state_machine,
+                lock_table=storage.lock_table,
+            )
+            CfnOutput(
+                self,
+                "FleetStateMachineArn",
+                value=fleet.state_machine.state_machine_arn,
+                description="Start fleet resets here",
+            )
         for name, value, description in (
             ("StateMachineArn", state_machine.state_machine_arn, "Start resets here"),
             ("LockTableName", storage.lock_table.table_name, "Per-instance locks"),

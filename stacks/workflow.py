@@ -29,6 +29,7 @@ class Workflow(Construct):
         *,
         functions: Mapping[Phase, lambda_.IFunction],
         values: Mapping[str, str],
+        state_machine_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         substitutions = {p.placeholder: f.function_arn for p, f in functions.items()}
@@ -68,6 +69,8 @@ class Workflow(Construct):
             self,
             "StateMachine",
             state_machine_type=sfn.StateMachineType.STANDARD,
+            # Fixed in member deployments, where the fleet names it from another account.
+            state_machine_name=state_machine_name,
             # The same text the local engine runs (local/engine.py), placeholders and all.
             definition_body=sfn.DefinitionBody.from_string(definition),
             definition_substitutions=substitutions,

@@ -132,7 +132,23 @@ JANITOR = _phase(
     "Janitor", "janitor", "what Rollback, Cleanup and RecordFailure would have", timeout_seconds=900
 )
 EVENT_FUNCTIONS: tuple[Phase, ...] = (JANITOR,)
-FUNCTIONS: tuple[Phase, ...] = (*PHASES, *EVENT_FUNCTIONS)
+
+# The fleet workflow's own functions (statemachine/fleet.py); the ResetAccess executions it
+# starts run the phases above.
+RESOLVE_TARGETS = _phase(
+    "ResolveTargets",
+    "resolve_targets",
+    "the fleet's error count (created)",
+    # Paginated DescribeInstances in every account and Region of the fleet.
+    timeout_seconds=120,
+)
+PUBLISH_FLEET_RESULT = _phase(
+    "PublishFleetResult",
+    "publish_fleet_result",
+    "the fleet's result (written), its error count (deleted)",
+)
+FLEET_PHASES: tuple[Phase, ...] = (RESOLVE_TARGETS, PUBLISH_FLEET_RESULT)
+FUNCTIONS: tuple[Phase, ...] = (*PHASES, *EVENT_FUNCTIONS, *FLEET_PHASES)
 
 
 def by_name(name: str) -> Phase:

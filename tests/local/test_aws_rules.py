@@ -393,3 +393,29 @@ def test_model_violations_of_every_shape_kind() -> None:
         "Secret": "hi",
     }
     assert list(aws_model.violations(MODEL.get_shape_by_name("Top"), within, "")) == []
+
+
+def test_a_region_holds_five_vpcs_and_five_internet_gateways() -> None:
+    """Amazon VPC quotas (https://docs.aws.amazon.com/general/latest/gr/vpc-service.html):
+    VPCs per Region 5, internet gateways per Region 5, by default; moto has no limit."""
+    import boto3
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    from local import aws_rules
+    from local.emulator import REGION
+
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        made = 0
+        with pytest.raises(ClientError, match="VpcLimitExceeded"):
+            for _ in range(10):
+                aws_rules.check(ec2, "CreateVpc", {"CidrBlock": "10.0.0.0/16"})
+                ec2.create_vpc(CidrBlock="10.0.0.0/16")
+                made += 1
+        assert made == 4  # the default VPC is the fifth
+        for _ in range(5):
+            aws_rules.check(ec2, "CreateInternetGateway", {})
+            ec2.create_internet_gateway()
+        with pytest.raises(ClientError, match="InternetGatewayLimitExceeded"):
+            aws_rules.check(ec2, "CreateInternetGateway", {})

@@ -70,7 +70,10 @@ WEB = "instances.web"
 USER = f"{WEB}.volume.users.0"
 REFUSALS = [
     # unknown fields, each listing the known ones
-    (_with("colour", 1), "scenario.colour: unknown field; known: description, instances, input"),
+    (
+        _with("colour", 1),
+        "scenario.colour: unknown field; known: description, workflow, instances, input",
+    ),
     (_with(f"{WEB}.size", 1), "instances.web.size: unknown field; known: platform, state"),
     (_with(f"{WEB}.volume.size", 1), "instances.web.volume.size: unknown field; known: distro"),
     (_with(f"{USER}.groups", []), r"instances.web.volume.users\[0\].groups: unknown field"),

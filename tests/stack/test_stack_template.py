@@ -8,7 +8,7 @@ from typing import Any
 from lambdas.names import DEFAULT_ALARM_PREFIX
 from stacks.project import KEY_ALIAS
 from statemachine.definition import render
-from statemachine.phases import EVENT_FUNCTIONS, PHASES
+from statemachine.phases import EVENT_FUNCTIONS, FLEET_PHASES, PHASES
 from tests.support.synth import Synth, functions_by_handler
 
 
@@ -17,8 +17,19 @@ def one(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     return next(iter(resources.items()))
 
 
+def reset_access_machine(synth: Synth) -> tuple[str, dict[str, Any]]:
+    """ResetAccess's state machine (the fleet's is stacks/fleet.py's, tested apart)."""
+    return one(
+        {
+            key: value
+            for key, value in synth.of_type("AWS::StepFunctions::StateMachine").items()
+            if key.startswith("Workflow")
+        }
+    )
+
+
 def test_state_machine_is_standard_with_logging_and_tracing(synth: Synth) -> None:
-    _, machine = one(synth.of_type("AWS::StepFunctions::StateMachine"))
+    _, machine = reset_access_machine(synth)
     props = machine["Properties"]
     assert props["StateMachineType"] == "STANDARD"
     assert props["TracingConfiguration"] == {"Enabled": True}
@@ -32,8 +43,8 @@ def test_state_machine_is_standard_with_logging_and_tracing(synth: Synth) -> Non
 
 def test_one_function_per_phase_and_its_arn_in_the_definition(synth: Synth) -> None:
     deployed = functions_by_handler(synth)
-    assert sorted(deployed) == sorted(p.handler for p in (*PHASES, *EVENT_FUNCTIONS))
-    _, machine = one(synth.of_type("AWS::StepFunctions::StateMachine"))
+    assert sorted(deployed) == sorted(p.handler for p in (*PHASES, *EVENT_FUNCTIONS, *FLEET_PHASES))
+    _, machine = reset_access_machine(synth)
     substitutions = machine["Properties"]["DefinitionSubstitutions"]
     text = machine["Properties"]["DefinitionString"]
     for phase in PHASES:
@@ -66,8 +77,9 @@ def test_functions_run_python313_arm64_with_the_layer_tracing_and_own_role(synth
             "HELPER_ROLE_ARN",
         ):
             assert env[name], (handler, name)
+        # The janitor reads its executions, ResolveTargets starts them (the fleet's children).
         assert bool(env["STATE_MACHINE_ARN"]) == (
-            handler in {p.handler for p in EVENT_FUNCTIONS}
+            handler in {p.handler for p in (*EVENT_FUNCTIONS, *FLEET_PHASES)}
         ), handler
         assert "LoggingConfig" in props and "LogGroup" in props["LoggingConfig"], handler
         roles.add(json.dumps(props["Role"]))
@@ -78,8 +90,8 @@ def test_functions_run_python313_arm64_with_the_layer_tracing_and_own_role(synth
 
 def test_every_log_group_has_a_retention(synth: Synth) -> None:
     groups = synth.of_type("AWS::Logs::LogGroup")
-    # One per function and one for the state machine.
-    assert len(groups) == len(synth.of_type("AWS::Lambda::Function")) + 1
+    # One per function and one per state machine (ResetAccess and the fleet's).
+    assert len(groups) == len(synth.of_type("AWS::Lambda::Function")) + 2
     for logical_id, group in groups.items():
         assert group["Properties"].get("RetentionInDays"), logical_id
 
@@ -165,7 +177,7 @@ def test_alarm_rule_matches_prefixed_alarms_going_to_alarm(synth: Synth) -> None
         },
     }
     (target,) = rule["Targets"]
-    machine_id, _ = one(synth.of_type("AWS::StepFunctions::StateMachine"))
+    machine_id, _ = reset_access_machine(synth)
     assert target["Arn"] == {"Ref": machine_id}
     assert target.get("InputPath", "$") == "$" and "Input" not in target
     assert target["DeadLetterConfig"]["Arn"]
@@ -174,7 +186,7 @@ def test_alarm_rule_matches_prefixed_alarms_going_to_alarm(synth: Synth) -> None
 
 def test_janitor_rule_watches_this_state_machine_only(synth: Synth) -> None:
     rule = _rules(synth)["aws.states"]["Properties"]
-    machine_id, _ = one(synth.of_type("AWS::StepFunctions::StateMachine"))
+    machine_id, _ = reset_access_machine(synth)
     assert rule["EventPattern"] == {
         "source": ["aws.states"],
         "detail-type": ["Step Functions Execution Status Change"],
@@ -208,7 +220,7 @@ def test_outputs(synth: Synth) -> None:
 
 
 def test_state_machine_role_invokes_exactly_our_functions(synth: Synth) -> None:
-    machine_id, machine = one(synth.of_type("AWS::StepFunctions::StateMachine"))
+    machine_id, machine = reset_access_machine(synth)
     role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     statements = [
         s

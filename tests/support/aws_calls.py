@@ -25,6 +25,7 @@ SERVICES = {
     "ssm": "ssm",
     "kms": "kms",
     "dynamodb": "dynamodb",
+    "sts": "sts",
     "stepfunctions": "states",
     "sfn": "states",
     "states": "states",
