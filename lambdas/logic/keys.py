@@ -3,19 +3,27 @@ travels through the workflow."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from lambdas.errors import UnexpectedState
-from lambdas.logic.inputs import public_key_fingerprint
 from lambdas.names import pending_parameter
 from lambdas.plan import Plan
 from lambdas.records import KeyRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
+
+
+def public_key_fingerprint(line: str) -> str:
+    """SHA256 fingerprint as ssh-keygen -l prints it."""
+    blob = base64.b64decode(line.split()[1])
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"
 
 
 def generate_key_pair(key_type: str, comment: str) -> tuple[bytes, str]:

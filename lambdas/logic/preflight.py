@@ -80,7 +80,7 @@ def plan_reset(
         "ExecutionArn": execution_arn,
         "StartedAt": int(time.time()),
         "Action": "reset",
-        "Notes": [],
+        "Notes": list(request.notes),
     }
     if request.from_alarm:
         plan["Alarm"] = request.from_alarm

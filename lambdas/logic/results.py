@@ -139,6 +139,9 @@ def success_result(state: dict[str, Any], password_image_id: str | None = None) 
         "PhaseSeconds": phase_seconds(marks, float(plan["StartedAt"]), now),
         "FinishedAt": int(now),
     }
+    if plan.get("Notes"):
+        # Preflight's notes: what was given but not used, what it chose and why.
+        result["Notes"] = list(plan["Notes"])
     refused = refused_users(rescue)
     if refused:
         result["RefusedUsers"] = refused
