@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from lambdas import timestamps
 from lambdas.errors import UnexpectedState
 from lambdas.names import pending_parameter
 from lambdas.plan import Plan
@@ -86,7 +87,7 @@ def publish_key(ssm: SSMClient, plan: Plan, kms_key_arn: str) -> bool:
     try:
         value = ssm.get_parameter(Name=pending, WithDecryption=True)["Parameter"]["Value"]
     except ssm.exceptions.ParameterNotFound:
-        if _published_since(ssm, key_parameter, float(plan["StartedAt"])):
+        if _published_since(ssm, key_parameter, timestamps.epoch(plan["StartedAt"])):
             return True  # a retried publish: the first attempt moved it already
         raise UnexpectedState(
             f"the new key's pending parameter {pending} is gone and {key_parameter} was "
