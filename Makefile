@@ -73,6 +73,7 @@ diagram: venv  ## redraw the workflow diagram in README.md from statemachine/
 # --no-notices: the CLI would otherwise fetch its notices from the internet on every run.
 synth: venv node layer  ## synthesize the ResetAccess stack into cdk.out
 	npx --no-install cdk synth --quiet --no-notices
+	@for template in cdk.out/*.template.json; do echo "template: $$template"; done
 
 deploy: venv node layer  ## deploy the ResetAccess stack (AWS credentials; cdk bootstrap once)
 	npx --no-install cdk deploy ResetAccess
