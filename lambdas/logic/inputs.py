@@ -25,6 +25,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from lambdas.errors import InvalidInput
+from lambdas.logic.helper_type import NITRO_FAMILY, nitro_equivalent
 from lambdas.logic.rescue_contract import (
     MAX_KEY_BASE64,
     MAX_KEY_COMMENT,
@@ -208,19 +209,33 @@ def parse_request(raw: Any) -> Request:
         raise InvalidInput(_message(problems, unknown)) from None
     if problems:
         raise InvalidInput(_message(problems, unknown=False))
+    helper_type, helper_notes = _helper_type(given)
     return Request(
         instance_id=given.instance_id,
         subnet=given.subnet,
-        helper_instance_type=(
-            given.helper_instance_type or given.rescue_instance_type or DEFAULT_HELPER_TYPE
-        ),
+        helper_instance_type=helper_type,
         mode=given.mode,
         public_key=given.public_key,
         key_type=given.key_type or "rsa",
         backup=given.backup,
         create_password_enabled_ami=given.create_password_enabled_ami,
         dry_run=given.dry_run,
-        notes=tuple(note for key, note in NOT_NEEDED.items() if key in raw),
+        notes=(*(note for key, note in NOT_NEEDED.items() if key in raw), *helper_notes),
+    )
+
+
+def _helper_type(given: ExecutionInput) -> tuple[str, tuple[str, ...]]:
+    """The helper's type, and a note when the runbook's Xen type (its default is t2.small) is
+    swapped for its Nitro equivalent, so that the runbook's input works as is."""
+    if given.helper_instance_type or not given.rescue_instance_type:
+        return given.helper_instance_type or DEFAULT_HELPER_TYPE, ()
+    asked = given.rescue_instance_type
+    if asked.partition(".")[0] not in NITRO_FAMILY:
+        return asked, ()
+    used = nitro_equivalent(asked)
+    return used, (
+        f"EC2RescueInstanceType: {asked} runs on Xen, where the helper cannot tell the moved "
+        f"volume by its NVMe serial; the helper is a {used}, its Nitro equivalent",
     )
 
 

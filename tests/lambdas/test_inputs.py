@@ -202,6 +202,22 @@ def test_the_runbook_s_input_is_accepted_with_a_note_on_what_is_not_needed() -> 
     assert len(request.notes) == 1
     assert request.notes[0].startswith("AutomationAssumeRole: not needed")
     assert "its own least-privilege role" in request.notes[0]
+    # The runbook's own default helper type runs on Xen: its Nitro equivalent, said.
+    runbook_default = parse_request(
+        {"InstanceId": "i-01234567", "EC2RescueInstanceType": "t2.small"}
+    )
+    assert runbook_default.helper_instance_type == "t3.small"
+    assert runbook_default.notes == (
+        "EC2RescueInstanceType: t2.small runs on Xen, where the helper cannot tell the moved "
+        "volume by its NVMe serial; the helper is a t3.small, its Nitro equivalent",
+    )
+    # Our own key keeps what it was given (Preflight refuses a Xen type, naming the fix).
+    assert (
+        parse_request(
+            {"InstanceId": "i-01234567", "HelperInstanceType": "t2.small"}
+        ).helper_instance_type
+        == "t2.small"
+    )
     # Empty, as the runbook's default, is accepted too; a value that is no role ARN is not.
     assert parse_request({"InstanceId": "i-01234567", "AutomationAssumeRole": ""}).notes
     with pytest.raises(InvalidInput, match="AutomationAssumeRole: 'admin' is not an IAM role ARN"):

@@ -19,7 +19,7 @@ def test_the_runbook_s_parameters_reset_the_instance_and_say_what_was_not_needed
         input={
             "InstanceId": "@web",
             "SubnetId": "CreateNewVPC",
-            "EC2RescueInstanceType": "t3.small",
+            "EC2RescueInstanceType": "t2.small",  # the runbook's default
             "AutomationAssumeRole": "arn:aws:iam::123456789012:role/AutomationServiceRole",
         }
     )
@@ -27,6 +27,8 @@ def test_the_runbook_s_parameters_reset_the_instance_and_say_what_was_not_needed
     result = run.report["output"]
     note = next(n for n in result["Notes"] if n.startswith("AutomationAssumeRole:"))
     assert "not needed" in note and "its own least-privilege role" in note
+    assert any(n.startswith("EC2RescueInstanceType: t2.small runs on Xen") for n in result["Notes"])
+    assert run.report["api_calls"].get("ec2:RunInstances") == 1
 
 
 def test_times_in_the_result_are_iso_8601(run_scenario: RunScenario) -> None:
