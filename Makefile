@@ -14,7 +14,7 @@ LAYER_DIR := build/layer
 PYTEST_WORKERS ?= 2
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help venv node layer demo test lint asl synth deploy acceptance clean
+.PHONY: help venv node layer demo test lint asl diagram synth deploy acceptance clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -80,9 +80,14 @@ lint: venv  ## ruff (rules, complexity, layout) and mypy; any finding fails
 asl: venv  ## write the workflow's JSON to build/reset_access.asl.json
 	$(PY) -m statemachine --output build/reset_access.asl.json
 
+# The README's Mermaid diagram of the workflow, drawn from the definition (a test checks it).
+diagram: venv  ## redraw the workflow diagram in README.md from statemachine/
+	$(PY) -m statemachine.diagram --readme README.md
+
 # --no-notices: the CLI would otherwise fetch its notices from the internet on every run.
 synth: venv node layer  ## synthesize the ResetAccess stack into cdk.out
 	npx --no-install cdk synth --quiet --no-notices
+	@for template in cdk.out/*.template.json; do echo "template: $$template"; done
 
 deploy: venv node layer  ## deploy the ResetAccess stack (AWS credentials; cdk bootstrap once)
 	npx --no-install cdk deploy ResetAccess

@@ -63,7 +63,7 @@ class PlanHeader(TypedDict):
     # The execution's name as resource names accept it (lambdas/names.py).
     Execution: str
     ExecutionArn: str
-    StartedAt: int
+    StartedAt: str  # ISO 8601 (lambdas/timestamps.py)
     Action: Action
     Notes: list[str]
     Alarm: NotRequired[str]

@@ -516,8 +516,10 @@ def corrections(
 ) -> Iterator[None]:
     """All corrections at once, for the lifetime of one local AWS."""
     from moto.awslambda.models import LambdaFunction
+    from moto.core.base_backend import AccountSpecificBackend
     from moto.core.botocore_stubber import BotocoreStubber
     from moto.ec2.models.amis import AmiBackend
+    from moto.ec2.models.subnets import Subnet
     from moto.ec2.responses.instances import InstanceResponse
     from moto.ssm.models import Command, SimpleSystemManagerBackend
     from moto.ssm.responses import SimpleSystemManagerResponse
@@ -533,6 +535,13 @@ def corrections(
     for name in _JSON_PATH_USERS:
         importlib.import_module(name)
     with contextlib.ExitStack() as stack:
+        # Two method caches of moto's (functools caches on the class) hold every subnet and
+        # account backend ever made, and so each world's EC2 backend (its 1,301 AMIs...) after
+        # the world ends: a test worker grew to 670,000 objects, its final collections
+        # outlasted xdist's shutdown, and its SIGINT showed as a KeyboardInterrupt in
+        # hypothesis's gc callback. Emptied when the world ends.
+        stack.callback(Subnet._base_avail_ip_iterator.cache_clear)
+        stack.callback(AccountSpecificBackend._generate_regions.cache_clear)
         for name, module in list(sys.modules.items()):
             if (
                 name.startswith("moto.stepfunctions")

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -369,7 +370,14 @@ class Engine:
             outcome = json.dumps(result), False, ""
         except Exception as error:  # noqa: BLE001 - every error goes back to Step Functions
             error_name = getattr(error, "error_name", type(error).__name__)
-            outcome = json.dumps({"errorType": error_name, "errorMessage": str(error)}), True, ""
+            # As AWS's Python runtime reports it, stack trace included.
+            error_payload = {
+                "errorMessage": str(error),
+                "errorType": error_name,
+                "requestId": context.aws_request_id,
+                "stackTrace": traceback.format_tb(error.__traceback__),
+            }
+            outcome = json.dumps(error_payload), True, ""
         finally:
             self._local.function = None
             self._local.execution = None

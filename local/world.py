@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,11 @@ class World:
         }
 
 
+def _json_value(value: Any) -> str:
+    """History times as ISO 8601 (2026-11-30T07:41:00.123000+00:00), not str()'s space form."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
 def report(
     described: dict[str, Any],
     events: list[dict[str, Any]],
@@ -148,7 +154,7 @@ def report(
         "output": json.loads(output) if output else None,
         "transitions": transitions(events),
         "api_calls": dict(sorted(api_calls.items())),
-        "history": json.loads(json.dumps(events, default=str)),
+        "history": json.loads(json.dumps(events, default=_json_value)),
         "world": world,
     }
 

@@ -12,6 +12,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from lambdas.names import MEMBER_ROLE_NAME, STACK_NAME
+from stacks.context import ContextError
 from stacks.nag import acknowledge, wildcard_finding
 from stacks.permissions import ALL_RESOURCES_REASON
 
@@ -24,8 +25,8 @@ def fleet_account_from(scope: Construct) -> str:
     """The `fleetAccount` context value: the account whose ResetAccessFleet starts resets here."""
     account = scope.node.try_get_context("fleetAccount")
     if not isinstance(account, str) or not ACCOUNT_ID.match(account):
-        raise ValueError(
-            "context fleetAccount: the 12-digit account ID of the fleet's account is required "
+        raise ContextError(
+            "fleetAccount: the 12-digit account ID of the fleet's account is required "
             "for a member deployment (cdk deploy -c deployment=member -c fleetAccount=...)"
         )
     return account

@@ -8,6 +8,7 @@ from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
 from lambdas.names import DEFAULT_ALARM_PREFIX, STACK_NAME
+from stacks.context import ContextError
 from stacks.fleet import FleetWorkflow
 from stacks.functions import Environment, PhaseFunctions, resource_values
 from stacks.helper import HelperIdentity
@@ -24,8 +25,16 @@ def alarm_prefix_from(scope: Construct) -> str:
     prefix = scope.node.try_get_context("alarmPrefix")
     prefix = DEFAULT_ALARM_PREFIX if prefix is None else str(prefix)
     if not prefix.strip():
-        # An empty prefix would match every alarm in the account.
-        raise ValueError("context alarmPrefix must not be empty")
+        raise ContextError(
+            "alarmPrefix: must not be empty (it would match every alarm in the account); "
+            f"give one with -c alarmPrefix={DEFAULT_ALARM_PREFIX} or in cdk.json"
+        )
+    # CloudWatch alarm names: 1-255 characters, no ASCII control characters (PutMetricAlarm).
+    if len(prefix) > 254 or any(ord(c) < 32 or ord(c) == 127 for c in prefix):
+        raise ContextError(
+            f"alarmPrefix: {prefix[:40]!r} cannot begin an alarm name (at most 254 characters, "
+            "no control characters)"
+        )
     return prefix
 
 
@@ -41,7 +50,7 @@ class ResetAccessStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         deployment = self.node.try_get_context("deployment") or "full"
         if deployment not in ("full", "member"):
-            raise ValueError("context deployment: full (the default) or member")
+            raise ContextError("deployment: full (the default) or member")
         member = deployment == "member"
         storage = Storage(self, "Storage")
         helper = HelperIdentity(self, "Helper")

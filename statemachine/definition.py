@@ -52,10 +52,25 @@ def _entry_states() -> dict[str, State]:
             result="$",
             params={"executionArn.$": "$$.Execution.Id", "input.$": "$"},
             then="Route",
-            catches=[catch("Refused", result_path="$")],
+            catches=[
+                policies.catch_raised("ReadRefusal", result_path="$"),
+                catch("PreflightFailed", result_path="$"),
+            ],
             comment="Validate, inspect, lock, plan. A refusal here has changed nothing.",
         ),
-        "Refused": fail("$.Error", "$.Cause", "Refused in Preflight: nothing was changed."),
+        "ReadRefusal": {
+            "Type": "Pass",
+            "Comment": "The Cause is the function's error as JSON: keep its sentence only.",
+            "Parameters": {"Error.$": "$.Error", "Cause.$": "States.StringToJson($.Cause)"},
+            "ResultPath": "$",
+            "Next": "Refused",
+        },
+        "Refused": fail(
+            "$.Error", "$.Cause.errorMessage", "Refused in Preflight: nothing was changed."
+        ),
+        "PreflightFailed": fail(
+            "$.Error", "$.Cause", "Preflight did not finish (Lambda or Step Functions error)."
+        ),
         "Route": choice(
             "Prepare",
             ("$.plan.Action", "StringEquals", "skip", "NotOptedIn"),

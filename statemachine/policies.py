@@ -83,5 +83,26 @@ def catch(next_state: str, result_path: str = "$.error", errors: str = ALL_ERROR
     return {"ErrorEquals": [errors], "ResultPath": result_path, "Next": next_state}
 
 
+# The errors our functions raise on purpose (the classes in lambdas/errors.py): Step Functions
+# gives each a Cause that is the function's error as JSON, whose errorMessage is our sentence.
+RAISED = (
+    "InvalidInput",
+    "Unsupported",
+    "InstanceLocked",
+    "NotReady",
+    "RescueFailed",
+    "UnexpectedState",
+    "RollbackIncomplete",
+    "AwsTransient",
+    "AwsError",
+    "InjectedFault",
+)
+
+
+def catch_raised(next_state: str, result_path: str) -> Catcher:
+    """Go to `next_state` on an error our function raised (its Cause is JSON to read)."""
+    return {"ErrorEquals": list(RAISED), "ResultPath": result_path, "Next": next_state}
+
+
 # Once anything may have changed, any failure goes to Rollback, which puts things back.
 TO_ROLLBACK: tuple[Catcher, ...] = (catch("Rollback"),)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from lambdas import timestamps
 from lambdas.logic.instances import wait_instance_state
 from lambdas.runtime import client, phase
 
@@ -12,7 +12,7 @@ from lambdas.runtime import client, phase
 @phase
 def check_instance(event: dict[str, Any]) -> dict[str, Any]:
     result = wait_instance_state(client("ec2"), event["instanceId"], event["wanted"])
-    return {**result, "At": time.time()}
+    return {**result, "At": timestamps.now()}
 
 
 handler = check_instance

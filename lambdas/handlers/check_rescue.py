@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from lambdas import timestamps
 from lambdas.logic.rescue_command import check_rescue as check
 from lambdas.runtime import client, phase
 
@@ -12,9 +12,12 @@ from lambdas.runtime import client, phase
 @phase
 def check_rescue(event: dict[str, Any]) -> dict[str, Any]:
     report = check(
-        client("ssm"), event["commandId"], event["instanceId"], float(event.get("since") or 0)
+        client("ssm"),
+        event["commandId"],
+        event["instanceId"],
+        timestamps.epoch(event.get("since") or 0),
     )
-    return {**report, "At": time.time()}
+    return {**report, "At": timestamps.now()}
 
 
 handler = check_rescue

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from lambdas import timestamps
 from lambdas.logic.volumes import wait_volume
 from lambdas.runtime import client, phase
 
@@ -12,7 +12,7 @@ from lambdas.runtime import client, phase
 @phase
 def check_volume(event: dict[str, Any]) -> dict[str, Any]:
     result = wait_volume(client("ec2"), event["volumeId"], event["wanted"], event.get("instanceId"))
-    return {**result, "At": time.time()}
+    return {**result, "At": timestamps.now()}
 
 
 handler = check_volume

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from lambdas import timestamps
 from lambdas.logic.instances import restore_instance as restore
 from lambdas.runtime import client, phase
 
 
 @phase(changes=True)
 def restore_instance(event: dict[str, Any]) -> dict[str, Any]:
-    return {**restore(client("ec2"), event["plan"]), "At": time.time()}
+    return {**restore(client("ec2"), event["plan"]), "At": timestamps.now()}
 
 
 handler = restore_instance

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
+from lambdas import timestamps
 from lambdas.plan import PlanHeader
 
 
@@ -50,5 +50,5 @@ def failure_result(
         "CleanedUp": not cleanup_error,
         "LockReleased": lock_released,
         "RecordedBy": by,
-        "FinishedAt": int(time.time()),
+        "FinishedAt": timestamps.now(),
     }

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from botocore.exceptions import ClientError
 
 from lambdas.errors import InvalidInput, NotReady, ResetAccessError
 from lambdas.logic import lock
 from lambdas.logic.cleanup import cleanup
 from lambdas.logic.ending import Run, fail
+from lambdas.logic.failure import error_message
 from lambdas.logic.inputs import parse_request
 from lambdas.logic.rollback import rollback
 from lambdas.names import JANITOR_STATUSES, resource_name
@@ -83,9 +85,10 @@ def read_execution(sfn: SFNClient, execution_arn: str) -> Ended:
                 recorded = True
             for key, details in event.items():
                 if key.endswith("FailedEventDetails") or key.endswith("TimedOutEventDetails"):
+                    # A function's Cause is its error as JSON: keep the sentence.
                     last_error = {
                         "Error": str(details.get("error", "")),
-                        "Cause": str(details.get("cause", "")),
+                        "Cause": error_message({"Cause": details.get("cause", "")}),
                     }
     raw_input = described.get("input")
     try:
@@ -127,7 +130,9 @@ def clean_up_after(
     state_machine_arn: str = "",
 ) -> dict[str, Any]:
     """Handle one Execution Status Change event; returns what it did, for the log."""
-    detail = event.get("detail") or {}
+    # EventBridge's Step Functions Execution Status Change event.
+    status_change = EventBridgeEvent(event)
+    detail = status_change.detail if isinstance(event.get("detail"), dict) else {}
     execution_arn = detail.get("executionArn")
     if not isinstance(execution_arn, str):
         return {"Action": "ignored", "Reason": "no executionArn in the event"}

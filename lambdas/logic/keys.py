@@ -3,19 +3,28 @@ travels through the workflow."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from lambdas import timestamps
 from lambdas.errors import UnexpectedState
-from lambdas.logic.inputs import public_key_fingerprint
 from lambdas.names import pending_parameter
 from lambdas.plan import Plan
 from lambdas.records import KeyRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
+
+
+def public_key_fingerprint(line: str) -> str:
+    """SHA256 fingerprint as ssh-keygen -l prints it."""
+    blob = base64.b64decode(line.split()[1])
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"
 
 
 def generate_key_pair(key_type: str, comment: str) -> tuple[bytes, str]:
@@ -78,7 +87,7 @@ def publish_key(ssm: SSMClient, plan: Plan, kms_key_arn: str) -> bool:
     try:
         value = ssm.get_parameter(Name=pending, WithDecryption=True)["Parameter"]["Value"]
     except ssm.exceptions.ParameterNotFound:
-        if _published_since(ssm, key_parameter, float(plan["StartedAt"])):
+        if _published_since(ssm, key_parameter, timestamps.epoch(plan["StartedAt"])):
             return True  # a retried publish: the first attempt moved it already
         raise UnexpectedState(
             f"the new key's pending parameter {pending} is gone and {key_parameter} was "

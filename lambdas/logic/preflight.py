@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, cast
 
+from lambdas import timestamps
 from lambdas.errors import InvalidInput, Unsupported
 from lambdas.logic.helper_type import require_nitro
 from lambdas.logic.helper_volume_key import check_ebs_default_key
@@ -78,9 +78,9 @@ def plan_reset(
         "InstanceId": instance_id,
         "Execution": execution,
         "ExecutionArn": execution_arn,
-        "StartedAt": int(time.time()),
+        "StartedAt": timestamps.now(),
         "Action": "reset",
-        "Notes": [],
+        "Notes": list(request.notes),
     }
     if request.from_alarm:
         plan["Alarm"] = request.from_alarm

@@ -8,6 +8,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from lambdas import timestamps
 from lambdas.logic.failure import error_message
 from lambdas.logic.windows import how_to_get_password
 from lambdas.names import result_parameter
@@ -109,6 +110,10 @@ def refused_users(rescue: dict[str, Any], limit: int = 8, length: int = 300) -> 
     return {str(u.get("name")): str(u["refused"])[:length] for u in refused[:limit]}
 
 
+def _at(mark: str | None) -> float | None:
+    return timestamps.epoch(mark) if mark is not None else None
+
+
 def success_result(state: dict[str, Any], password_image_id: str | None = None) -> dict[str, Any]:
     """password_image_id: the password-enabled AMI (Windows offline), found by its tags."""
     plan = state["plan"]
@@ -120,9 +125,9 @@ def success_result(state: dict[str, Any], password_image_id: str | None = None) 
     backup = prepared.get("backup") or {}
     now = time.time()
     marks = {
-        "Prepare": (prepared.get("detached") or {}).get("At"),
-        "Rescue": rescue.get("At"),
-        "Restore": finished.get("running", {}).get("At"),
+        "Prepare": _at((prepared.get("detached") or {}).get("At")),
+        "Rescue": _at(rescue.get("At")),
+        "Restore": _at(finished.get("running", {}).get("At")),
     }
     result = {
         "ExecutionArn": plan["ExecutionArn"],
@@ -136,9 +141,12 @@ def success_result(state: dict[str, Any], password_image_id: str | None = None) 
         "BackupImageId": backup.get("ImageId"),
         "BackupSnapshotId": backup.get("SnapshotId"),
         "PasswordEnabledImageId": password_image_id,
-        "PhaseSeconds": phase_seconds(marks, float(plan["StartedAt"]), now),
-        "FinishedAt": int(now),
+        "PhaseSeconds": phase_seconds(marks, timestamps.epoch(plan["StartedAt"]), now),
+        "FinishedAt": timestamps.iso(now),
     }
+    if plan.get("Notes"):
+        # Preflight's notes: what was given but not used, what it chose and why.
+        result["Notes"] = list(plan["Notes"])
     refused = refused_users(rescue)
     if refused:
         result["RefusedUsers"] = refused

@@ -3,7 +3,6 @@ and, through the whole workflow, the account is left exactly as it was."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -134,9 +133,27 @@ def test_bad_input_through_the_workflow_changes_nothing(
     engine, execute = one_world
     run = Run(engine, execute(raw))
     assert run.report["status"] == "FAILED"
-    assert run.states_entered() == ["Preflight", "Refused"]
+    assert run.states_entered() == ["Preflight", "ReadRefusal", "Refused"]
     assert run.report["error"] == "InvalidInput"
-    # The cause is the Lambda error as Step Functions reports it; its message names the field.
-    message = json.loads(run.report["cause"])["errorMessage"]
+    # The cause is the function's error message alone (ReadRefusal), which names the field.
+    message = run.report["cause"]
     assert message.startswith("Preflight: ") and FIELD_FIRST.match(message[11:]), message
     run.assert_unchanged()
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    st.dictionaries(
+        st.sampled_from([key for key in KNOWN_KEYS if key != "InstanceId"]),
+        not_a_string,
+        min_size=2,
+        max_size=5,
+    )
+)
+def test_several_bad_fields_are_each_named(bad: dict[str, Any]) -> None:
+    bad = {key: value for key, value in bad.items() if not isinstance(value, bool)}
+    assume(len(bad) >= 2)
+    with pytest.raises(InvalidInput) as refused:
+        parse_request({"InstanceId": "i-123", **bad})
+    named = {problem.split(": ", 1)[0] for problem in str(refused.value).split("; ")}
+    assert named >= {"InstanceId", *bad}, str(refused.value)

@@ -69,7 +69,7 @@ def world(account: Account) -> World:
         "InstanceId": instance["InstanceId"],
         "Execution": execution,
         "ExecutionArn": execution_arn(execution),
-        "StartedAt": 0,
+        "StartedAt": "1970-01-01T00:00:00.000Z",
         "Action": "reset",
         "Mode": "offline",
         "Platform": "linux",

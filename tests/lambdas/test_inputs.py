@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from lambdas.errors import InvalidInput
-from lambdas.logic.inputs import Request, parse_request, public_key_fingerprint
+from lambdas.logic.inputs import Request, parse_request
+from lambdas.logic.keys import public_key_fingerprint
 
 
 def openssh_line(key_type: str = "ssh-ed25519", comment: str = "me@laptop") -> str:
@@ -135,3 +136,98 @@ def test_the_workflow_accepts_the_key_types_the_agent_and_document_accept() -> N
 
     # Three gates see a PublicKey (the input, the document's pattern, the agent): one list.
     assert set(PUBLIC_KEY_TYPES) == set(KEY_TYPES)
+
+
+def test_every_wrong_field_is_named_in_one_refusal() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_request(
+            {
+                "InstanceId": "i-123",
+                "SubnetId": 7,
+                "Mode": "fast",
+                "DryRun": "true",
+                "Backup": "tape",
+                "Force": True,
+            }
+        )
+    problems = str(refused.value).split("; ")
+    named = [problem.split(": ", 1)[0] for problem in problems]
+    assert named == ["InstanceId", "SubnetId", "Mode", "Backup", "DryRun", "'Force'"], problems
+    assert problems[1] == "SubnetId: expected a string, got int"
+    assert problems[3] == "Backup: 'tape' is not one of ami, snapshot, none"
+    assert problems[-1].startswith("'Force': unknown input key (accepted keys: InstanceId, ")
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("value", ["true", "false", "True"])
+def test_a_quoted_boolean_is_explained(value: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_request({"InstanceId": "i-01234567", "DryRun": value})
+    assert str(refused.value) == (
+        f"DryRun: expected true or false, got the string {value!r} "
+        f'(JSON booleans are unquoted: write {value.lower()}, not "{value}")'
+    )
+
+
+def test_checks_across_fields_are_reported_with_the_others() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_request(
+            {
+                "InstanceId": "i-01234567",
+                "HelperInstanceType": "t3.large",
+                "EC2RescueInstanceType": "t3.medium",
+                "PublicKey": openssh_line(),
+                "KeyType": "rsa",
+                "Mode": "sideways",
+            }
+        )
+    assert [p.split(": ", 1)[0] for p in str(refused.value).split("; ")] == [
+        "Mode",
+        "HelperInstanceType",
+        "KeyType",
+    ]
+
+
+def test_the_runbook_s_input_is_accepted_with_a_note_on_what_is_not_needed() -> None:
+    # AWSSupport-ResetAccess's parameters, as a drop-in user passes them.
+    request = parse_request(
+        {
+            "InstanceId": "i-0123456789abcdef0",
+            "SubnetId": "CreateNewVPC",
+            "EC2RescueInstanceType": "t3.small",
+            "AutomationAssumeRole": "arn:aws:iam::123456789012:role/AutomationRole",
+        }
+    )
+    assert request.helper_instance_type == "t3.small"
+    assert len(request.notes) == 1
+    assert request.notes[0].startswith("AutomationAssumeRole: not needed")
+    assert "its own least-privilege role" in request.notes[0]
+    # The runbook's own default helper type runs on Xen: its Nitro equivalent, said.
+    runbook_default = parse_request(
+        {"InstanceId": "i-01234567", "EC2RescueInstanceType": "t2.small"}
+    )
+    assert runbook_default.helper_instance_type == "t3.small"
+    assert runbook_default.notes == (
+        "EC2RescueInstanceType: t2.small runs on Xen, where the helper cannot tell the moved "
+        "volume by its NVMe serial; the helper is a t3.small, its Nitro equivalent",
+    )
+    # Our own key keeps what it was given (Preflight refuses a Xen type, naming the fix).
+    assert (
+        parse_request(
+            {"InstanceId": "i-01234567", "HelperInstanceType": "t2.small"}
+        ).helper_instance_type
+        == "t2.small"
+    )
+    # Empty, as the runbook's default, is accepted too; a value that is no role ARN is not.
+    assert parse_request({"InstanceId": "i-01234567", "AutomationAssumeRole": ""}).notes
+    with pytest.raises(InvalidInput, match="AutomationAssumeRole: 'admin' is not an IAM role ARN"):
+        parse_request({"InstanceId": "i-01234567", "AutomationAssumeRole": "admin"})
+
+
+def test_the_example_alarm_event_names_its_instance_and_alarm() -> None:
+    import json
+    from pathlib import Path
+
+    event = json.loads(Path("events/alarm-event.json").read_text())
+    request = parse_request(event)
+    assert (request.instance_id, request.from_alarm) == ("i-0123456789abcdef0", "ResetAccess-web-1")

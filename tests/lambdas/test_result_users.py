@@ -9,7 +9,7 @@ PLAN = {
     "InstanceId": "i-0123456789abcdef0",
     "Mode": "offline",
     "Platform": "linux",
-    "StartedAt": 1700000000.0,
+    "StartedAt": "2023-11-14T22:13:20.000Z",
     "KeyParameter": "/ec2/keypair/key-0123",
 }
 

@@ -141,9 +141,11 @@ class Run:
     def assert_refused(self, field: str, reason: str, attempted: tuple[str, ...] = ()) -> None:
         """Preflight refused the input, naming the field and why; nothing changed."""
         assert self.report["status"] == "FAILED"
-        assert self.states_entered() == ["Preflight", "Refused"]
+        assert self.states_entered() == ["Preflight", "ReadRefusal", "Refused"]
         cause = self.report["cause"]
         assert field in cause and reason in cause, cause
+        # A sentence for a person, not the function's error JSON with its stack trace.
+        assert not cause.startswith("{") and "stackTrace" not in cause, cause
         self.assert_unchanged(attempted)
 
     def assert_unchanged(self, attempted: tuple[str, ...] = ()) -> None:

@@ -59,7 +59,22 @@ def test_after_preflight_every_top_level_task_and_parallel_catches_to_rollback()
     assert len(guarded) >= 10
     for name in guarded:
         assert STATES[name]["Catch"][-1] == policies.catch("Rollback"), name
-    assert STATES["Preflight"]["Catch"] == [policies.catch("Refused", result_path="$")]
+    assert STATES["Preflight"]["Catch"] == [
+        policies.catch_raised("ReadRefusal", result_path="$"),
+        policies.catch("PreflightFailed", result_path="$"),
+    ]
+
+
+def test_the_refusal_path_reads_every_error_our_functions_raise() -> None:
+    # ReadRefusal parses the Cause as the function's error JSON: only our own errors have it.
+    from lambdas import errors
+
+    ours = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.ResetAccessError)
+    }
+    assert set(policies.RAISED) == ours - {"ResetAccessError"}
 
 
 def test_tasks_inside_parallel_branches_leave_the_catch_to_their_parallel() -> None:

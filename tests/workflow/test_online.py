@@ -167,7 +167,7 @@ def test_mode_online_on_unreachable_instance_is_refused(
     run = run_scenario({"web": instance}, input={"InstanceId": "@web", "Mode": "online"})
 
     assert run.report["status"] == "FAILED"
-    assert run.states_entered() == ["Preflight", "Refused"]
+    assert run.states_entered() == ["Preflight", "ReadRefusal", "Refused"]
     assert "Mode: online needs" in run.report["cause"], run.report["cause"]
     run.assert_unchanged()
 

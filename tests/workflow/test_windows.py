@@ -151,7 +151,7 @@ def test_public_key_for_windows_is_refused(run_scenario: RunScenario) -> None:
     run = run_scenario({"web": windows_instance()}, input={"InstanceId": "@web", "PublicKey": key})
 
     assert run.report["status"] == "FAILED"
-    assert run.states_entered() == ["Preflight", "Refused"]
+    assert run.states_entered() == ["Preflight", "ReadRefusal", "Refused"]
     assert "PublicKey" in run.report["cause"] and "runs Windows" in run.report["cause"]
     run.assert_unchanged()
 
@@ -226,7 +226,7 @@ def test_no_key_pair_and_no_password_ami_is_refused(run_scenario: RunScenario) -
     )
 
     assert run.report["status"] == "FAILED"
-    assert run.states_entered() == ["Preflight", "Refused"]
+    assert run.states_entered() == ["Preflight", "ReadRefusal", "Refused"]
     assert "CreatePasswordEnabledAmi" in run.report["cause"]
     assert "has no key pair" in run.report["cause"]
     run.assert_unchanged()
