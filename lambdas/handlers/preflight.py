@@ -1,13 +1,15 @@
-"""Preflight: validate the input, inspect the instance, take the lock, return the plan."""
+"""Preflight: validate the input, inspect the instance, take the lock, return the plan; an
+alarm-started reset also passes the circuit breaker, or ends at once with Action "skip"."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from lambdas.config import Config
-from lambdas.logic import lock
+from lambdas.logic import breaker, lock, notify
 from lambdas.logic.inputs import parse_request
 from lambdas.logic.preflight import plan_reset
+from lambdas.plan import Plan, PlanHeader
 from lambdas.runtime import client, logger, phase
 
 CONFIG = Config.from_env()
@@ -28,11 +30,43 @@ def preflight(event: dict[str, Any]) -> dict[str, Any]:
         lock.acquire(
             client("dynamodb"), CONFIG.lock_table_name, plan["InstanceId"], plan["ExecutionArn"]
         )
+        if request.from_alarm:
+            plan = _through_breaker(plan, request.from_alarm)
     logger.info(
         "plan",
         extra={"action": plan["Action"], "instance": plan["InstanceId"], "mode": plan.get("Mode")},
     )
     return {"plan": plan}
+
+
+def _through_breaker(plan: PlanHeader | Plan, alarm: str) -> PlanHeader | Plan:
+    """The plan when the breaker admits this alarm-started reset, else a skip (lock let go)."""
+    dynamodb = client("dynamodb")
+    suppressed = breaker.admit(
+        dynamodb,
+        CONFIG.lock_table_name,
+        plan["InstanceId"],
+        alarm=alarm,
+        execution_arn=plan["ExecutionArn"],
+        cooldown_seconds=CONFIG.alarm_cooldown_seconds,
+    )
+    if suppressed is None:
+        return plan
+    lock.release(dynamodb, CONFIG.lock_table_name, plan["InstanceId"], plan["ExecutionArn"])
+    skip: PlanHeader = {
+        "InstanceId": plan["InstanceId"],
+        "Execution": plan["Execution"],
+        "ExecutionArn": plan["ExecutionArn"],
+        "StartedAt": plan["StartedAt"],
+        "Action": "skip",
+        "Notes": [*plan["Notes"], suppressed.reason],
+        "Alarm": alarm,
+    }
+    subject, message = notify.suppressed(
+        plan["InstanceId"], suppressed.reason, plan["ExecutionArn"]
+    )
+    notify.publish(client("sns"), CONFIG.notify_topic_arn, subject, message)
+    return skip
 
 
 handler = preflight

@@ -39,6 +39,9 @@ KNOWN_KEYS = (
     "Backup",
     "CreatePasswordEnabledAmi",
     "DryRun",
+    # Set by a workflow that starts a reset for an alarm (the fleet's children): the run is
+    # then alarm-started, under the circuit breaker, as if the alarm's event had started it.
+    "StartedByAlarm",
 )
 
 
@@ -106,6 +109,7 @@ def parse_request(raw: Any) -> Request:
         backup=backup,
         create_password_enabled_ami=_boolean(raw, "CreatePasswordEnabledAmi", True),
         dry_run=_boolean(raw, "DryRun", False),
+        from_alarm=_alarm_name(raw),
     )
 
 
@@ -155,6 +159,16 @@ def _from_alarm_event(event: dict[str, Any]) -> Request:
             f"detail.configuration.metrics: InstanceId {_clip(instance_id)!r} is not an instance ID"
         )
     return Request(instance_id=instance_id, from_alarm=alarm_name)
+
+
+def _alarm_name(raw: dict[str, Any]) -> str | None:
+    if "StartedByAlarm" not in raw:
+        return None
+    name = _string(raw, "StartedByAlarm")
+    # CloudWatch's AlarmName: 1 to 255 characters.
+    if not 1 <= len(name) <= 255 or not name.strip():
+        raise InvalidInput("StartedByAlarm: expected the alarm's name (1 to 255 characters)")
+    return name
 
 
 def _clip(value: str, limit: int = 80) -> str:

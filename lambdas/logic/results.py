@@ -109,6 +109,19 @@ def refused_users(rescue: dict[str, Any], limit: int = 8, length: int = 300) -> 
     return {str(u.get("name")): str(u["refused"])[:length] for u in refused[:limit]}
 
 
+def downtime_seconds(state: dict[str, Any]) -> float:
+    """From the instance seen stopped to seen running again; 0 when the run never stopped it
+    (online, or an instance that was stopped before)."""
+    plan = state["plan"]
+    if plan.get("Mode") != "offline" or plan.get("InitialState") != "running":
+        return 0.0
+    stopped = ((state.get("prepared") or {}).get("stopped") or {}).get("At")
+    running = ((state.get("finished") or {}).get("running") or {}).get("At")
+    if stopped is None or running is None:
+        return 0.0
+    return round(max(0.0, float(running) - float(stopped)), 3)
+
+
 def success_result(state: dict[str, Any], password_image_id: str | None = None) -> dict[str, Any]:
     """password_image_id: the password-enabled AMI (Windows offline), found by its tags."""
     plan = state["plan"]
@@ -137,6 +150,7 @@ def success_result(state: dict[str, Any], password_image_id: str | None = None) 
         "BackupSnapshotId": backup.get("SnapshotId"),
         "PasswordEnabledImageId": password_image_id,
         "PhaseSeconds": phase_seconds(marks, float(plan["StartedAt"]), now),
+        "DowntimeSeconds": downtime_seconds(state),
         "FinishedAt": int(now),
     }
     refused = refused_users(rescue)
