@@ -201,6 +201,7 @@ def for_engine(engine: Any) -> Authorizer:
                 f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:document/{stack_twin.RESCUE_DOCUMENT}"
             ),
             "state_machine_name": stack,
+            "topic_arn": f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{stack_twin.NOTIFY_TOPIC}",
         }
 
     return Authorizer(stack, ACCOUNT, REGION, values)

@@ -264,6 +264,27 @@ def _table(action: str) -> Authorize:
     ]
 
 
+def _publish(world: World, params: Mapping[str, Any]) -> list[Check]:
+    """sns:Publish on the topic; to an encrypted topic SNS also uses the caller's
+    kms:GenerateDataKey and kms:Decrypt on its key (SNS Developer Guide, "Key management")."""
+    from moto.sns.models import sns_backends
+
+    topic_arn = params["TopicArn"]
+    checks = [Check("sns:Publish", topic_arn)]
+    topic = sns_backends[world.account][world.region].topics.get(topic_arn)
+    key = getattr(topic, "kms_master_key_id", None) if topic else None
+    if key and world.customer_managed(key):
+        context = {
+            "kms:ViaService": (f"sns.{world.region}.amazonaws.com",),
+            "kms:EncryptionContext:aws:sns:topicArn": (topic_arn,),
+        }
+        checks += [
+            Check(action, world.key_arn(key), context)
+            for action in ("kms:GenerateDataKey", "kms:Decrypt")
+        ]
+    return checks
+
+
 def _execution(action: str) -> Authorize:
     return lambda world, params: [Check(action, params["executionArn"])]
 
@@ -345,6 +366,7 @@ OPERATIONS: dict[str, Authorize] = {
     "dynamodb:PutItem": _table("dynamodb:PutItem"),
     "dynamodb:UpdateItem": _table("dynamodb:UpdateItem"),
     "dynamodb:DeleteItem": _table("dynamodb:DeleteItem"),
+    "sns:Publish": _publish,
     "states:DescribeExecution": _execution("states:DescribeExecution"),
     "states:GetExecutionHistory": _execution("states:GetExecutionHistory"),
 }

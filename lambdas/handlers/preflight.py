@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.config import Config
+from lambdas.errors import InstanceLocked
 from lambdas.logic import breaker, lock, notify
 from lambdas.logic.inputs import parse_request
 from lambdas.logic.preflight import plan_reset
@@ -26,12 +27,10 @@ def preflight(event: dict[str, Any]) -> dict[str, Any]:
         execution=event["execution"],
         execution_arn=event["executionArn"],
     )
+    if plan["Action"] == "reset" and request.from_alarm:
+        plan = _through_breaker(plan, request.from_alarm)
     if plan["Action"] == "reset":
-        lock.acquire(
-            client("dynamodb"), CONFIG.lock_table_name, plan["InstanceId"], plan["ExecutionArn"]
-        )
-        if request.from_alarm:
-            plan = _through_breaker(plan, request.from_alarm)
+        _lock(plan, bool(request.from_alarm))
     logger.info(
         "plan",
         extra={"action": plan["Action"], "instance": plan["InstanceId"], "mode": plan.get("Mode")},
@@ -39,8 +38,22 @@ def preflight(event: dict[str, Any]) -> dict[str, Any]:
     return {"plan": plan}
 
 
+def _lock(plan: PlanHeader | Plan, alarm_started: bool) -> None:
+    dynamodb = client("dynamodb")
+    try:
+        lock.acquire(dynamodb, CONFIG.lock_table_name, plan["InstanceId"], plan["ExecutionArn"])
+    except InstanceLocked:
+        if alarm_started:
+            # This run changes nothing: the breaker must not count it.
+            breaker.withdraw(
+                dynamodb, CONFIG.lock_table_name, plan["InstanceId"], plan["ExecutionArn"]
+            )
+        raise
+
+
 def _through_breaker(plan: PlanHeader | Plan, alarm: str) -> PlanHeader | Plan:
-    """The plan when the breaker admits this alarm-started reset, else a skip (lock let go)."""
+    """The plan when the breaker admits this alarm-started reset, else a skip. Before the lock:
+    two alarms at once then end as one reset and one skip, not one reset and one refusal."""
     dynamodb = client("dynamodb")
     suppressed = breaker.admit(
         dynamodb,
@@ -52,7 +65,6 @@ def _through_breaker(plan: PlanHeader | Plan, alarm: str) -> PlanHeader | Plan:
     )
     if suppressed is None:
         return plan
-    lock.release(dynamodb, CONFIG.lock_table_name, plan["InstanceId"], plan["ExecutionArn"])
     skip: PlanHeader = {
         "InstanceId": plan["InstanceId"],
         "Execution": plan["Execution"],

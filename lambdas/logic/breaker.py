@@ -131,3 +131,14 @@ def record(
                 ":me": {"S": execution_arn},
             },
         )
+
+
+def withdraw(dynamodb: DynamoDBClient, table: str, instance_id: str, execution_arn: str) -> None:
+    """Forget this execution's admission (it ended before changing anything)."""
+    with contextlib.suppress(dynamodb.exceptions.ConditionalCheckFailedException):
+        dynamodb.delete_item(
+            TableName=table,
+            Key={LOCK_KEY: {"S": breaker_key(instance_id)}},
+            ConditionExpression="ExecutionArn = :me",
+            ExpressionAttributeValues={":me": {"S": execution_arn}},
+        )
