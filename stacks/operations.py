@@ -81,7 +81,7 @@ class Notifications(Construct):
             iam.PolicyStatement(
                 sid="CloudWatchAlarmsPublishToTheTopic",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],
                 conditions={
                     "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},

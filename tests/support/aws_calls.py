@@ -25,6 +25,7 @@ SERVICES = {
     "ssm": "ssm",
     "kms": "kms",
     "dynamodb": "dynamodb",
+    "sns": "sns",
     "stepfunctions": "states",
     "sfn": "states",
     "states": "states",
