@@ -86,7 +86,10 @@ def failed(result: dict[str, Any], execution: str) -> tuple[str, str]:
     lines = [f"ResetAccess could not reset {instance_id}: {result.get('Error')}.", result["Cause"]]
     attention = not result.get("RolledBack") or not result.get("CleanedUp")
     if not result.get("RolledBack"):
-        lines.append("Rollback did not finish: put the instance back as `now:` above says.")
+        lines.append(
+            "Rollback did not finish: put the root volume back as `now:` above says, then, if "
+            f"the instance was running, `aws ec2 start-instances --instance-ids {instance_id}`."
+        )
     if not result.get("CleanedUp"):
         lines.append(
             "Cleanup did not finish: find and delete what is left with `aws "

@@ -135,3 +135,18 @@ def test_the_workflow_accepts_the_key_types_the_agent_and_document_accept() -> N
 
     # Three gates see a PublicKey (the input, the document's pattern, the agent): one list.
     assert set(PUBLIC_KEY_TYPES) == set(KEY_TYPES)
+
+
+def test_started_by_alarm_makes_the_run_alarm_started() -> None:
+    """A fleet's child started for an alarm: the circuit breaker keys on from_alarm."""
+    request = parse_request(
+        {"InstanceId": "i-0123456789abcdef0", "StartedByAlarm": "ResetAccess-web"}
+    )
+    assert request.from_alarm == "ResetAccess-web"
+    assert parse_request({"InstanceId": "i-0123456789abcdef0"}).from_alarm is None
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 256, 7])
+def test_started_by_alarm_must_be_an_alarm_name(name: Any) -> None:
+    with pytest.raises(InvalidInput, match=r"^StartedByAlarm: expected"):
+        parse_request({"InstanceId": "i-0123456789abcdef0", "StartedByAlarm": name})

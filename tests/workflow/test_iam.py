@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from lambdas.names import OPT_IN_TAG
 from local.engine import Engine
 from local.scenario import Fault, Scenario
 from stacks.permissions import PERMISSIONS, Rule
@@ -154,9 +155,30 @@ SCENARIOS: list[tuple[str, str, dict[str, Any], list[dict[str, Any]], str | None
     ),
     ("aborted at the rescue: janitor", "web", {}, [], "RunRescue"),
     ("aborted in Preflight: janitor releases the lock", "web", {}, [], "Preflight"),
+    # Alarm-started: each ending records the run on the circuit breaker; Preflight announces a
+    # suppressed one.
+    ("alarm-started", "alarmed", {"StartedByAlarm": "ResetAccess-a"}, [], None),
+    ("alarm-started again: suppressed", "alarmed", {"StartedByAlarm": "ResetAccess-a"}, [], None),
+    (
+        "alarm-started, fails: rollback",
+        "alarmed2",
+        {"StartedByAlarm": "ResetAccess-b"},
+        [{"state": "RunRescue", "when": "after", "error": "InjectedFault"}],
+        None,
+    ),
+    (
+        "alarm-started, aborted: janitor",
+        "alarmed3",
+        {"StartedByAlarm": "ResetAccess-c"},
+        [],
+        "RunRescue",
+    ),
 ]
 WORLD = {
     "web": linux_instance(encrypted=True),
+    "alarmed": linux_instance(tags={OPT_IN_TAG: "true"}),
+    "alarmed2": linux_instance(tags={OPT_IN_TAG: "true"}),
+    "alarmed3": linux_instance(tags={OPT_IN_TAG: "true"}),
     "win": windows_instance(),
     "online": linux_instance(ssm=True),
     "winon": windows_instance(ssm=True),
