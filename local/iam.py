@@ -49,6 +49,11 @@ def _condition_holds(
     """One condition key under one operator (IAM reference: condition operators). A key the
     request lacks fails every operator but Null; several policy values are an OR."""
     present = context.get(key)
+    if operator.startswith("ForAllValues:"):
+        # Every value the request has matches some policy value (true when it has none: IAM
+        # User Guide, "Multivalued context keys").
+        single = operator.removeprefix("ForAllValues:")
+        return all(_condition_holds(single, key, wanted, {key: (v,)}) for v in present or ())
     if operator == "Null":
         return (present is None) == (wanted[0].lower() == "true")
     if present is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from lambdas.names import LOCK_KEY
 from local.iam_world import PARTITION, Check, World
 
 
@@ -254,14 +255,15 @@ def _send_command(world: World, params: Mapping[str, Any]) -> list[Check]:
 
 
 def _table(action: str) -> Authorize:
-    return lambda world, params: [
-        Check(
-            action,
-            (
-                f"arn:{PARTITION}:dynamodb:{world.region}:{world.account}:table/{params['TableName']}"
-            ),
-        )
-    ]
+    """An item operation on a table; dynamodb:LeadingKeys is the item's partition key value."""
+
+    def authorize(world: World, params: Mapping[str, Any]) -> list[Check]:
+        table = f"arn:{PARTITION}:dynamodb:{world.region}:{world.account}:table/"
+        item = params.get("Key") or params.get("Item") or {}
+        keys = tuple(str(v.get("S", v.get("N", ""))) for k, v in item.items() if k == LOCK_KEY)
+        return [Check(action, table + params["TableName"], {"dynamodb:LeadingKeys": keys})]
+
+    return authorize
 
 
 def _publish(world: World, params: Mapping[str, Any]) -> list[Check]:

@@ -24,6 +24,7 @@ from lambdas.names import (
     EXECUTION_TAG,
     UBUNTU_AMI_PARAMETERS,
     WINDOWS_TOOL_DOCUMENT,
+    breaker_key,
     key_parameter,
     pending_parameter,
     result_parameter,
@@ -139,8 +140,13 @@ NOTIFY: tuple[Rule, ...] = (
     Rule(("sns:Publish",), ("{topic_arn}",)),
     Rule(("kms:GenerateDataKey", "kms:Decrypt"), ("{key_arn}",), VIA_SNS_TO_TOPIC),
 )
+# Only the lock table's circuit-breaker items (DynamoDB Developer Guide, "Using IAM policy
+# conditions for fine-grained access control": dynamodb:LeadingKeys, the partition key).
+BREAKER_ITEMS: Conditions = {
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": (breaker_key("*"),)}
+}
 # An alarm-started run records its end on its instance's circuit breaker (lambdas/logic/breaker.py).
-RECORD_BREAKER = Rule(("dynamodb:UpdateItem",), ("{lock_table_arn}",))
+RECORD_BREAKER = Rule(("dynamodb:UpdateItem",), ("{lock_table_arn}",), BREAKER_ITEMS)
 
 WHY_ANY_INSTANCE = (
     "The target is whichever instance the caller names, so any instance of this account and "
@@ -329,10 +335,10 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
             why=WHY_ANY_KEY.format(actions="reading key metadata to refuse an unusable key"),
         ),
         # Take the lock; when another execution holds it, read which one to say so. An
-        # alarm-started run also takes its instance's circuit breaker, or lets the lock go.
-        Rule(
-            ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"), ("{lock_table_arn}",)
-        ),
+        # alarm-started run also takes its instance's circuit breaker (a put), and withdraws
+        # from it when the lock is refused.
+        Rule(("dynamodb:PutItem", "dynamodb:GetItem"), ("{lock_table_arn}",)),
+        Rule(("dynamodb:DeleteItem",), ("{lock_table_arn}",), BREAKER_ITEMS),
         *NOTIFY,
     ),
     "create_key": (

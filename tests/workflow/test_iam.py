@@ -16,6 +16,7 @@ import pytest
 from lambdas.names import OPT_IN_TAG
 from local.engine import Engine
 from local.scenario import Fault, Scenario
+from local.stack_twin import LOCK_TABLE
 from stacks.permissions import PERMISSIONS, Rule
 from tests.support.workflow import Run, RunScenario, linux_instance, windows_instance
 
@@ -126,6 +127,8 @@ def test_a_call_the_policy_does_not_allow_fails_as_in_aws_and_is_rolled_back() -
 
 
 # -- every statement is needed: the mutation test --------------------------------------------
+# Another execution holds the instance's lock: an alarm-started run withdraws from the breaker.
+HELD = "alarm-started, lock held: refused"
 # Each scenario: (name, instance, input overrides, faults, abort_at). One world runs them all.
 SCENARIOS: list[tuple[str, str, dict[str, Any], list[dict[str, Any]], str | None]] = [
     ("linux offline, encrypted root", "web", {}, [], None),
@@ -173,12 +176,14 @@ SCENARIOS: list[tuple[str, str, dict[str, Any], list[dict[str, Any]], str | None
         [],
         "RunRescue",
     ),
+    (HELD, "alarmed4", {"StartedByAlarm": "ResetAccess-d"}, [], None),
 ]
 WORLD = {
     "web": linux_instance(encrypted=True),
     "alarmed": linux_instance(tags={OPT_IN_TAG: "true"}),
     "alarmed2": linux_instance(tags={OPT_IN_TAG: "true"}),
     "alarmed3": linux_instance(tags={OPT_IN_TAG: "true"}),
+    "alarmed4": linux_instance(tags={OPT_IN_TAG: "true"}),
     "win": windows_instance(),
     "online": linux_instance(ssm=True),
     "winon": windows_instance(ssm=True),
@@ -211,6 +216,14 @@ def test_each_statement_is_needed_and_removing_one_fails_a_run() -> None:
             _, instance, extra, faults, abort_at = next(s for s in SCENARIOS if s[0] == name)
             engine.scenario.faults = [Fault(f["state"], f["when"], f["error"]) for f in faults]
             engine.scenario.abort_at = abort_at
+            if name == HELD:
+                boto3.client("dynamodb", region_name="us-east-1").put_item(
+                    TableName=LOCK_TABLE,
+                    Item={
+                        "InstanceId": {"S": engine.ids[instance]},
+                        "ExecutionArn": {"S": "arn:aws:states:us-east-1:123456789012:x"},
+                    },
+                )
             return execute({"InstanceId": f"@{instance}", **FAST_KEY, **extra})
 
         for name, *_ in SCENARIOS:
@@ -237,6 +250,7 @@ def test_each_statement_is_needed_and_removing_one_fails_a_run() -> None:
         for name, _, _, faults, abort_at in SCENARIOS
     }
     expected["publish retried"] = ("SUCCEEDED", [])
+    expected[HELD] = ("FAILED", [])
     assert outcomes == expected
     unneeded = [
         f"{handler}[{index}] {rule.actions} on {rule.resources}"
