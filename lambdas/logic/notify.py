@@ -13,8 +13,8 @@ from typing import Any
 
 from lambdas.names import EXECUTION_TAG, key_parameter
 
-# SNS: a subject of at most 100 printable ASCII characters.
-SUBJECT_LIMIT = 100
+# SNS Publish: a subject "less than 100 characters long", no line breaks or control characters.
+SUBJECT_LIMIT = 99
 # Email and chat show the first lines; the result parameter has everything.
 MESSAGE_LIMIT = 4000
 

@@ -44,11 +44,11 @@ def test_no_topic_no_message() -> None:
 
 
 def test_subject_fits_sns() -> None:
-    """SNS: at most 100 printable ASCII characters, no line break."""
+    """SNS Publish: a subject under 100 characters, with no line break or control character."""
     topic = Topic()
     notify.publish(topic, "arn:t", "é\n" + "x" * 200, "m" * 10_000)
     (sent,) = topic.sent
-    assert len(sent["Subject"]) == 100 and sent["Subject"].startswith("??x")
+    assert len(sent["Subject"]) == 99 and sent["Subject"].startswith("??x")
     assert len(sent["Message"]) == notify.MESSAGE_LIMIT
 
 
