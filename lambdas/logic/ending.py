@@ -101,9 +101,14 @@ def announce(run: Run, result: dict[str, Any], notices: Notices | None) -> None:
         logger.warning("metrics not written", extra={"error": str(error)})
     if notices is None:
         return
-    subject, message = (
-        notify.succeeded(result) if succeeded else notify.failed(result, run.execution)
-    )
+    try:
+        subject, message = (
+            notify.succeeded(result) if succeeded else notify.failed(result, run.execution)
+        )
+    except Exception as error:  # noqa: BLE001 - nor is a message that could not be written
+        logger.warning("notification not written", extra={"error": str(error)})
+        return
+    # A retried ending announces again: at least once, never not at all.
     notify.publish(notices.sns, notices.topic_arn, subject, message)
 
 
