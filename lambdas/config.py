@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 # Each function's own timeout in seconds, set by the stack; the AWS clients are cut to fit it.
 TIMEOUT_VARIABLE = "FUNCTION_TIMEOUT_SECONDS"
+# At most one alarm-started reset per instance within this many seconds (CDK context
+# alarmCooldownHours); 6 hours when unset.
+COOLDOWN_VARIABLE = "ALARM_COOLDOWN_SECONDS"
+DEFAULT_COOLDOWN_SECONDS = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,9 @@ class Config:
     rescue_document_name: str
     helper_instance_profile_arn: str
     state_machine_arn: str
+    # Where finished resets are announced (SNS); empty: nowhere.
+    notify_topic_arn: str = ""
+    alarm_cooldown_seconds: int = DEFAULT_COOLDOWN_SECONDS
 
     @classmethod
     def from_env(cls) -> Config:
@@ -40,4 +47,8 @@ class Config:
             rescue_document_name=os.environ["RESCUE_DOCUMENT_NAME"],
             helper_instance_profile_arn=os.environ["HELPER_INSTANCE_PROFILE_ARN"],
             state_machine_arn=os.environ.get("STATE_MACHINE_ARN", ""),
+            notify_topic_arn=os.environ.get("NOTIFY_TOPIC_ARN", ""),
+            alarm_cooldown_seconds=int(
+                os.environ.get(COOLDOWN_VARIABLE) or DEFAULT_COOLDOWN_SECONDS
+            ),
         )

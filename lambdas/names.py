@@ -81,6 +81,12 @@ WINDOWS_TOOL_COMMAND = "ResetAccess"
 LOCK_KEY = "InstanceId"
 LOCK_EXPIRY = "ExpiresAt"
 
+
+def breaker_key(instance_id: str) -> str:
+    """The lock table's item of an instance's circuit breaker (lambdas/logic/breaker.py)."""
+    return f"breaker/{instance_id}"
+
+
 # Execution statuses after which the janitor restores and cleans up (the EventBridge rule).
 JANITOR_STATUSES = ("ABORTED", "TIMED_OUT", "FAILED")
 

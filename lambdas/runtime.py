@@ -112,6 +112,8 @@ def client(service: Literal["kms"]) -> KMSClient: ...
 def client(service: Literal["stepfunctions"]) -> SFNClient: ...
 @overload
 def client(service: Literal["sts"]) -> Any: ...  # no mypy-boto3-sts among the stubs
+@overload
+def client(service: Literal["sns"]) -> Any: ...  # only Publish (lambdas/logic/notify.py)
 
 
 def client(service: str) -> Any:

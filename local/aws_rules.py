@@ -185,6 +185,26 @@ def _alarm_name(params: dict[str, Any]) -> Refusal | None:
     return None
 
 
+SNS_SUBJECT_REFUSED = regex.compile(r"[\x00-\x1f\x7f]")
+SNS_MESSAGE_BYTES = 262_144
+
+
+def _sns_publish(params: dict[str, Any]) -> Refusal | None:
+    subject = params.get("Subject")
+    if isinstance(subject, str) and (
+        not 1 <= len(subject) < 100 or SNS_SUBJECT_REFUSED.search(subject)
+    ):
+        return Refusal(
+            "InvalidParameter",
+            "Invalid parameter: Subject must be UTF-8 text with no line breaks or control "
+            "characters, and less than 100 characters long",
+        )
+    message = params.get("Message")
+    if isinstance(message, str) and len(message.encode()) > SNS_MESSAGE_BYTES:
+        return Refusal("InvalidParameter", "Invalid parameter: Message too long")
+    return None
+
+
 def _send_command_parameters(params: dict[str, Any]) -> Refusal | None:
     size = len(json.dumps(params.get("Parameters") or {}).encode())
     if size > 65_536:
@@ -306,6 +326,13 @@ RULES: tuple[Rule, ...] = (
         "execution name 1-80, no whitespace, brackets, wildcards, specials, controls",
         "https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html",
         _execution_name,
+    ),
+    Rule(
+        "sns",
+        ("Publish",),
+        "subject under 100 characters, no line breaks or controls; message 256 KB",
+        "https://docs.aws.amazon.com/sns/latest/api/API_Publish.html",
+        _sns_publish,
     ),
     Rule(
         "cloudwatch",

@@ -50,8 +50,8 @@ def _condition_holds(
     request lacks fails every operator but Null; several policy values are an OR."""
     present = context.get(key)
     if operator.startswith("ForAllValues:"):
-        # True when every value of the request's key matches, also when it has none (IAM
-        # reference: multivalued context keys).
+        # Every value the request has matches some policy value (true when it has none: IAM
+        # User Guide, "Multivalued context keys").
         single = operator.removeprefix("ForAllValues:")
         return all(_condition_holds(single, key, wanted, {key: (v,)}) for v in present or ())
     if operator == "Null":
@@ -206,6 +206,7 @@ def for_engine(engine: Any) -> Authorizer:
                 f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:document/{stack_twin.RESCUE_DOCUMENT}"
             ),
             "state_machine_name": stack,
+            "topic_arn": f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{stack_twin.NOTIFY_TOPIC}",
         }
 
     return Authorizer(stack, ACCOUNT, REGION, values)

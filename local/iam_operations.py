@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from lambdas.names import LOCK_KEY
 from local.iam_world import PARTITION, Check, World
 
 
@@ -265,14 +266,33 @@ def _table(action: str) -> Authorize:
     ]
 
 
+def _publish(world: World, params: Mapping[str, Any]) -> list[Check]:
+    """sns:Publish on the topic; to an encrypted topic SNS also uses the caller's
+    kms:GenerateDataKey and kms:Decrypt on its key (SNS Developer Guide, "Key management")."""
+    from moto.sns.models import sns_backends
+
+    topic_arn = params["TopicArn"]
+    checks = [Check("sns:Publish", topic_arn)]
+    topic = sns_backends[world.account][world.region].topics.get(topic_arn)
+    key = getattr(topic, "kms_master_key_id", None) if topic else None
+    if key and world.customer_managed(key):
+        context = {
+            "kms:ViaService": (f"sns.{world.region}.amazonaws.com",),
+            "kms:EncryptionContext:aws:sns:topicArn": (topic_arn,),
+        }
+        checks += [
+            Check(action, world.key_arn(key), context)
+            for action in ("kms:GenerateDataKey", "kms:Decrypt")
+        ]
+    return checks
+
+
 def _leading_keys(params: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     """dynamodb:LeadingKeys: the partition key value of the item a call names (DynamoDB:
     "Using IAM policy conditions for fine-grained access control"); string keys only here."""
     item = params.get("Key") or params.get("Item") or {}
-    values = [
-        str(value["S"]) for value in item.values() if isinstance(value, dict) and "S" in value
-    ]
-    return {"dynamodb:LeadingKeys": tuple(values[:1])} if values else {}
+    value = item.get(LOCK_KEY)
+    return {"dynamodb:LeadingKeys": (str(value["S"]),)} if isinstance(value, dict) else {}
 
 
 def _assume_role(world: World, params: Mapping[str, Any]) -> list[Check]:
@@ -361,6 +381,7 @@ OPERATIONS: dict[str, Authorize] = {
     "dynamodb:UpdateItem": _table("dynamodb:UpdateItem"),
     "dynamodb:DeleteItem": _table("dynamodb:DeleteItem"),
     "sts:AssumeRole": _assume_role,
+    "sns:Publish": _publish,
     "states:DescribeExecution": _execution("states:DescribeExecution"),
     "states:GetExecutionHistory": _execution("states:GetExecutionHistory"),
 }

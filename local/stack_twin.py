@@ -1,8 +1,8 @@
 """The stack's twin in moto: what stacks/ deploys, created in the local AWS from the same sources.
 
-The key, lock table, roles, helper profile, rescue document (a stand-in declaring the same
-parameters), the public Ubuntu parameters, the functions' environment, one function per phase
-(statemachine/phases.py), and the state machine from the same definition text
+The key, lock table, notification topic, roles, helper profile, rescue document (a stand-in
+declaring the same parameters), the public Ubuntu parameters, the functions' environment, one
+function per phase (statemachine/phases.py), and the state machine from the same definition text
 (statemachine/definition.py) with the same substitutions. The phase handlers themselves run
 in-process (local/engine.py invokes them).
 """
@@ -29,6 +29,7 @@ from statemachine.phases import EVENT_FUNCTIONS, FLEET_PHASES, PHASES
 STACK = STACK_NAME
 LOCK_TABLE = f"{STACK}-Locks"
 RESCUE_DOCUMENT = f"{STACK}-Rescue"
+NOTIFY_TOPIC = f"{STACK}-Notifications"
 
 
 @dataclass
@@ -53,6 +54,10 @@ def create_stack(ssm_world: SsmWorld, logs: io.StringIO) -> DeployedStack:
         AttributeDefinitions=[{"AttributeName": LOCK_KEY, "AttributeType": "S"}],
         KeySchema=[{"AttributeName": LOCK_KEY, "KeyType": "HASH"}],
     )
+    # Encrypted with the stack's key, as stacks/operations.py makes it.
+    topic_arn = boto3.client("sns", region_name=REGION).create_topic(
+        Name=NOTIFY_TOPIC, Attributes={"KmsMasterKeyId": kms_key_arn}
+    )["TopicArn"]
     iam = boto3.client("iam", region_name=REGION)
     trust = json.dumps(
         {
@@ -102,6 +107,7 @@ def create_stack(ssm_world: SsmWorld, logs: io.StringIO) -> DeployedStack:
             "RESCUE_DOCUMENT_NAME": RESCUE_DOCUMENT,
             "HELPER_INSTANCE_PROFILE_ARN": helper_profile_arn,
             "HELPER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{STACK}-Helper",
+            "NOTIFY_TOPIC_ARN": topic_arn,
         }
     )
     handlers = load_handlers(logs)
@@ -151,9 +157,12 @@ def create_stack(ssm_world: SsmWorld, logs: io.StringIO) -> DeployedStack:
 def load_handlers(logs: io.StringIO) -> dict[str, Any]:
     """Import (or re-import, so cold-start config sees this world) every phase handler."""
     from lambdas import runtime
+    from lambdas.logic import telemetry
 
     runtime.reset_clients()
     runtime.logger.registered_handler.stream = logs  # type: ignore[attr-defined]
+    # The endings' metrics (EMF lines, stdout in AWS) go to the same log.
+    telemetry.stream = logs
     handlers: dict[str, Any] = {}
     for phase in (*PHASES, *FLEET_PHASES):
         module = importlib.import_module(phase.module)

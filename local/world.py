@@ -13,12 +13,12 @@ from typing import Any
 
 import boto3
 
-from lambdas.names import EXECUTION_TAG, LOCK_KEY, OWN_PARAMETERS, resource_name
+from lambdas.names import EXECUTION_TAG, LOCK_KEY, OWN_PARAMETERS, breaker_key, resource_name
 from local import emulator
-from local.emulator import REGION, SsmWorld
+from local.emulator import ACCOUNT, REGION, SsmWorld
 from local.network import give_default_vpc_its_gateway
 from local.scenario import Scenario
-from local.stack_twin import LOCK_TABLE, linux_image
+from local.stack_twin import LOCK_TABLE, NOTIFY_TOPIC, linux_image
 from local.volumes import build_linux_tree, build_windows_tree, read_authorized_keys
 
 
@@ -131,6 +131,8 @@ class World:
             "authorized_keys": authorized,
             **_images_and_backups(ec2, tag_values, resource_name(execution_names[0])),
             "locks": _locks(),
+            "breakers": _breakers(),
+            "notifications": _notifications(),
         }
 
 
@@ -187,11 +189,43 @@ def _encrypt(volume_id: str, key_state: str) -> None:
     volume.kms_key_id = key["KeyMetadata"]["Arn"]
 
 
+def _table_items() -> list[dict[str, Any]]:
+    table = boto3.client("dynamodb", region_name=REGION)
+    return list(table.scan(TableName=LOCK_TABLE, ConsistentRead=True)["Items"])
+
+
 def _locks() -> dict[str, str]:
     """Instance ID -> execution ARN of every lock held in the stack's table."""
-    table = boto3.client("dynamodb", region_name=REGION)
-    items = table.scan(TableName=LOCK_TABLE, ConsistentRead=True)["Items"]
-    return {i[LOCK_KEY]["S"]: i.get("ExecutionArn", {}).get("S", "") for i in items}
+    return {
+        i[LOCK_KEY]["S"]: i.get("ExecutionArn", {}).get("S", "")
+        for i in _table_items()
+        if not i[LOCK_KEY]["S"].startswith(breaker_key(""))
+    }
+
+
+def _breakers() -> dict[str, dict[str, str]]:
+    """Instance ID -> its circuit breaker (lambdas/logic/breaker.py): status, alarm, execution."""
+    prefix = breaker_key("")
+    return {
+        i[LOCK_KEY]["S"].removeprefix(prefix): {
+            "status": i["Status"]["S"],
+            "alarm": i["Alarm"]["S"],
+            "execution_arn": i["ExecutionArn"]["S"],
+            "started_at": i["StartedAt"]["N"],
+        }
+        for i in _table_items()
+        if i[LOCK_KEY]["S"].startswith(prefix)
+    }
+
+
+def _notifications() -> list[dict[str, str]]:
+    """What the stack's topic was sent, in order: subject and message (moto's SNS keeps them)."""
+    from moto.sns.models import sns_backends
+
+    topics = sns_backends[ACCOUNT][REGION].topics
+    topic = topics.get(f"arn:aws:sns:{REGION}:{ACCOUNT}:{NOTIFY_TOPIC}")
+    sent = topic.sent_notifications if topic else []
+    return [{"subject": str(subject), "message": str(message)} for _, message, subject, *_ in sent]
 
 
 def _leftovers(ec2: Any, ssm: Any, tag_values: list[str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,24 @@ def cdk_json_context() -> dict[str, Any]:
     return context
 
 
+# CloudFormation: a letter, then letters, digits and hyphens, at most 128 characters.
+STACK_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+
+
+def stack_name_from(app: App) -> str:
+    """The `stackName` context value (`cdk deploy -c stackName=ResetAccessTest`): a second copy
+    in the same account and Region."""
+    name = app.node.try_get_context("stackName")
+    if name is None:
+        return STACK_NAME
+    if not isinstance(name, str) or not STACK_NAME_PATTERN.match(name):
+        raise ValueError(
+            f"context stackName: {name!r} is not a CloudFormation stack name (a letter, then "
+            "letters, digits and hyphens, at most 128)"
+        )
+    return name
+
+
 def build_app(
     *,
     outdir: str | None = None,
@@ -30,7 +49,7 @@ def build_app(
     app = App(outdir=outdir, context={**cdk_json_context(), **(context or {})})
     stack = ResetAccessStack(
         app,
-        STACK_NAME,
+        stack_name_from(app),
         description="ResetAccess: gives back SSH or Windows access to EC2 instances",
     )
     # Any unacknowledged finding fails synthesis (and so `cdk deploy`).

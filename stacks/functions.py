@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from lambdas.config import TIMEOUT_VARIABLE
+from lambdas.config import COOLDOWN_VARIABLE, TIMEOUT_VARIABLE
 from stacks.nag import acknowledge, wildcard_finding
 from stacks.permissions import (
     ALL_RESOURCES_REASON,
@@ -58,9 +58,13 @@ class Environment:
     rescue_document_name: str
     helper_instance_profile_arn: str
     helper_role_arn: str
+    notify_topic_arn: str
+    alarm_cooldown_seconds: int
 
     def variables(self, state_machine_arn: str = "") -> dict[str, str]:
         return {
+            "NOTIFY_TOPIC_ARN": self.notify_topic_arn,
+            COOLDOWN_VARIABLE: str(self.alarm_cooldown_seconds),
             "LOCK_TABLE_NAME": self.lock_table_name,
             "KMS_KEY_ARN": self.kms_key_arn,
             "RESCUE_DOCUMENT_NAME": self.rescue_document_name,
@@ -159,7 +163,8 @@ class PhaseFunctions(Construct):
 
     def _attach(self, role: iam.Role, rules: Iterable[Rule], values: Mapping[str, str]) -> None:
         reasons: dict[str, list[str]] = defaultdict(list)
-        key_actions: list[str] = []
+        # The key's uses, by their conditions (through SSM, through SNS to the topic).
+        key_uses: dict[str, tuple[Rule, list[str]]] = {}
         for rule in rules:
             resources = [render(r, values) for r in rule.resources]
             role.add_to_policy(
@@ -177,15 +182,16 @@ class PhaseFunctions(Construct):
                 elif "*" in template:
                     reasons[wildcard_finding(role, resource)].append(rule.why)
             if rule.resources == ("{key_arn}",):
-                key_actions += [a for a in rule.actions if a not in key_actions]
+                _, actions = key_uses.setdefault(repr(rule.conditions), (rule, []))
+                actions += [a for a in rule.actions if a not in actions]
         # tracing=ACTIVE adds X-Ray's writes, which take no resource, to the role's policy.
         reasons[wildcard_finding(role, "*")].append(
             ALL_RESOURCES_REASON.format(actions="xray:PutTraceSegments, xray:PutTelemetryRecords")
         )
         acknowledge(role, reasons)
-        if key_actions:
+        for rule, actions in key_uses.values():
             # The key policy names this role too: a grant in IAM alone does not open the key.
-            self._storage.allow_use_through_ssm(role, key_actions)
+            self._storage.allow_use(role, actions, render_conditions(rule.conditions, values))
 
 
 def resource_values(**named: str) -> dict[str, str]:

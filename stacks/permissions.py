@@ -27,6 +27,7 @@ from lambdas.names import (
     MEMBER_ROLE_NAME,
     UBUNTU_AMI_PARAMETERS,
     WINDOWS_TOOL_DOCUMENT,
+    breaker_key,
     key_parameter,
     pending_parameter,
     result_parameter,
@@ -129,6 +130,26 @@ CREATED_WITH_TAG: Conditions = {"Null": {f"aws:RequestTag/{EXECUTION_TAG}": "fal
 CARRIES_TAG: Conditions = {"Null": {f"aws:ResourceTag/{EXECUTION_TAG}": "false"}}
 VIA_SSM: Conditions = {"StringEquals": {"kms:ViaService": "ssm.{region}.amazonaws.com"}}
 VIA_EC2: Conditions = {"StringEquals": {"kms:ViaService": "ec2.{region}.amazonaws.com"}}
+# SNS encrypts a message to the stack's topic with the publisher's rights (SNS Developer Guide,
+# "Key management": kms:GenerateDataKey* and kms:Decrypt), for that topic only.
+VIA_SNS_TO_TOPIC: Conditions = {
+    "StringEquals": {
+        "kms:ViaService": "sns.{region}.amazonaws.com",
+        "kms:EncryptionContext:aws:sns:topicArn": "{topic_arn}",
+    }
+}
+# Announce a finished reset (or an alarm's suppressed one) on the topic (lambdas/logic/notify.py).
+NOTIFY: tuple[Rule, ...] = (
+    Rule(("sns:Publish",), ("{topic_arn}",)),
+    Rule(("kms:GenerateDataKey", "kms:Decrypt"), ("{key_arn}",), VIA_SNS_TO_TOPIC),
+)
+# Only the lock table's circuit-breaker items (DynamoDB Developer Guide, "Using IAM policy
+# conditions for fine-grained access control": dynamodb:LeadingKeys, the partition key).
+BREAKER_ITEMS: Conditions = {
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": (breaker_key("*"),)}
+}
+# An alarm-started run records its end on its instance's circuit breaker (lambdas/logic/breaker.py).
+RECORD_BREAKER = Rule(("dynamodb:UpdateItem",), ("{lock_table_arn}",), BREAKER_ITEMS)
 
 WHY_ANY_INSTANCE = (
     "The target is whichever instance the caller names, so any instance of this account and "
@@ -279,6 +300,8 @@ RECORD_FAILURE: tuple[Rule, ...] = (
     Rule(("ec2:DescribeInstances", "ec2:DescribeVolumes"), ("*",)),
     Rule(("ssm:PutParameter",), (RESULTS,), why=WHY_RESULTS),
     Rule(("dynamodb:DeleteItem",), ("{lock_table_arn}",)),
+    RECORD_BREAKER,
+    *NOTIFY,
 )
 
 CREATE_IMAGE: tuple[Rule, ...] = (
@@ -325,8 +348,12 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
             (ANY_KMS_KEY,),
             why=WHY_ANY_KEY.format(actions="reading key metadata to refuse an unusable key"),
         ),
-        # Take the lock; when another execution holds it, read which one to say so.
+        # Take the lock; when another execution holds it, read which one to say so. An
+        # alarm-started run also takes its instance's circuit breaker (a put), and withdraws
+        # from it when the lock is refused.
         Rule(("dynamodb:PutItem", "dynamodb:GetItem"), ("{lock_table_arn}",)),
+        Rule(("dynamodb:DeleteItem",), ("{lock_table_arn}",), BREAKER_ITEMS),
+        *NOTIFY,
     ),
     "create_key": (
         Rule(("ssm:PutParameter",), (PENDING_KEYS,), why=WHY_PENDING),
@@ -514,6 +541,8 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         Rule(("ssm:PutParameter",), (RESULTS,), why=WHY_RESULTS),
         Rule(("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"), ("{key_arn}",), VIA_SSM),
         Rule(("dynamodb:DeleteItem",), ("{lock_table_arn}",)),
+        RECORD_BREAKER,
+        *NOTIFY,
     ),
     "record_failure": RECORD_FAILURE,
     "cleanup": CLEANUP,

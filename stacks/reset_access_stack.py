@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aws_cdk import Aws, CfnOutput, Stack
@@ -13,17 +14,43 @@ from stacks.fleet import FleetWorkflow
 from stacks.functions import Environment, PhaseFunctions, resource_values
 from stacks.helper import HelperIdentity
 from stacks.member import MemberRole, fleet_account_from
+from stacks.operations import Monitoring, Notifications, cooldown_seconds_from
+from stacks.project import KEY_ALIAS
 from stacks.rescue_document import RescueDocument
 from stacks.storage import Storage
 from stacks.triggers import Triggers
 from stacks.workflow import Workflow
 from statemachine.phases import FLEET_PHASES, JANITOR, PHASES
 
+KEY_ALIAS_NAME = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
 
-def alarm_prefix_from(scope: Construct) -> str:
-    """The `alarmPrefix` context value (cdk.json, or `cdk deploy -c alarmPrefix=...`)."""
+
+def key_alias_from(scope: Construct, stack_name: str) -> str:
+    """The `kmsAlias` context value; by default alias/reset-access for the stack of the default
+    name and alias/<stack name> for another copy, so that two copies never claim one alias."""
+    alias = scope.node.try_get_context("kmsAlias")
+    if alias is None:
+        return KEY_ALIAS if stack_name == STACK_NAME else f"alias/{stack_name}"
+    if (
+        not isinstance(alias, str)
+        or not KEY_ALIAS_NAME.match(alias)
+        or alias.startswith("alias/aws/")
+    ):
+        raise ContextError(
+            f"kmsAlias: {alias!r} is not a KMS alias name like alias/reset-access "
+            "(letters, digits, / _ -; alias/aws/ is AWS's)"
+        )
+    return alias
+
+
+def alarm_prefix_from(scope: Construct, stack_name: str = STACK_NAME) -> str:
+    """The `alarmPrefix` context value (cdk.json, or `cdk deploy -c alarmPrefix=...`); for a
+    copy of another name, the default prefix follows its name, so that each copy answers only
+    its own alarms."""
     prefix = scope.node.try_get_context("alarmPrefix")
     prefix = DEFAULT_ALARM_PREFIX if prefix is None else str(prefix)
+    if prefix == DEFAULT_ALARM_PREFIX and stack_name != STACK_NAME:
+        prefix = f"{stack_name}-"
     if not prefix.strip():
         raise ContextError(
             "alarmPrefix: must not be empty (it would match every alarm in the account); "
@@ -52,7 +79,11 @@ class ResetAccessStack(Stack):
         if deployment not in ("full", "member"):
             raise ContextError("deployment: full (the default) or member")
         member = deployment == "member"
-        storage = Storage(self, "Storage")
+        storage = Storage(self, "Storage", key_alias=key_alias_from(self, self.stack_name))
+        notifications = Notifications(
+            self, "Notifications", key=storage.key, stack_name=self.stack_name
+        )
+        alarm_prefix = alarm_prefix_from(self, self.stack_name)
         helper = HelperIdentity(self, "Helper")
         document = RescueDocument(self, "Rescue")
         document_arn = (
@@ -68,6 +99,8 @@ class ResetAccessStack(Stack):
                 rescue_document_name=document.document_name,
                 helper_instance_profile_arn=helper.instance_profile.instance_profile_arn,
                 helper_role_arn=helper.role.role_arn,
+                notify_topic_arn=notifications.topic.topic_arn,
+                alarm_cooldown_seconds=cooldown_seconds_from(self),
             ),
             storage=storage,
             resource_values=resource_values(
@@ -75,6 +108,7 @@ class ResetAccessStack(Stack):
                 key_arn=storage.key.key_arn,
                 document_arn=document_arn,
                 helper_role_arn=helper.role.role_arn,
+                topic_arn=notifications.topic_arn,
             ),
         )
         workflow = Workflow(
@@ -89,7 +123,7 @@ class ResetAccessStack(Stack):
                 "HelperInstanceProfileArn": helper.instance_profile.instance_profile_arn,
                 "HelperRoleArn": helper.role.role_arn,
             },
-            state_machine_name=STACK_NAME if member else None,
+            state_machine_name=self.stack_name if member else None,
         )
         state_machine = workflow.state_machine
         janitor = functions.add(
@@ -102,7 +136,16 @@ class ResetAccessStack(Stack):
             "Triggers",
             state_machine=state_machine,
             janitor=janitor,
-            alarm_prefix=alarm_prefix_from(self),
+            alarm_prefix=alarm_prefix,
+        )
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            topic=notifications.topic,
+            state_machine=state_machine,
+            dead_letters=triggers.dead_letters,
+            stack_name=self.stack_name,
+            alarm_prefix=alarm_prefix,
         )
 
         self.state_machine = state_machine
@@ -137,6 +180,8 @@ class ResetAccessStack(Stack):
             ("RescueDocumentName", document.document_name, "SSM document of the rescue agent"),
             ("KmsKeyArn", storage.key.key_arn, "Encrypts the stored SSH private keys"),
             ("DeadLetterQueueUrl", triggers.dead_letters.queue_url, "Undeliverable events"),
-            ("AlarmPrefix", alarm_prefix_from(self), "Alarms named so start a reset"),
+            ("NotifyTopicArn", notifications.topic.topic_arn, "Finished resets are announced here"),
+            ("AlarmPrefix", alarm_prefix, "Alarms named with this prefix start resets"),
+            ("DashboardName", monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
         ):
             CfnOutput(self, name, value=value, description=description)

@@ -9,7 +9,6 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from lambdas.names import KEY_PARAMETERS, LOCK_EXPIRY, LOCK_KEY, PASSWORD_PARAMETERS
-from stacks.project import KEY_ALIAS
 
 # Administration without use: the account can manage (and IAM can delegate managing) the key,
 # but reading secrets needs the statements below. Spelled out: no `kms:*`.
@@ -58,7 +57,7 @@ def _through_ssm_for(*names: str) -> dict[str, dict[str, object]]:
 class Storage(Construct):
     """The stack's KMS key and the per-instance lock table."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, key_alias: str) -> None:
         super().__init__(scope, construct_id)
 
         account = iam.AccountRootPrincipal()
@@ -66,7 +65,7 @@ class Storage(Construct):
             self,
             "Key",
             description="ResetAccess: encrypts the SSH private keys it stores in Parameter Store",
-            alias=KEY_ALIAS,
+            alias=key_alias,
             enable_key_rotation=True,
             # Published keys stay readable after the stack is removed; deleting it is a choice.
             removal_policy=RemovalPolicy.RETAIN,
@@ -116,15 +115,14 @@ class Storage(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
 
-    def allow_use_through_ssm(self, role: iam.IRole, actions: list[str]) -> None:
-        """Let one function's role use the key, only inside Parameter Store calls."""
+    def allow_use(self, role: iam.IRole, actions: list[str], conditions: dict[str, object]) -> None:
+        """Let one function's role use the key under its IAM rule's conditions (inside
+        Parameter Store calls, or SNS's for the stack's topic)."""
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[role],
                 actions=actions,
                 resources=["*"],
-                conditions={
-                    "StringEquals": {"kms:ViaService": f"ssm.{Aws.REGION}.amazonaws.com"},
-                },
+                conditions=conditions,
             )
         )

@@ -180,7 +180,8 @@ def _prepare() -> State:
         "StopInstance": task(STOP_INSTANCE, result=None, then="WaitStopped"),
         "WaitStopped": task(
             CHECK_INSTANCE,
-            result=None,
+            # When the instance was seen stopped: the start of its downtime (the metrics').
+            result="$.stopped",
             then="Backup",
             poll=policies.INSTANCE,
             params={"instanceId.$": "$.plan.InstanceId", "wanted": "stopped"},
@@ -207,6 +208,7 @@ def _prepare() -> State:
             "helper.$": "$[0].helper",
             "backup.$": "$[1].backup",
             "detached.$": "$[1].detached",
+            "stopped.$": "$[1].stopped",
             "key.$": "$[2].key",
         },
         result="$.prepared",

@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.config import Config
+from lambdas.logic import notify
+from lambdas.logic.ending import Notices
 from lambdas.logic.janitor import clean_up_after, real_clock
 from lambdas.runtime import client, logger, seams
 
@@ -25,15 +27,24 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     clock = seams(context).clock or real_clock(
         getattr(context, "get_remaining_time_in_millis", None)
     )
-    done = clean_up_after(
-        client("ec2"),
-        client("ssm"),
-        client("dynamodb"),
-        client("stepfunctions"),
-        CONFIG.lock_table_name,
-        event,
-        clock,
-        CONFIG.state_machine_arn,
-    )
+    notices = Notices(client("sns"), CONFIG.notify_topic_arn)
+    try:
+        done = clean_up_after(
+            client("ec2"),
+            client("ssm"),
+            client("dynamodb"),
+            client("stepfunctions"),
+            CONFIG.lock_table_name,
+            event,
+            clock,
+            CONFIG.state_machine_arn,
+            notices,
+        )
+    except Exception as error:
+        # Lambda retries it; a person hears now that an instance may be left stopped.
+        execution_arn = str((event.get("detail") or {}).get("executionArn", "an execution"))
+        subject, message = notify.janitor_failed(execution_arn, f"{type(error).__name__}: {error}")
+        notify.publish(notices.sns, notices.topic_arn, subject, message)
+        raise
     logger.info("janitor", extra=done)
     return done

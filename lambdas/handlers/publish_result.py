@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.config import Config
-from lambdas.logic.ending import Run, finish
+from lambdas.logic.ending import Notices, Run, finish
 from lambdas.logic.keys import publish_key
 from lambdas.logic.results import success_result
 from lambdas.logic.windows import find_password_ami
@@ -27,7 +27,14 @@ def publish_result(event: dict[str, Any]) -> dict[str, Any]:
         else None
     )
     result = success_result(run, image_id)
-    finished = finish(ssm, client("dynamodb"), CONFIG.lock_table_name, Run.of(plan), result)
+    finished = finish(
+        ssm,
+        client("dynamodb"),
+        CONFIG.lock_table_name,
+        Run.of(plan),
+        result,
+        Notices(client("sns"), CONFIG.notify_topic_arn),
+    )
     result["ResultParameter"] = finished.parameter
     logger.info("reset finished", extra={"phase_seconds": result["PhaseSeconds"]})
     return result

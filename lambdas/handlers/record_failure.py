@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.config import Config
-from lambdas.logic.ending import Run, fail
+from lambdas.logic.ending import Notices, Run, fail
 from lambdas.logic.failure import error_message
 from lambdas.plan import Plan
 from lambdas.runtime import client, phase
@@ -28,6 +28,7 @@ def record_failure(event: dict[str, Any]) -> dict[str, Any]:
         error_message(error),
         rollback_error=error_message(run["rollbackError"]) if run.get("rollbackError") else None,
         cleanup_error=error_message(run["cleanupError"]) if run.get("cleanupError") else None,
+        notices=Notices(client("sns"), CONFIG.notify_topic_arn),
     )
     return {
         "Error": str(error.get("Error", "ResetAccess.Failed")),

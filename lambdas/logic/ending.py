@@ -1,9 +1,10 @@
 """How every run ends, whichever path ends it: PublishResult after a reset, RecordFailure after
 the Catch path's rollback and cleanup, the janitor for an execution that ended without either.
 
-The ending forgets the run's in-flight marks, releases its lock on the instance and writes its
-result. Every step is idempotent, so a retried ending (Lambda, the ASL's Retry, a second
-janitor) finds its earlier steps done and does the rest.
+The ending forgets the run's in-flight marks, records an alarm-started run's end for the
+circuit breaker, releases its lock on the instance and writes its result. Every step is
+idempotent, so a retried ending (Lambda, the ASL's Retry, a second janitor) finds its earlier
+steps done and does the rest. Then it announces the end (SNS, metrics), which never fails it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lambdas.logic import inflight, lock
+from lambdas.logic import breaker, inflight, lock, notify, telemetry
 from lambdas.logic.failure import failure_result
 from lambdas.logic.results import write_result
 from lambdas.logic.rollback import where_things_are
@@ -39,6 +40,14 @@ class Run:
 
 
 @dataclass(frozen=True)
+class Notices:
+    """Where the end is announced: an SNS client and the stack's topic (empty: nowhere)."""
+
+    sns: Any
+    topic_arn: str
+
+
+@dataclass(frozen=True)
 class Finished:
     """What the ending did: the result as written, its parameter, whether the lock went."""
 
@@ -57,18 +66,50 @@ def finish(
     table: str,
     run: Run,
     outcome: dict[str, Any] | FailureResult,
+    notices: Notices | None = None,
 ) -> Finished:
     """End the run with a success's result, or with a failure's (a function of lock_released)."""
     instance_id = run.plan["InstanceId"]
     if callable(outcome):
         # A failure's result says whether the lock was released, so it is written after.
-        released = _let_go(dynamodb, table, run)
+        released = _let_go(dynamodb, table, run, failed=True)
         result = outcome(released)
-        return Finished(result, write_result(ssm, instance_id, result), released)
-    # A success releases the lock last: until then a failure still takes the Catch path, which
-    # puts things back under that lock.
-    parameter = write_result(ssm, instance_id, outcome)
-    return Finished(outcome, parameter, _let_go(dynamodb, table, run))
+        finished = Finished(result, write_result(ssm, instance_id, result), released)
+    else:
+        # A success releases the lock last: until then a failure still takes the Catch path,
+        # which puts things back under that lock.
+        parameter = write_result(ssm, instance_id, outcome)
+        finished = Finished(outcome, parameter, _let_go(dynamodb, table, run, failed=False))
+    announce(run, finished.result, notices)
+    return finished
+
+
+def announce(run: Run, result: dict[str, Any], notices: Notices | None) -> None:
+    """Metrics and a message for the finished run; neither may change how it ended."""
+    from lambdas.runtime import logger
+
+    succeeded = result.get("Outcome") == "succeeded"
+    attention = not succeeded and not (result.get("RolledBack") and result.get("CleanedUp"))
+    outcome = "succeeded" if succeeded else "needs-attention" if attention else "rolled-back"
+    try:
+        telemetry.emit(
+            outcome,
+            {**result, "Mode": result.get("Mode") or run.plan.get("Mode")},
+            result.get("DowntimeSeconds"),
+        )
+    except Exception as error:  # noqa: BLE001 - a metric lost is no reason to fail the run
+        logger.warning("metrics not written", extra={"error": str(error)})
+    if notices is None:
+        return
+    try:
+        subject, message = (
+            notify.succeeded(result) if succeeded else notify.failed(result, run.execution)
+        )
+    except Exception as error:  # noqa: BLE001 - nor is a message that could not be written
+        logger.warning("notification not written", extra={"error": str(error)})
+        return
+    # A retried ending announces again: at least once, never not at all.
+    notify.publish(notices.sns, notices.topic_arn, subject, message)
 
 
 def fail(
@@ -83,6 +124,7 @@ def fail(
     rollback_error: str | None,
     cleanup_error: str | None,
     by: str = "workflow",
+    notices: Notices | None = None,
 ) -> tuple[Finished, str]:
     """End a failed run after its rollback and cleanup: (how it finished, where things are)."""
     # Read while the lock still keeps another execution off the instance.
@@ -102,10 +144,14 @@ def fail(
             lock_released=released,
             by=by,
         ),
+        notices,
     )
     return finished, where
 
 
-def _let_go(dynamodb: DynamoDBClient, table: str, run: Run) -> bool:
+def _let_go(dynamodb: DynamoDBClient, table: str, run: Run, *, failed: bool) -> bool:
     inflight.forget(dynamodb, table, run.execution)
+    if run.plan.get("Alarm"):
+        # Recorded before the lock goes, so that no alarm passes the breaker in between.
+        breaker.record(dynamodb, table, run.plan["InstanceId"], run.execution_arn, failed=failed)
     return lock.release(dynamodb, table, run.plan["InstanceId"], run.execution_arn)

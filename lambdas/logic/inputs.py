@@ -109,6 +109,13 @@ def _role_arn(value: str) -> str:
     return value
 
 
+def _alarm_name(value: str) -> str:
+    # CloudWatch's AlarmName: 1 to 255 characters.
+    if not 1 <= len(value) <= 255 or not value.strip():
+        raise _refuse("expected the alarm's name (1 to 255 characters)")
+    return value
+
+
 def one_of(allowed: tuple[str, ...]) -> AfterValidator:
     """A value from `allowed`, read when validating (so a value added to the tuple counts)."""
 
@@ -165,6 +172,7 @@ InstanceType = Annotated[Annotated[str, AfterValidator(_instance_type)] | None, 
 PublicKey = Annotated[Annotated[str, AfterValidator(_public_key)] | None, NOT_NULL]
 KeyType = Annotated[Annotated[str, one_of(KEY_TYPES)] | None, NOT_NULL]
 RoleArn = Annotated[Annotated[str, AfterValidator(_role_arn)] | None, NOT_NULL]
+AlarmName = Annotated[Annotated[str, AfterValidator(_alarm_name)] | None, NOT_NULL]
 
 
 class ExecutionInput(BaseModel):
@@ -185,6 +193,9 @@ class ExecutionInput(BaseModel):
     create_password_enabled_ami: bool = Field(True, alias="CreatePasswordEnabledAmi")
     dry_run: bool = Field(False, alias="DryRun")
     automation_assume_role: RoleArn = Field(None, alias="AutomationAssumeRole")
+    # Set by a workflow that starts a reset for an alarm (the fleet's children): the run is then
+    # alarm-started, under the circuit breaker, as if the alarm's event had started it.
+    started_by_alarm: AlarmName = Field(None, alias="StartedByAlarm")
 
 
 KNOWN_KEYS = tuple(str(field.alias) for field in ExecutionInput.model_fields.values())
@@ -220,6 +231,7 @@ def parse_request(raw: Any) -> Request:
         backup=given.backup,
         create_password_enabled_ami=given.create_password_enabled_ami,
         dry_run=given.dry_run,
+        from_alarm=given.started_by_alarm,
         notes=(*(note for key, note in NOT_NEEDED.items() if key in raw), *helper_notes),
     )
 

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from lambdas.errors import InvalidInput, NotReady, ResetAccessError
 from lambdas.logic import lock
 from lambdas.logic.cleanup import cleanup
-from lambdas.logic.ending import Run, fail
+from lambdas.logic.ending import Notices, Run, fail
 from lambdas.logic.failure import error_message
 from lambdas.logic.inputs import parse_request
 from lambdas.logic.rollback import rollback
@@ -128,6 +128,7 @@ def clean_up_after(
     event: dict[str, Any],
     clock: Clock,
     state_machine_arn: str = "",
+    notices: Notices | None = None,
 ) -> dict[str, Any]:
     """Handle one Execution Status Change event; returns what it did, for the log."""
     # EventBridge's Step Functions Execution Status Change event.
@@ -174,6 +175,7 @@ def clean_up_after(
         rollback_error=rollback_error,
         cleanup_error=cleanup_error,
         by="janitor",
+        notices=notices,
     )
     return {
         "Action": "rolled back",

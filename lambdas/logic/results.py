@@ -114,6 +114,19 @@ def _at(mark: str | None) -> float | None:
     return timestamps.epoch(mark) if mark is not None else None
 
 
+def downtime_seconds(state: dict[str, Any]) -> float:
+    """From the instance seen stopped to seen running again; 0 when the run never stopped it
+    (online, or an instance that was stopped before)."""
+    plan = state["plan"]
+    if plan.get("Mode") != "offline" or plan.get("InitialState") != "running":
+        return 0.0
+    stopped = ((state.get("prepared") or {}).get("stopped") or {}).get("At")
+    running = ((state.get("finished") or {}).get("running") or {}).get("At")
+    if stopped is None or running is None:
+        return 0.0
+    return round(max(0.0, timestamps.epoch(running) - timestamps.epoch(stopped)), 3)
+
+
 def success_result(state: dict[str, Any], password_image_id: str | None = None) -> dict[str, Any]:
     """password_image_id: the password-enabled AMI (Windows offline), found by its tags."""
     plan = state["plan"]
@@ -142,6 +155,7 @@ def success_result(state: dict[str, Any], password_image_id: str | None = None) 
         "BackupSnapshotId": backup.get("SnapshotId"),
         "PasswordEnabledImageId": password_image_id,
         "PhaseSeconds": phase_seconds(marks, timestamps.epoch(plan["StartedAt"]), now),
+        "DowntimeSeconds": downtime_seconds(state),
         "FinishedAt": timestamps.iso(now),
     }
     if plan.get("Notes"):

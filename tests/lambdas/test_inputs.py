@@ -231,3 +231,18 @@ def test_the_example_alarm_event_names_its_instance_and_alarm() -> None:
     event = json.loads(Path("events/alarm-event.json").read_text())
     request = parse_request(event)
     assert (request.instance_id, request.from_alarm) == ("i-0123456789abcdef0", "ResetAccess-web-1")
+
+
+def test_started_by_alarm_makes_the_run_alarm_started() -> None:
+    """A fleet's child started for an alarm: the circuit breaker keys on from_alarm."""
+    request = parse_request(
+        {"InstanceId": "i-0123456789abcdef0", "StartedByAlarm": "ResetAccess-web"}
+    )
+    assert request.from_alarm == "ResetAccess-web"
+    assert parse_request({"InstanceId": "i-0123456789abcdef0"}).from_alarm is None
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 256, 7])
+def test_started_by_alarm_must_be_an_alarm_name(name: Any) -> None:
+    with pytest.raises(InvalidInput, match=r"^StartedByAlarm: expected"):
+        parse_request({"InstanceId": "i-0123456789abcdef0", "StartedByAlarm": name})

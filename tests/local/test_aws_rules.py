@@ -17,7 +17,7 @@ CLIENTS = {
     name: boto3.client(
         name, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
-    for name in ("ec2", "ssm", "stepfunctions", "cloudwatch")
+    for name in ("ec2", "ssm", "stepfunctions", "cloudwatch", "sns")
 }
 SFN_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:ResetAccess"
 
@@ -230,6 +230,23 @@ def test_alarm_names_with_control_characters() -> None:
         Threshold=1.0,
     )
     assert code(error) == "ValidationError"
+
+
+TOPIC = "arn:aws:sns:us-east-1:123456789012:ResetAccess-Notifications"
+
+
+@pytest.mark.parametrize("subject", ["x" * 100, "two\nlines", "tab\there", ""])
+def test_sns_subjects_aws_refuses(subject: str) -> None:
+    """Publish: "Subjects must be UTF-8 text with no line breaks or control characters, and
+    less than 100 characters long" (SNS API Reference, Publish)."""
+    error = refused("sns", "Publish", TopicArn=TOPIC, Message="m", Subject=subject)
+    assert code(error) == "InvalidParameter"
+
+
+def test_sns_accepts_a_99_character_subject_and_a_256_kb_message() -> None:
+    accepted("sns", "Publish", TopicArn=TOPIC, Message="m" * 262_144, Subject="é" * 99)
+    error = refused("sns", "Publish", TopicArn=TOPIC, Message="m" * 262_145)
+    assert code(error) == "InvalidParameter"
 
 
 # The model's own max/pattern/enum, which botocore leaves to the service (it checks only min).

@@ -129,6 +129,40 @@ def test_like_operators_take_wildcards() -> None:
     )
 
 
+def test_for_all_values_needs_every_request_value_to_match() -> None:
+    """ForAllValues (IAM User Guide, "Multivalued context keys"): every value the request has
+    matches some policy value; a request without the key passes. DynamoDB's LeadingKeys is the
+    item's partition key (Developer Guide, fine-grained access control): the circuit breaker's
+    writes are scoped to breaker/* items, so they can never release someone's lock."""
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/Locks"
+    policy = [
+        allow(
+            "dynamodb:UpdateItem",
+            table,
+            {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["breaker/*"]}},
+        )
+    ]
+    keys = "dynamodb:LeadingKeys"
+    assert allowed(policy, "dynamodb:UpdateItem", table, **{keys: "breaker/i-1"})
+    assert not allowed(policy, "dynamodb:UpdateItem", table, **{keys: "i-1"})
+    assert not allowed(policy, "dynamodb:UpdateItem", table, **{keys: ("breaker/i-1", "i-1")})
+    assert allowed(policy, "dynamodb:UpdateItem", table)
+
+
+def test_item_operations_name_their_partition_key() -> None:
+    from local.iam_operations import OPERATIONS
+    from local.iam_world import World
+
+    world = World("123456789012", "us-east-1")
+    for action, params in (
+        ("dynamodb:DeleteItem", {"TableName": "T", "Key": {"InstanceId": {"S": "breaker/i-1"}}}),
+        ("dynamodb:PutItem", {"TableName": "T", "Item": {"InstanceId": {"S": "breaker/i-1"}}}),
+    ):
+        (check,) = OPERATIONS[action](world, params)
+        assert check.context == {"dynamodb:LeadingKeys": ("breaker/i-1",)}
+        assert check.resource == "arn:aws:dynamodb:us-east-1:123456789012:table/T"
+
+
 def test_an_operator_the_evaluator_does_not_know_is_an_error() -> None:
     policy = [
         allow("ec2:StopInstances", "*", {"NumericLessThan": {"aws:MultiFactorAuthAge": "300"}})
@@ -153,6 +187,8 @@ def test_denials_have_aws_codes_and_messages() -> None:
             "region": "us-east-1",
             "account": "123456789012",
             "lock_table_arn": "arn:aws:dynamodb:us-east-1:123456789012:table/Other",
+            "topic_arn": "arn:aws:sns:us-east-1:123456789012:Topic",
+            "key_arn": "arn:aws:kms:us-east-1:123456789012:key/k",
         },
     )
     with pytest.raises(ClientError) as denied:

@@ -108,24 +108,48 @@ def test_kms_key_rotates_and_its_policy_has_no_wildcard_action(synth: Synth) -> 
         assert not any("*" in a for a in actions), statement
         assert statement["Principal"] != "*" and statement["Principal"] != {"AWS": "*"}
         if any(a in actions for a in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey")):
-            # Using the key is only ever possible inside Parameter Store calls.
-            via = statement["Condition"]["StringEquals"]["kms:ViaService"]
-            assert "ssm." in json.dumps(via), statement
+            # Using the key is only ever possible inside Parameter Store calls, or SNS's for
+            # the stack's topic (its publishers, and CloudWatch alarms of this account).
+            condition = statement["Condition"]
+            if statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}:
+                assert condition["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+                assert ":alarm:" in json.dumps(condition["ArnLike"]["aws:SourceArn"])
+                continue
+            via = json.dumps(condition["StringEquals"]["kms:ViaService"])
+            assert "ssm." in via or "sns." in via, statement
+            if "sns." in via:
+                topic = json.dumps(
+                    condition["StringEquals"]["kms:EncryptionContext:aws:sns:topicArn"]
+                )
+                assert ":ResetAccess-Notifications" in topic, statement
+
+
+def _role_users(synth: Synth, service: str) -> set[str]:
+    """The roles the key policy lets use the key through `service`."""
+    _, key = one(synth.of_type("AWS::KMS::Key"))
+    users: set[str] = set()
+    for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+        principal = statement["Principal"].get("AWS")
+        if "Fn::GetAtt" not in json.dumps(principal):
+            continue
+        if f"{service}." not in json.dumps(statement["Condition"]["StringEquals"]):
+            continue
+        users |= {p["Fn::GetAtt"][0] for p in _as_list(principal)}
+    return users
+
+
+def _roles(synth: Synth, *handlers: str) -> set[str]:
+    functions = functions_by_handler(synth)
+    return {functions[h][1]["Properties"]["Role"]["Fn::GetAtt"][0] for h in handlers}
 
 
 def test_key_users_are_exactly_the_roles_that_store_or_publish_keys(synth: Synth) -> None:
-    _, key = one(synth.of_type("AWS::KMS::Key"))
-    role_users = {
-        statement["Principal"]["AWS"]["Fn::GetAtt"][0]
-        for statement in key["Properties"]["KeyPolicy"]["Statement"]
-        if "Fn::GetAtt" in json.dumps(statement["Principal"])
-    }
-    functions = functions_by_handler(synth)
-    expected = {
-        functions[h][1]["Properties"]["Role"]["Fn::GetAtt"][0]
-        for h in ("create_key", "publish_result")
-    }
-    assert role_users == expected
+    assert _role_users(synth, "ssm") == _roles(synth, "create_key", "publish_result")
+
+
+def test_key_users_through_sns_are_exactly_the_roles_that_notify(synth: Synth) -> None:
+    notifying = _roles(synth, "preflight", "publish_result", "record_failure", "janitor")
+    assert _role_users(synth, "sns") == notifying
 
 
 def test_lock_table(synth: Synth) -> None:

@@ -26,6 +26,7 @@ SERVICES = {
     "kms": "kms",
     "dynamodb": "dynamodb",
     "sts": "sts",
+    "sns": "sns",
     "stepfunctions": "states",
     "sfn": "states",
     "states": "states",

@@ -113,6 +113,7 @@ class Run:
         places = {
             "history": json.dumps(self.report["history"]),
             "output": json.dumps(self.report["output"]),
+            "notifications": json.dumps(self.world.get("notifications", [])),
             "logs": self.engine.logs.getvalue(),
             "SSM command parameters": json.dumps(self.engine.ssm_world.commands_sent),
             "SSM command output": json.dumps(

@@ -13,8 +13,10 @@ from typing import Any
 import boto3
 import pytest
 
+from lambdas.names import OPT_IN_TAG
 from local.engine import Engine
 from local.scenario import Fault, Scenario
+from local.stack_twin import LOCK_TABLE
 from stacks.permissions import PERMISSIONS, Rule
 from statemachine.phases import FLEET_PHASES
 from tests.support.workflow import Run, RunScenario, linux_instance, windows_instance
@@ -126,6 +128,8 @@ def test_a_call_the_policy_does_not_allow_fails_as_in_aws_and_is_rolled_back() -
 
 
 # -- every statement is needed: the mutation test --------------------------------------------
+# Another execution holds the instance's lock: an alarm-started run withdraws from the breaker.
+HELD = "alarm-started, lock held: refused"
 # Each scenario: (name, instance, input overrides, faults, abort_at). One world runs them all.
 SCENARIOS: list[tuple[str, str, dict[str, Any], list[dict[str, Any]], str | None]] = [
     ("linux offline, encrypted root", "web", {}, [], None),
@@ -155,9 +159,32 @@ SCENARIOS: list[tuple[str, str, dict[str, Any], list[dict[str, Any]], str | None
     ),
     ("aborted at the rescue: janitor", "web", {}, [], "RunRescue"),
     ("aborted in Preflight: janitor releases the lock", "web", {}, [], "Preflight"),
+    # Alarm-started: each ending records the run on the circuit breaker; Preflight announces a
+    # suppressed one.
+    ("alarm-started", "alarmed", {"StartedByAlarm": "ResetAccess-a"}, [], None),
+    ("alarm-started again: suppressed", "alarmed", {"StartedByAlarm": "ResetAccess-a"}, [], None),
+    (
+        "alarm-started, fails: rollback",
+        "alarmed2",
+        {"StartedByAlarm": "ResetAccess-b"},
+        [{"state": "RunRescue", "when": "after", "error": "InjectedFault"}],
+        None,
+    ),
+    (
+        "alarm-started, aborted: janitor",
+        "alarmed3",
+        {"StartedByAlarm": "ResetAccess-c"},
+        [],
+        "RunRescue",
+    ),
+    (HELD, "alarmed4", {"StartedByAlarm": "ResetAccess-d"}, [], None),
 ]
 WORLD = {
     "web": linux_instance(encrypted=True),
+    "alarmed": linux_instance(tags={OPT_IN_TAG: "true"}),
+    "alarmed2": linux_instance(tags={OPT_IN_TAG: "true"}),
+    "alarmed3": linux_instance(tags={OPT_IN_TAG: "true"}),
+    "alarmed4": linux_instance(tags={OPT_IN_TAG: "true"}),
     "win": windows_instance(),
     "online": linux_instance(ssm=True),
     "winon": windows_instance(ssm=True),
@@ -190,6 +217,14 @@ def test_each_statement_is_needed_and_removing_one_fails_a_run() -> None:
             _, instance, extra, faults, abort_at = next(s for s in SCENARIOS if s[0] == name)
             engine.scenario.faults = [Fault(f["state"], f["when"], f["error"]) for f in faults]
             engine.scenario.abort_at = abort_at
+            if name == HELD:
+                boto3.client("dynamodb", region_name="us-east-1").put_item(
+                    TableName=LOCK_TABLE,
+                    Item={
+                        "InstanceId": {"S": engine.ids[instance]},
+                        "ExecutionArn": {"S": "arn:aws:states:us-east-1:123456789012:x"},
+                    },
+                )
             return execute({"InstanceId": f"@{instance}", **FAST_KEY, **extra})
 
         for name, *_ in SCENARIOS:
@@ -216,6 +251,7 @@ def test_each_statement_is_needed_and_removing_one_fails_a_run() -> None:
         for name, _, _, faults, abort_at in SCENARIOS
     }
     expected["publish retried"] = ("SUCCEEDED", [])
+    expected[HELD] = ("FAILED", [])
     assert outcomes == expected
     unneeded = [
         f"{handler}[{index}] {rule.actions} on {rule.resources}"
