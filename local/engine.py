@@ -205,6 +205,10 @@ class Engine:
         return self._deployed.fleet_state_machine_arn
 
     @property
+    def topic_arn(self) -> str:
+        return self._deployed.topic_arn
+
+    @property
     def handlers(self) -> dict[str, Any]:
         """Function name -> its handler module (a test may put a wrapper in its place)."""
         return self._deployed.handlers

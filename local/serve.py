@@ -50,7 +50,11 @@ _START_EXECUTION = "AWSStepFunctions.StartExecution"
 
 
 def stack_outputs(
-    state_machine_arn: str, kms_key_arn: str, dead_letter_queue_url: str
+    state_machine_arn: str,
+    kms_key_arn: str,
+    dead_letter_queue_url: str,
+    fleet_state_machine_arn: str,
+    topic_arn: str,
 ) -> dict[str, str]:
     """The Outputs stacks/reset_access_stack.py declares (tests/stack checks the names), with
     the twin's values."""
@@ -63,6 +67,10 @@ def stack_outputs(
         "KmsKeyArn": kms_key_arn,
         "DeadLetterQueueUrl": dead_letter_queue_url,
         "AlarmPrefix": DEFAULT_ALARM_PREFIX,
+        "FleetStateMachineArn": fleet_state_machine_arn,
+        "NotifyTopicArn": topic_arn,
+        # No dashboard locally; the name the stack gives it (stacks/operations.py).
+        "DashboardName": f"{STACK_NAME}Ops",
     }
 
 
@@ -70,7 +78,13 @@ def publish_stack(engine: Engine) -> dict[str, str]:
     """The twin as CloudFormation stack `ResetAccess`: a template whose Outputs are the twin's
     values (moto holds it; nothing in it is deployed again). Returns the Outputs."""
     queue = boto3.client("sqs", region_name=REGION).create_queue(QueueName=DEAD_LETTER_QUEUE)
-    outputs = stack_outputs(engine.state_machine_arn, engine.kms_key_arn, queue["QueueUrl"])
+    outputs = stack_outputs(
+        engine.state_machine_arn,
+        engine.kms_key_arn,
+        queue["QueueUrl"],
+        engine.fleet_state_machine_arn,
+        engine.topic_arn,
+    )
     template = {
         "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
         "Outputs": {name: {"Value": value} for name, value in outputs.items()},

@@ -40,6 +40,7 @@ class DeployedStack:
     helper_profile_arn: str
     state_machine_arn: str
     fleet_state_machine_arn: str
+    topic_arn: str
     # Function name -> its handler module, imported for this world.
     handlers: dict[str, Any]
 
@@ -151,7 +152,9 @@ def create_stack(ssm_world: SsmWorld, logs: io.StringIO) -> DeployedStack:
         roleArn=role_arn,
         type="STANDARD",
     )["stateMachineArn"]
-    return DeployedStack(kms_key_arn, helper_profile_arn, state_machine_arn, fleet_arn, handlers)
+    return DeployedStack(
+        kms_key_arn, helper_profile_arn, state_machine_arn, fleet_arn, topic_arn, handlers
+    )
 
 
 def load_handlers(logs: io.StringIO) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from lambdas.names import STACK_NAME
+from stacks.context import ContextError
 from stacks.project import ROOT
 from stacks.reset_access_stack import ResetAccessStack
 
@@ -32,8 +33,8 @@ def stack_name_from(app: App) -> str:
     if name is None:
         return STACK_NAME
     if not isinstance(name, str) or not STACK_NAME_PATTERN.match(name):
-        raise ValueError(
-            f"context stackName: {name!r} is not a CloudFormation stack name (a letter, then "
+        raise ContextError(
+            f"stackName: {name!r} is not a CloudFormation stack name (a letter, then "
             "letters, digits and hyphens, at most 128)"
         )
     return name

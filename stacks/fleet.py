@@ -12,7 +12,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from lambdas.names import FLEET_COUNTER_PREFIX, FLEET_STATE_MACHINE_NAME, MEMBER_ROLE_NAME
+from lambdas.names import FLEET_COUNTER_PREFIX, MEMBER_ROLE_NAME
 from stacks.functions import LOG_RETENTION
 from stacks.nag import acknowledge, wildcard_finding
 from stacks.permissions import ALL_RESOURCES_REASON
@@ -70,9 +70,12 @@ class FleetWorkflow(Construct):
         executions = states_arn("execution", f"{reset_access.state_machine_name}:*")
         # Its own ARN, by name: a Distributed Map starts its iterations as executions of it
         # (execution:ResetAccessFleet/<label>:<id>) in Map Runs (mapRun:ResetAccessFleet/...).
-        own = states_arn("stateMachine", FLEET_STATE_MACHINE_NAME)
-        own_executions = states_arn("execution", f"{FLEET_STATE_MACHINE_NAME}/*")
-        map_runs = states_arn("mapRun", f"{FLEET_STATE_MACHINE_NAME}/*")
+        # Named after the stack (ResetAccessFleet by default), so that two copies can live in one
+        # account and Region.
+        name = f"{stack.stack_name}Fleet"
+        own = states_arn("stateMachine", name)
+        own_executions = states_arn("execution", f"{name}/*")
+        map_runs = states_arn("mapRun", f"{name}/*")
         member_roles = f"arn:{Aws.PARTITION}:iam::*:role/{MEMBER_ROLE_NAME}-*"
         sync_rule = stack.format_arn(
             service="events",
@@ -118,7 +121,7 @@ class FleetWorkflow(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            state_machine_name=FLEET_STATE_MACHINE_NAME,
+            state_machine_name=name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_string(definition),
             definition_substitutions=substitutions,

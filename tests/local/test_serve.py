@@ -84,7 +84,11 @@ def test_boto3_resets_the_instance_through_the_endpoint(endpoint: tuple[str, Eng
         "KmsKeyArn",
         "DeadLetterQueueUrl",
         "AlarmPrefix",
+        "FleetStateMachineArn",
+        "NotifyTopicArn",
+        "DashboardName",
     }
+    assert outputs["FleetStateMachineArn"] == engine.fleet_state_machine_arn
     instance_id = web_instance(url)["InstanceId"]
     sfn = client(url, "stepfunctions")
     arn = sfn.start_execution(
