@@ -7,7 +7,9 @@ choices, each Task one Lambda invocation (cold on a function's first use in the 
 its only environment is busy), and each poll retried on its own Retry schedule
 (statemachine.policies.schedule), so a poll sees a change at its first attempt after the change.
 Latencies, median and pessimistic, each with its source, are in LATENCIES and
-docs/latencies.md. AWSSupport-ResetAccess's documented sequence runs under the same latencies.
+docs/latencies.md. Where a poll's attempts happen to fall decides a few seconds, so each figure
+is the mean over AWS's latencies taken from 80% to 120% of the stated ones (SPREAD).
+AWSSupport-ResetAccess's documented sequence runs under the same latencies.
 
     python -m local.critical_path          # the table
     python -m local.critical_path --json   # per path and case: total_s, downtime_s, ...
@@ -122,6 +124,28 @@ INIT_SECONDS: dict[str, float] = {
     "janitor": 0.121,
 }
 ONE_VCPU_MB = 1769
+# What AWS does, as opposed to Step Functions and Lambda around it: these vary run to run.
+VARYING = frozenset(
+    {
+        "network",
+        "launch",
+        "ssm_online",
+        "terminate",
+        "stop_linux",
+        "stop_windows",
+        "start_linux",
+        "start_windows",
+        "boot_linux",
+        "boot_windows",
+        "detach",
+        "attach",
+        "rescue",
+        "rescue_online_linux",
+        "rescue_online_windows",
+    }
+)
+# The factors VARYING latencies are taken at; their mean is 1, so the stated figure stays the mean.
+SPREAD = tuple(0.8 + 0.4 * i / 20 for i in range(21))
 
 
 @dataclass(frozen=True)
@@ -208,6 +232,7 @@ class Run:
     path: Path
     case: str
     latencies: Mapping[str, Latency]
+    scale: float = 1.0
     events: dict[str, float] = field(default_factory=dict)
     # Per function, each environment's busy intervals (start, end).
     environments: dict[str, list[list[tuple[float, float]]]] = field(default_factory=dict)
@@ -219,7 +244,8 @@ class Run:
     def seconds(self, name: str) -> float:
         if name.endswith("_"):
             name += self.path.platform
-        return self.latencies[name].of(self.case)
+        seconds = self.latencies[name].of(self.case)
+        return seconds * self.scale if name in VARYING else seconds
 
     def cold_seconds(self, function: str) -> float:
         phase = by_name(function)
@@ -298,10 +324,17 @@ def walk(run: Run, states: dict[str, Any], start: str, at: float) -> float:
 def ours(
     path: str, case: str = "median", asl: dict[str, Any] | None = None, run: Run | None = None
 ) -> dict[str, float]:
-    """total_s, downtime_s, back_in_service_s (0 where the instance never stops) for one path."""
-    chosen = PATHS[path]
-    run = run or Run(chosen, case, LATENCIES)
+    """total_s, downtime_s, back_in_service_s (0 where the instance never stops) for one path:
+    one walk with `run`, else the mean of walks over SPREAD."""
     asl = asl or definition()
+    if run is not None:
+        return _walk_path(path, asl, run)
+    walks = [_walk_path(path, asl, Run(PATHS[path], case, LATENCIES, f)) for f in SPREAD]
+    return {key: sum(w[key] for w in walks) / len(walks) for key in walks[0]}
+
+
+def _walk_path(path: str, asl: dict[str, Any], run: Run) -> dict[str, float]:
+    chosen = run.path
     total = walk(run, asl["States"], asl["StartAt"], 0.0)
     figures = {"total_s": total, "downtime_s": 0.0, "back_in_service_s": 0.0}
     if chosen.stops:
@@ -310,6 +343,8 @@ def ours(
         back = run.events["in service"]
         figures.update(back_in_service_s=back, downtime_s=back - run.stop_called)
     figures["cold_starts"] = float(run.cold_starts)
+    # Each attempt makes at least one AWS call: what quick polls cost in calls.
+    figures["invocations"] = float(sum(attempts for *_, attempts in run.trace))
     return figures
 
 
@@ -337,7 +372,8 @@ RUNBOOK_STEPS: tuple[tuple[str, str | None], ...] = (
 
 
 def runbook(path: str, case: str = "median") -> dict[str, float]:
-    """The runbook's sequence under the same latencies (offline paths only: it has no other)."""
+    """The runbook's sequence under the same latencies (offline paths only: it has no other);
+    a sequence without polls needs no SPREAD."""
     run = Run(PATHS[path], case, LATENCIES)
     at = stop_called = back = 0.0
     for step, latency in RUNBOOK_STEPS:
@@ -381,13 +417,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(table, indent=2))
         return 0
-    print(
-        f"{'seconds':28}" + "".join(f"{c + ' ' + k:>22}" for c in CASES for k in ("total", "down"))
-    )
+    keys = ("total_s", "downtime_s", "back_in_service_s")
+    print(f"{'seconds: total / down / back':28}" + "".join(f"{c:>22}" for c in CASES))
     for path, cases in table.items():
-        cells = "".join(f"{cases[c][k]:22.0f}" for c in CASES for k in ("total_s", "downtime_s"))
+        cells = "".join(f"{' / '.join(f'{cases[c][k]:.0f}' for k in keys):>22}" for c in CASES)
         print(f"{path:28}{cells}")
-    print("latencies and sources: docs/latencies.md")
+    print("latencies and sources: docs/latencies.md; each Task's times: --trace PATH")
     return 0
 
 
@@ -396,7 +431,7 @@ def _print_trace(path: str, case: str) -> int:
     figures = ours(path, case, run=run)
     for name, entered, left, attempts in sorted(run.trace, key=lambda row: row[1]):
         print(f"{entered:7.1f} {left:7.1f}  {name:24} {attempts:3} attempt(s)")
-    print({k: round(v, 1) for k, v in figures.items()})
+    print(", ".join(f"{k} {v:.1f}" for k, v in figures.items()))
     return 0
 
 

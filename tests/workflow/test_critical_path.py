@@ -30,9 +30,9 @@ def test_stopping_after_the_helper_launch_trades_some_run_time_for_less_downtime
 
     later, early = ours("linux-offline", asl=asl), ours("linux-offline", asl=at_once)
     # Stopped at once, the detached root waits for the helper's SSM agent while down (about
-    # 15 s on median latencies, 54 s on pessimistic ones); stopped later, the run ends later.
-    assert later["downtime_s"] < early["downtime_s"] - 10
-    assert early["total_s"] < later["total_s"] < early["total_s"] + 20
+    # 10 s on median latencies, 52 s on pessimistic ones); stopped later, the run ends later.
+    assert later["downtime_s"] < early["downtime_s"] - 5
+    assert early["total_s"] < later["total_s"] < early["total_s"] + 30
     tail, tail_early = (ours("linux-offline", "pessimistic", a) for a in (asl, at_once))
     assert tail["downtime_s"] < tail_early["downtime_s"] - 40
 
