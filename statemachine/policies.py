@@ -66,6 +66,8 @@ INSTANCE = poll(5, 60, 1.3, 20)  # the instance stops or starts
 RESTORE = poll(5, 30, 1.5, 20)  # the instance accepts its start
 CLEANUP = poll(5, 60, 1.3, 20)  # the helper terminates so its network can go
 ROLLBACK = poll(3, 60, 1.3, 20)  # the volume and instance go back as they were
+# The root volume replacement: EC2 attaches the copy and reboots the instance in place.
+REPLACE_ROOT = poll(5, 60, 1.3, 15)
 POLLS: dict[str, Retrier] = {
     "VOLUME": VOLUME,
     "RESCUE": RESCUE,
@@ -75,6 +77,7 @@ POLLS: dict[str, Retrier] = {
     "RESTORE": RESTORE,
     "CLEANUP": CLEANUP,
     "ROLLBACK": ROLLBACK,
+    "REPLACE_ROOT": REPLACE_ROOT,
 }
 
 
