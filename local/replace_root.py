@@ -300,28 +300,28 @@ def create_replace_root_volume_task(ebs: EbsWorld) -> Callable[[Any], Any]:
 
 
 def _advance(ebs: EbsWorld, backend: Any, task: ReplaceTask) -> None:
-    """One state on; entering a final state does what AWS has done by then."""
+    """One state on; entering failing-detached or succeeded detaches the old root volume
+    (and on success attaches the replacement in its place and reboots the instance)."""
     if len(task.steps) == 1:
         return
     task.steps.pop(0)
-    if task.state not in FINAL_STATES and task.state != "failing-detached":
+    if task.state in FINAL_STATES:
+        task.complete_time = _now()
+    if task.state not in ("failing-detached", "succeeded"):
         return
     instance = backend.get_instance(task.instance_id)
     device = instance.root_device_name
     old = instance.block_device_mapping.get(device)
-    if task.state == "failing-detached" or task.state == "succeeded":
-        if old is not None and task.replaced_volume_id is None:
-            task.replaced_volume_id = old.volume_id
-            keep = bool(old.delete_on_termination)
-            backend.detach_volume(old.volume_id, instance.id, device)
-            if task.state == "succeeded":
-                backend.attach_volume(task.volume_id, instance.id, device, keep)
-                # The instance reboots in place: never stopped, same host, same interfaces.
-                ebs.reboots[instance.id] = ebs.reboots.get(instance.id, 0) + 1
-                if task.delete_replaced:
-                    backend.delete_volume(task.replaced_volume_id)
-    if task.state in FINAL_STATES:
-        task.complete_time = _now()
+    if old is None or task.replaced_volume_id is not None:
+        return
+    task.replaced_volume_id = old.volume_id
+    backend.detach_volume(old.volume_id, instance.id, device)
+    if task.state == "succeeded":
+        backend.attach_volume(task.volume_id, instance.id, device, bool(old.delete_on_termination))
+        # The instance reboots in place: never stopped, same host, same interfaces.
+        ebs.reboots[instance.id] = ebs.reboots.get(instance.id, 0) + 1
+        if task.delete_replaced:
+            backend.delete_volume(task.replaced_volume_id)
 
 
 def describe_replace_root_volume_tasks(ebs: EbsWorld) -> Callable[[Any], Any]:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2.literals import VolumeTypeType
     from mypy_boto3_ec2.type_defs import (
         CopyVolumesRequestTypeDef,
+        FilterTypeDef,
         InstanceTypeDef,
         ReplaceRootVolumeTaskTypeDef,
         VolumeTypeDef,
@@ -134,7 +135,7 @@ def _at_root(instance: InstanceTypeDef) -> str | None:
 
 
 def _copy(ec2: EC2Client, plan: Plan) -> VolumeTypeDef | None:
-    filters = [
+    filters: list[FilterTypeDef] = [
         *execution_filter(plan["Execution"]),
         {"Name": f"tag:{COPY_OF_TAG}", "Values": [plan["RootVolumeId"]]},
     ]

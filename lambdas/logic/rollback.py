@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from lambdas.errors import NotReady, RollbackIncomplete
-from lambdas.logic.consistency import not_yet_visible
 from lambdas.logic import replace_root
+from lambdas.logic.consistency import not_yet_visible
 from lambdas.logic.instances import instance_state, restore_delete_on_termination
 from lambdas.logic.tags import tag_value
 from lambdas.logic.volumes import attachment, describe_volume
