@@ -369,13 +369,16 @@ def _volume_status(ebs: EbsWorld, original: Any) -> property:
 
 def _describe_volumes(ebs: EbsWorld, original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def describe(self: Any) -> Any:
-        answer = original(self)
+        named = set(self._get_param("VolumeIds", []) or [])
         with ebs.lock:
-            for volume_id in list(ebs.creating):
-                ebs.creating[volume_id] -= 1
-                if ebs.creating[volume_id] < 0:
+            # A copy gets closer to available each time it is asked about (by ID or filter);
+            # counted before the answer, which moto serializes after this returns.
+            for volume_id in [v for v in ebs.creating if not named or v in named]:
+                if ebs.creating[volume_id] <= 0:
                     del ebs.creating[volume_id]
-        return answer
+                else:
+                    ebs.creating[volume_id] -= 1
+        return original(self)
 
     return describe
 
