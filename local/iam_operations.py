@@ -161,19 +161,27 @@ def _replace_root_task(world: World, params: Mapping[str, Any]) -> list[Check]:
     return checks
 
 
-def _create_tags_on(world: World, params: Mapping[str, Any]) -> list[Check]:
-    """CreateTags on existing resources (not in a create call): each resource with the tags
-    requested as aws:RequestTag/* and aws:TagKeys."""
-    tags = {t["Key"]: t["Value"] for t in params.get("Tags", [])}
-    context = {f"aws:RequestTag/{k}": (v,) for k, v in tags.items()}
+def _tags_on(action: str) -> Authorize:
+    """CreateTags or DeleteTags on existing resources: each resource, with the tags named as
+    aws:RequestTag/* (values given) and aws:TagKeys."""
+
+    def authorize(world: World, params: Mapping[str, Any]) -> list[Check]:
+        return _tag_checks(world, action, params)
+
+    return authorize
+
+
+def _tag_checks(world: World, action: str, params: Mapping[str, Any]) -> list[Check]:
+    tags = {t["Key"]: t.get("Value") for t in params.get("Tags", [])}
+    context = {f"aws:RequestTag/{k}": (v,) for k, v in tags.items() if v is not None}
     context["aws:TagKeys"] = tuple(tags)
     kinds = {"vol-": "volume", "i-": "instance", "snap-": "snapshot", "ami-": "image"}
     checks = []
     for resource_id in params["Resources"]:
         kind = next((k for p, k in kinds.items() if resource_id.startswith(p)), None)
         if kind is None:
-            raise UnknownOperation(f"ec2:CreateTags on {resource_id}: map its kind here")
-        checks.append(world.existing("ec2:CreateTags", kind, resource_id, context))
+            raise UnknownOperation(f"{action} on {resource_id}: map its kind here")
+        checks.append(world.existing(action, kind, resource_id, context))
     return checks
 
 
@@ -364,7 +372,8 @@ OPERATIONS: dict[str, Authorize] = {
     "ec2:CreateImage": _create_image,
     "ec2:CopyVolumes": _copy_volumes,
     "ec2:CreateReplaceRootVolumeTask": _replace_root_task,
-    "ec2:CreateTags": _create_tags_on,
+    "ec2:CreateTags": _tags_on("ec2:CreateTags"),
+    "ec2:DeleteTags": _tags_on("ec2:DeleteTags"),
     "ec2:DeleteVolume": _on("ec2:DeleteVolume", ("volume", "VolumeId")),
     "ec2:CreateSnapshot": _create_snapshot,
     "ec2:CreateVpc": _created("ec2:CreateVpc", {"vpc": "vpc"}),

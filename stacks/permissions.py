@@ -242,6 +242,13 @@ ROLLBACK: tuple[Rule, ...] = (
     *REPLACE_TASK,
     # Replace-root: the copy of the root volume, which the execution made and tagged.
     Rule(("ec2:DeleteVolume",), (f"{EC2}:volume/*",), CARRIES_TAG, WHY_OWN_RESOURCES),
+    # Replace-root: the old root volume is the root again; only its ReplacedBy tag goes.
+    Rule(
+        ("ec2:DeleteTags",),
+        (f"{EC2}:volume/*",),
+        {"ForAllValues:StringEquals": {"aws:TagKeys": (REPLACED_BY_TAG,)}},
+        why=WHY_ANY_VOLUME + f" Only the tag {REPLACED_BY_TAG} may be removed.",
+    ),
 )
 
 CLEANUP: tuple[Rule, ...] = (

@@ -104,7 +104,8 @@ def wait_replaced(ec2: EC2Client, plan: Plan, copy_id: str) -> dict[str, Any]:
             f"the root volume replacement task of {plan['InstanceId']} is not listed yet"
         )
     state = task.get("TaskState", "pending")
-    if state in ("pending", "in-progress"):
+    if state not in FINAL_STATES:
+        # pending, in-progress, or failing: the final state says where the old root is.
         raise NotReady(f"root volume replacement task {task['ReplaceRootVolumeTaskId']} is {state}")
     if state != "succeeded":
         raise UnexpectedState(
@@ -167,10 +168,14 @@ def roll_back(ec2: EC2Client, plan: Plan, offline: Offline) -> dict[str, Any]:
     elif at_root != old:
         _put_back_old_root(ec2, plan, at_root, tasks)
     removed = _delete_copy(ec2, plan, copy)
+    _untag_old_root(ec2, plan)
     # The old root at its device: the offline rollback's last steps (delete on termination,
     # the instance's state) finish the job.
     done = offline(ec2, plan)
-    return {**done, "Did": _what_was_done(tasks, old, removed)}
+    # A task was only ever created for a copy: no copy left means it is deleted (perhaps by
+    # an earlier call of this rollback, which is asked again until everything is back).
+    gone = removed or (f"the copy of {old}" if copy is None and tasks else None)
+    return {**done, "Did": _what_was_done(tasks, old, gone)}
 
 
 def _reattach_old_root(
@@ -210,6 +215,13 @@ def _put_back_old_root(
     raise NotReady(
         f"putting {plan['RootVolumeId']} back as the root volume of {plan['InstanceId']}"
     )
+
+
+def _untag_old_root(ec2: EC2Client, plan: Plan) -> None:
+    """The old root volume is the root again: it no longer says it was replaced."""
+    old = describe_volume(ec2, plan["RootVolumeId"])
+    if tag_value(old, REPLACED_BY_TAG) == plan["Execution"]:
+        ec2.delete_tags(Resources=[old["VolumeId"]], Tags=[{"Key": REPLACED_BY_TAG}])
 
 
 def _delete_copy(ec2: EC2Client, plan: Plan, copy: VolumeTypeDef | None) -> str | None:
