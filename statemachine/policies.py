@@ -70,6 +70,8 @@ INSTANCE = poll(QUICK_INTERVAL, 193, QUICK_BACKOFF, QUICK_MAX_DELAY)  # the inst
 RESTORE = poll(5, 30, 1.5, 20)  # the instance accepts its start
 CLEANUP = poll(5, 60, 1.3, 20)  # the helper terminates so its network can go
 ROLLBACK = poll(3, 60, 1.3, 20)  # the volume and instance go back as they were
+# The root volume replacement: EC2 attaches the copy and reboots the instance in place.
+REPLACE_ROOT = poll(5, 60, 1.3, 15)
 POLLS: dict[str, Retrier] = {
     "VOLUME": VOLUME,
     "RESCUE": RESCUE,
@@ -79,6 +81,7 @@ POLLS: dict[str, Retrier] = {
     "RESTORE": RESTORE,
     "CLEANUP": CLEANUP,
     "ROLLBACK": ROLLBACK,
+    "REPLACE_ROOT": REPLACE_ROOT,
 }
 
 

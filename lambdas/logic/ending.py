@@ -83,6 +83,7 @@ def fail(
     rollback_error: str | None,
     cleanup_error: str | None,
     by: str = "workflow",
+    rollback_did: list[str] | None = None,
 ) -> tuple[Finished, str]:
     """End a failed run after its rollback and cleanup: (how it finished, where things are)."""
     # Read while the lock still keeps another execution off the instance.
@@ -101,6 +102,7 @@ def fail(
             cleanup_error=cleanup_error,
             lock_released=released,
             by=by,
+            rollback_did=rollback_did,
         ),
     )
     return finished, where

@@ -24,7 +24,7 @@ INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]{0,15}\.[a-z0-9]{1,15}$")
 # The rescue document's PublicKey pattern, so what passes here passes there.
 KEY_LINE = re.compile(PUBLIC_KEY_LINE)
 SUBNET_CHOICES = ("CreateNewVPC", "SelectedInstanceSubnet")
-MODES = ("auto", "online", "offline")
+MODES = ("auto", "online", "offline", "replace-root")
 KEY_TYPES = ("rsa", "ed25519")
 BACKUPS = ("ami", "snapshot", "none")
 
