@@ -62,6 +62,8 @@ _AGENT = "tests/rescue/bench_agent.py (python -m tests.rescue.bench_agent)"
 _COLD = "local/cold_start.py (python -m local.cold_start)"
 _KEY = "statemachine/phases.py CREATE_KEY (RSA-4096 at 1024 MB)"
 _TERMINATE = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/terminating-instances.html"
+_COPY = "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CopyVolumes.html"
+_REPLACE = "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ReplaceRootVolumeTask.html"
 
 LATENCIES: dict[str, Latency] = {
     # Step Functions and Lambda around every Task.
@@ -86,6 +88,9 @@ LATENCIES: dict[str, Latency] = {
     # EBS.
     "detach": Latency(6.0, 15.0, _EBS),
     "attach": Latency(6.0, 15.0, _EBS),
+    "copy_volume": Latency(5.0, 30.0, _COPY),
+    # A root volume replacement task until "succeeded": detach, attach, the instance's reboot.
+    "replace_root": Latency(40.0, 150.0, _REPLACE),
     # Work inside one invocation, and the command on the helper.
     "ami_call": Latency(1.5, 3.0, _AMI),
     "key": Latency(1.5, 4.0, _KEY),
@@ -122,6 +127,10 @@ INIT_SECONDS: dict[str, float] = {
     "rollback": 0.120,
     "record_failure": 0.116,
     "janitor": 0.121,
+    # Measured later under load, recorded here by their ratio to check_volume's run alongside.
+    "copy_root_volume": 0.115,
+    "replace_root": 0.111,
+    "check_replace_root": 0.117,
 }
 ONE_VCPU_MB = 1769
 # What AWS does, as opposed to Step Functions and Lambda around it: these vary run to run.
@@ -142,6 +151,8 @@ VARYING = frozenset(
         "rescue",
         "rescue_online_linux",
         "rescue_online_windows",
+        "copy_volume",
+        "replace_root",
     }
 )
 # The factors VARYING latencies are taken at; their mean is 1, so the stated figure stays the mean.
@@ -161,6 +172,9 @@ class Effect:
 # platform ("stop_" -> "stop_linux").
 WORK: dict[str, str] = {
     "PrepareNetwork": "network",
+    "PrepareNetworkForCopy": "network",
+    "BackupRunning": "ami_call",
+    "CreateKeyForCopy": "key",
     "Backup": "ami_call",
     "BackupOnline": "ami_call",
     "CreateKey": "key",
@@ -184,6 +198,20 @@ STARTS: dict[str, tuple[Effect, ...]] = {
         Effect("in service", ("start_", "boot_")),
     ),
     "CleanUp": (Effect("helper gone", ("terminate",)),),
+    # Replace-root: the running root volume is copied, repaired, and swapped in by one reboot.
+    "LaunchHelperForCopy": (
+        Effect("helper running", ("launch",)),
+        Effect("helper online", ("launch", "ssm_online")),
+    ),
+    "CopyRootVolume": (Effect("copy available", ("copy_volume",)),),
+    "AttachCopyToHelper": (Effect("on helper", ("attach",)),),
+    "RescueCopy": (Effect("rescued", ("rescue",)),),
+    "DetachCopyFromHelper": (Effect("off helper", ("detach",)),),
+    "ReplaceRoot": (
+        Effect("root replaced", ("replace_root",)),
+        Effect("in service", ("replace_root", "boot_")),
+    ),
+    "CleanUpHelper": (Effect("helper gone", ("terminate",)),),
 }
 # Polls: the event each waits for.
 POLLS: dict[str, str] = {
@@ -198,6 +226,13 @@ POLLS: dict[str, str] = {
     "WaitReattached": "reattached",
     "WaitInitialState": "running",
     "CleanUp": "helper gone",
+    "WaitHelperReadyForCopy": "helper online",
+    "WaitCopyAvailable": "copy available",
+    "WaitCopyAttached": "on helper",
+    "WaitRescueCopy": "rescued",
+    "WaitCopyDetached": "off helper",
+    "WaitRootReplaced": "root replaced",
+    "CleanUpHelper": "helper gone",
 }
 # Tasks that are one invocation and nothing more on the paths modelled.
 INVOCATION_ONLY = frozenset({"Preflight", "PublishResult"})
@@ -210,6 +245,13 @@ class Path:
     platform: str
     choices: Mapping[str, str]
     stops: bool
+    # The Task whose call takes the instance out of service.
+    down_at: str = "StopInstance"
+
+    @property
+    def like_runbook(self) -> bool:
+        """Whether AWSSupport-ResetAccess does the same job (it stops, it has no other way)."""
+        return self.stops and self.down_at == "StopInstance"
 
 
 # One entry per path; a new mode is one line here.
@@ -218,6 +260,7 @@ PATHS: dict[str, Path] = {
     "windows-offline": Path("windows", {"Route": "Prepare"}, stops=True),
     "linux-online": Path("linux", {"Route": "BackupOnline"}, stops=False),
     "windows-online": Path("windows", {"Route": "BackupOnline"}, stops=False),
+    "replace-root": Path("linux", {"Route": "PrepareCopy"}, stops=True, down_at="ReplaceRoot"),
 }
 
 
@@ -279,7 +322,7 @@ def _task(run: Run, name: str, state: dict[str, Any], at: float) -> float:
         raise ModelError(f"{name}: not modelled; add it to WORK, STARTS, POLLS or INVOCATION_ONLY")
     work = run.seconds(WORK[name]) if name in WORK else 0.0
     reads, end = run.invoke(function, at, work)
-    if name == "StopInstance":
+    if name == run.path.down_at:
         run.stop_called = reads
     for effect in STARTS.get(name, ()):
         run.events.setdefault(effect.event, reads + sum(run.seconds(a) for a in effect.after))
@@ -392,7 +435,7 @@ def figures() -> dict[str, dict[str, dict[str, float]]]:
     out: dict[str, dict[str, dict[str, float]]] = {}
     for path, chosen in PATHS.items():
         out[path] = {case: _rounded(ours(path, case)) for case in CASES}
-        if chosen.stops:
+        if chosen.like_runbook:
             out[f"runbook {path}"] = {case: _rounded(runbook(path, case)) for case in CASES}
     return out
 

@@ -10,7 +10,7 @@ from statemachine.definition import definition
 
 def test_the_asl_stays_ahead_of_the_sequential_runbook() -> None:
     for path, chosen in PATHS.items():
-        if not chosen.stops:
+        if not chosen.like_runbook:
             continue
         for case in CASES:
             figures, theirs = ours(path, case), runbook(path, case)
@@ -35,6 +35,11 @@ def test_stopping_after_the_helper_launch_trades_some_run_time_for_less_downtime
     assert early["total_s"] < later["total_s"] < early["total_s"] + 30
     tail, tail_early = (ours("linux-offline", "pessimistic", a) for a in (asl, at_once))
     assert tail["downtime_s"] < tail_early["downtime_s"] - 40
+
+
+def test_replace_root_is_down_for_one_reboot_only() -> None:
+    offline, swap = ours("linux-offline"), ours("replace-root")
+    assert swap["downtime_s"] < offline["downtime_s"] / 2
 
 
 def test_the_helper_is_online_before_the_root_volume_is_detached() -> None:
