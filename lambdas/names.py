@@ -30,6 +30,10 @@ FLEET_COUNTER_PREFIX = "fleet#"
 # Cleanup finds what an execution created by EXECUTION_TAG; IAM lets it touch only tagged ones.
 EXECUTION_TAG = "ResetAccess:Execution"
 MANAGED_TAG = "ResetAccess:Managed"
+# Mode replace-root: the copy of the root volume names its source; the old root volume, kept
+# after the replacement, names the execution that replaced it.
+COPY_OF_TAG = "ResetAccess:CopyOf"
+REPLACED_BY_TAG = "ResetAccess:ReplacedBy"
 # An alarm starts a reset only on an instance that carries this tag with the value "true".
 OPT_IN_TAG = "ResetAccess:AutoRecover"
 # What `make acceptance` tags its throwaway resources with, to find them again.

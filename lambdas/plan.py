@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from typing_extensions import TypeIs
 
 Action = Literal["reset", "skip", "dry-run"]
-Mode = Literal["online", "offline"]
+Mode = Literal["online", "offline", "replace-root"]
 Platform = Literal["linux", "windows"]
 
 

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-import boto3
 from aws_lambda_powertools import Logger, Tracer
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.session import Session
 
 from lambdas.config import TIMEOUT_VARIABLE, Config
 from lambdas.errors import AwsError, AwsTransient, ResetAccessError
@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from lambdas.logic.janitor import Clock
 
 logger = Logger(service="reset-access")
-tracer = Tracer(service="reset-access")
+# Only botocore is patched: the phases make no other calls worth a subsegment, and patching
+# every library X-Ray knows imports them at cold start (python -m local.cold_start).
+tracer = Tracer(service="reset-access", patch_modules=("botocore",))
 
 Event = dict[str, Any]
 Handler = Callable[[Event, Any], Any]
@@ -44,6 +46,8 @@ CONNECT_SECONDS = 2.0
 # rest lets the handler report a named, retried AwsTransient before Lambda kills it.
 CALL_SHARE = 0.75
 _clients: dict[str, Any] = {}
+# botocore's session, not boto3's: boto3 imports s3transfer, a third of a phase's cold start.
+_session: list[Session] = []
 # Per thread: the local engine runs a Parallel's branches in threads of one process.
 _invocation = threading.local()
 
@@ -121,13 +125,16 @@ def client(service: str) -> Any:
     service for mypy by the overloads above."""
     if service not in _clients:
         seconds = float(os.environ.get(TIMEOUT_VARIABLE) or SHORTEST_FUNCTION_SECONDS)
-        _clients[service] = boto3.client(service, config=client_config(seconds))
+        if not _session:
+            _session.append(Session())
+        _clients[service] = _session[0].create_client(service, config=client_config(seconds))
     return _clients[service]
 
 
 def reset_clients() -> None:
     """Forget cached clients (the local engine calls this when it starts a new world)."""
     _clients.clear()
+    _session.clear()
 
 
 @overload

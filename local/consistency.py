@@ -99,6 +99,8 @@ class EventualConsistency:
         created: list[str] = []
         if operation == "RunInstances":
             created = [i["InstanceId"] for i in response.get("Instances", [])]
+        elif operation == "CopyVolumes":
+            created = [v["VolumeId"] for v in response.get("Volumes", [])]
         elif operation in _CREATED:
             value: Any = response
             for key in _CREATED[operation]:

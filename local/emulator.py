@@ -28,8 +28,9 @@ from jsonpath_ng.ext.parser import parse as parse_json_path
 from moto.core.responses import ActionResult
 
 from lambdas.names import WINDOWS_TOOL_COMMAND, WINDOWS_TOOL_DOCUMENT, password_parameter
-from local import ebs_default_key, eventbridge
+from local import ebs_default_key, eventbridge, replace_root
 from local.network import no_way_to_ssm
+from local.replace_root import EbsWorld
 from local.rescue_run import python_gate, send_command_response, stale_version
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,6 +104,11 @@ class SsmWorld:
     # first step checks it).
     python3: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Volume copies and root replacement (local/replace_root.py), over the same volume trees.
+    ebs: EbsWorld = field(default_factory=EbsWorld)
+
+    def __post_init__(self) -> None:
+        self.ebs.volume_trees = self.volume_trees
 
 
 def ec2_backend() -> Any:
@@ -566,6 +572,7 @@ def corrections(
         stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
         stack.enter_context(ebs_default_key.served())
         stack.enter_context(eventbridge.corrections())
+        stack.enter_context(replace_root.served(world.ebs))
         stack.enter_context(
             mock.patch.object(
                 BotocoreStubber, "__call__", _serialized_requests(BotocoreStubber.__call__)

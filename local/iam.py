@@ -56,6 +56,10 @@ def _condition_holds(
         return all(_condition_holds(single, key, wanted, {key: (v,)}) for v in present or ())
     if operator == "Null":
         return (present is None) == (wanted[0].lower() == "true")
+    if operator == "ForAllValues:StringEquals":
+        # IAM: true when every request value is allowed, also when the request has none (so
+        # policies pair it with Null).
+        return all(v in wanted for v in present or ())
     if present is None:
         return False
     if operator == "StringEquals":

@@ -61,6 +61,7 @@ def _create_tags(
         "internet-gateway": "internet-gateway",
         "route-table": "route-table",
         "security-group": "security-group",
+        "replace-root-volume-task": "replace-root-volume-task",
     }
     return [
         world.new("ec2:CreateTags", kinds[spec_type], tags, {"ec2:CreateAction": (operation,)})
@@ -118,6 +119,70 @@ def _detach_volume(world: World, params: Mapping[str, Any]) -> list[Check]:
     checks = [world.existing("ec2:DetachVolume", "volume", params["VolumeId"])]
     if instance_id:
         checks.append(world.existing("ec2:DetachVolume", "instance", instance_id))
+    return checks
+
+
+def _request_tags(params: Mapping[str, Any], spec_type: str) -> dict[str, tuple[str, ...]]:
+    """aws:RequestTag/* of a create call: in the context of every resource it authorizes."""
+    tags = _tag_specs(params).get(spec_type, {})
+    return {f"aws:RequestTag/{k}": (v,) for k, v in tags.items()}
+
+
+def _encryption_grants(world: World, volume_ids: Iterable[str]) -> list[Check]:
+    volumes = [world.ec2().volumes.get(v) for v in volume_ids]
+    return _grants_for(world, [v.kms_key_id for v in volumes if v is not None and v.encrypted])
+
+
+def _copy_volumes(world: World, params: Mapping[str, Any]) -> list[Check]:
+    """The source volume, the new one, CreateTags on creation; EC2 reads an encrypted
+    source with the caller's grant."""
+    source = params["SourceVolumeId"]
+    return [
+        world.existing("ec2:CopyVolumes", "volume", source, _request_tags(params, "volume")),
+        *_created("ec2:CopyVolumes", {"volume": "volume"})(world, params),
+        *_encryption_grants(world, [source]),
+    ]
+
+
+def _replace_root_task(world: World, params: Mapping[str, Any]) -> list[Check]:
+    """The instance, the replacement volume, the new task with its tags; EC2 attaches an
+    encrypted replacement with the caller's grant."""
+    tags = _request_tags(params, "replace-root-volume-task")
+    checks = [
+        world.existing("ec2:CreateReplaceRootVolumeTask", "instance", params["InstanceId"], tags)
+    ]
+    if params.get("VolumeId"):
+        checks.append(
+            world.existing("ec2:CreateReplaceRootVolumeTask", "volume", params["VolumeId"], tags)
+        )
+        checks += _encryption_grants(world, [params["VolumeId"]])
+    checks += _created(
+        "ec2:CreateReplaceRootVolumeTask", {"replace-root-volume-task": "replace-root-volume-task"}
+    )(world, params)
+    return checks
+
+
+def _tags_on(action: str) -> Authorize:
+    """CreateTags or DeleteTags on existing resources: each resource, with the tags named as
+    aws:RequestTag/* (values given) and aws:TagKeys."""
+
+    def authorize(world: World, params: Mapping[str, Any]) -> list[Check]:
+        return _tag_checks(world, action, params)
+
+    return authorize
+
+
+def _tag_checks(world: World, action: str, params: Mapping[str, Any]) -> list[Check]:
+    tags = {t["Key"]: t.get("Value") for t in params.get("Tags", [])}
+    context = {f"aws:RequestTag/{k}": (v,) for k, v in tags.items() if v is not None}
+    context["aws:TagKeys"] = tuple(tags)
+    kinds = {"vol-": "volume", "i-": "instance", "snap-": "snapshot", "ami-": "image"}
+    checks = []
+    for resource_id in params["Resources"]:
+        kind = next((k for p, k in kinds.items() if resource_id.startswith(p)), None)
+        if kind is None:
+            raise UnknownOperation(f"{action} on {resource_id}: map its kind here")
+        checks.append(world.existing(action, kind, resource_id, context))
     return checks
 
 
@@ -322,6 +387,7 @@ _UNSCOPED = (
     "ec2:GetEbsDefaultKmsKeyId",
     "ec2:DescribeVpcEndpoints",
     "ec2:DescribeNatGateways",
+    "ec2:DescribeReplaceRootVolumeTasks",
     "ssm:DescribeInstanceInformation",
     "ssm:ListCommands",
     "ssm:GetCommandInvocation",
@@ -339,6 +405,11 @@ OPERATIONS: dict[str, Authorize] = {
     "ec2:AttachVolume": _attach_volume,
     "ec2:DetachVolume": _detach_volume,
     "ec2:CreateImage": _create_image,
+    "ec2:CopyVolumes": _copy_volumes,
+    "ec2:CreateReplaceRootVolumeTask": _replace_root_task,
+    "ec2:CreateTags": _tags_on("ec2:CreateTags"),
+    "ec2:DeleteTags": _tags_on("ec2:DeleteTags"),
+    "ec2:DeleteVolume": _on("ec2:DeleteVolume", ("volume", "VolumeId")),
     "ec2:CreateSnapshot": _create_snapshot,
     "ec2:CreateVpc": _created("ec2:CreateVpc", {"vpc": "vpc"}),
     "ec2:CreateInternetGateway": _created(

@@ -13,7 +13,14 @@ from typing import Any
 
 import boto3
 
-from lambdas.names import EXECUTION_TAG, LOCK_KEY, OWN_PARAMETERS, breaker_key, resource_name
+from lambdas.names import (
+    EXECUTION_TAG,
+    LOCK_KEY,
+    OWN_PARAMETERS,
+    REPLACED_BY_TAG,
+    breaker_key,
+    resource_name,
+)
 from local import emulator
 from local.emulator import ACCOUNT, REGION, SsmWorld
 from local.network import give_default_vpc_its_gateway
@@ -103,12 +110,19 @@ class World:
             # A terminated instance's root volume is gone with it.
             volume = backend.volumes.get(self.root_volumes[name])
             attachment = volume.attachment if volume else None
+            at_root = instance.block_device_mapping.get(instance.root_device_name)
             instances[name] = {
                 "id": instance_id,
                 "state": instance.state,
+                # The volume it was launched with; "booting_from": the one at its root device
+                # now (another after a root volume replacement, None while it has none).
                 "root_volume_id": self.root_volumes[name],
                 "root_attached_to": attachment.instance.id if attachment else None,
                 "root_attached_device": attachment.device if attachment else None,
+                "booting_from": at_root.volume_id if at_root else None,
+                "public_ip": instance.public_ip,
+                "network_interfaces": sorted(nic.id for nic in instance.nics.values()),
+                "reboots": self.ssm_world.ebs.reboots.get(instance_id, 0),
             }
         parameters = {}
         paginator = ssm.get_paginator("get_parameters_by_path")
@@ -121,12 +135,16 @@ class World:
         authorized = {}
         for name, spec in self.scenario.instances.items():
             if spec.get("platform", "linux") == "linux":
-                tree = self.ssm_world.volume_trees[self.root_volumes[name]]
+                # What the instance boots from: its original volume, or what replaced it.
+                volume_id = instances[name]["booting_from"] or self.root_volumes[name]
+                tree = self.ssm_world.volume_trees[volume_id]
                 authorized[name] = read_authorized_keys(tree, spec.get("volume", {}))
         tag_values = [resource_name(name) for name in execution_names]
+        booting = {i["booting_from"] for i in instances.values()} - {None}
         return {
             "instances": instances,
-            "leftovers": _leftovers(ec2, ssm, tag_values),
+            "leftovers": _leftovers(ec2, ssm, tag_values, booting),
+            "kept_root_volumes": _kept_root_volumes(ec2),
             "parameters": parameters,
             "authorized_keys": authorized,
             **_images_and_backups(ec2, tag_values, resource_name(execution_names[0])),
@@ -228,7 +246,19 @@ def _notifications() -> list[dict[str, str]]:
     return [{"subject": str(subject), "message": str(message)} for _, message, subject, *_ in sent]
 
 
-def _leftovers(ec2: Any, ssm: Any, tag_values: list[str]) -> list[str]:
+def _kept_root_volumes(ec2: Any) -> dict[str, dict[str, Any]]:
+    """Old root volumes a replace-root run kept on purpose: their state and tags."""
+    found = ec2.describe_volumes(Filters=[{"Name": "tag-key", "Values": [REPLACED_BY_TAG]}])
+    return {
+        v["VolumeId"]: {
+            "state": v["State"],
+            "tags": {t["Key"]: t["Value"] for t in v.get("Tags", [])},
+        }
+        for v in found["Volumes"]
+    }
+
+
+def _leftovers(ec2: Any, ssm: Any, tag_values: list[str], booting: set[str]) -> list[str]:
     tag = [{"Name": f"tag:{EXECUTION_TAG}", "Values": tag_values}]
     left: list[str] = []
     for reservation in ec2.describe_instances(Filters=tag)["Reservations"]:
@@ -243,7 +273,12 @@ def _leftovers(ec2: Any, ssm: Any, tag_values: list[str]) -> list[str]:
     ]
     left += [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=tag)["RouteTables"]]
     left += [g["GroupId"] for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]]
-    left += [v["VolumeId"] for v in ec2.describe_volumes(Filters=tag)["Volumes"]]
+    # A volume a run made that an instance now boots from (replace-root's copy) is not left.
+    left += [
+        v["VolumeId"]
+        for v in ec2.describe_volumes(Filters=tag)["Volumes"]
+        if v["VolumeId"] not in booting
+    ]
     left += [k["KeyPairId"] for k in ec2.describe_key_pairs(Filters=tag)["KeyPairs"]]
     for page in ssm.get_paginator("get_parameters_by_path").paginate(
         Path=OWN_PARAMETERS, Recursive=True

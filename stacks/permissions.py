@@ -25,6 +25,7 @@ from lambdas.names import (
     EXECUTION_TAG,
     FLEET_COUNTER_PREFIX,
     MEMBER_ROLE_NAME,
+    REPLACED_BY_TAG,
     UBUNTU_AMI_PARAMETERS,
     WINDOWS_TOOL_DOCUMENT,
     breaker_key,
@@ -51,6 +52,7 @@ UNSCOPABLE_ACTIONS: Mapping[str, str] = {
     "ec2:DescribeVpcEndpoints": "read-only",
     "ec2:DescribeNatGateways": "read-only",
     "ec2:GetEbsDefaultKmsKeyId": "read-only",
+    "ec2:DescribeReplaceRootVolumeTasks": "read-only",
     "ssm:DescribeInstanceInformation": "read-only",
     "ssm:ListCommands": "read-only",
     "ssm:GetCommandInvocation": "read-only",
@@ -228,25 +230,60 @@ GRANT_FOR_ENCRYPTED_VOLUMES = Rule(
     why=WHY_ANY_KEY.format(actions="grants EC2 makes for itself (kms:GrantIsForAWSResource)"),
 )
 
+WHY_TASK = (
+    "A root volume replacement task has no ID before it exists; the aws:RequestTag condition "
+    "allows creating one only with the execution tag."
+)
+# A replacement task, created only with the execution tag, and its tags only on creation.
+REPLACE_TASK: tuple[Rule, ...] = (
+    Rule(
+        ("ec2:CreateReplaceRootVolumeTask",),
+        (f"{EC2}:replace-root-volume-task/*",),
+        CREATED_WITH_TAG,
+        WHY_TASK,
+    ),
+    Rule(
+        ("ec2:CreateTags",),
+        (f"{EC2}:replace-root-volume-task/*",),
+        {"StringEquals": {"ec2:CreateAction": "CreateReplaceRootVolumeTask"}},
+        WHY_TAG_ON_CREATE,
+    ),
+)
+
 ROLLBACK: tuple[Rule, ...] = (
     Rule(
-        ("ec2:DescribeVolumes", "ec2:DescribeInstances"),
+        ("ec2:DescribeVolumes", "ec2:DescribeInstances", "ec2:DescribeReplaceRootVolumeTasks"),
         ("*",),
     ),
     Rule(
         (
             "ec2:DetachVolume",
             "ec2:AttachVolume",
+            # Replace-root: a replacement that succeeded before the failure is undone by a
+            # second one, back to the old root volume (which carries no execution tag).
+            "ec2:CreateReplaceRootVolumeTask",
         ),
         (f"{EC2}:instance/*", f"{EC2}:volume/*"),
         why=WHY_ANY_INSTANCE + " " + WHY_ANY_VOLUME,
     ),
     Rule(
-        ("ec2:ModifyInstanceAttribute", "ec2:StartInstances"),
+        # StopInstances: a replace-root task that failed detached left no root volume; one
+        # attaches only to a stopped instance.
+        ("ec2:ModifyInstanceAttribute", "ec2:StartInstances", "ec2:StopInstances"),
         (f"{EC2}:instance/*",),
         why=WHY_ANY_INSTANCE,
     ),
     GRANT_FOR_ENCRYPTED_VOLUMES,
+    *REPLACE_TASK,
+    # Replace-root: the copy of the root volume, which the execution made and tagged.
+    Rule(("ec2:DeleteVolume",), (f"{EC2}:volume/*",), CARRIES_TAG, WHY_OWN_RESOURCES),
+    # Replace-root: the old root volume is the root again; only its ReplacedBy tag goes.
+    Rule(
+        ("ec2:DeleteTags",),
+        (f"{EC2}:volume/*",),
+        {"ForAllValues:StringEquals": {"aws:TagKeys": (REPLACED_BY_TAG,)}},
+        why=WHY_ANY_VOLUME + f" Only the tag {REPLACED_BY_TAG} may be removed.",
+    ),
 )
 
 CLEANUP: tuple[Rule, ...] = (
@@ -544,6 +581,47 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         RECORD_BREAKER,
         *NOTIFY,
     ),
+    "copy_root_volume": (
+        DESCRIBE_VOLUMES,
+        Rule(
+            ("ec2:CopyVolumes",),
+            (f"{EC2}:volume/*",),
+            CREATED_WITH_TAG,
+            why=WHY_ANY_VOLUME + " The copy is made only with the execution tag.",
+        ),
+        Rule(
+            ("ec2:CreateTags",),
+            (f"{EC2}:volume/*",),
+            {"StringEquals": {"ec2:CreateAction": "CopyVolumes"}},
+            WHY_TAG_ON_CREATE,
+        ),
+        GRANT_FOR_ENCRYPTED_VOLUMES,
+    ),
+    "replace_root": (
+        Rule(("ec2:CreateReplaceRootVolumeTask",), (f"{EC2}:instance/*",), why=WHY_ANY_INSTANCE),
+        # The replacement is only ever a volume an execution made (the repaired copy).
+        Rule(
+            ("ec2:CreateReplaceRootVolumeTask",),
+            (f"{EC2}:volume/*",),
+            CARRIES_TAG,
+            WHY_OWN_RESOURCES,
+        ),
+        *REPLACE_TASK,
+        GRANT_FOR_ENCRYPTED_VOLUMES,
+    ),
+    "check_replace_root": (
+        Rule(("ec2:DescribeReplaceRootVolumeTasks",), ("*",)),
+        # The old root volume, kept: only the one tag that says which execution replaced it.
+        Rule(
+            ("ec2:CreateTags",),
+            (f"{EC2}:volume/*",),
+            {
+                "Null": {f"aws:RequestTag/{REPLACED_BY_TAG}": "false"},
+                "ForAllValues:StringEquals": {"aws:TagKeys": (REPLACED_BY_TAG,)},
+            },
+            why=WHY_ANY_VOLUME + f" Only the tag {REPLACED_BY_TAG} may be written.",
+        ),
+    ),
     "record_failure": RECORD_FAILURE,
     "cleanup": CLEANUP,
     "rollback": ROLLBACK,
@@ -594,6 +672,8 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
 # Phases that change something mark themselves in flight in the lock table while they run, and
 # the failure path reads those marks before it acts (lambdas/logic/inflight.py).
 MARKS_IN_FLIGHT = (
+    "copy_root_volume",
+    "replace_root",
     "create_key",
     "prepare_network",
     "launch_helper",

@@ -18,9 +18,11 @@ from statemachine.phases import (
     BACKUP,
     CHECK_HELPER,
     CHECK_INSTANCE,
+    CHECK_REPLACE_ROOT,
     CHECK_RESCUE,
     CHECK_VOLUME,
     CLEANUP,
+    COPY_ROOT_VOLUME,
     CREATE_KEY,
     CREATE_PASSWORD_AMI,
     DETACH_VOLUME,
@@ -29,6 +31,7 @@ from statemachine.phases import (
     PREPARE_NETWORK,
     PUBLISH_RESULT,
     RECORD_FAILURE,
+    REPLACE_ROOT,
     RESTORE_INSTANCE,
     ROLLBACK,
     RUN_RESCUE,
@@ -76,6 +79,7 @@ def _entry_states() -> dict[str, State]:
             ("$.plan.Action", "StringEquals", "skip", "NotOptedIn"),
             ("$.plan.Action", "StringEquals", "dry-run", "DryRunPlan"),
             ("$.plan.Mode", "StringEquals", "online", "BackupOnline"),
+            ("$.plan.Mode", "StringEquals", "replace-root", "PrepareCopy"),
         ),
         "NotOptedIn": {
             "Type": "Succeed",
@@ -341,6 +345,156 @@ def _finish() -> State:
     )
 
 
+COPY_ID = "$.prepared.copy.VolumeId"
+
+
+def _prepare_copy() -> State:
+    """The helper, a copy of the running root volume, and the key, at once."""
+    helper = {
+        "PrepareNetworkForCopy": task(
+            PREPARE_NETWORK, result="$.network", then="LaunchHelperForCopy"
+        ),
+        "LaunchHelperForCopy": task(
+            LAUNCH_HELPER,
+            result="$.helper",
+            then="WaitHelperReadyForCopy",
+            params={**PLAN, "network.$": "$.network"},
+        ),
+        "WaitHelperReadyForCopy": task(
+            CHECK_HELPER,
+            result=None,
+            poll=policies.HELPER_READY,
+            params={"helperId.$": "$.helper.InstanceId"},
+        ),
+    }
+    copy = {
+        "BackupRunning": task(
+            BACKUP,
+            result="$.backup",
+            then="CopyRootVolume",
+            comment="A snapshot of the running root volume, not waited for (an AMI would "
+            "reboot it); the old root volume is kept as well.",
+        ),
+        "CopyRootVolume": task(
+            COPY_ROOT_VOLUME,
+            result="$.copy",
+            then="WaitCopyAvailable",
+            comment="Crash-consistent, point in time: the instance keeps running.",
+        ),
+        "WaitCopyAvailable": task(
+            CHECK_VOLUME,
+            result=None,
+            poll=policies.VOLUME,
+            params={"volumeId.$": "$.copy.VolumeId", "wanted": "available"},
+        ),
+    }
+    key = {"CreateKeyForCopy": task(CREATE_KEY, result="$.key")}
+    return parallel(
+        [helper, copy, key],
+        selector={
+            "network.$": "$[0].network",
+            "helper.$": "$[0].helper",
+            "backup.$": "$[1].backup",
+            "copy.$": "$[1].copy",
+            "key.$": "$[2].key",
+        },
+        result="$.prepared",
+        then="AttachCopyToHelper",
+        comment="Replace-root: the helper boots while the running root volume is copied.",
+    )
+
+
+def _replace_root_states() -> dict[str, State]:
+    """Mode replace-root: the copy is repaired on the helper and replaces the root volume of
+    the running instance (one reboot); the instance is never stopped."""
+    on_helper = {"volumeId.$": COPY_ID, "instanceId.$": HELPER_ID}
+    return {
+        "PrepareCopy": _prepare_copy(),
+        "AttachCopyToHelper": task(
+            ATTACH_VOLUME,
+            result=None,
+            then="WaitCopyAttached",
+            catches=TO_ROLLBACK,
+            params={**on_helper, "device": HELPER_DEVICE},
+        ),
+        "WaitCopyAttached": task(
+            CHECK_VOLUME,
+            result=None,
+            then="RescueCopy",
+            poll=policies.VOLUME,
+            catches=TO_ROLLBACK,
+            params={**on_helper, "wanted": "attached"},
+        ),
+        "RescueCopy": task(
+            RUN_RESCUE,
+            result="$.command",
+            then="WaitRescueCopy",
+            catches=TO_ROLLBACK,
+            params={
+                **PLAN,
+                "instanceId.$": HELPER_ID,
+                "target.$": COPY_ID,
+                "publicKey.$": "$.prepared.key.PublicKey",
+            },
+        ),
+        "WaitRescueCopy": task(
+            CHECK_RESCUE,
+            result="$.rescue",
+            then="DetachCopyFromHelper",
+            poll=policies.RESCUE,
+            catches=TO_ROLLBACK,
+            params={"commandId.$": "$.command.CommandId", "instanceId.$": "$.command.InstanceId"},
+        ),
+        "DetachCopyFromHelper": task(
+            DETACH_VOLUME,
+            result=None,
+            then="WaitCopyDetached",
+            catches=TO_ROLLBACK,
+            params=on_helper,
+        ),
+        "WaitCopyDetached": task(
+            CHECK_VOLUME,
+            result=None,
+            then="ReplaceRootAndCleanUp",
+            poll=policies.VOLUME,
+            catches=TO_ROLLBACK,
+            params={"volumeId.$": COPY_ID, "wanted": "available"},
+        ),
+        "ReplaceRootAndCleanUp": _replace_and_clean_up(),
+    }
+
+
+def _replace_and_clean_up() -> State:
+    """The repaired copy becomes the root volume while the helper and its network go away."""
+    instance = {
+        "ReplaceRoot": task(
+            REPLACE_ROOT,
+            result=None,
+            then="WaitRootReplaced",
+            params={**PLAN, "volumeId.$": COPY_ID},
+            comment="DeleteReplacedRootVolume false: the old root volume is kept.",
+        ),
+        "WaitRootReplaced": task(
+            CHECK_REPLACE_ROOT,
+            result="$.replaced",
+            poll=policies.REPLACE_ROOT,
+            params={**PLAN, "volumeId.$": COPY_ID},
+        ),
+    }
+    helper = {"CleanUpHelper": task(CLEANUP, result="$.cleanup", poll=policies.CLEANUP)}
+    return parallel(
+        [instance, helper],
+        selector={
+            "replaced.$": "$[0].replaced",
+            "running.$": "$[0].replaced",
+            "cleanup.$": "$[1].cleanup",
+        },
+        result="$.finished",
+        then="PublishResult",
+        comment="The root volume is replaced (one reboot) while the helper goes away.",
+    )
+
+
 def _ending_states() -> dict[str, State]:
     """Success publishes the key; failure rolls back, cleans up and records, each step going
     on to the next even if it fails."""
@@ -397,7 +551,13 @@ def definition() -> dict[str, Any]:
         "See README.md.",
         "StartAt": "Preflight",
         "TimeoutSeconds": TIMEOUT_SECONDS,
-        "States": {**_entry_states(), **_online_states(), **_offline_states(), **_ending_states()},
+        "States": {
+            **_entry_states(),
+            **_online_states(),
+            **_offline_states(),
+            **_replace_root_states(),
+            **_ending_states(),
+        },
     }
 
 

@@ -99,6 +99,21 @@ PUBLISH_RESULT = _phase(
     "publish_result",
     "the key (published), the result (written), the lock (released)",
 )
+# Mode replace-root only.
+COPY_ROOT_VOLUME = _phase(
+    "CopyRootVolume", "copy_root_volume", "a copy of the running root volume (made)"
+)
+REPLACE_ROOT = _phase(
+    "ReplaceRoot",
+    "replace_root",
+    "the instance's root volume (replaced by the repaired copy; the instance reboots)",
+)
+CHECK_REPLACE_ROOT = _phase(
+    "CheckReplaceRoot",
+    "check_replace_root",
+    "the old root volume's tag (once the replacement succeeded)",
+    timeout_seconds=SHORT_SECONDS,
+)
 ROLLBACK = _phase("Rollback", "rollback", "the root volume and the instance (put back)")
 RECORD_FAILURE = _phase(
     "RecordFailure", "record_failure", "the result (written), the lock (released)"
@@ -122,6 +137,9 @@ PHASES: tuple[Phase, ...] = (
     RESTORE_INSTANCE,
     CLEANUP,
     PUBLISH_RESULT,
+    COPY_ROOT_VOLUME,
+    REPLACE_ROOT,
+    CHECK_REPLACE_ROOT,
     ROLLBACK,
     RECORD_FAILURE,
 )

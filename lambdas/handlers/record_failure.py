@@ -29,6 +29,7 @@ def record_failure(event: dict[str, Any]) -> dict[str, Any]:
         rollback_error=error_message(run["rollbackError"]) if run.get("rollbackError") else None,
         cleanup_error=error_message(run["cleanupError"]) if run.get("cleanupError") else None,
         notices=Notices(client("sns"), CONFIG.notify_topic_arn),
+        rollback_did=(run.get("rollback") or {}).get("Did"),
     )
     return {
         "Error": str(error.get("Error", "ResetAccess.Failed")),

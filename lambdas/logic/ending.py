@@ -125,6 +125,7 @@ def fail(
     cleanup_error: str | None,
     by: str = "workflow",
     notices: Notices | None = None,
+    rollback_did: list[str] | None = None,
 ) -> tuple[Finished, str]:
     """End a failed run after its rollback and cleanup: (how it finished, where things are)."""
     # Read while the lock still keeps another execution off the instance.
@@ -143,6 +144,7 @@ def fail(
             cleanup_error=cleanup_error,
             lock_released=released,
             by=by,
+            rollback_did=rollback_did,
         ),
         notices,
     )

@@ -29,6 +29,7 @@ def failure_result(
     cleanup_error: str | None,
     lock_released: bool,
     by: str = "workflow",
+    rollback_did: list[str] | None = None,
 ) -> dict[str, Any]:
     """The result of a failed run, as RecordFailure and the janitor both write it.
 
@@ -40,7 +41,7 @@ def failure_result(
     if cleanup_error:
         parts.append(f"cleanup failed: {cleanup_error}")
     parts.append(f"now: {where}")
-    return {
+    result = {
         "ExecutionArn": plan["ExecutionArn"],
         "Outcome": "failed",
         "InstanceId": plan["InstanceId"],
@@ -52,3 +53,7 @@ def failure_result(
         "RecordedBy": by,
         "FinishedAt": timestamps.now(),
     }
+    if rollback_did:
+        # What the rollback did, step by step (replace-root: the tasks, the copy deleted).
+        result["RollbackDid"] = rollback_did
+    return result

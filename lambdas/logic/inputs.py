@@ -41,7 +41,7 @@ ROLE_ARN = re.compile(r"^(?:arn:aws[a-z0-9-]*:iam::\d{12}:role/[\w+=/,.@-]{1,512
 # The rescue document's PublicKey pattern, so what passes here passes there.
 KEY_LINE = re.compile(PUBLIC_KEY_LINE)
 SUBNET_CHOICES = ("CreateNewVPC", "SelectedInstanceSubnet")
-MODES = ("auto", "online", "offline")
+MODES = ("auto", "online", "offline", "replace-root")
 KEY_TYPES = ("rsa", "ed25519")
 BACKUPS = ("ami", "snapshot", "none")
 DEFAULT_HELPER_TYPE = "t3.small"

@@ -12,6 +12,7 @@ from lambdas.logic.inputs import Request
 from lambdas.logic.reachability import check_helper_subnet
 from lambdas.names import (
     OPT_IN_TAG,
+    REPLACED_BY_TAG,
     WINDOWS_TOOL_COMMAND,
     WINDOWS_TOOL_DOCUMENT,
     key_parameter,
@@ -92,6 +93,8 @@ def plan_reset(
             )
             return plan
 
+    if request.mode == "replace-root":
+        check_replace_root(instance, request)
     platform = _platform(instance, request)
 
     mapping = root_mapping(instance)
@@ -105,8 +108,10 @@ def plan_reset(
     marketplace = [c.get("ProductCodeId") for c in instance.get("ProductCodes", [])]
     ssm_online = _ssm_online(ssm, instance_id)
     mode = _decide_mode(request, ssm_online, instance_id, platform)
+    # Replace-root launches its helper at once, as offline does.
+    helper_mode = "offline" if mode == "replace-root" else mode
     if request.mode != "online":
-        check_ebs_default_key(ec2, kms, mode, plan["Notes"])
+        check_ebs_default_key(ec2, kms, helper_mode, plan["Notes"])
     if mode == "offline" and marketplace:
         raise Unsupported(
             f"InstanceId: {instance_id} carries AWS Marketplace product codes "
@@ -127,15 +132,15 @@ def plan_reset(
             "true and launch that AMI with a new key pair"
         )
     subnet = _resolve_subnet(ec2, request, instance, az)
-    helper_reaches_ssm = check_helper_subnet(ec2, subnet, mode, request.mode, plan["Notes"])
+    helper_reaches_ssm = check_helper_subnet(ec2, subnet, helper_mode, request.mode, plan["Notes"])
     architecture = _helper_architecture(ec2, request.helper_instance_type)
     backup = request.backup
-    if mode == "online" and backup == "ami":
+    if mode in ("online", "replace-root") and backup == "ami":
         # No stop online: an AMI would copy every volume, crash-consistent at best; the root
         # volume's snapshot undoes the one file (or password) an online reset changes.
         backup = "snapshot"
         plan["Notes"].append(
-            "online: the backup is a snapshot of the root volume, taken "
+            f"{mode}: the backup is a snapshot of the root volume, taken "
             "without a reboot (an AMI would need a stop to be consistent)"
         )
     linux_key = platform == "linux" and not request.public_key
@@ -195,6 +200,41 @@ def plan_reset(
     return reset
 
 
+def check_replace_root(instance: InstanceTypeDef, request: Request) -> None:
+    """Refuse what EC2's root volume replacement does not support (EC2 User Guide, "Replace
+    the root volume for an Amazon EC2 instance without stopping it"), or ResetAccess does not."""
+    instance_id = request.instance_id
+    state = instance["State"]["Name"]
+    if state != "running":
+        raise InvalidInput(
+            f"Mode: replace-root needs {instance_id} running (EC2 replaces the root volume of a "
+            f"running instance only); it is {state}. Use Mode offline"
+        )
+    if instance.get("RootDeviceType") != "ebs":
+        raise Unsupported(
+            f"InstanceId: {instance_id} has an instance-store root device; EC2 replaces only "
+            "EBS root volumes"
+        )
+    instance_type = str(instance.get("InstanceType", ""))
+    if ".metal" in instance_type and not instance_type.startswith("mac"):
+        raise Unsupported(
+            f"InstanceId: {instance_id} is a bare metal {instance_type}; EC2 does not replace "
+            "the root volume of bare metal instances (Mac excepted). Use Mode offline"
+        )
+    codes = [c.get("ProductCodeId") or "" for c in instance.get("ProductCodes", [])]
+    if codes:
+        raise Unsupported(
+            f"InstanceId: {instance_id} carries AWS Marketplace product codes "
+            f"({', '.join(filter(None, codes))}); EC2 does not replace the root volume of such "
+            "instances. Use Mode online with SSM"
+        )
+    if instance.get("Platform", "").lower() == "windows":
+        raise InvalidInput(
+            f"Mode: replace-root resets Linux instances; {instance_id} runs Windows. Use Mode "
+            "offline or online"
+        )
+
+
 def _check_state(instance_id: str, state: str) -> None:
     if state in ("terminated", "shutting-down"):
         raise InvalidInput(f"InstanceId: {instance_id} is {state}; there is nothing to reset")
@@ -246,8 +286,8 @@ def _ssm_online(ssm: SSMClient, instance_id: str) -> bool:
 
 
 def _decide_mode(request: Request, ssm_online: bool, instance_id: str, platform: str) -> Mode:
-    if request.mode == "offline":
-        return "offline"
+    if request.mode in ("offline", "replace-root"):
+        return "offline" if request.mode == "offline" else "replace-root"
     if request.mode == "online":
         if not ssm_online:
             raise InvalidInput(
@@ -310,6 +350,8 @@ def describe_steps(plan: Plan) -> list[str]:
     """What a real run would do, in order, for DryRun."""
     if plan["Mode"] == "online":
         return _online_steps(plan)
+    if plan["Mode"] == "replace-root":
+        return _replace_root_steps(plan)
     instance_id = plan["InstanceId"]
     subnet = plan["Subnet"]
     steps = []
@@ -346,6 +388,26 @@ def _change_step(plan: Plan) -> str:
     if plan["PublicKey"]:
         return "add the given public key to the users' authorized_keys"
     return f"add a new {plan['KeyType']} key; store its private key in {plan['KeyParameter']}"
+
+
+def _replace_root_steps(plan: Plan) -> list[str]:
+    instance_id, volume_id = plan["InstanceId"], plan["RootVolumeId"]
+    steps = [
+        f"leave {instance_id} running until one reboot at the end; launch a "
+        f"{plan['HelperInstanceType']} Ubuntu 24.04 helper ({plan['HelperAmiParameter']})"
+    ]
+    if plan["Backup"] != "none":
+        steps.append(f"snapshot {volume_id} (not waited for)")
+    steps += [
+        f"copy {volume_id} as it is now (crash-consistent) and attach the copy to the helper",
+        _change_step(plan) + " on the copy",
+        f"replace the root volume of {instance_id} with the repaired copy (EC2 reboots it in "
+        "place: same network interfaces, IP addresses and DNS name)",
+        f"keep {volume_id}, tagged {REPLACED_BY_TAG}: writes made between the copy and the "
+        "reboot exist only there",
+        "delete the helper and everything created for it",
+    ]
+    return steps
 
 
 def _online_steps(plan: Plan) -> list[str]:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from lambdas import timestamps
 from lambdas.logic.failure import error_message
+from lambdas.logic.replace_root import TRADE
 from lambdas.logic.windows import how_to_get_password
-from lambdas.names import result_parameter
+from lambdas.names import REPLACED_BY_TAG, result_parameter
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -127,6 +128,22 @@ def downtime_seconds(state: dict[str, Any]) -> float:
     return round(max(0.0, timestamps.epoch(running) - timestamps.epoch(stopped)), 3)
 
 
+def replace_root_result(
+    plan: dict[str, Any], prepared: dict[str, Any], replaced: dict[str, Any]
+) -> dict[str, Any]:
+    """What replace-root changed and what it traded for never stopping the instance."""
+    copied = time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(int((prepared.get("copy") or {}).get("CopiedAt", 0)))
+    )
+    old = replaced["ReplacedRootVolumeId"]
+    return {
+        "RootVolumeId": replaced["RootVolumeId"],
+        "ReplacedRootVolumeId": old,
+        "Reboots": 1,
+        "Tradeoff": TRADE.format(copied=copied, old=old, tag=REPLACED_BY_TAG),
+    }
+
+
 def success_result(state: dict[str, Any], password_image_id: str | None = None) -> dict[str, Any]:
     """password_image_id: the password-enabled AMI (Windows offline), found by its tags."""
     plan = state["plan"]
@@ -167,6 +184,9 @@ def success_result(state: dict[str, Any], password_image_id: str | None = None) 
     if state.get("onlineError"):
         # Mode auto: the online reset failed first and the helper path did it.
         result["OnlineError"] = error_message(state["onlineError"])
+    replaced = finished.get("replaced")
+    if plan["Mode"] == "replace-root" and replaced:
+        result.update(replace_root_result(plan, prepared, replaced))
     if plan["Platform"] == "windows":
         result["LaunchAgent"] = rescue.get("agent")
         result["PasswordParameter"] = plan.get("PasswordParameter")

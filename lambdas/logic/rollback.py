@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from lambdas.errors import NotReady, RollbackIncomplete
+from lambdas.logic import replace_root
 from lambdas.logic.consistency import not_yet_visible
 from lambdas.logic.instances import instance_state, restore_delete_on_termination
 from lambdas.logic.tags import tag_value
@@ -23,6 +24,13 @@ if TYPE_CHECKING:
 
 
 def rollback(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
+    if plan.get("Mode") == "replace-root":
+        return replace_root.roll_back(ec2, plan, _put_back)
+    return _put_back(ec2, plan)
+
+
+def _put_back(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
+    """The root volume back on the instance at its root device, the instance as it was."""
     instance_id = plan["InstanceId"]
     volume_id = plan["RootVolumeId"]
     device = plan["RootDeviceName"]
