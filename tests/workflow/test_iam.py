@@ -154,8 +154,26 @@ SCENARIOS: list[tuple[str, str, dict[str, Any], list[dict[str, Any]], str | None
     ),
     ("aborted at the rescue: janitor", "web", {}, [], "RunRescue"),
     ("aborted in Preflight: janitor releases the lock", "web", {}, [], "Preflight"),
+    ("replace-root, encrypted root", "rr", {"Mode": "replace-root"}, [], None),
+    (
+        "replace-root, failure after the swap: the old root goes back",
+        "rrback",
+        {"Mode": "replace-root"},
+        [{"state": "WaitRootReplaced", "when": "after", "error": "InjectedFault"}],
+        None,
+    ),
+    (
+        "replace-root, aborted after the swap: janitor",
+        "rrabort",
+        {"Mode": "replace-root"},
+        [],
+        "PublishResult",
+    ),
 ]
 WORLD = {
+    "rr": linux_instance(encrypted=True),
+    "rrback": linux_instance(),
+    "rrabort": linux_instance(),
     "web": linux_instance(encrypted=True),
     "win": windows_instance(),
     "online": linux_instance(ssm=True),
