@@ -152,7 +152,7 @@ class Run:
         assert calls.get("ec2:StopInstances", 0) == 0
         before = self.engine.world_before["instances"]["web"]
         after = self.instance()
-        assert after["state"] == "running" and after["reboots"] == 1
+        assert after["state"] == "running" and self.world["reboots"]["web"] == 1
         assert after["booting_from"] == self.report["output"]["RootVolumeId"]
         assert list(self.world["kept_root_volumes"]) == [before["root_volume_id"]]
         assert len(self.world["backups"]["snapshots"]) == 1
