@@ -24,6 +24,7 @@ SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 RUNS = (
     ("Linux offline", "lost-key-linux.json"),
     ("Linux online", "lost-key-linux-online.json"),
+    ("Linux replace-root", "lost-key-linux-replace-root.json"),
     ("Windows offline, EC2Launch v2", "lost-password-windows-ec2launch-v2.json"),
     ("Windows offline, EC2Launch v1", "lost-password-windows-ec2launch-v1.json"),
     ("Windows offline, EC2Config", "lost-password-windows-ec2config.json"),

@@ -396,6 +396,27 @@ def _attach_volume(ebs: EbsWorld, original: Callable[[Any], Any]) -> Callable[[A
     return attach
 
 
+def _detach_volume(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """AWS (DetachVolume): "If an Amazon EBS volume is the root device of an instance, it
+    can't be detached while the instance is running. To detach the root volume, stop the
+    instance first." moto detaches it; only a replacement task may take a running root."""
+
+    def detach(self: Any) -> Any:
+        volume = self.ec2_backend.get_volume(self._get_param("VolumeId"))
+        attached = volume.attachment
+        if attached is not None:
+            instance = attached.instance
+            if attached.device == instance.root_device_name and instance.state == "running":
+                raise _refuse(
+                    "IncorrectState",
+                    f"Unable to detach root volume '{volume.id}' from instance "
+                    f"'{instance.id}' while it is running",
+                )
+        return original(self)
+
+    return detach
+
+
 @contextlib.contextmanager
 def served(ebs: EbsWorld) -> Iterator[None]:
     from unittest import mock
@@ -420,6 +441,11 @@ def served(ebs: EbsWorld) -> Iterator[None]:
         stack.enter_context(
             mock.patch.object(
                 EC2Response, "attach_volume", _attach_volume(ebs, EC2Response.attach_volume)
+            )
+        )
+        stack.enter_context(
+            mock.patch.object(
+                EC2Response, "detach_volume", _detach_volume(EC2Response.detach_volume)
             )
         )
         stack.enter_context(mock.patch.object(Volume, "status", _volume_status(ebs, Volume.status)))

@@ -105,6 +105,8 @@ class World:
         ssm = boto3.client("ssm", region_name=REGION)
         backend = emulator.ec2_backend()
         instances = {}
+        addresses: dict[str, dict[str, Any]] = {}
+        reboots: dict[str, int] = {}
         for name, instance_id in self.ids.items():
             instance = backend.get_instance(instance_id)
             # A terminated instance's root volume is gone with it.
@@ -120,10 +122,14 @@ class World:
                 "root_attached_to": attachment.instance.id if attachment else None,
                 "root_attached_device": attachment.device if attachment else None,
                 "booting_from": at_root.volume_id if at_root else None,
+            }
+            # Apart from `instances`: a stop and start changes the public IP, and runs that
+            # put an instance back as it was still differ in these.
+            addresses[name] = {
                 "public_ip": instance.public_ip,
                 "network_interfaces": sorted(nic.id for nic in instance.nics.values()),
-                "reboots": self.ssm_world.ebs.reboots.get(instance_id, 0),
             }
+            reboots[name] = self.ssm_world.ebs.reboots.get(instance_id, 0)
         parameters = {}
         paginator = ssm.get_paginator("get_parameters_by_path")
         for page in paginator.paginate(Path="/", Recursive=True, WithDecryption=True):
@@ -143,6 +149,8 @@ class World:
         booting = {i["booting_from"] for i in instances.values()} - {None}
         return {
             "instances": instances,
+            "addresses": addresses,
+            "reboots": reboots,
             "leftovers": _leftovers(ec2, ssm, tag_values, booting),
             "kept_root_volumes": _kept_root_volumes(ec2),
             "parameters": parameters,

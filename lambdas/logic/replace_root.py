@@ -13,7 +13,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from lambdas.errors import NotReady, RollbackIncomplete, UnexpectedState
+from lambdas.logic.consistency import not_yet_visible, settled
 from lambdas.logic.tags import execution_filter, tag_specifications, tag_value
 from lambdas.logic.volumes import attachment, describe_volume
 from lambdas.names import COPY_OF_TAG, EXECUTION_TAG, REPLACED_BY_TAG
@@ -75,14 +78,16 @@ def copy_root(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
 
 def replace_root(ec2: EC2Client, plan: Plan, copy_id: str) -> dict[str, Any]:
     """Start replacing the root volume with the repaired copy; the old one is kept."""
-    task = ec2.create_replace_root_volume_task(
-        InstanceId=plan["InstanceId"],
-        VolumeId=copy_id,
-        DeleteReplacedRootVolume=False,
-        ClientToken=client_token(plan["Execution"], REPLACE),
-        TagSpecifications=tag_specifications(
-            "replace-root-volume-task", plan["Execution"], **{PURPOSE_TAG: REPLACE}
-        ),
+    task = settled(
+        lambda: ec2.create_replace_root_volume_task(
+            InstanceId=plan["InstanceId"],
+            VolumeId=copy_id,
+            DeleteReplacedRootVolume=False,
+            ClientToken=client_token(plan["Execution"], REPLACE),
+            TagSpecifications=tag_specifications(
+                "replace-root-volume-task", plan["Execution"], **{PURPOSE_TAG: REPLACE}
+            ),
+        )
     )["ReplaceRootVolumeTask"]
     return {"TaskId": task["ReplaceRootVolumeTaskId"], "State": task["TaskState"]}
 
@@ -230,15 +235,21 @@ def _delete_copy(ec2: EC2Client, plan: Plan, copy: VolumeTypeDef | None) -> str 
         return None
     volume_id = copy["VolumeId"]
     current = attachment(copy)
-    if current is not None:
-        if current["InstanceId"] == plan["InstanceId"]:
-            raise UnexpectedState(f"the copy {volume_id} is still on {plan['InstanceId']}")
-        if current["State"] != "detaching":
-            ec2.detach_volume(VolumeId=volume_id, InstanceId=current["InstanceId"])
-        raise NotReady(f"detaching the copy {volume_id} from {current['InstanceId']}")
-    if copy["State"] == "creating":
-        raise NotReady(f"the copy {volume_id} is still being created")
-    ec2.delete_volume(VolumeId=volume_id)
+    try:
+        if current is not None:
+            if current["InstanceId"] == plan["InstanceId"]:
+                raise UnexpectedState(f"the copy {volume_id} is still on {plan['InstanceId']}")
+            if current["State"] != "detaching":
+                ec2.detach_volume(VolumeId=volume_id, InstanceId=current["InstanceId"])
+            raise NotReady(f"detaching the copy {volume_id} from {current['InstanceId']}")
+        if copy["State"] == "creating":
+            raise NotReady(f"the copy {volume_id} is still being created")
+        ec2.delete_volume(VolumeId=volume_id)
+    except ClientError as error:
+        if not_yet_visible(error):
+            # Listed by the describe, so it exists: EC2 does not know it everywhere yet.
+            raise NotReady(f"the copy {volume_id} is not visible to EC2 yet") from None
+        raise
     return volume_id
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lambdas.errors import NotReady, UnexpectedState
+from lambdas.logic.consistency import settled
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -12,7 +13,8 @@ if TYPE_CHECKING:
 
 
 def describe_volume(ec2: EC2Client, volume_id: str) -> VolumeTypeDef:
-    return ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+    # Replace-root's copy is a volume the run just made: EC2 may not know its ID yet.
+    return settled(lambda: ec2.describe_volumes(VolumeIds=[volume_id]))["Volumes"][0]
 
 
 def attachment(volume: VolumeTypeDef) -> VolumeAttachmentTypeDef | None:
@@ -33,7 +35,7 @@ def detach_volume(ec2: EC2Client, volume_id: str, instance_id: str) -> dict[str,
             "not detaching a volume this run did not expect there"
         )
     if current["State"] != "detaching":
-        ec2.detach_volume(VolumeId=volume_id, InstanceId=instance_id)
+        settled(lambda: ec2.detach_volume(VolumeId=volume_id, InstanceId=instance_id))
     return {"VolumeId": volume_id, "Detached": True}
 
 
@@ -49,7 +51,7 @@ def attach_volume(ec2: EC2Client, volume_id: str, instance_id: str, device: str)
         )
     if volume["State"] != "available":
         raise NotReady(f"{volume_id} is {volume['State']}")
-    ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+    settled(lambda: ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device))
     return {"VolumeId": volume_id, "InstanceId": instance_id, "Device": device}
 
 

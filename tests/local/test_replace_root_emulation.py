@@ -318,3 +318,14 @@ def test_tasks_are_listed_by_instance_with_their_tags(aws: Aws) -> None:
         Filters=[{"Name": "instance-id", "Values": ["i-0123456789abcdef0"]}]
     )["ReplaceRootVolumeTasks"]
     assert other == []
+
+
+def test_a_running_instance_root_volume_does_not_detach(aws: Aws) -> None:
+    # DetachVolume: "If an Amazon EBS volume is the root device of an instance, it can't be
+    # detached while the instance is running."
+    with pytest.raises(ClientError) as raised:
+        aws.ec2.detach_volume(VolumeId=aws.root, InstanceId=aws.instance_id)
+    assert error_code(raised) == "IncorrectState"
+    aws.ec2.stop_instances(InstanceIds=[aws.instance_id])
+    aws.ec2.detach_volume(VolumeId=aws.root, InstanceId=aws.instance_id)
+    assert aws.at_root() is None

@@ -16,7 +16,13 @@ from tests.support.synth import ROOT, Synth
 
 EVENTS = ROOT / "events"
 ALARM_EVENTS = ("alarm-event.json", "alarm-event-metric-math.json")
-REQUIRED = ("reset-linux.json", "reset-with-public-key.json", "dry-run.json", *ALARM_EVENTS)
+REQUIRED = (
+    "reset-linux.json",
+    "reset-linux-replace-root.json",
+    "reset-with-public-key.json",
+    "dry-run.json",
+    *ALARM_EVENTS,
+)
 
 
 def load(name: str) -> dict[str, Any]:

@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 
-from lambdas.names import EXECUTION_TAG
+from lambdas.names import EXECUTION_TAG, REPLACED_BY_TAG
 from stacks.permissions import PERMISSIONS, UNSCOPABLE_ACTIONS, Rule
 from tests.support.synth import Synth
 
 CARRIES_TAG = {"Null": {f"aws:ResourceTag/{EXECUTION_TAG}": "false"}}
 CREATED_WITH_TAG = {"Null": {f"aws:RequestTag/{EXECUTION_TAG}": "false"}}
+# The one tag written on (and removed from) an existing resource: replace-root's kept old root
+# volume says which execution replaced it; EC2 tags no volume a task detaches.
+ONLY_REPLACED_BY = {"ForAllValues:StringEquals": {"aws:TagKeys": [REPLACED_BY_TAG]}}
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -81,7 +84,9 @@ def test_deletes_and_terminations_need_the_execution_tag(synth: Synth) -> None:
     for logical_id, statement in identity_statements(synth):
         for action in _as_list(statement["Action"]):
             verb = action.split(":", 1)[1]
-            if action.startswith("ec2:") and verb.startswith(("Delete", "Terminate")):
+            if action == "ec2:DeleteTags":
+                assert statement.get("Condition") == ONLY_REPLACED_BY, logical_id
+            elif action.startswith("ec2:") and verb.startswith(("Delete", "Terminate")):
                 assert statement.get("Condition") == CARRIES_TAG, (logical_id, action)
 
 
@@ -99,7 +104,13 @@ def test_tags_are_written_only_when_creating(synth: Synth) -> None:
     for logical_id, statement in identity_statements(synth):
         if "ec2:CreateTags" in _as_list(statement["Action"]):
             assert _as_list(statement["Action"]) == ["ec2:CreateTags"], logical_id
-            assert "ec2:CreateAction" in json.dumps(statement["Condition"]), logical_id
+            condition = statement["Condition"]
+            if "ec2:CreateAction" not in json.dumps(condition):
+                # Else only the ReplacedBy tag, and it must be given.
+                assert condition == {
+                    **ONLY_REPLACED_BY,
+                    "Null": {f"aws:RequestTag/{REPLACED_BY_TAG}": "false"},
+                }, logical_id
 
 
 def test_helper_role_is_passed_only_to_ec2(synth: Synth) -> None:

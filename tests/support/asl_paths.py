@@ -36,14 +36,24 @@ def offline_linux_tasks() -> list[str]:
     return [t for t in tasks if t not in FAILURE_PATH]
 
 
-def online_tasks() -> list[str]:
-    """Every Task after Preflight on the online path (Route sends the run to Run Command)."""
+def mode_tasks(mode: str) -> list[str]:
+    """Every Task after Preflight on the path Route takes for this plan Mode."""
     asl = definition()
     route = asl["States"]["Route"]
-    online = next(
+    start = next(
         c["Next"]
         for c in route["Choices"]
-        if c.get("Variable") == "$.plan.Mode" and c.get("StringEquals") == "online"
+        if c.get("Variable") == "$.plan.Mode" and c.get("StringEquals") == mode
     )
-    tasks = _tasks_from(asl["States"], online, {})
+    tasks = _tasks_from(asl["States"], start, {})
     return [t for t in tasks if t not in FAILURE_PATH]
+
+
+def online_tasks() -> list[str]:
+    """Every Task after Preflight on the online path (Route sends the run to Run Command)."""
+    return mode_tasks("online")
+
+
+def replace_root_tasks() -> list[str]:
+    """Every Task after Preflight on the replace-root path."""
+    return mode_tasks("replace-root")

@@ -139,6 +139,29 @@ class Run:
         assert self.report["api_calls"].get("ec2:RunInstances", 0) == 1
         assert self.report["api_calls"].get("ec2:CreateVpc", 0) == 1
 
+    def assert_one_clean_replacement(self) -> None:
+        """Mode replace-root succeeded, each thing made once whatever was retried: one copy,
+        one replacement task, one helper, one VPC, one backup snapshot; never stopped; the
+        instance boots from the copy, which the key opens; the old root kept."""
+        assert self.report["status"] == "SUCCEEDED", self.report["cause"]
+        calls = self.report["api_calls"]
+        for call in ("RunInstances", "CreateVpc"):
+            assert calls.get(f"ec2:{call}", 0) == 1, (call, calls.get(f"ec2:{call}"))
+        # A retried copy or task call carries the first one's ClientToken: EC2 makes no second
+        # (a second copy would also be left over, below).
+        assert len(self.engine.ssm_world.ebs.tasks) == 1
+        assert calls.get("ec2:StopInstances", 0) == 0
+        before = self.engine.world_before["instances"]["web"]
+        after = self.instance()
+        assert after["state"] == "running" and self.world["reboots"]["web"] == 1
+        assert after["booting_from"] == self.report["output"]["RootVolumeId"]
+        assert list(self.world["kept_root_volumes"]) == [before["root_volume_id"]]
+        assert len(self.world["backups"]["snapshots"]) == 1
+        self.assert_nothing_left()
+        self.assert_key_opens()
+        self.assert_no_secret_leaked()
+        assert self.world["locks"] == {}
+
     def assert_refused(self, field: str, reason: str, attempted: tuple[str, ...] = ()) -> None:
         """Preflight refused the input, naming the field and why; nothing changed."""
         assert self.report["status"] == "FAILED"

@@ -37,6 +37,7 @@ def test_run_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str
         "root_volume_id",
         "root_attached_to",
         "root_attached_device",
+        "booting_from",
     }
     printed = capsys.readouterr().out
     assert "Preflight" in printed and "PublishResult" in printed  # one line per state
