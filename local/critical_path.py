@@ -104,33 +104,35 @@ LATENCIES: dict[str, Latency] = {
     "install_tool": Latency(30.0, 90.0, _CFN),
 }
 
-# Import to first line per handler, tracing on, as `python -m local.cold_start` printed it on
-# the development machine (one full core); init_cpu_scale and memory turn it into Lambda's.
+# Import to first line per handler, tracing on, as `python -m local.cold_start --runs 3` printed
+# it on the development machine (one full core; Preflight, the janitor and the fleet's functions
+# import pydantic for the input); init_cpu_scale and memory turn it into Lambda's.
 INIT_SECONDS: dict[str, float] = {
-    "preflight": 0.120,
-    "backup": 0.114,
-    "create_key": 0.130,
-    "run_rescue": 0.116,
-    "check_rescue": 0.115,
-    "prepare_network": 0.119,
-    "launch_helper": 0.116,
-    "check_helper": 0.117,
-    "stop_instance": 0.114,
-    "check_instance": 0.116,
-    "detach_volume": 0.113,
-    "check_volume": 0.114,
-    "attach_volume": 0.121,
-    "create_password_ami": 0.123,
-    "restore_instance": 0.119,
-    "cleanup": 0.118,
-    "publish_result": 0.133,
-    "rollback": 0.120,
-    "record_failure": 0.116,
-    "janitor": 0.121,
-    # Measured later under load, recorded here by their ratio to check_volume's run alongside.
-    "copy_root_volume": 0.115,
-    "replace_root": 0.111,
-    "check_replace_root": 0.117,
+    "publish_fleet_result": 0.264,
+    "preflight": 0.223,
+    "resolve_targets": 0.200,
+    "janitor": 0.175,
+    "check_rescue": 0.152,
+    "run_rescue": 0.138,
+    "publish_result": 0.124,
+    "prepare_network": 0.122,
+    "record_failure": 0.122,
+    "create_key": 0.116,
+    "check_replace_root": 0.111,
+    "create_password_ami": 0.110,
+    "launch_helper": 0.109,
+    "check_volume": 0.109,
+    "check_helper": 0.109,
+    "rollback": 0.109,
+    "replace_root": 0.108,
+    "copy_root_volume": 0.107,
+    "backup": 0.106,
+    "stop_instance": 0.105,
+    "check_instance": 0.104,
+    "cleanup": 0.104,
+    "restore_instance": 0.104,
+    "detach_volume": 0.104,
+    "attach_volume": 0.103,
 }
 ONE_VCPU_MB = 1769
 # What AWS does, as opposed to Step Functions and Lambda around it: these vary run to run.
