@@ -529,8 +529,9 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     ),
 }
 
-# Phases that change something mark themselves in flight in the lock table while they run, and
-# the failure path reads those marks before it acts (lambdas/logic/inflight.py).
+# Phases that change something mark themselves in flight in the lock table while they run in a
+# Parallel branch, and the failure path reads those marks before it acts
+# (lambdas/logic/inflight.py). Cleanup only deletes by tag and needs no mark.
 MARKS_IN_FLIGHT = (
     "create_key",
     "prepare_network",
@@ -541,7 +542,6 @@ MARKS_IN_FLIGHT = (
     "attach_volume",
     "restore_instance",
     "create_password_ami",
-    "cleanup",
 )
 READS_IN_FLIGHT = ("rollback", "cleanup")
 

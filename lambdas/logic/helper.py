@@ -37,10 +37,16 @@ def find_helper(ec2: EC2Client, execution: str) -> InstanceTypeDef | None:
 
 
 def launch_helper(
-    ec2: EC2Client, ssm: SSMClient, plan: Plan, network: NetworkRecord, profile_arn: str
+    ec2: EC2Client,
+    ssm: SSMClient,
+    plan: Plan,
+    network: NetworkRecord,
+    profile_arn: str,
+    first_attempt: bool = False,
 ) -> HelperRecord:
+    """first_attempt: no earlier attempt can have launched one, so none is looked for."""
     execution = plan["Execution"]
-    existing = find_helper(ec2, execution)
+    existing = None if first_attempt else find_helper(ec2, execution)
     if existing:
         return {"InstanceId": existing["InstanceId"], "ImageId": existing["ImageId"]}
     image_id = ssm.get_parameter(Name=plan["HelperAmiParameter"])["Parameter"]["Value"]
