@@ -434,7 +434,7 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     ),
     "check_helper": (Rule(("ssm:DescribeInstanceInformation", "ec2:DescribeInstances"), ("*",)),),
     "stop_instance": (
-        DESCRIBE_INSTANCES,
+        # StopInstances answers with the state it found: no Describe (lambdas/logic/instances.py).
         Rule(("ec2:StopInstances",), (f"{EC2}:instance/*",), why=WHY_ANY_INSTANCE),
     ),
     "check_instance": (DESCRIBE_INSTANCES,),

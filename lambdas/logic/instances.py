@@ -36,18 +36,18 @@ def instance_state(ec2: EC2Client, instance_id: str) -> str:
 
 
 def stop_instance(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
-    """StopInstances answers with the state it found, and leaves a stopping or stopped
-    instance as it is (EC2 API reference), so it is asked directly: no Describe first."""
-    refused = False
+    """StopInstances answers with the state it found and leaves a stopping or stopped instance
+    as it is; it refuses one it cannot stop with IncorrectInstanceState, saying why (EC2 API
+    reference). So EC2 is asked directly, with no Describe first (or at all: none is allowed)."""
     try:
         stopping = ec2.stop_instances(InstanceIds=[instance_id])["StoppingInstances"][0]
-        state = str(stopping["PreviousState"]["Name"])
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "IncorrectInstanceState":
             raise
-        # Refused: say in which state, which only a Describe tells.
-        refused, state = True, instance_state(ec2, instance_id)
-    if state in ("running", "pending") and not refused:
+        message = error.response.get("Error", {}).get("Message", "")
+        raise UnexpectedState(f"{instance_id} cannot be stopped: {message}") from None
+    state = str(stopping["PreviousState"]["Name"])
+    if state in ("running", "pending"):
         return {"Stopped": True, "PreviousState": state}
     if state in ("stopping", "stopped"):
         return {"Stopped": False, "PreviousState": state}
