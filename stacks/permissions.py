@@ -481,7 +481,7 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         Rule(("ssm:GetCommandInvocation", "ssm:DescribeParameters"), ("*",)),
     ),
     "restore_instance": (
-        DESCRIBE_INSTANCES,
+        # No Describe: the calls answer with what they found (lambdas/logic/instances.py).
         Rule(
             ("ec2:ModifyInstanceAttribute", "ec2:StartInstances"),
             (f"{EC2}:instance/*",),

@@ -14,8 +14,8 @@ from statemachine.policies import TO_ROLLBACK, Catcher, Retrier
 
 State = dict[str, Any]
 
-# Every phase logs which state and execution it runs for (lambdas/runtime.py); a first attempt
-# (RetryCount 0) knows no earlier attempt of its state made anything (lambdas/runtime.first_attempt).
+# Every phase logs which state and execution it runs for (lambdas/runtime.py); on a first
+# attempt (RetryCount 0) no earlier attempt of its state made anything (runtime.first_attempt).
 CONTEXT = {
     "state.$": "$$.State.Name",
     "execution.$": "$$.Execution.Name",

@@ -98,15 +98,25 @@ def restore_delete_on_termination(
 
 
 def restore_instance(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
-    # One Describe for both: ModifyInstanceAttribute does not change the instance's state.
-    instance = _describe(ec2, plan["InstanceId"])
-    changed = restore_delete_on_termination(ec2, plan, instance)
+    """No Describe: AttachVolume left the root's DeleteOnTermination false (what
+    restore_delete_on_termination reads), so only a true one is set back, which is idempotent;
+    StartInstances answers with the state it found and refuses a stopping instance."""
+    changed = False
+    if plan["RootDeleteOnTermination"]:
+        ec2.modify_instance_attribute(
+            InstanceId=plan["InstanceId"],
+            BlockDeviceMappings=[
+                {"DeviceName": plan["RootDeviceName"], "Ebs": {"DeleteOnTermination": True}}
+            ],
+        )
+        changed = True
     started = False
     if plan["InitialState"] == "running":
-        state = str(instance["State"]["Name"])
-        if state == "stopped":
-            ec2.start_instances(InstanceIds=[plan["InstanceId"]])
-            started = True
-        elif state == "stopping":
-            raise NotReady(f"{plan['InstanceId']} is still stopping")
+        try:
+            starting = ec2.start_instances(InstanceIds=[plan["InstanceId"]])["StartingInstances"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "IncorrectInstanceState":
+                raise
+            raise NotReady(f"{plan['InstanceId']} is still stopping") from None
+        started = starting[0]["PreviousState"]["Name"] == "stopped"
     return {"DeleteOnTerminationRestored": changed, "Started": started}

@@ -44,7 +44,9 @@ def send_rescue(
         parameters = {"Platform": [platform], "Target": [target], "PublicKey": [public_key]}
     # Comment carries the execution so a retried send finds the first command.
     comment = f"ResetAccess {execution}"[:100]
-    previous = [] if first_attempt else ssm.list_commands(InstanceId=instance_id).get("Commands", [])
+    previous = (
+        [] if first_attempt else ssm.list_commands(InstanceId=instance_id).get("Commands", [])
+    )
     for command in previous:
         if command.get("Comment") == comment and command.get("DocumentName") == document:
             return {
