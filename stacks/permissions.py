@@ -41,6 +41,7 @@ UNSCOPABLE_ACTIONS: Mapping[str, str] = {
     "ec2:DescribeSnapshots": "read-only",
     "ec2:DescribeInstanceTypes": "read-only",
     "ec2:DescribeVpcs": "read-only",
+    "ec2:DescribeTags": "read-only",
     "ec2:DescribeInternetGateways": "read-only",
     "ec2:DescribeRouteTables": "read-only",
     "ec2:DescribeSecurityGroups": "read-only",
@@ -223,6 +224,7 @@ CLEANUP: tuple[Rule, ...] = (
             "ec2:DescribeInternetGateways",
             "ec2:DescribeSubnets",
             "ec2:DescribeVpcs",
+            "ec2:DescribeTags",
         ),
         ("*",),
     ),
@@ -531,7 +533,8 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
 
 # Phases that change something mark themselves in flight in the lock table while they run in a
 # Parallel branch, and the failure path reads those marks before it acts
-# (lambdas/logic/inflight.py). Cleanup only deletes by tag and needs no mark.
+# (lambdas/logic/inflight.py). Cleanup only deletes by tag, and ReattachRootVolume and
+# RestoreInstance do what Rollback does: they need no mark.
 MARKS_IN_FLIGHT = (
     "create_key",
     "prepare_network",
@@ -539,8 +542,6 @@ MARKS_IN_FLIGHT = (
     "stop_instance",
     "backup",
     "detach_volume",
-    "attach_volume",
-    "restore_instance",
     "create_password_ami",
 )
 READS_IN_FLIGHT = ("rollback", "cleanup")

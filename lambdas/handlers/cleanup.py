@@ -28,6 +28,8 @@ def cleanup(event: dict[str, Any]) -> dict[str, Any]:
         event["execution"],
         plan.get("InstanceId"),
         discard_pending_key=bool(event.get("afterFailure")),
+        # The success path hands PrepareNetwork's record on (statemachine/definition.py).
+        network=event.get("network"),
     )
 
 

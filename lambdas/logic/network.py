@@ -141,13 +141,20 @@ def _new_network(ec2: EC2Client, plan: Plan) -> NetworkRecord:
             RouteTableId=route_table_id, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id
         )
     )
-    settled(lambda: ec2.associate_route_table(RouteTableId=route_table_id, SubnetId=subnet_id))
+    association_id = settled(
+        lambda: ec2.associate_route_table(RouteTableId=route_table_id, SubnetId=subnet_id)
+    )["AssociationId"]
     return {
         "SubnetId": subnet_id,
         "SecurityGroupId": _new_security_group(ec2, vpc_id, execution),
         "VpcId": vpc_id,
         "Created": True,
         "PublicIp": True,
+        "Pieces": {
+            "InternetGatewayId": igw_id,
+            "RouteTableId": route_table_id,
+            "RouteTableAssociationId": association_id,
+        },
     }
 
 
