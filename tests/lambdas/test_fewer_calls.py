@@ -5,7 +5,7 @@ still found when more is there than the record says."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import cast
 
 import pytest
 
