@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from lambdas.errors import NotReady, UnexpectedState
+from lambdas.logic.consistency import settled
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -33,7 +34,8 @@ def detach_volume(ec2: EC2Client, volume_id: str, instance_id: str) -> dict[str,
     """DetachVolume names the instance and EC2 refuses it unless the volume is attached there,
     so EC2 is asked directly; only a refusal needs a Describe, to say where the volume is."""
     try:
-        ec2.detach_volume(VolumeId=volume_id, InstanceId=instance_id)
+        # The instance may be the helper this run launched: its ID may not have propagated.
+        settled(lambda: ec2.detach_volume(VolumeId=volume_id, InstanceId=instance_id))
         return {"VolumeId": volume_id, "Detached": True}
     except ClientError as error:
         if _code(error) not in NOT_AS_ASKED:
@@ -58,7 +60,10 @@ def attach_volume(ec2: EC2Client, volume_id: str, instance_id: str, device: str)
     (an earlier attempt) is done, anywhere else is not ours to move."""
     attached = {"VolumeId": volume_id, "InstanceId": instance_id, "Device": device}
     try:
-        ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+        # The instance may be the helper this run launched: its ID may not have propagated.
+        settled(
+            lambda: ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+        )
         return attached
     except ClientError as error:
         if _code(error) not in NOT_AS_ASKED:
