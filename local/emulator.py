@@ -27,7 +27,7 @@ from jsonpath_ng.ext.parser import parse as parse_json_path
 from moto.core.responses import ActionResult
 
 from lambdas.names import WINDOWS_TOOL_COMMAND, WINDOWS_TOOL_DOCUMENT, password_parameter
-from local import ebs_attachments, ebs_default_key
+from local import ebs_attachments, ebs_default_key, ec2_tags
 from local.network import no_way_to_ssm
 from local.rescue_run import python_gate, send_command_response, stale_version
 
@@ -540,6 +540,7 @@ def corrections(
         stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
         stack.enter_context(ebs_default_key.served())
         stack.enter_context(ebs_attachments.enforced())
+        stack.enter_context(ec2_tags.enforced())
         stack.enter_context(
             mock.patch.object(
                 BotocoreStubber, "__call__", _serialized_requests(BotocoreStubber.__call__)

@@ -134,3 +134,17 @@ def test_a_terminated_instance_is_not_stopped(world: World) -> None:
 
     with pytest.raises(UnexpectedState, match="terminated; it cannot be stopped"):
         stop_instance(world.ec2, world.instance_id)
+
+
+def test_the_engine_lists_no_tags_of_a_deleted_resource(world: World) -> None:
+    # AWS: a resource's tags go with it; moto kept listing them (local/ec2_tags.py).
+    from local import ec2_tags
+
+    with ec2_tags.enforced():
+        vpc = world.ec2.create_vpc(
+            CidrBlock="10.215.0.0/24", TagSpecifications=tag_specifications("vpc", "gone-run")
+        )["Vpc"]["VpcId"]
+        world.ec2.delete_vpc(VpcId=vpc)
+        tags = world.ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [vpc]}])
+
+    assert tags["Tags"] == []
