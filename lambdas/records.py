@@ -9,6 +9,15 @@ from __future__ import annotations
 from typing import NotRequired, TypedDict
 
 
+class NetworkPieces(TypedDict):
+    """The rest of a temporary VPC, recorded when one first attempt made all of it, so that
+    cleanup can delete it by ID (IDs never change; lambdas/logic/cleanup.py checks for more)."""
+
+    InternetGatewayId: str
+    RouteTableId: str
+    RouteTableAssociationId: str
+
+
 class NetworkRecord(TypedDict):
     """PrepareNetwork: where the helper goes."""
 
@@ -19,6 +28,8 @@ class NetworkRecord(TypedDict):
     Created: bool
     # The helper needs a public IP to reach SSM (its way out is an internet gateway).
     PublicIp: bool
+    # Only when a first attempt made the whole temporary VPC.
+    Pieces: NotRequired[NetworkPieces]
 
 
 class HelperRecord(TypedDict):

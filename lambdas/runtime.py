@@ -152,8 +152,9 @@ def phase(
 
     The execution name becomes the log correlation ID, and a deliberate error carries the name
     of the state that raised it, so that a failed execution says where it failed. A phase that
-    `changes` something marks itself in flight while it runs (lambdas/logic/inflight.py), so
-    that the failure path can wait for it.
+    `changes` something marks itself in flight while it runs inside a Parallel branch
+    (`inParallel`, statemachine/states.py; lambdas/logic/inflight.py), so that the failure path
+    can wait for it: elsewhere a Task's Catch runs only after its function returned.
     """
 
     def wrap(logic: Callable[[Event], Any]) -> Handler:
@@ -174,7 +175,7 @@ def phase(
             fault = given.fault
             marked = False
             try:
-                if changes and execution:
+                if changes and execution and event.get("inParallel") is True:
                     inflight.begin(
                         client("dynamodb"), config().lock_table_name, str(execution), token
                     )
@@ -204,6 +205,14 @@ def phase(
         return handler
 
     return wrap(logic) if logic is not None else wrap
+
+
+def first_attempt(event: Event) -> bool:
+    """A state's first attempt (`$$.State.RetryCount` 0): no earlier attempt of it can have made
+    anything, so the look-ups that make a retry safe are skipped. Without a count (a test, the
+    janitor) it is treated as a retry."""
+    count = event.get("retryCount")
+    return type(count) is int and count == 0
 
 
 def invocation_token() -> str:

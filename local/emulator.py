@@ -28,7 +28,7 @@ from jsonpath_ng.ext.parser import parse as parse_json_path
 from moto.core.responses import ActionResult
 
 from lambdas.names import WINDOWS_TOOL_COMMAND, WINDOWS_TOOL_DOCUMENT, password_parameter
-from local import ebs_default_key, eventbridge, replace_root
+from local import ebs_attachments, ebs_default_key, ec2_tags, eventbridge, replace_root
 from local.network import no_way_to_ssm
 from local.replace_root import EbsWorld
 from local.rescue_run import python_gate, send_command_response, stale_version
@@ -573,6 +573,8 @@ def corrections(
         stack.enter_context(ebs_default_key.served())
         stack.enter_context(eventbridge.corrections())
         stack.enter_context(replace_root.served(world.ebs))
+        stack.enter_context(ebs_attachments.enforced())
+        stack.enter_context(ec2_tags.enforced())
         stack.enter_context(
             mock.patch.object(
                 BotocoreStubber, "__call__", _serialized_requests(BotocoreStubber.__call__)

@@ -383,6 +383,7 @@ _UNSCOPED = (
     "ec2:DescribeInternetGateways",
     "ec2:DescribeRouteTables",
     "ec2:DescribeSecurityGroups",
+    "ec2:DescribeTags",
     "ec2:GetEbsEncryptionByDefault",
     "ec2:GetEbsDefaultKmsKeyId",
     "ec2:DescribeVpcEndpoints",

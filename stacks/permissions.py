@@ -46,6 +46,7 @@ UNSCOPABLE_ACTIONS: Mapping[str, str] = {
     "ec2:DescribeSnapshots": "read-only",
     "ec2:DescribeInstanceTypes": "read-only",
     "ec2:DescribeVpcs": "read-only",
+    "ec2:DescribeTags": "read-only",
     "ec2:DescribeInternetGateways": "read-only",
     "ec2:DescribeRouteTables": "read-only",
     "ec2:DescribeSecurityGroups": "read-only",
@@ -295,6 +296,7 @@ CLEANUP: tuple[Rule, ...] = (
             "ec2:DescribeInternetGateways",
             "ec2:DescribeSubnets",
             "ec2:DescribeVpcs",
+            "ec2:DescribeTags",
         ),
         ("*",),
     ),
@@ -512,7 +514,7 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     ),
     "check_helper": (Rule(("ssm:DescribeInstanceInformation", "ec2:DescribeInstances"), ("*",)),),
     "stop_instance": (
-        DESCRIBE_INSTANCES,
+        # StopInstances answers with the state it found: no Describe (lambdas/logic/instances.py).
         Rule(("ec2:StopInstances",), (f"{EC2}:instance/*",), why=WHY_ANY_INSTANCE),
     ),
     "check_instance": (DESCRIBE_INSTANCES,),
@@ -559,7 +561,7 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         Rule(("ssm:GetCommandInvocation", "ssm:DescribeParameters"), ("*",)),
     ),
     "restore_instance": (
-        DESCRIBE_INSTANCES,
+        # No Describe: the calls answer with what they found (lambdas/logic/instances.py).
         Rule(
             ("ec2:ModifyInstanceAttribute", "ec2:StartInstances"),
             (f"{EC2}:instance/*",),
@@ -669,8 +671,10 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     ),
 }
 
-# Phases that change something mark themselves in flight in the lock table while they run, and
-# the failure path reads those marks before it acts (lambdas/logic/inflight.py).
+# Phases that change something mark themselves in flight in the lock table while they run in a
+# Parallel branch, and the failure path reads those marks before it acts
+# (lambdas/logic/inflight.py). Cleanup only deletes by tag, and ReattachRootVolume and
+# RestoreInstance do what Rollback does: they need no mark.
 MARKS_IN_FLIGHT = (
     "copy_root_volume",
     "replace_root",
@@ -680,10 +684,7 @@ MARKS_IN_FLIGHT = (
     "stop_instance",
     "backup",
     "detach_volume",
-    "attach_volume",
-    "restore_instance",
     "create_password_ami",
-    "cleanup",
 )
 READS_IN_FLIGHT = ("rollback", "cleanup")
 

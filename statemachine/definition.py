@@ -331,7 +331,14 @@ def _finish() -> State:
             params={"instanceId.$": "$.plan.InstanceId", "wanted.$": "$.plan.InitialState"},
         ),
     }
-    helper = {"CleanUp": task(CLEANUP, result="$.cleanup", poll=policies.CLEANUP)}
+    helper = {
+        "CleanUp": task(
+            CLEANUP,
+            result="$.cleanup",
+            poll=policies.CLEANUP,
+            params={**PLAN, "network.$": "$.prepared.network"},
+        )
+    }
     return parallel(
         [instance, helper],
         selector={

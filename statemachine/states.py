@@ -14,8 +14,16 @@ from statemachine.policies import TO_ROLLBACK, Catcher, Retrier
 
 State = dict[str, Any]
 
-# Every phase logs which state and execution it runs for (lambdas/runtime.py).
-CONTEXT = {"state.$": "$$.State.Name", "execution.$": "$$.Execution.Name"}
+# Every phase logs which state and execution it runs for (lambdas/runtime.py); on a first
+# attempt (RetryCount 0) no earlier attempt of its state made anything (runtime.first_attempt).
+CONTEXT = {
+    "state.$": "$$.State.Name",
+    "execution.$": "$$.Execution.Name",
+    "retryCount.$": "$$.State.RetryCount",
+}
+# A Task inside a Parallel branch may still run after another branch failed and the failure path
+# began: a phase that changes something marks itself in flight there (lambdas/logic/inflight.py).
+IN_PARALLEL = {"inParallel": True}
 PLAN = {"plan.$": "$.plan"}
 
 
@@ -53,11 +61,20 @@ def parallel(
     comment: str,
 ) -> State:
     """Branches that run at once (each starts at its first state); any failure goes to
-    Rollback."""
+    Rollback. Their Tasks say so to the phase (IN_PARALLEL)."""
+    marked = [
+        {
+            name: {**state, "Parameters": {**state["Parameters"], **IN_PARALLEL}}
+            if state["Type"] == "Task"
+            else state
+            for name, state in states.items()
+        }
+        for states in branches
+    ]
     return {
         "Type": "Parallel",
         "Comment": comment,
-        "Branches": [{"StartAt": next(iter(states)), "States": states} for states in branches],
+        "Branches": [{"StartAt": next(iter(states)), "States": states} for states in marked],
         "ResultSelector": dict(selector),
         "ResultPath": result,
         "Catch": copy.deepcopy(list(TO_ROLLBACK)),

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.logic.backup import take_backup
-from lambdas.runtime import client, phase
+from lambdas.runtime import client, first_attempt, phase
 
 
 @phase(changes=True)
 def backup(event: dict[str, Any]) -> dict[str, Any]:
-    return take_backup(client("ec2"), event["plan"])
+    return take_backup(client("ec2"), event["plan"], first_attempt(event))
 
 
 handler = backup

@@ -12,7 +12,9 @@ from lambdas.runtime import client, invocation_token, phase
 CONFIG = Config.from_env()
 
 
-@phase(changes=True)
+# Unmarked: it only deletes, found by tag each round, so a round still running when the failure
+# path starts leaves nothing for it to miss, and two rounds at once are safe.
+@phase
 def cleanup(event: dict[str, Any]) -> dict[str, Any]:
     plan = event.get("plan") or {}
     if event.get("afterFailure"):
@@ -26,6 +28,8 @@ def cleanup(event: dict[str, Any]) -> dict[str, Any]:
         event["execution"],
         plan.get("InstanceId"),
         discard_pending_key=bool(event.get("afterFailure")),
+        # The success path hands PrepareNetwork's record on (statemachine/definition.py).
+        network=event.get("network"),
     )
 
 

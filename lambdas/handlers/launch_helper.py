@@ -7,7 +7,7 @@ from typing import Any
 from lambdas.config import Config
 from lambdas.logic.helper import launch_helper as launch
 from lambdas.records import HelperRecord
-from lambdas.runtime import client, phase
+from lambdas.runtime import client, first_attempt, phase
 
 CONFIG = Config.from_env()
 
@@ -20,6 +20,7 @@ def launch_helper(event: dict[str, Any]) -> HelperRecord:
         event["plan"],
         event["network"],
         CONFIG.helper_instance_profile_arn,
+        first_attempt(event),
     )
 
 

@@ -6,12 +6,12 @@ from typing import Any
 
 from lambdas.logic.network import prepare_network as prepare
 from lambdas.records import NetworkRecord
-from lambdas.runtime import client, phase
+from lambdas.runtime import client, first_attempt, phase
 
 
 @phase(changes=True)
 def prepare_network(event: dict[str, Any]) -> NetworkRecord:
-    return prepare(client("ec2"), event["plan"])
+    return prepare(client("ec2"), event["plan"], first_attempt(event))
 
 
 handler = prepare_network

@@ -9,7 +9,9 @@ from lambdas.logic.instances import restore_instance as restore
 from lambdas.runtime import client, phase
 
 
-@phase(changes=True)
+# Unmarked: it does what Rollback would (DeleteOnTermination as planned, the instance started if
+# it ran), with calls safe to repeat, so Rollback need not wait for it.
+@phase
 def restore_instance(event: dict[str, Any]) -> dict[str, Any]:
     return {**restore(client("ec2"), event["plan"]), "At": timestamps.now()}
 

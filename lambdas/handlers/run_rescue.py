@@ -8,7 +8,7 @@ from lambdas.config import Config
 from lambdas.logic.rescue_command import send_rescue
 from lambdas.plan import Plan
 from lambdas.records import RescueCommand
-from lambdas.runtime import client, phase
+from lambdas.runtime import client, first_attempt, phase
 
 CONFIG = Config.from_env()
 
@@ -25,6 +25,7 @@ def run_rescue(event: dict[str, Any]) -> RescueCommand:
         event.get("publicKey") or "",
         plan["Execution"],
         CONFIG.kms_key_arn,
+        first_attempt(event),
     )
 
 

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 PURPOSE = "backup"
 
 
-def take_backup(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
+def take_backup(ec2: EC2Client, plan: Plan, first_attempt: bool = False) -> dict[str, Any]:
+    """first_attempt: no earlier attempt can have started one, so none is looked for."""
     kind = plan["Backup"]
     execution = plan["Execution"]
     instance_id = plan["InstanceId"]
@@ -29,11 +30,18 @@ def take_backup(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
             purpose=PURPOSE,
             name=f"ResetAccess-backup-{instance_id}-{{stamp}}",
             description=f"Backup of {instance_id} before ResetAccess execution {execution}",
+            first_attempt=first_attempt,
         )
         return {"Kind": "ami", "ImageId": image_id}
-    found = ec2.describe_snapshots(OwnerIds=["self"], Filters=purpose_filter(execution, PURPOSE))
-    if found["Snapshots"]:
-        return {"Kind": "snapshot", "SnapshotId": found["Snapshots"][0]["SnapshotId"]}
+    found = (
+        []
+        if first_attempt
+        else ec2.describe_snapshots(OwnerIds=["self"], Filters=purpose_filter(execution, PURPOSE))[
+            "Snapshots"
+        ]
+    )
+    if found:
+        return {"Kind": "snapshot", "SnapshotId": found[0]["SnapshotId"]}
     snapshot = ec2.create_snapshot(
         VolumeId=plan["RootVolumeId"],
         Description=f"Backup of {instance_id} root before ResetAccess execution {execution}",

@@ -3,6 +3,7 @@ order. Idempotent; raises NotReady while EC2 is still tearing something down."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -10,7 +11,8 @@ from botocore.exceptions import ClientError
 from lambdas.errors import NotReady
 from lambdas.logic.consistency import not_yet_visible
 from lambdas.logic.tags import execution_filter
-from lambdas.names import pending_parameter
+from lambdas.names import EXECUTION_TAG, pending_parameter
+from lambdas.records import NetworkRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
 
 # Errors that mean "a dependent resource is still going away": try again shortly.
 _STILL_IN_USE = ("DependencyViolation", "InvalidGroup.InUse", "IncorrectState")
+# The kinds of network piece a run makes, as DescribeTags names them.
+_NETWORK_TYPES = ["vpc", "subnet", "security-group", "route-table", "internet-gateway"]
 
 
 def cleanup(
@@ -27,14 +31,21 @@ def cleanup(
     execution: str,
     instance_id: str | None,
     discard_pending_key: bool,
+    network: NetworkRecord | None = None,
 ) -> dict[str, Any]:
-    """discard_pending_key only after a failure: on success the key is published after this."""
+    """discard_pending_key only after a failure: on success the key is published after this.
+    network: PrepareNetwork's record, if the caller has it (the success path)."""
     removed: dict[str, list[str]] = {}
     waiting = _terminate_instances(ec2, execution, removed)
     if waiting:
         # Network pieces cannot go while the helper's interface exists.
         raise NotReady("; ".join(waiting))
-    waiting = _delete_network(ec2, execution, removed)
+    recorded = _recorded_pieces(network)
+    tagged = _tagged_network(ec2, execution) if recorded else set()
+    if network and recorded and tagged <= set(recorded):
+        waiting = _delete_recorded(ec2, network, tagged, removed)
+    else:
+        waiting = _delete_network(ec2, execution, removed)
     if waiting:
         raise NotReady("still in use: " + ", ".join(waiting))
     if instance_id and discard_pending_key:
@@ -73,6 +84,91 @@ def _terminate_instances(
             )
         waiting.append(f"{instance['InstanceId']} terminating")
     return waiting
+
+
+def _recorded_pieces(network: NetworkRecord | None) -> dict[str, str]:
+    """The temporary VPC's pieces (ID: kind) in deletion order, if one first attempt made it
+    all; else none."""
+    pieces = network.get("Pieces") if network else None
+    if not network or not pieces:
+        return {}
+    return {
+        network["SecurityGroupId"]: "security_groups",
+        pieces["RouteTableId"]: "route_tables",
+        pieces["InternetGatewayId"]: "internet_gateways",
+        network["SubnetId"]: "subnets",
+        network["VpcId"]: "vpcs",
+    }
+
+
+def _tagged_network(ec2: EC2Client, execution: str) -> set[str]:
+    """Every network piece carrying this execution's tag, in one call: more than the record
+    holds (a create call botocore repeated after a timeout) sends cleanup the search way."""
+    tags = ec2.describe_tags(
+        Filters=[
+            {"Name": "key", "Values": [EXECUTION_TAG]},
+            {"Name": "value", "Values": [execution]},
+            {"Name": "resource-type", "Values": _NETWORK_TYPES},
+        ]
+    )["Tags"]
+    return {str(tag["ResourceId"]) for tag in tags if "ResourceId" in tag}
+
+
+def _delete_recorded(
+    ec2: EC2Client, network: NetworkRecord, tagged: set[str], removed: dict[str, list[str]]
+) -> list[str]:
+    """The recorded pieces still there, by ID, dependents first: no Describe per kind."""
+    pieces = network["Pieces"]
+    vpc_id, table_id, gateway_id = (
+        network["VpcId"],
+        pieces["RouteTableId"],
+        pieces["InternetGatewayId"],
+    )
+    steps: list[tuple[str, str, Callable[[], Any], Callable[[], Any] | None]] = [
+        (
+            network["SecurityGroupId"],
+            "security_groups",
+            lambda: ec2.delete_security_group(GroupId=network["SecurityGroupId"]),
+            None,
+        ),
+        (
+            table_id,
+            "route_tables",
+            lambda: ec2.delete_route_table(RouteTableId=table_id),
+            lambda: ec2.disassociate_route_table(AssociationId=pieces["RouteTableAssociationId"]),
+        ),
+        (
+            gateway_id,
+            "internet_gateways",
+            lambda: ec2.delete_internet_gateway(InternetGatewayId=gateway_id),
+            lambda: ec2.detach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id),
+        ),
+        (
+            network["SubnetId"],
+            "subnets",
+            lambda: ec2.delete_subnet(SubnetId=network["SubnetId"]),
+            None,
+        ),
+        (vpc_id, "vpcs", lambda: ec2.delete_vpc(VpcId=vpc_id), None),
+    ]
+    waiting: list[str] = []
+    for resource_id, kind, delete, release in steps:
+        if resource_id not in tagged:
+            continue  # gone in an earlier round
+        if release:
+            _release(release)
+        _delete(delete, resource_id, kind, removed, waiting)
+    return waiting
+
+
+def _release(call: Callable[[], Any]) -> None:
+    """Disassociate or detach before the delete; an earlier round may have done it."""
+    try:
+        call()
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if not (code.endswith(".NotFound") or code == "Gateway.NotAttached"):
+            raise
 
 
 def _delete_network(ec2: EC2Client, execution: str, removed: dict[str, list[str]]) -> list[str]:

@@ -37,10 +37,16 @@ def find_helper(ec2: EC2Client, execution: str) -> InstanceTypeDef | None:
 
 
 def launch_helper(
-    ec2: EC2Client, ssm: SSMClient, plan: Plan, network: NetworkRecord, profile_arn: str
+    ec2: EC2Client,
+    ssm: SSMClient,
+    plan: Plan,
+    network: NetworkRecord,
+    profile_arn: str,
+    first_attempt: bool = False,
 ) -> HelperRecord:
+    """first_attempt: no earlier attempt can have launched one, so none is looked for."""
     execution = plan["Execution"]
-    existing = find_helper(ec2, execution)
+    existing = None if first_attempt else find_helper(ec2, execution)
     if existing:
         return {"InstanceId": existing["InstanceId"], "ImageId": existing["ImageId"]}
     image_id = ssm.get_parameter(Name=plan["HelperAmiParameter"])["Parameter"]["Value"]
@@ -85,7 +91,10 @@ def launch_helper(
 
 
 def check_helper_ready(ec2: EC2Client, ssm: SSMClient, helper_id: str) -> dict[str, Any]:
-    """Ready when EC2 says running and SSM says Online; NotReady until then."""
+    """Ready when SSM says Online (its agent runs, so the helper does); until then EC2 says
+    whether it is still coming up (NotReady) or never will (UnexpectedState)."""
+    if _online(ssm, helper_id):
+        return {"InstanceId": helper_id, "Ready": True}
     try:
         reservations = ec2.describe_instances(InstanceIds=[helper_id])["Reservations"]
     except ClientError as error:
@@ -99,12 +108,14 @@ def check_helper_ready(ec2: EC2Client, ssm: SSMClient, helper_id: str) -> dict[s
         raise UnexpectedState(f"helper {helper_id} is {state}; it cannot be used")
     if state != "running":
         raise NotReady(f"helper {helper_id} is {state}")
+    raise NotReady(f"helper {helper_id} is running but not yet managed by SSM")
+
+
+def _online(ssm: SSMClient, instance_id: str) -> bool:
     info = ssm.describe_instance_information(
-        Filters=[{"Key": "InstanceIds", "Values": [helper_id]}]
+        Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
     ).get("InstanceInformationList", [])
-    if not any(i.get("PingStatus") == "Online" for i in info):
-        raise NotReady(f"helper {helper_id} is running but not yet managed by SSM")
-    return {"InstanceId": helper_id, "Ready": True}
+    return any(i.get("PingStatus") == "Online" for i in info)
 
 
 def check_helper_running(ec2: EC2Client, execution: str) -> dict[str, Any]:

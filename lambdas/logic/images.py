@@ -26,14 +26,22 @@ def find_image(ec2: EC2Client, execution: str, purpose: str) -> str | None:
 
 
 def make_image(
-    ec2: EC2Client, instance_id: str, execution: str, *, purpose: str, name: str, description: str
+    ec2: EC2Client,
+    instance_id: str,
+    execution: str,
+    *,
+    purpose: str,
+    name: str,
+    description: str,
+    first_attempt: bool = False,
 ) -> tuple[str, bool]:
-    """(image ID, made now): an AMI of the stopped instance, or the one an earlier attempt made.
+    """(image ID, made now): an AMI of the stopped instance, or the one an earlier attempt made
+    (not looked for on the state's first attempt).
 
     Not waited for: an AMI of a stopped instance is point-in-time at the call, so the instance
     may change or start right away. name: a format string that gets `stamp` (UTC, no ":").
     """
-    found = find_image(ec2, execution, purpose)
+    found = None if first_attempt else find_image(ec2, execution, purpose)
     if found:  # a retried call after a lost response
         return found, False
     image_id = ec2.create_image(

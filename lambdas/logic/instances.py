@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from lambdas.errors import NotReady, UnexpectedState
 from lambdas.plan import Plan
 
@@ -34,9 +36,18 @@ def instance_state(ec2: EC2Client, instance_id: str) -> str:
 
 
 def stop_instance(ec2: EC2Client, instance_id: str) -> dict[str, Any]:
-    state = instance_state(ec2, instance_id)
+    """StopInstances answers with the state it found and leaves a stopping or stopped instance
+    as it is; it refuses one it cannot stop with IncorrectInstanceState, saying why (EC2 API
+    reference). So EC2 is asked directly, with no Describe first (or at all: none is allowed)."""
+    try:
+        stopping = ec2.stop_instances(InstanceIds=[instance_id])["StoppingInstances"][0]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "IncorrectInstanceState":
+            raise
+        message = error.response.get("Error", {}).get("Message", "")
+        raise UnexpectedState(f"{instance_id} cannot be stopped: {message}") from None
+    state = str(stopping["PreviousState"]["Name"])
     if state in ("running", "pending"):
-        ec2.stop_instances(InstanceIds=[instance_id])
         return {"Stopped": True, "PreviousState": state}
     if state in ("stopping", "stopped"):
         return {"Stopped": False, "PreviousState": state}
@@ -63,11 +74,12 @@ def wait_instance_state(ec2: EC2Client, instance_id: str, wanted: str) -> dict[s
     raise NotReady(f"{instance_id} is {state}, waiting for {wanted}")
 
 
-def restore_delete_on_termination(ec2: EC2Client, plan: Plan) -> bool:
-    """A volume attached by AttachVolume gets DeleteOnTermination false; put the original back."""
-    instance = ec2.describe_instances(InstanceIds=[plan["InstanceId"]])["Reservations"][0][
-        "Instances"
-    ][0]
+def restore_delete_on_termination(
+    ec2: EC2Client, plan: Plan, instance: InstanceTypeDef | None = None
+) -> bool:
+    """A volume attached by AttachVolume gets DeleteOnTermination false; put the original back.
+    instance: the instance as just described, if the caller has it."""
+    instance = instance or _describe(ec2, plan["InstanceId"])
     for mapping in instance.get("BlockDeviceMappings", []):
         if mapping.get("DeviceName") == plan["RootDeviceName"]:
             current = bool(mapping.get("Ebs", {}).get("DeleteOnTermination"))
@@ -86,13 +98,25 @@ def restore_delete_on_termination(ec2: EC2Client, plan: Plan) -> bool:
 
 
 def restore_instance(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
-    changed = restore_delete_on_termination(ec2, plan)
+    """No Describe: AttachVolume left the root's DeleteOnTermination false (what
+    restore_delete_on_termination reads), so only a true one is set back, which is idempotent;
+    StartInstances answers with the state it found and refuses a stopping instance."""
+    changed = False
+    if plan["RootDeleteOnTermination"]:
+        ec2.modify_instance_attribute(
+            InstanceId=plan["InstanceId"],
+            BlockDeviceMappings=[
+                {"DeviceName": plan["RootDeviceName"], "Ebs": {"DeleteOnTermination": True}}
+            ],
+        )
+        changed = True
     started = False
     if plan["InitialState"] == "running":
-        state = instance_state(ec2, plan["InstanceId"])
-        if state == "stopped":
-            ec2.start_instances(InstanceIds=[plan["InstanceId"]])
-            started = True
-        elif state == "stopping":
-            raise NotReady(f"{plan['InstanceId']} is still stopping")
+        try:
+            starting = ec2.start_instances(InstanceIds=[plan["InstanceId"]])["StartingInstances"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "IncorrectInstanceState":
+                raise
+            raise NotReady(f"{plan['InstanceId']} is still stopping") from None
+        started = starting[0]["PreviousState"]["Name"] == "stopped"
     return {"DeleteOnTerminationRestored": changed, "Started": started}

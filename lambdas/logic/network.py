@@ -37,13 +37,15 @@ HTTP_EGRESS: list[IpPermissionTypeDef] = [
 ]
 
 
-def prepare_network(ec2: EC2Client, plan: Plan) -> NetworkRecord:
+def prepare_network(ec2: EC2Client, plan: Plan, first_attempt: bool = False) -> NetworkRecord:
+    """first_attempt: no earlier attempt made anything, so everything is made without looking
+    for it first (7 calls fewer); a retry looks for each piece before it makes it."""
     execution = plan["Execution"]
     subnet = plan["Subnet"]
     if subnet["Choice"] != "CreateNewVPC":
         described = ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"][0]
         vpc_id = described["VpcId"]
-        group_id = _security_group(ec2, vpc_id, execution)
+        group_id = _security_group(ec2, vpc_id, execution, first_attempt)
         return {
             "SubnetId": subnet["SubnetId"],
             "SecurityGroupId": group_id,
@@ -53,6 +55,8 @@ def prepare_network(ec2: EC2Client, plan: Plan) -> NetworkRecord:
             "PublicIp": bool(subnet.get("PublicIp")),
         }
 
+    if first_attempt:
+        return _new_network(ec2, plan)
     vpc_id = (
         _existing(ec2.describe_vpcs, "Vpcs", "VpcId", execution)
         or ec2.create_vpc(
@@ -98,7 +102,7 @@ def prepare_network(ec2: EC2Client, plan: Plan) -> NetworkRecord:
         )
     if not any(a.get("SubnetId") == subnet_id for a in table.get("Associations", [])):
         settled(lambda: ec2.associate_route_table(RouteTableId=route_table_id, SubnetId=subnet_id))
-    group_id = _security_group(ec2, vpc_id, execution)
+    group_id = _security_group(ec2, vpc_id, execution, first_attempt=False)
     return {
         "SubnetId": subnet_id,
         "SecurityGroupId": group_id,
@@ -108,13 +112,61 @@ def prepare_network(ec2: EC2Client, plan: Plan) -> NetworkRecord:
     }
 
 
+def _new_network(ec2: EC2Client, plan: Plan) -> NetworkRecord:
+    """The temporary VPC on a first attempt: each piece made and joined from the answers of the
+    calls that made it, which is all there is of it yet."""
+    execution = plan["Execution"]
+    vpc_id = ec2.create_vpc(
+        CidrBlock=VPC_CIDR, TagSpecifications=tag_specifications("vpc", execution)
+    )["Vpc"]["VpcId"]
+    subnet_id = settled(
+        lambda: ec2.create_subnet(
+            VpcId=vpc_id,
+            CidrBlock=VPC_CIDR,
+            AvailabilityZone=plan["AvailabilityZone"],
+            TagSpecifications=tag_specifications("subnet", execution),
+        )["Subnet"]["SubnetId"]
+    )
+    igw_id = ec2.create_internet_gateway(
+        TagSpecifications=tag_specifications("internet-gateway", execution)
+    )["InternetGateway"]["InternetGatewayId"]
+    settled(lambda: ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id))
+    route_table_id = settled(
+        lambda: ec2.create_route_table(
+            VpcId=vpc_id, TagSpecifications=tag_specifications("route-table", execution)
+        )["RouteTable"]["RouteTableId"]
+    )
+    settled(
+        lambda: ec2.create_route(
+            RouteTableId=route_table_id, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id
+        )
+    )
+    association_id = settled(
+        lambda: ec2.associate_route_table(RouteTableId=route_table_id, SubnetId=subnet_id)
+    )["AssociationId"]
+    return {
+        "SubnetId": subnet_id,
+        "SecurityGroupId": _new_security_group(ec2, vpc_id, execution),
+        "VpcId": vpc_id,
+        "Created": True,
+        "PublicIp": True,
+        "Pieces": {
+            "InternetGatewayId": igw_id,
+            "RouteTableId": route_table_id,
+            "RouteTableAssociationId": association_id,
+        },
+    }
+
+
 def _existing(describe: Any, key: str, id_key: str, execution: str) -> str | None:
     found = describe(Filters=execution_filter(execution))[key]
     return str(found[0][id_key]) if found else None
 
 
-def _security_group(ec2: EC2Client, vpc_id: str, execution: str) -> str:
+def _security_group(ec2: EC2Client, vpc_id: str, execution: str, first_attempt: bool) -> str:
     """No inbound rule at all; outbound HTTPS for SSM and HTTP for the Ubuntu mirrors."""
+    if first_attempt:
+        return _new_security_group(ec2, vpc_id, execution)
     found = ec2.describe_security_groups(
         Filters=[*execution_filter(execution), {"Name": "vpc-id", "Values": [vpc_id]}]
     )["SecurityGroups"]
@@ -122,6 +174,10 @@ def _security_group(ec2: EC2Client, vpc_id: str, execution: str) -> str:
         # A run killed between the create and the egress rules left them half done.
         _restrict_egress(ec2, str(found[0]["GroupId"]), found[0].get("IpPermissionsEgress", []))
         return str(found[0]["GroupId"])
+    return _new_security_group(ec2, vpc_id, execution)
+
+
+def _new_security_group(ec2: EC2Client, vpc_id: str, execution: str) -> str:
     group_id = str(
         settled(
             lambda: ec2.create_security_group(

@@ -29,9 +29,11 @@ def send_rescue(
     public_key: str,
     execution: str,
     kms_key_arn: str = "",
+    first_attempt: bool = False,
 ) -> RescueCommand:
     """Offline and Linux online: our rescue document. Windows online (target `/`): AWS's
-    EC2Rescue for Windows document with ResetAccess, the password encrypted with our key."""
+    EC2Rescue for Windows document with ResetAccess, the password encrypted with our key.
+    first_attempt: no earlier attempt can have sent it, so no earlier command is looked for."""
     if platform == "windows" and target == "/":
         document = WINDOWS_TOOL_DOCUMENT
         # ResetAccess's only parameter is a KMS key ID, as in AWS's own example (the key's
@@ -42,7 +44,9 @@ def send_rescue(
         parameters = {"Platform": [platform], "Target": [target], "PublicKey": [public_key]}
     # Comment carries the execution so a retried send finds the first command.
     comment = f"ResetAccess {execution}"[:100]
-    previous = ssm.list_commands(InstanceId=instance_id).get("Commands", [])
+    previous = (
+        [] if first_attempt else ssm.list_commands(InstanceId=instance_id).get("Commands", [])
+    )
     for command in previous:
         if command.get("Comment") == comment and command.get("DocumentName") == document:
             return {

@@ -15,7 +15,7 @@ from lambdas.logic import replace_root
 from lambdas.logic.consistency import not_yet_visible
 from lambdas.logic.instances import instance_state, restore_delete_on_termination
 from lambdas.logic.tags import tag_value
-from lambdas.logic.volumes import attachment, describe_volume
+from lambdas.logic.volumes import attach_volume, attachment, describe_volume
 from lambdas.names import EXECUTION_TAG
 from lambdas.plan import Plan
 
@@ -43,7 +43,8 @@ def _put_back(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
                 f"root volume {volume_id} is {volume['State']}; attach it to {instance_id} at "
                 f"{device} when it is available"
             )
-        ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+        # As ReattachRootVolume does: if it still runs and attached it first, that is done too.
+        attach_volume(ec2, volume_id, instance_id, device)
         raise NotReady(f"attaching {volume_id} back to {instance_id} at {device}")
 
     holder = current["InstanceId"]

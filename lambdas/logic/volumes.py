@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from lambdas.errors import NotReady, UnexpectedState
 from lambdas.logic.consistency import settled
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import VolumeAttachmentTypeDef, VolumeTypeDef
+
+
+# EC2's refusals of an attach or detach the volume's attachment explains (Error codes for the
+# Amazon EC2 API): a Describe then says whether an earlier attempt already did it.
+NOT_AS_ASKED = frozenset({"IncorrectState", "InvalidAttachment.NotFound", "VolumeInUse"})
 
 
 def describe_volume(ec2: EC2Client, volume_id: str) -> VolumeTypeDef:
@@ -25,6 +32,15 @@ def attachment(volume: VolumeTypeDef) -> VolumeAttachmentTypeDef | None:
 
 
 def detach_volume(ec2: EC2Client, volume_id: str, instance_id: str) -> dict[str, Any]:
+    """DetachVolume names the instance and EC2 refuses it unless the volume is attached there,
+    so EC2 is asked directly; only a refusal needs a Describe, to say where the volume is."""
+    try:
+        # The instance may be the helper this run launched: its ID may not have propagated.
+        settled(lambda: ec2.detach_volume(VolumeId=volume_id, InstanceId=instance_id))
+        return {"VolumeId": volume_id, "Detached": True}
+    except ClientError as error:
+        if _code(error) not in NOT_AS_ASKED:
+            raise
     volume = describe_volume(ec2, volume_id)
     current = attachment(volume)
     if current is None:
@@ -40,19 +56,37 @@ def detach_volume(ec2: EC2Client, volume_id: str, instance_id: str) -> dict[str,
 
 
 def attach_volume(ec2: EC2Client, volume_id: str, instance_id: str, device: str) -> dict[str, Any]:
+    """EC2 refuses to attach a volume that is attached anywhere (VolumeInUse) or not available,
+    so EC2 is asked directly; only a refusal needs a Describe: attached here at this device
+    (an earlier attempt) is done, anywhere else is not ours to move."""
+    attached = {"VolumeId": volume_id, "InstanceId": instance_id, "Device": device}
+    try:
+        # The instance may be the helper this run launched: its ID may not have propagated.
+        settled(
+            lambda: ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+        )
+        return attached
+    except ClientError as error:
+        if _code(error) not in NOT_AS_ASKED:
+            raise
     volume = describe_volume(ec2, volume_id)
     current = attachment(volume)
     if current is not None:
         if current["InstanceId"] == instance_id and current["Device"] == device:
-            return {"VolumeId": volume_id, "InstanceId": instance_id, "Device": device}
+            return attached
         raise UnexpectedState(
             f"{volume_id} is {current['State']} on {current['InstanceId']} at "
             f"{current['Device']}; expected it free to attach to {instance_id}"
         )
     if volume["State"] != "available":
         raise NotReady(f"{volume_id} is {volume['State']}")
+    # Free by now (it was still detaching when EC2 refused).
     settled(lambda: ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device))
-    return {"VolumeId": volume_id, "InstanceId": instance_id, "Device": device}
+    return attached
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def wait_volume(

@@ -18,7 +18,7 @@ def find_password_ami(ec2: EC2Client, execution: str) -> str | None:
     return find_image(ec2, execution, PASSWORD_AMI_PURPOSE)
 
 
-def create_password_ami(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
+def create_password_ami(ec2: EC2Client, plan: Plan, first_attempt: bool = False) -> dict[str, Any]:
     """An AMI of the stopped instance whose launch agent now sets a new password at boot:
     launched with a new key pair, it gives a password that key decrypts. Not waited for, so
     the instance may start right away."""
@@ -34,6 +34,7 @@ def create_password_ami(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
             f"{instance_id} with Administrator password generation on, made by "
             f"ResetAccess execution {execution}"
         ),
+        first_attempt=first_attempt,
     )
     return {"PasswordEnabledImageId": image_id, "Created": created}
 

@@ -103,22 +103,47 @@ def test_in_aws_there_are_no_seams_and_the_logic_runs_alone() -> None:
     assert step({"state": "Step"}, context) == 7
 
 
-def test_a_changing_phase_marks_itself_in_the_configured_table(aws: Any) -> None:
-    seen: list[dict[str, Any]] = []
+def _marks(aws: Any) -> dict[str, Any]:
+    item = aws.get_item(
+        TableName=TABLE, Key={"InstanceId": {"S": "in-flight/run-1"}}, ConsistentRead=True
+    ).get("Item", {})
+    return {k: v for k, v in item.items() if k.startswith(inflight.PREFIX)}
 
-    def marks() -> dict[str, Any]:
-        item = aws.get_item(
-            TableName=TABLE, Key={"InstanceId": {"S": "in-flight/run-1"}}, ConsistentRead=True
-        ).get("Item", {})
-        return {k: v for k, v in item.items() if k.startswith(inflight.PREFIX)}
+
+def test_a_changing_phase_in_a_parallel_branch_marks_itself_in_the_configured_table(
+    aws: Any,
+) -> None:
+    seen: list[dict[str, Any]] = []
 
     @phase(changes=True)
     def step(event: dict[str, Any]) -> None:
-        seen.append(marks())
+        seen.append(_marks(aws))
+
+    step({"state": "Step", "execution": "run-1", "inParallel": True}, Context())
+    assert list(seen[0]) == [inflight.PREFIX + "request_1"]
+    assert _marks(aws) == {}
+
+
+def test_outside_a_parallel_branch_no_mark_is_written(aws: Any) -> None:
+    # A Task's Catch runs only once its function returned: nothing can still be running.
+    seen: list[dict[str, Any]] = []
+
+    @phase(changes=True)
+    def step(event: dict[str, Any]) -> None:
+        seen.append(_marks(aws))
 
     step({"state": "Step", "execution": "run-1"}, Context())
-    assert list(seen[0]) == [inflight.PREFIX + "request_1"]
-    assert marks() == {}
+    assert seen == [{}]
+    item = aws.get_item(TableName=TABLE, Key={"InstanceId": {"S": "in-flight/run-1"}})
+    assert "Item" not in item
+
+
+def test_only_a_retry_count_of_zero_is_a_first_attempt() -> None:
+    assert runtime.first_attempt({"retryCount": 0})
+    assert not runtime.first_attempt({"retryCount": 1})
+    # No count (a test, the janitor) and a false that equals 0 are both treated as retries.
+    assert not runtime.first_attempt({})
+    assert not runtime.first_attempt({"retryCount": False})
 
 
 def test_the_sleep_seam_times_the_phase_waits_for_a_new_id() -> None:

@@ -148,6 +148,25 @@ SCENARIOS: list[tuple[str, str, dict[str, Any], list[dict[str, Any]], str | None
         None,
     ),
     ("windows offline, password AMI", "win", {"CreatePasswordEnabledAmi": True}, [], None),
+    # A first attempt makes without looking (lambdas/runtime.first_attempt); a retry after the
+    # side effect is what needs the look-ups (Describe*, ListCommands) that find the first's.
+    (
+        "changes retried after their side effect",
+        "web",
+        {},
+        [
+            {"state": state, "when": "after", "error": "Lambda.ServiceException"}
+            for state in ("Backup", "DetachRootVolume", "AttachToHelper", "RunRescue")
+        ],
+        None,
+    ),
+    (
+        "password AMI retried",
+        "win",
+        {"CreatePasswordEnabledAmi": True},
+        [{"state": "CreatePasswordAmi", "when": "after", "error": "Lambda.ServiceException"}],
+        None,
+    ),
     ("linux online", "online", {}, [], None),
     ("windows online", "winon", {}, [], None),
     (
@@ -271,7 +290,12 @@ def test_each_statement_is_needed_and_removing_one_fails_a_run() -> None:
         name: ("ABORTED" if abort_at else "FAILED" if faults else "SUCCEEDED", [])
         for name, _, _, faults, abort_at in SCENARIOS
     }
-    expected["publish retried"] = ("SUCCEEDED", [])
+    for retried in (
+        "publish retried",
+        "changes retried after their side effect",
+        "password AMI retried",
+    ):
+        expected[retried] = ("SUCCEEDED", [])
     expected[HELD] = ("FAILED", [])
     assert outcomes == expected
     unneeded = [
