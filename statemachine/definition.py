@@ -224,64 +224,83 @@ def _prepare() -> State:
 
 def _offline_states() -> dict[str, State]:
     """The helper path: the root volume goes to the helper, is repaired, and comes back."""
-    on_helper = {"volumeId.$": "$.plan.RootVolumeId", "instanceId.$": HELPER_ID}
     return {
         "Prepare": _prepare(),
-        "AttachToHelper": task(
+        **_repair_on_helper(
+            "$.plan.RootVolumeId",
+            (
+                "AttachToHelper",
+                "WaitAttachedToHelper",
+                "RunRescue",
+                "WaitRescue",
+                "DetachFromHelper",
+                "WaitDetachedFromHelper",
+            ),
+            attach_result="$.attached",
+            then="Finish",
+        ),
+        "Finish": _finish(),
+    }
+
+
+def _repair_on_helper(
+    volume: str, names: tuple[str, str, str, str, str, str], attach_result: str | None, then: str
+) -> dict[str, State]:
+    """The volume at `volume` goes to the helper, the rescue command repairs it, and it comes
+    off again: the same six states for the root volume (offline) and its copy (replace-root)."""
+    attach, attached, rescue, rescued, detach, detached = names
+    on_helper = {"volumeId.$": volume, "instanceId.$": HELPER_ID}
+    return {
+        attach: task(
             ATTACH_VOLUME,
-            result="$.attached",
-            then="WaitAttachedToHelper",
+            result=attach_result,
+            then=attached,
             catches=TO_ROLLBACK,
             params={**on_helper, "device": HELPER_DEVICE},
         ),
-        "WaitAttachedToHelper": task(
+        attached: task(
             CHECK_VOLUME,
             result=None,
-            then="RunRescue",
+            then=rescue,
             poll=policies.VOLUME,
             catches=TO_ROLLBACK,
-            params={
-                "volumeId.$": "$.plan.RootVolumeId",
-                "wanted": "attached",
-                "instanceId.$": HELPER_ID,
-            },
+            params={**on_helper, "wanted": "attached"},
         ),
-        "RunRescue": task(
+        rescue: task(
             RUN_RESCUE,
             result="$.command",
-            then="WaitRescue",
+            then=rescued,
             catches=TO_ROLLBACK,
             params={
                 **PLAN,
                 "instanceId.$": HELPER_ID,
-                "target.$": "$.plan.RootVolumeId",
+                "target.$": volume,
                 "publicKey.$": "$.prepared.key.PublicKey",
             },
         ),
-        "WaitRescue": task(
+        rescued: task(
             CHECK_RESCUE,
             result="$.rescue",
-            then="DetachFromHelper",
+            then=detach,
             poll=policies.RESCUE,
             catches=TO_ROLLBACK,
             params={"commandId.$": "$.command.CommandId", "instanceId.$": "$.command.InstanceId"},
         ),
-        "DetachFromHelper": task(
+        detach: task(
             DETACH_VOLUME,
             result=None,
-            then="WaitDetachedFromHelper",
+            then=detached,
             catches=TO_ROLLBACK,
             params=on_helper,
         ),
-        "WaitDetachedFromHelper": task(
+        detached: task(
             CHECK_VOLUME,
             result=None,
-            then="Finish",
+            then=then,
             poll=policies.VOLUME,
             catches=TO_ROLLBACK,
-            params={"volumeId.$": "$.plan.RootVolumeId", "wanted": "available"},
+            params={"volumeId.$": volume, "wanted": "available"},
         ),
-        "Finish": _finish(),
     }
 
 
@@ -414,58 +433,20 @@ def _prepare_copy() -> State:
 def _replace_root_states() -> dict[str, State]:
     """Mode replace-root: the copy is repaired on the helper and replaces the root volume of
     the running instance (one reboot); the instance is never stopped."""
-    on_helper = {"volumeId.$": COPY_ID, "instanceId.$": HELPER_ID}
     return {
         "PrepareCopy": _prepare_copy(),
-        "AttachCopyToHelper": task(
-            ATTACH_VOLUME,
-            result=None,
-            then="WaitCopyAttached",
-            catches=TO_ROLLBACK,
-            params={**on_helper, "device": HELPER_DEVICE},
-        ),
-        "WaitCopyAttached": task(
-            CHECK_VOLUME,
-            result=None,
-            then="RescueCopy",
-            poll=policies.VOLUME,
-            catches=TO_ROLLBACK,
-            params={**on_helper, "wanted": "attached"},
-        ),
-        "RescueCopy": task(
-            RUN_RESCUE,
-            result="$.command",
-            then="WaitRescueCopy",
-            catches=TO_ROLLBACK,
-            params={
-                **PLAN,
-                "instanceId.$": HELPER_ID,
-                "target.$": COPY_ID,
-                "publicKey.$": "$.prepared.key.PublicKey",
-            },
-        ),
-        "WaitRescueCopy": task(
-            CHECK_RESCUE,
-            result="$.rescue",
-            then="DetachCopyFromHelper",
-            poll=policies.RESCUE,
-            catches=TO_ROLLBACK,
-            params={"commandId.$": "$.command.CommandId", "instanceId.$": "$.command.InstanceId"},
-        ),
-        "DetachCopyFromHelper": task(
-            DETACH_VOLUME,
-            result=None,
-            then="WaitCopyDetached",
-            catches=TO_ROLLBACK,
-            params=on_helper,
-        ),
-        "WaitCopyDetached": task(
-            CHECK_VOLUME,
-            result=None,
+        **_repair_on_helper(
+            COPY_ID,
+            (
+                "AttachCopyToHelper",
+                "WaitCopyAttached",
+                "RescueCopy",
+                "WaitRescueCopy",
+                "DetachCopyFromHelper",
+                "WaitCopyDetached",
+            ),
+            attach_result=None,
             then="ReplaceRootAndCleanUp",
-            poll=policies.VOLUME,
-            catches=TO_ROLLBACK,
-            params={"volumeId.$": COPY_ID, "wanted": "available"},
         ),
         "ReplaceRootAndCleanUp": _replace_and_clean_up(),
     }
