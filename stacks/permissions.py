@@ -207,12 +207,22 @@ WHY_MEMBER_ROLES = (
     "The fleet's target accounts are named in its input; the role name is the member stack's "
     "(ResetAccess-FleetMember-<Region>), which may only read instances and run ResetAccess."
 )
+WHY_OTHER_REGIONS = (
+    "The fleet's target Regions are named in its input; only this stack's ResetAccess state "
+    "machine (and its executions) of this account, in those Regions."
+)
 WHY_FLEET_RESULTS = "One result per fleet execution, named after it, under the fleet's own path."
 FLEET_RESULTS_ARN = f"{PARAMETER}{FLEET_RESULTS}/*"
 # The fleet's functions touch only the fleet's error counts in the lock table, never a lock.
 FLEET_COUNTER_ONLY: Conditions = {
     "ForAllValues:StringLike": {"dynamodb:LeadingKeys": (f"{FLEET_COUNTER_PREFIX}*",)}
 }
+
+MEMBER_ROLES = Rule(
+    ("sts:AssumeRole",),
+    (f"arn:{{partition}}:iam::*:role/{MEMBER_ROLE_NAME}-*",),
+    why=WHY_MEMBER_ROLES,
+)
 
 DESCRIBE_INSTANCES = Rule(("ec2:DescribeInstances",), ("*",))
 DESCRIBE_VOLUMES = Rule(("ec2:DescribeVolumes",), ("*",))
@@ -562,16 +572,36 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     "resolve_targets": (
         Rule(("ec2:DescribeInstances",), ("*",)),
         # Member accounts are named in the fleet's input; only the member stack's role there.
+        MEMBER_ROLES,
+        # In this account's other Regions: is ResetAccess deployed there?
         Rule(
-            ("sts:AssumeRole",),
-            (f"arn:{{partition}}:iam::*:role/{MEMBER_ROLE_NAME}-*",),
-            why=WHY_MEMBER_ROLES,
+            ("states:DescribeStateMachine",),
+            ("arn:{partition}:states:*:{account}:stateMachine:{state_machine_name}",),
+            why=WHY_OTHER_REGIONS,
         ),
         Rule(
             ("dynamodb:PutItem",),
             ("{lock_table_arn}",),
             FLEET_COUNTER_ONLY,
         ),
+    ),
+    # A target in another Region (statemachine/fleet.py StartElsewhere, CheckElsewhere): this
+    # account's ResetAccess in any Region, or a member account's through its role.
+    "start_elsewhere": (
+        Rule(
+            ("states:StartExecution",),
+            ("arn:{partition}:states:*:{account}:stateMachine:{state_machine_name}",),
+            why=WHY_OTHER_REGIONS,
+        ),
+        MEMBER_ROLES,
+    ),
+    "check_elsewhere": (
+        Rule(
+            ("states:DescribeExecution",),
+            ("arn:{partition}:states:*:{account}:execution:{state_machine_name}:*",),
+            why=WHY_OTHER_REGIONS,
+        ),
+        MEMBER_ROLES,
     ),
     "publish_fleet_result": (
         Rule(("ssm:PutParameter",), (FLEET_RESULTS_ARN,), why=WHY_FLEET_RESULTS),
