@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.config import Config
 from lambdas.errors import InvalidInput
+from lambdas.logic.elsewhere import missing_stack
 from lambdas.logic.fleet import (
     FleetRequest,
     Location,
@@ -22,7 +23,6 @@ from lambdas.logic.fleet import (
     targets,
 )
 from lambdas.names import FLEET_COUNTER_PREFIX, LOCK_EXPIRY, LOCK_KEY, member_role_name
-from lambdas.logic.elsewhere import missing_stack
 from lambdas.runtime import assumed, client, logger, phase, stepfunctions_in
 
 if TYPE_CHECKING:

@@ -5,7 +5,8 @@ CheckElsewhere, as the member account's role when the account is another.
 
 The phase handlers run against moto, which keeps accounts (by the caller's credentials) and
 Regions apart, behind AWS's rules (local/aws_rules.py: a role that is not there cannot be
-assumed). The children are stand-ins of ResetAccess (one state each): what is tested is where
+assumed) and each function's own policy (stacks/permissions.py, enforced by local/iam.py; a
+call made as the member role is that role's, stacks/member.py, and is not checked here). The children are stand-ins of ResetAccess (one state each): what is tested is where
 and with what they are started, and that their end reaches the fleet's result; the reset
 itself is tested on the engine (tests/fleet/test_fleet_workflow.py).
 """
@@ -26,8 +27,10 @@ from lambdas.handlers import check_elsewhere, resolve_targets, start_elsewhere
 from lambdas.logic.fleet import outcome_of
 from lambdas.names import member_role_name
 from local import aws_rules
-from local.calls import CallPipeline, Layer
+from local.calls import Call, CallPipeline, Layer
+from local.iam import Authorizer
 from local.seams import LambdaContext
+from stacks.permissions import PERMISSIONS
 
 HOME = "123456789012"
 MEMBER = "111122223333"
@@ -88,6 +91,34 @@ def deploy(account: str, region: str, machine: dict[str, Any], member_role: bool
     )
 
 
+class Functions:
+    """Which phase function runs, and its policy checked on each call it makes itself."""
+
+    def __init__(self) -> None:
+        self.running: str | None = None
+        self.iam = Authorizer(
+            "ResetAccess",
+            HOME,
+            HOME_REGION,
+            lambda: {
+                "partition": "aws",
+                "region": HOME_REGION,
+                "account": HOME,
+                "lock_table_arn": f"arn:aws:dynamodb:{HOME_REGION}:{HOME}:table/ResetAccess-Locks",
+                "state_machine_name": "ResetAccess",
+            },
+        )
+
+    def authorize(self, call: Call) -> None:
+        key = call.client._request_signer._credentials.access_key
+        # Temporary (assumed) credentials' key IDs start with ASIA: the member role's calls.
+        if not key.startswith("ASIA"):
+            self.iam.authorize(call.function, call.service, call.operation, call.params)
+
+
+FUNCTIONS = Functions()
+
+
 @pytest.fixture
 def places(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[tuple[str, str], str]]:
     """(account, Region) -> its instance; then every call as AWS's rules allow it."""
@@ -119,15 +150,21 @@ def places(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[tuple[str, str], st
             (MEMBER, "eu-west-1"): deploy(MEMBER, "eu-west-1", SUCCEEDS, member_role=True),
         }
         rules = Layer("aws_rules", lambda c: aws_rules.check(c.client, c.operation, c.params))
-        with CallPipeline([rules], lambda: None):
+        FUNCTIONS.iam.reset()
+        with CallPipeline([Layer("iam", FUNCTIONS.authorize), rules], lambda: FUNCTIONS.running):
             yield found
     runtime.reset_clients()
 
 
 def invoke(module: Any, event: dict[str, Any]) -> Any:
     name = module.__name__.rsplit(".", 1)[-1]
+    function = "ResetAccess-" + "".join(part.title() for part in name.split("_"))
     context = LambdaContext(name, f"arn:aws:lambda:{HOME_REGION}:{HOME}:function:{name}", "r")
-    return module.handler({"state": name, "execution": "fleet-1", **event}, context)
+    FUNCTIONS.running = function
+    try:
+        return module.handler({"state": name, "execution": "fleet-1", **event}, context)
+    finally:
+        FUNCTIONS.running = None
 
 
 def resolve(locations: list[dict[str, Any]]) -> dict[str, Any]:
@@ -173,6 +210,10 @@ def test_each_instance_is_targeted_in_its_own_account_and_region(
         assert target.get("Remote", False) == (region != HOME_REGION)
         member = f"arn:aws:iam::{account}:role/{member_role_name(region)}"
         assert target.get("RoleArn") == (member if account == MEMBER else None)
+    # Each statement of ResolveTargets' policy alone allowed one of its calls.
+    assert FUNCTIONS.iam.denied == []
+    rules = range(len(PERMISSIONS["resolve_targets"]))
+    assert [i for i in rules if ("resolve_targets", i) not in FUNCTIONS.iam.sole_grants] == []
 
 
 def test_a_reset_in_another_region_is_started_there_and_followed_to_its_end(
@@ -202,6 +243,12 @@ def test_a_reset_in_another_region_is_started_there_and_followed_to_its_end(
     assert (line["Outcome"], line["Error"], line["Cause"]) == ("Failed", "RescueFailed", "no disk")
     assert (line["Account"], line["Region"]) == (HOME, "us-west-2")
 
+    # Each statement of the two functions' policies alone allowed one of their calls.
+    assert FUNCTIONS.iam.denied == []
+    for handler in ("start_elsewhere", "check_elsewhere"):
+        for index in range(len(PERMISSIONS[handler])):
+            assert (handler, index) in FUNCTIONS.iam.sole_grants, (handler, index)
+
 
 def test_an_account_without_the_member_stack_is_refused_naming_what_to_deploy(
     places: dict[tuple[str, str], str],
@@ -222,3 +269,6 @@ def test_a_region_of_this_account_without_resetaccess_is_refused_naming_it(
 
     message = str(refused.value)
     assert f"{HOME}/ap-southeast-2" in message and "deployment=member" in message
+    # Its policy let ResolveTargets ask (the answer, not AccessDenied, made the refusal).
+    assert FUNCTIONS.iam.denied == []
+    assert ("resolve_targets", 2) in FUNCTIONS.iam.sole_grants
