@@ -25,6 +25,7 @@ from lambdas.names import (
     EXECUTION_TAG,
     FLEET_COUNTER_PREFIX,
     MEMBER_ROLE_NAME,
+    STACK_NAME,
     UBUNTU_AMI_PARAMETERS,
     WINDOWS_TOOL_DOCUMENT,
     breaker_key,
@@ -208,9 +209,12 @@ WHY_MEMBER_ROLES = (
     "(ResetAccess-FleetMember-<Region>), which may only read instances and run ResetAccess."
 )
 WHY_OTHER_REGIONS = (
-    "The fleet's target Regions are named in its input; only this stack's ResetAccess state "
-    "machine (and its executions) of this account, in those Regions."
+    "The fleet's target Regions are named in its input; only the member stack's ResetAccess "
+    "state machine (and its executions) of this account, in those Regions."
 )
+# A member deployment's state machine has the fixed name (lambdas/logic/fleet.py).
+MEMBER_MACHINES = f"arn:{{partition}}:states:*:{{account}}:stateMachine:{STACK_NAME}"
+MEMBER_MACHINE_EXECUTIONS = f"arn:{{partition}}:states:*:{{account}}:execution:{STACK_NAME}:*"
 WHY_FLEET_RESULTS = "One result per fleet execution, named after it, under the fleet's own path."
 FLEET_RESULTS_ARN = f"{PARAMETER}{FLEET_RESULTS}/*"
 # The fleet's functions touch only the fleet's error counts in the lock table, never a lock.
@@ -576,7 +580,7 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
         # In this account's other Regions: is ResetAccess deployed there?
         Rule(
             ("states:DescribeStateMachine",),
-            ("arn:{partition}:states:*:{account}:stateMachine:{state_machine_name}",),
+            (MEMBER_MACHINES,),
             why=WHY_OTHER_REGIONS,
         ),
         Rule(
@@ -590,7 +594,7 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     "start_elsewhere": (
         Rule(
             ("states:StartExecution",),
-            ("arn:{partition}:states:*:{account}:stateMachine:{state_machine_name}",),
+            (MEMBER_MACHINES,),
             why=WHY_OTHER_REGIONS,
         ),
         MEMBER_ROLES,
@@ -598,7 +602,7 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     "check_elsewhere": (
         Rule(
             ("states:DescribeExecution",),
-            ("arn:{partition}:states:*:{account}:execution:{state_machine_name}:*",),
+            (MEMBER_MACHINE_EXECUTIONS,),
             why=WHY_OTHER_REGIONS,
         ),
         MEMBER_ROLES,
