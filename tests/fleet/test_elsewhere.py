@@ -6,9 +6,10 @@ CheckElsewhere, as the member account's role when the account is another.
 The phase handlers run against moto, which keeps accounts (by the caller's credentials) and
 Regions apart, behind AWS's rules (local/aws_rules.py: a role that is not there cannot be
 assumed) and each function's own policy (stacks/permissions.py, enforced by local/iam.py; a
-call made as the member role is that role's, stacks/member.py, and is not checked here). The children are stand-ins of ResetAccess (one state each): what is tested is where
-and with what they are started, and that their end reaches the fleet's result; the reset
-itself is tested on the engine (tests/fleet/test_fleet_workflow.py).
+call made as the member role is that role's, stacks/member.py, and is not checked here).
+The children are stand-ins of ResetAccess (one state each): what is tested is where and with
+what they are started, and that their end reaches the fleet's result; the reset itself is
+tested on the engine (tests/fleet/test_fleet_workflow.py).
 """
 
 from __future__ import annotations
