@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.session import Session
 
 from lambdas.config import TIMEOUT_VARIABLE, Config
-from lambdas.errors import AwsError, AwsTransient, ResetAccessError
+from lambdas.errors import AwsError, AwsTransient, InvalidInput, ResetAccessError
 from lambdas.logic import consistency, inflight
 from lambdas.names import resource_name
 
@@ -124,11 +124,62 @@ def client(service: str) -> Any:
     """One client per service per container, reused across warm invocations, typed per
     service for mypy by the overloads above."""
     if service not in _clients:
-        seconds = float(os.environ.get(TIMEOUT_VARIABLE) or SHORTEST_FUNCTION_SECONDS)
-        if not _session:
-            _session.append(Session())
-        _clients[service] = _session[0].create_client(service, config=client_config(seconds))
+        _clients[service] = _botocore().create_client(
+            service, config=client_config(_function_seconds())
+        )
     return _clients[service]
+
+
+def _botocore() -> Session:
+    """The one botocore session a container's clients come from (boto3 is not imported)."""
+    if not _session:
+        _session.append(Session())
+    return _session[0]
+
+
+def _function_seconds() -> float:
+    return float(os.environ.get(TIMEOUT_VARIABLE) or SHORTEST_FUNCTION_SECONDS)
+
+
+def assumed(role_arn: str) -> dict[str, str]:
+    """Client keyword arguments for a member account's role (a fleet's way into it); a role
+    that cannot be assumed is refused naming what to deploy."""
+    try:
+        credentials = client("sts").assume_role(
+            RoleArn=role_arn, RoleSessionName="ResetAccessFleet"
+        )["Credentials"]
+    except ClientError as error:
+        raise InvalidInput(
+            f"TargetLocations: cannot assume {role_arn} ({error.response['Error']['Code']}); "
+            "deploy the member stack in that account and Region (cdk deploy -c "
+            "deployment=member -c fleetAccount=<this account>)"
+        ) from None
+    return {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+    }
+
+
+def stepfunctions_in(region: str, role_arn: str | None = None) -> SFNClient:
+    """Step Functions in another Region, as this function or (role_arn) as a member account's
+    role; this function's own clients stay in its own Region."""
+    if role_arn:
+        # Assumed credentials expire: a fresh session per invocation, none kept warm.
+        sfn: SFNClient = _botocore().create_client(
+            "stepfunctions",
+            region_name=region,
+            config=client_config(_function_seconds()),
+            **assumed(role_arn),
+        )
+        return sfn
+    key = f"stepfunctions@{region}"
+    if key not in _clients:
+        _clients[key] = _botocore().create_client(
+            "stepfunctions", region_name=region, config=client_config(_function_seconds())
+        )
+    cached: SFNClient = _clients[key]
+    return cached
 
 
 def reset_clients() -> None:

@@ -235,6 +235,21 @@ def _region_quota(kind: str, quota: int, code: str, what: str) -> Check:
     return check
 
 
+def _assumed_role_exists(params: dict[str, Any]) -> Refusal | None:
+    """moto's AssumeRole hands out credentials for any role ARN, also one that does not exist;
+    AWS refuses a role that is not there (a member stack not deployed) with AccessDenied."""
+    from moto.iam.models import iam_backends
+
+    arn = str(params.get("RoleArn", ""))
+    parts = arn.split(":")
+    if len(parts) == 6 and parts[2] == "iam" and parts[5].startswith("role/"):
+        name = parts[5].rsplit("/", 1)[-1]
+        roles = iam_backends[parts[4]][parts[1] or "aws"].roles.values()
+        if any(role.name == name for role in roles):
+            return None
+    return Refusal("AccessDenied", f"Not authorized to perform sts:AssumeRole on resource: {arn}")
+
+
 SSM_NAMED_READS = ("GetParameter", "GetParameters", "GetParametersByPath", "GetParameterHistory")
 SSM_NAMED_WRITES = ("PutParameter", "DeleteParameter", "DeleteParameters", "LabelParameterVersion")
 RULES: tuple[Rule, ...] = (
@@ -333,6 +348,13 @@ RULES: tuple[Rule, ...] = (
         "subject under 100 characters, no line breaks or controls; message 256 KB",
         "https://docs.aws.amazon.com/sns/latest/api/API_Publish.html",
         _sns_publish,
+    ),
+    Rule(
+        "sts",
+        ("AssumeRole",),
+        "the role exists in its account",
+        "https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html",
+        _assumed_role_exists,
     ),
     Rule(
         "cloudwatch",

@@ -368,6 +368,12 @@ def _execution(action: str) -> Authorize:
     return lambda world, params: [Check(action, params["executionArn"])]
 
 
+def _state_machine(action: str) -> Authorize:
+    """StartExecution and DescribeStateMachine: the stateMachine resource type (Service
+    Authorization Reference, AWS Step Functions), in whichever Region its ARN names."""
+    return lambda world, params: [Check(action, params["stateMachineArn"])]
+
+
 def _kms_key(action: str) -> Authorize:
     return lambda world, params: [Check(action, world.key_arn(params["KeyId"]))]
 
@@ -456,4 +462,6 @@ OPERATIONS: dict[str, Authorize] = {
     "sns:Publish": _publish,
     "states:DescribeExecution": _execution("states:DescribeExecution"),
     "states:GetExecutionHistory": _execution("states:GetExecutionHistory"),
+    "states:StartExecution": _state_machine("states:StartExecution"),
+    "states:DescribeStateMachine": _state_machine("states:DescribeStateMachine"),
 }

@@ -26,6 +26,7 @@ from lambdas.names import (
     FLEET_COUNTER_PREFIX,
     MEMBER_ROLE_NAME,
     REPLACED_BY_TAG,
+    STACK_NAME,
     UBUNTU_AMI_PARAMETERS,
     WINDOWS_TOOL_DOCUMENT,
     breaker_key,
@@ -210,12 +211,25 @@ WHY_MEMBER_ROLES = (
     "The fleet's target accounts are named in its input; the role name is the member stack's "
     "(ResetAccess-FleetMember-<Region>), which may only read instances and run ResetAccess."
 )
+WHY_OTHER_REGIONS = (
+    "The fleet's target Regions are named in its input; only the member stack's ResetAccess "
+    "state machine (and its executions) of this account, in those Regions."
+)
+# A member deployment's state machine has the fixed name (lambdas/logic/fleet.py).
+MEMBER_MACHINES = f"arn:{{partition}}:states:*:{{account}}:stateMachine:{STACK_NAME}"
+MEMBER_MACHINE_EXECUTIONS = f"arn:{{partition}}:states:*:{{account}}:execution:{STACK_NAME}:*"
 WHY_FLEET_RESULTS = "One result per fleet execution, named after it, under the fleet's own path."
 FLEET_RESULTS_ARN = f"{PARAMETER}{FLEET_RESULTS}/*"
 # The fleet's functions touch only the fleet's error counts in the lock table, never a lock.
 FLEET_COUNTER_ONLY: Conditions = {
     "ForAllValues:StringLike": {"dynamodb:LeadingKeys": (f"{FLEET_COUNTER_PREFIX}*",)}
 }
+
+MEMBER_ROLES = Rule(
+    ("sts:AssumeRole",),
+    (f"arn:{{partition}}:iam::*:role/{MEMBER_ROLE_NAME}-*",),
+    why=WHY_MEMBER_ROLES,
+)
 
 DESCRIBE_INSTANCES = Rule(("ec2:DescribeInstances",), ("*",))
 DESCRIBE_VOLUMES = Rule(("ec2:DescribeVolumes",), ("*",))
@@ -642,16 +656,36 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
     "resolve_targets": (
         Rule(("ec2:DescribeInstances",), ("*",)),
         # Member accounts are named in the fleet's input; only the member stack's role there.
+        MEMBER_ROLES,
+        # In this account's other Regions: is ResetAccess deployed there?
         Rule(
-            ("sts:AssumeRole",),
-            (f"arn:{{partition}}:iam::*:role/{MEMBER_ROLE_NAME}-*",),
-            why=WHY_MEMBER_ROLES,
+            ("states:DescribeStateMachine",),
+            (MEMBER_MACHINES,),
+            why=WHY_OTHER_REGIONS,
         ),
         Rule(
             ("dynamodb:PutItem",),
             ("{lock_table_arn}",),
             FLEET_COUNTER_ONLY,
         ),
+    ),
+    # A target in another Region (statemachine/fleet.py StartElsewhere, CheckElsewhere): this
+    # account's ResetAccess in any Region, or a member account's through its role.
+    "start_elsewhere": (
+        Rule(
+            ("states:StartExecution",),
+            (MEMBER_MACHINES,),
+            why=WHY_OTHER_REGIONS,
+        ),
+        MEMBER_ROLES,
+    ),
+    "check_elsewhere": (
+        Rule(
+            ("states:DescribeExecution",),
+            (MEMBER_MACHINE_EXECUTIONS,),
+            why=WHY_OTHER_REGIONS,
+        ),
+        MEMBER_ROLES,
     ),
     "publish_fleet_result": (
         Rule(("ssm:PutParameter",), (FLEET_RESULTS_ARN,), why=WHY_FLEET_RESULTS),

@@ -22,8 +22,13 @@ import json
 from typing import Any
 
 from lambdas.names import LOCK_KEY
-from statemachine.phases import PUBLISH_FLEET_RESULT, RESOLVE_TARGETS
-from statemachine.policies import catch
+from statemachine.phases import (
+    CHECK_ELSEWHERE,
+    PUBLISH_FLEET_RESULT,
+    RESOLVE_TARGETS,
+    START_ELSEWHERE,
+)
+from statemachine.policies import catch, poll
 from statemachine.states import State, choice, fail, task
 
 TIMEOUT_SECONDS = 24 * 3600
@@ -56,6 +61,11 @@ START_THROTTLED = {
     "MaxDelaySeconds": 60,
     "JitterStrategy": "FULL",
 }
+
+# A child in another Region, polled until it ends: from 15 s up to every minute, for as long as
+# a ResetAccess execution may run (statemachine/definition.py's TimeoutSeconds, 2 h).
+CHILD_ENDED = poll(15, 130, 1.5, 60)
+TARGET = {"target.$": "$.target"}
 
 
 def _reset(credentials: bool) -> State:
@@ -110,10 +120,34 @@ def _iteration() -> dict[str, Any]:
             },
             "Where": choice(
                 "ResetHere",
+                ("$.target.Remote", "IsPresent", True, "StartElsewhere"),
                 ("$.target.RoleArn", "IsPresent", True, "ResetInMemberAccount"),
             ),
             "ResetHere": _reset(credentials=False),
             "ResetInMemberAccount": _reset(credentials=True),
+            # Step Functions' StartExecution integration reaches only its own Region.
+            "StartElsewhere": task(
+                START_ELSEWHERE,
+                result="$.started",
+                params=TARGET,
+                then="CheckElsewhere",
+                catches=[catch("CountError")],
+                comment="Start the instance's ResetAccess in its Region (as its member role).",
+            ),
+            "CheckElsewhere": task(
+                CHECK_ELSEWHERE,
+                result="$.child",
+                params={**TARGET, "started.$": "$.started"},
+                then="EndedElsewhere",
+                poll=CHILD_ENDED,
+                catches=[catch("CountError")],
+                comment="Until that execution ends; its status and output.",
+            ),
+            "EndedElsewhere": choice(
+                "CountError",
+                ("$.child.Status", "StringEquals", "SUCCEEDED", "ResetElsewhere"),
+            ),
+            "ResetElsewhere": {"Type": "Succeed"},
             "CountError": {
                 "Type": "Task",
                 "Resource": UPDATE_ITEM,

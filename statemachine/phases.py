@@ -165,7 +165,25 @@ PUBLISH_FLEET_RESULT = _phase(
     "publish_fleet_result",
     "the fleet's result (written), its error count (deleted)",
 )
-FLEET_PHASES: tuple[Phase, ...] = (RESOLVE_TARGETS, PUBLISH_FLEET_RESULT)
+# A target in another Region: Step Functions' StartExecution integration reaches only its own.
+START_ELSEWHERE = _phase(
+    "StartElsewhere",
+    "start_elsewhere",
+    "a ResetAccess execution in another Region (started)",
+    timeout_seconds=SHORT_SECONDS,
+)
+CHECK_ELSEWHERE = _phase(
+    "CheckElsewhere",
+    "check_elsewhere",
+    "nothing (reads that execution's status)",
+    timeout_seconds=SHORT_SECONDS,
+)
+FLEET_PHASES: tuple[Phase, ...] = (
+    RESOLVE_TARGETS,
+    START_ELSEWHERE,
+    CHECK_ELSEWHERE,
+    PUBLISH_FLEET_RESULT,
+)
 FUNCTIONS: tuple[Phase, ...] = (*PHASES, *EVENT_FUNCTIONS, *FLEET_PHASES)
 
 

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.config import Config
 from lambdas.errors import InvalidInput
+from lambdas.logic.elsewhere import missing_stack
 from lambdas.logic.fleet import (
     FleetRequest,
     Location,
@@ -22,7 +23,7 @@ from lambdas.logic.fleet import (
     targets,
 )
 from lambdas.names import FLEET_COUNTER_PREFIX, LOCK_EXPIRY, LOCK_KEY, member_role_name
-from lambdas.runtime import client, logger, phase
+from lambdas.runtime import assumed, client, logger, phase, stepfunctions_in
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -58,22 +59,26 @@ def resolve_targets(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _locations(request: FleetRequest, region: str, account: str) -> tuple[Location, ...]:
-    locations = request.locations or (Location(account, region),)
-    elsewhere = sorted({loc.region for loc in locations if loc.region != region})
-    if elsewhere:
-        # Step Functions' StartExecution integration starts executions in its own Region.
-        raise InvalidInput(
-            f"TargetLocations: {', '.join(elsewhere)}: a fleet starts resets in its own Region "
-            f"({region}); start a fleet from the ResetAccess stack in each Region"
-        )
-    return locations
+    return request.locations or (Location(account, region),)
 
 
 def _where(
     location: Location, partition: str, region: str, account: str, own_machine: str
 ) -> Where:
+    """How the fleet reaches a location: here directly; another account through its member
+    role; another Region through the StartElsewhere/CheckElsewhere functions (`remote`)."""
+    remote = location.region != region
     if location.account == account:
-        return Where(location, own_machine, None, lambda: client("ec2"))
+        if not remote:
+            return Where(location, own_machine, None, lambda: client("ec2"))
+        machine = state_machine_arn(partition, location)
+        return Where(
+            location,
+            machine,
+            None,
+            lambda: _ec2_in(location.region, {}, machine),
+            remote=True,
+        )
     role_arn = (
         f"arn:{partition}:iam::{location.account}:role/"
         f"{location.role_name or member_role_name(location.region)}"
@@ -82,29 +87,23 @@ def _where(
         location,
         state_machine_arn(partition, location),
         role_arn,
-        lambda: _member_ec2(role_arn, location.region),
+        lambda: _ec2_in(location.region, assumed(role_arn), None),
+        remote=remote,
     )
 
 
-def _member_ec2(role_arn: str, region: str) -> EC2Client:
-    """EC2 in a member account, as the member stack's role (which may only read instances)."""
-    try:
-        credentials = client("sts").assume_role(
-            RoleArn=role_arn, RoleSessionName="ResetAccessFleet"
-        )["Credentials"]
-    except ClientError as error:
-        raise InvalidInput(
-            f"TargetLocations: cannot assume {role_arn} ({error.response['Error']['Code']}); "
-            "deploy the member stack there (cdk deploy -c deployment=member) with this account "
-            "as its fleet account"
-        ) from None
-    ec2: EC2Client = boto3.client(
-        "ec2",
-        region_name=region,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
+def _ec2_in(region: str, credentials: dict[str, str], machine: str | None) -> EC2Client:
+    """EC2 in a location's Region (as the member role there, which may only read instances);
+    in this account's other Regions, first the check that ResetAccess is deployed there."""
+    if machine:
+        try:
+            stepfunctions_in(region).describe_state_machine(stateMachineArn=machine)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "StateMachineDoesNotExist":
+                raise
+            account = machine.split(":")[4]
+            raise InvalidInput(missing_stack({"Account": account, "Region": region})) from None
+    ec2: EC2Client = boto3.client("ec2", region_name=region, **credentials)
     return ec2
 
 

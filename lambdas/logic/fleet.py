@@ -292,6 +292,8 @@ class Where:
     state_machine_arn: str
     role_arn: str | None
     ec2: Callable[[], EC2Client]
+    # In another Region: started and followed by functions, not by the `.sync` integration.
+    remote: bool = False
 
 
 def targets(
@@ -318,6 +320,8 @@ def targets(
             }
             if place.role_arn:
                 item["RoleArn"] = place.role_arn
+            if place.remote:
+                item["Remote"] = True
             items.append(item)
     if not items:
         raise InvalidInput(
@@ -364,7 +368,11 @@ def outcome_of(item: dict[str, Any]) -> dict[str, Any]:
             if output.get(key):
                 line[key] = output[key]
         return line
-    return {**line, "Outcome": "Failed", "Error": str(child.get("Status"))}
+    # A child followed in another Region brings its own error and cause.
+    failure = {"Error": str(child.get("Error") or child.get("Status"))}
+    if child.get("Cause"):
+        failure["Cause"] = str(child["Cause"])[:300]
+    return {**line, "Outcome": "Failed", **failure}
 
 
 def _child_failure(error: Any) -> dict[str, str]:

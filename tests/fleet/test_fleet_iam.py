@@ -21,6 +21,13 @@ def test_each_fleet_statement_alone_allows_a_call_of_a_fleet_run() -> None:
         for index, rule in enumerate(PERMISSIONS[handler])
         if (handler, index) not in run.engine.iam.sole_grants
     ]
-    # Assuming a member account's role is the cross-account path, which no local run takes yet
-    # (the engine runs every function in one account).
-    assert unneeded == ["resolve_targets[1] ('sts:AssumeRole',)"]
+    # Other accounts and Regions: no engine run takes them yet (the engine runs in one account
+    # and Region); tests/fleet/test_elsewhere.py shows each of these statements needed there.
+    assert unneeded == [
+        "check_elsewhere[0] ('states:DescribeExecution',)",
+        "check_elsewhere[1] ('sts:AssumeRole',)",
+        "resolve_targets[1] ('sts:AssumeRole',)",
+        "resolve_targets[2] ('states:DescribeStateMachine',)",
+        "start_elsewhere[0] ('states:StartExecution',)",
+        "start_elsewhere[1] ('sts:AssumeRole',)",
+    ]

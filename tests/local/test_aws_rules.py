@@ -436,3 +436,30 @@ def test_a_region_holds_five_vpcs_and_five_internet_gateways() -> None:
             ec2.create_internet_gateway()
         with pytest.raises(ClientError, match="InternetGatewayLimitExceeded"):
             aws_rules.check(ec2, "CreateInternetGateway", {})
+
+
+def test_a_role_that_does_not_exist_cannot_be_assumed() -> None:
+    """STS AssumeRole (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html):
+    the role must exist in its account and trust the caller, else AccessDenied; moto 5.2.5 hands
+    out credentials for any role ARN ("the role does not need to exist")."""
+    from moto import mock_aws
+
+    member = "arn:aws:iam::111122223333:role/ResetAccess-FleetMember-eu-west-1"
+    with mock_aws():
+        sts = boto3.client("sts", region_name="us-east-1")
+        with pytest.raises(ClientError, match="AccessDenied") as denied:
+            aws_rules.check(sts, "AssumeRole", {"RoleArn": member, "RoleSessionName": "fleet"})
+        assert member in str(denied.value)
+        # Made in that account (as a role there), it may be assumed.
+        there = sts.assume_role(
+            RoleArn="arn:aws:iam::111122223333:role/Setup", RoleSessionName="setup"
+        )
+        credentials = there["Credentials"]
+        boto3.client(
+            "iam",
+            region_name="us-east-1",
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        ).create_role(RoleName="ResetAccess-FleetMember-eu-west-1", AssumeRolePolicyDocument="{}")
+        aws_rules.check(sts, "AssumeRole", {"RoleArn": member, "RoleSessionName": "fleet"})

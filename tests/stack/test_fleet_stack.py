@@ -25,6 +25,8 @@ def test_the_fleet_machine_deploys_the_fleet_definition_byte_for_byte(synth: Syn
     assert props["DefinitionString"] == fleet.render()
     assert set(props["DefinitionSubstitutions"]) == {
         "ResolveTargetsFunctionArn",
+        "StartElsewhereFunctionArn",
+        "CheckElsewhereFunctionArn",
         "PublishFleetResultFunctionArn",
         "LockTableName",
     }
