@@ -44,6 +44,11 @@ OWN_PARAMETERS = "/reset-access"
 UBUNTU_AMI_PARAMETERS = "/aws/service/canonical/ubuntu/server/24.04/stable/current"
 
 
+def fleet_machine_name(stack_name: str) -> str:
+    """The fleet state machine: named after its stack, so two copies fit one account."""
+    return f"{stack_name}Fleet"
+
+
 def member_role_name(region: str) -> str:
     """The member stack's role in one Region (IAM names are per account, stacks per Region)."""
     return f"{MEMBER_ROLE_NAME}-{region}"
