@@ -15,7 +15,7 @@ import typer
 from typer._click.exceptions import ClickException
 
 from cli.aws import Aws, aws_errors
-from cli.errors import EXIT_CODES, OK, REFUSED, CliError, Interrupted, ResetFailed
+from cli.errors import EXIT_CODES, OK, REFUSED, CliError, Interrupted, Refused, ResetFailed
 from lambdas.names import STACK_NAME
 
 if TYPE_CHECKING:
@@ -109,7 +109,37 @@ Poll = Annotated[
 @app.command()
 def start(
     ctx: typer.Context,
-    instance_id: InstanceId,
+    instance_id: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[INSTANCE_ID]",
+            help="the instance, e.g. i-0123456789abcdef0 (or --targets for a fleet)",
+            show_default=False,
+        ),
+    ] = None,
+    targets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--targets",
+            help="a fleet: tag:KEY=VALUE[,VALUE] or InstanceIds=ID[,ID] (repeat to AND tags)",
+            show_default=False,
+        ),
+    ] = None,
+    accounts: Annotated[
+        str | None,
+        typer.Option(help="fleet: accounts to reset in, comma-separated (member stacks there)"),
+    ] = None,
+    regions: Annotated[
+        str | None,
+        typer.Option(help="fleet: Regions of --accounts, comma-separated (default: --region)"),
+    ] = None,
+    max_concurrency: Annotated[
+        str | None, typer.Option(help="fleet: resets at once, a number or percentage (10)")
+    ] = None,
+    max_errors: Annotated[
+        str | None,
+        typer.Option(help="fleet: failures before no new reset starts, number or % (0)"),
+    ] = None,
     subnet: Annotated[
         str | None,
         typer.Option(help="CreateNewVPC (default), SelectedInstanceSubnet or a subnet ID"),
@@ -147,28 +177,43 @@ def start(
     ] = False,
     poll_seconds: Poll = 2.0,
 ) -> int:
-    """Start a reset of INSTANCE_ID and follow it to the end (Ctrl-C stops following only)."""
+    """Start a reset of INSTANCE_ID, or of a fleet (--targets), and follow it to the end
+    (Ctrl-C stops following only)."""
     from cli import actions
 
     settings = _settings(ctx)
-    execution_input: dict[str, Any] = {"InstanceId": instance_id}
-    for key, value in (
-        ("SubnetId", subnet),
-        ("HelperInstanceType", helper_type),
-        ("Mode", mode),
-        ("KeyType", key_type),
-        ("Backup", backup),
-    ):
-        if value is not None:
-            execution_input[key] = value
+    per_instance: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("SubnetId", subnet),
+            ("HelperInstanceType", helper_type),
+            ("Mode", mode),
+            ("KeyType", key_type),
+            ("Backup", backup),
+        )
+        if value is not None
+    }
     if public_key_file is not None:
-        execution_input["PublicKey"] = actions.read_public_key(public_key_file)
+        per_instance["PublicKey"] = actions.read_public_key(public_key_file)
     if no_password_ami:
-        execution_input["CreatePasswordEnabledAmi"] = False
+        per_instance["CreatePasswordEnabledAmi"] = False
     if dry_run:
-        execution_input["DryRun"] = True
-    actions.checked_input(execution_input)
+        per_instance["DryRun"] = True
     actions.checked_name(name)
+    if targets:
+        if instance_id is not None:
+            raise Refused("give INSTANCE_ID or --targets, not both")
+        rates = {"MaxConcurrency": max_concurrency, "MaxErrors": max_errors}
+        where = (_listed(accounts), _listed(regions))
+        return _start_fleet(
+            settings, targets, where, rates, per_instance, name, no_follow, poll_seconds
+        )
+    if instance_id is None:
+        raise Refused("give INSTANCE_ID, or --targets for a fleet (see reset-access start --help)")
+    if any(v is not None for v in (accounts, regions, max_concurrency, max_errors)):
+        raise Refused("--accounts, --regions, --max-concurrency and --max-errors need --targets")
+    execution_input = {"InstanceId": instance_id, **per_instance}
+    actions.checked_input(execution_input)
     aws = settings.aws
     with aws_errors(aws.endpoint_url):
         try:
@@ -179,16 +224,54 @@ def start(
                 "the reset started"
             ) from None
     if no_follow:
-        if settings.json:
-            from cli.report import print_json
-
-            print_json(settings.out(), {"ExecutionArn": arn})
-        else:
-            settings.out().print(
-                f"started {arn}\nfollow it with: reset-access follow {arn}", markup=False
-            )
-        return OK
+        return _started(settings, arn)
     return _follow(settings, arn, poll_seconds)
+
+
+def _listed(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _started(settings: Settings, arn: str) -> int:
+    if settings.json:
+        from cli.report import print_json
+
+        print_json(settings.out(), {"ExecutionArn": arn})
+    else:
+        settings.out().print(
+            f"started {arn}\nfollow it with: reset-access follow {arn}", markup=False
+        )
+    return OK
+
+
+def _start_fleet(
+    settings: Settings,
+    targets: list[str],
+    where: tuple[list[str], list[str]],
+    rates: dict[str, str | None],
+    per_instance: dict[str, Any],
+    name: str | None,
+    no_follow: bool,
+    poll_seconds: float,
+) -> int:
+    from cli import fleet
+
+    aws = settings.aws
+    accounts, regions = where
+    if accounts and not regions:
+        regions = [aws.region_name]  # the command's own Region, as SSM's default
+    fleet_input = fleet.fleet_input(targets, (accounts, regions), rates, per_instance)
+    with aws_errors(aws.endpoint_url):
+        try:
+            arn = fleet.start(aws, fleet_input, name)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "interrupted while starting; `aws stepfunctions list-executions "
+                f"--state-machine-arn {aws.output(fleet.FLEET_OUTPUT)}` shows whether it started"
+            ) from None
+    if no_follow:
+        return _started(settings, arn)
+    return _follow_fleet(settings, arn, poll_seconds)
 
 
 @app.command()
@@ -199,8 +282,43 @@ def follow(
     ],
     poll_seconds: Poll = 2.0,
 ) -> int:
-    """Follow a running reset to its end and print its result."""
-    return _follow(_settings(ctx), execution_arn, poll_seconds)
+    """Follow a running reset or fleet to its end and print its result."""
+    from cli import fleet
+
+    settings = _settings(ctx)
+    if fleet.is_fleet(settings.aws, execution_arn):
+        return _follow_fleet(settings, execution_arn, poll_seconds)
+    return _follow(settings, execution_arn, poll_seconds)
+
+
+def _follow_fleet(settings: Settings, arn: str, poll_seconds: float) -> int:
+    """The fleet's live table, then its summary: 0 all succeeded, 1 some failed, 2 refused."""
+    from cli import fleet
+    from cli.report import print_json
+
+    progress_console = settings.progress()
+    try:
+        progress_console.print(f"fleet execution {arn}", highlight=False, markup=False)
+        with aws_errors(settings.aws.endpoint_url):
+            described, progress = fleet.follow(
+                settings.aws.stepfunctions(), arn, progress_console, poll_seconds
+            )
+            summary, lines = fleet.result_lines(settings.aws, described)
+    except KeyboardInterrupt:
+        raise fleet.interrupted(arn) from None
+    record = fleet.record(described, summary, lines)
+    if settings.json:
+        print_json(settings.out(), record)
+    else:
+        fleet.print_summary(settings.out(), record)
+    if described["status"] == "SUCCEEDED":
+        return OK
+    if fleet.REFUSED_STATE in progress.entered:
+        raise Refused(f"fleet refused, no reset started: {fleet.cause_of(described)}")
+    raise ResetFailed(
+        f"the fleet did not succeed ({described.get('error') or described['status']}); "
+        "each failed reset rolled its instance back; its outcome says why"
+    )
 
 
 def _follow(settings: Settings, arn: str, poll_seconds: float) -> int:

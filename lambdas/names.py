@@ -22,7 +22,6 @@ DEFAULT_ALARM_PREFIX = "ResetAccess-"
 
 # The fleet workflow (a second state machine) and, in each member account and Region, the role
 # the fleet's account assumes to start, describe and stop ResetAccess executions there.
-FLEET_STATE_MACHINE_NAME = f"{STACK_NAME}Fleet"
 MEMBER_ROLE_NAME = f"{STACK_NAME}-FleetMember"
 # The fleet's error count (MaxErrors) lives in the lock table under this key prefix.
 FLEET_COUNTER_PREFIX = "fleet#"
@@ -46,6 +45,14 @@ PASSWORD_PARAMETERS = "/EC2Rescue/Passwords"  # noqa: S105 - a path, not a passw
 OWN_PARAMETERS = "/reset-access"
 # Canonical publishes Ubuntu 24.04 AMI IDs under this public path, one per architecture.
 UBUNTU_AMI_PARAMETERS = "/aws/service/canonical/ubuntu/server/24.04/stable/current"
+
+
+def fleet_machine_name(stack_name: str) -> str:
+    """The fleet state machine: named after its stack, so two copies fit one account."""
+    return f"{stack_name}Fleet"
+
+
+FLEET_STATE_MACHINE_NAME = fleet_machine_name(STACK_NAME)
 
 
 def member_role_name(region: str) -> str:

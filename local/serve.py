@@ -6,10 +6,10 @@ credentials, Region us-east-1) start, follow and fetch keys as they would in AWS
 Executions started through the endpoint run the real definition exactly as in `local run`: our
 handlers for Lambda tasks, the rescue agent for Run Command, the scenario's faults. What
 EventBridge does in AWS is done here too: the janitor for an execution that failed, timed out
-or was stopped (a watcher), and a reset started by an alarm going to ALARM (the stack's alarm
-rule, delivered by local/eventbridge.py). The stack is the CloudFormation stack `ResetAccess`
-with the Outputs the real stack declares. A client's JSON-protocol requests meet AWS's rules
-(local/aws_rules.py) before moto answers them.
+or was stopped (a watcher), and the fleet started by an alarm going to ALARM, one reset per
+instance it watches (the stack's alarm rule, delivered by local/eventbridge.py). The stack is
+the CloudFormation stack `ResetAccess` with the Outputs the real stack declares. A client's
+JSON-protocol requests meet AWS's rules (local/aws_rules.py) before moto answers them.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def publish_stack(engine: Engine) -> dict[str, str]:
         "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
         "Outputs": {name: {"Value": value} for name, value in outputs.items()},
     }
-    alarm_rule(engine.state_machine_arn)
+    alarm_rule(engine.fleet_state_machine_arn)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # moto does not model the handle; the Outputs count
         boto3.client("cloudformation", region_name=REGION).create_stack(
@@ -100,7 +100,8 @@ def publish_stack(engine: Engine) -> dict[str, str]:
 
 def alarm_rule(state_machine_arn: str) -> None:
     """The stack's alarm rule (stacks/triggers.py): an alarm named with the prefix going to
-    ALARM starts an execution with the whole event (local/eventbridge.py delivers it)."""
+    ALARM starts the fleet with the whole event, one reset per instance it watches
+    (local/eventbridge.py delivers it)."""
     events = boto3.client("events", region_name=REGION)
     events.put_rule(
         Name=f"{STACK_NAME}-AlarmRule",

@@ -12,7 +12,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from lambdas.names import FLEET_COUNTER_PREFIX, MEMBER_ROLE_NAME
+from lambdas.names import FLEET_COUNTER_PREFIX, MEMBER_ROLE_NAME, fleet_machine_name
 from stacks.functions import LOG_RETENTION
 from stacks.nag import acknowledge, wildcard_finding
 from stacks.permissions import ALL_RESOURCES_REASON
@@ -72,7 +72,7 @@ class FleetWorkflow(Construct):
         # (execution:ResetAccessFleet/<label>:<id>) in Map Runs (mapRun:ResetAccessFleet/...).
         # Named after the stack (ResetAccessFleet by default), so that two copies can live in one
         # account and Region.
-        name = f"{stack.stack_name}Fleet"
+        name = fleet_machine_name(stack.stack_name)
         own = states_arn("stateMachine", name)
         own_executions = states_arn("execution", f"{name}/*")
         map_runs = states_arn("mapRun", f"{name}/*")

@@ -155,6 +155,7 @@ class ResetAccessStack(Stack):
                 self, "Member", state_machine=state_machine, fleet_account=fleet_account_from(self)
             ).role
             CfnOutput(self, "MemberRoleArn", value=role.role_arn, description="The fleet's way in")
+            triggers.start_on_alarm(state_machine)
         else:
             fleet = FleetWorkflow(
                 self,
@@ -168,6 +169,7 @@ class ResetAccessStack(Stack):
                 reset_access=state_machine,
                 lock_table=storage.lock_table,
             )
+            triggers.start_on_alarm(fleet.state_machine)
             CfnOutput(
                 self,
                 "FleetStateMachineArn",

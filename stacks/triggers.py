@@ -54,7 +54,7 @@ class Triggers(Construct):
         self.alarm_rule = events.Rule(
             self,
             "AlarmRule",
-            description=f"Start ResetAccess when an alarm named {alarm_prefix}* goes to ALARM",
+            description=f"Start resets when an alarm named {alarm_prefix}* goes to ALARM",
             event_pattern=events.EventPattern(
                 source=["aws.cloudwatch"],
                 detail_type=["CloudWatch Alarm State Change"],
@@ -63,16 +63,6 @@ class Triggers(Construct):
                     "state": {"value": ["ALARM"]},
                 },
             ),
-        )
-        self.alarm_rule.add_target(
-            targets.SfnStateMachine(
-                state_machine,
-                # The whole event: Preflight reads the instance from its metric dimensions.
-                input=events.RuleTargetInput.from_event_path("$"),
-                dead_letter_queue=self.dead_letters,
-                retry_attempts=RETRY_ATTEMPTS,
-                max_event_age=MAX_EVENT_AGE,
-            )
         )
 
         self.janitor_rule = events.Rule(
@@ -102,4 +92,18 @@ class Triggers(Construct):
             retry_attempts=2,
             max_event_age=MAX_EVENT_AGE,
             on_failure=destinations.SqsDestination(self.dead_letters),
+        )
+
+    def start_on_alarm(self, machine: sfn.IStateMachine) -> None:
+        """The alarm rule's one target: the fleet where the stack has one (every instance the
+        alarm watches, one ResetAccess each), else ResetAccess (one instance per alarm)."""
+        self.alarm_rule.add_target(
+            targets.SfnStateMachine(
+                machine,
+                # The whole event: the instances are read from its metric dimensions.
+                input=events.RuleTargetInput.from_event_path("$"),
+                dead_letter_queue=self.dead_letters,
+                retry_attempts=RETRY_ATTEMPTS,
+                max_event_age=MAX_EVENT_AGE,
+            )
         )

@@ -45,7 +45,8 @@ def resolve_targets(event: dict[str, Any]) -> dict[str, Any]:
     items = targets(request, places, str(event["execution"]))
     total = len(items)
     counter = f"{FLEET_COUNTER_PREFIX}{event['execution']}"
-    concurrency = count_of(request.max_concurrency, total, at_least=1)
+    # More at once than there are instances changes nothing, and would count VPCs never made.
+    concurrency = min(count_of(request.max_concurrency, total, at_least=1), total)
     check_network_room(request, concurrency)
     fleet = {
         "Total": total,

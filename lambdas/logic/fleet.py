@@ -147,7 +147,12 @@ def _from_alarm(event: dict[str, Any]) -> FleetRequest:
             f"detail.configuration.metrics: alarm {name[:80]!r} watches no metric with an "
             "InstanceId dimension"
         )
-    return FleetRequest(instance_ids=tuple(sorted(found)), started_by_alarm=name)
+    # No one chose a concurrency: as many at once as new VPCs fit a Region (SubnetId default).
+    return FleetRequest(
+        instance_ids=tuple(sorted(found)),
+        started_by_alarm=name,
+        max_concurrency=str(NEW_VPCS_AT_ONCE),
+    )
 
 
 def _targets(targets: Any) -> tuple[dict[str, list[str]], tuple[str, ...]]:

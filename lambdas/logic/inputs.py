@@ -339,6 +339,7 @@ def _watched_instance(alarm: CloudWatchAlarmData, alarm_name: str) -> str:
     if len(found) > 1:
         raise InvalidInput(
             f"detail.configuration.metrics: alarm {_clip(alarm_name)!r} watches several "
-            f"instances ({', '.join(sorted(found))}); reset them one execution each"
+            f"instances ({', '.join(sorted(found))}); start the fleet state machine with this "
+            "event (the stack's alarm rule does), which resets each of them"
         )
     return found.pop()

@@ -292,8 +292,9 @@ def test_an_alarm_going_to_alarm_resets_the_instance_through_the_rule(
     endpoint: tuple[str, Engine],
 ) -> None:
     """As in AWS: the alarm's state change is an EventBridge event, the stack's alarm rule
-    starts an execution with it, and Preflight reads the instance from the alarm's metric.
-    An alarm without the prefix, or going back to OK, starts nothing."""
+    starts the fleet with it, and the fleet one reset for the instance of the alarm's metric,
+    saying which alarm started it. An alarm without the prefix, or going back to OK, starts
+    nothing."""
     url, engine = endpoint
     instance_id = web_instance(url)["InstanceId"]
     client(url, "ec2").create_tags(
@@ -301,7 +302,7 @@ def test_an_alarm_going_to_alarm_resets_the_instance_through_the_rule(
     )
     cloudwatch = client(url, "cloudwatch")
     sfn = client(url, "stepfunctions")
-    machine = engine.state_machine_arn
+    machine = engine.fleet_state_machine_arn
     before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]}
     for name in (f"{DEFAULT_ALARM_PREFIX}web", "other-web"):
         cloudwatch.put_metric_alarm(
@@ -326,7 +327,16 @@ def test_an_alarm_going_to_alarm_resets_the_instance_through_the_rule(
     execution = sfn.describe_execution(executionArn=started[0]["executionArn"])
     event = json.loads(execution["input"])
     assert event["detail"]["alarmName"] == f"{DEFAULT_ALARM_PREFIX}web"
-    described = follow(url, started[0]["executionArn"])
-    assert described["status"] == "SUCCEEDED", described.get("cause")
-    assert json.loads(described["output"])["Outcome"] == "succeeded", described["output"]
+    fleet = follow(url, started[0]["executionArn"])
+    assert fleet["status"] == "SUCCEEDED", fleet.get("cause")
+    (line,) = json.loads(fleet["output"])["Instances"]
+    assert line["InstanceId"] == instance_id
+    assert line["Outcome"] == "Succeeded"
+    child_arn = engine.state_machine_arn.replace(":stateMachine:", ":execution:")
+    reset = sfn.describe_execution(executionArn=f"{child_arn}:{line['Execution']}")
+    assert json.loads(reset["input"]) == {
+        "InstanceId": instance_id,
+        "StartedByAlarm": f"{DEFAULT_ALARM_PREFIX}web",
+    }
+    assert json.loads(reset["output"])["Outcome"] == "succeeded", reset["output"]
     assert_key_opens(url, engine, instance_id)

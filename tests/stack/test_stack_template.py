@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lambdas.names import DEFAULT_ALARM_PREFIX
+from lambdas.names import DEFAULT_ALARM_PREFIX, FLEET_STATE_MACHINE_NAME
 from stacks.project import KEY_ALIAS
 from statemachine.definition import render
 from statemachine.phases import EVENT_FUNCTIONS, FLEET_PHASES, PHASES
@@ -190,7 +190,7 @@ def _rules(synth: Synth) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_alarm_rule_matches_prefixed_alarms_going_to_alarm(synth: Synth) -> None:
+def test_alarm_rule_starts_the_fleet_and_its_role_may_start_nothing_else(synth: Synth) -> None:
     rule = _rules(synth)["aws.cloudwatch"]["Properties"]
     assert rule["EventPattern"] == {
         "source": ["aws.cloudwatch"],
@@ -201,8 +201,23 @@ def test_alarm_rule_matches_prefixed_alarms_going_to_alarm(synth: Synth) -> None
         },
     }
     (target,) = rule["Targets"]
-    machine_id, _ = reset_access_machine(synth)
-    assert target["Arn"] == {"Ref": machine_id}
+    # A multi-instance alarm resets each of its instances; the fleet does that (README).
+    (fleet_id,) = [
+        key
+        for key, machine in synth.of_type("AWS::StepFunctions::StateMachine").items()
+        if machine["Properties"].get("StateMachineName") == FLEET_STATE_MACHINE_NAME
+    ]
+    assert target["Arn"] == {"Ref": fleet_id}
+    role_id = target["RoleArn"]["Fn::GetAtt"][0]
+    statements = [
+        statement
+        for policy in synth.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert statements == [
+        {"Action": "states:StartExecution", "Effect": "Allow", "Resource": {"Ref": fleet_id}}
+    ]
     assert target.get("InputPath", "$") == "$" and "Input" not in target
     assert target["DeadLetterConfig"]["Arn"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
