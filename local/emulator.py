@@ -408,6 +408,23 @@ def _stop_execution(original: Callable[..., Any]) -> Callable[..., Any]:
     return stop
 
 
+def _branch_ends_when_stopped(original: Callable[..., Any]) -> Callable[..., Any]:
+    """AWS: StopExecution ends every branch of a running Parallel. moto's branch worker that
+    starts just after the stop fails to set its first state on the stopped program
+    (RuntimeError in Program.eval) and dies without telling the Parallel, which then waits for
+    it for ever: the execution stays RUNNING. A branch of a stopped program ends, and says so."""
+
+    def routine(self: Any) -> None:
+        try:
+            original(self)
+        except RuntimeError:
+            if self.env.is_running():
+                raise
+            self._branch_worker_comm.on_terminated(env=self.env)
+
+    return routine
+
+
 def _execution_name_or_uuid(original: Callable[..., Any]) -> Callable[..., Any]:
     """AWS (StartExecution, `name`): "If you don't provide a name for the execution, Step
     Functions automatically generates a universally unique identifier (UUID) as the execution
@@ -530,6 +547,9 @@ def corrections(
     from moto.ssm.models import Command, SimpleSystemManagerBackend
     from moto.ssm.responses import SimpleSystemManagerResponse
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker import (
+        BranchWorker,
+    )
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.backend.execution import (
@@ -584,6 +604,13 @@ def corrections(
             mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(_parse_once()))
         )
         stack.enter_context(mock.patch.object(Execution, "stop", _stop_execution(Execution.stop)))
+        stack.enter_context(
+            mock.patch.object(
+                BranchWorker,
+                "_thread_routine",
+                _branch_ends_when_stopped(BranchWorker._thread_routine),
+            )
+        )
         stack.enter_context(
             mock.patch.object(
                 StepFunctionsParserBackend,
