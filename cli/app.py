@@ -326,13 +326,17 @@ def _follow(settings: Settings, arn: str, poll_seconds: float) -> int:
     from cli import report
 
     progress_console = settings.progress()
-    progress_console.print(f"execution {arn}", highlight=False, markup=False)
-    if not settings.aws.endpoint_url:
-        progress_console.print(f"console   {following.console_link(arn)}", markup=False)
-    with aws_errors(settings.aws.endpoint_url):
-        described, progress = following.follow(
-            settings.aws.stepfunctions(), arn, progress_console, poll_seconds
-        )
+    try:
+        progress_console.print(f"execution {arn}", highlight=False, markup=False)
+        if not settings.aws.endpoint_url:
+            progress_console.print(f"console   {following.console_link(arn)}", markup=False)
+        # A Ctrl-C while the client is made (boto3's import) leaves the reset running too.
+        with aws_errors(settings.aws.endpoint_url):
+            described, progress = following.follow(
+                settings.aws.stepfunctions(), arn, progress_console, poll_seconds
+            )
+    except KeyboardInterrupt:
+        raise following.interrupted(arn) from None
     record = report.execution_record(described, progress.downtime(), progress.seconds)
     if settings.json:
         report.print_json(settings.out(), record)

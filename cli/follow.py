@@ -131,9 +131,13 @@ def follow(
                     sleep(step)
                     waited += step
     except KeyboardInterrupt:
-        raise Interrupted(
-            f"interrupted: the reset goes on; follow it with: reset-access follow {execution_arn}"
-        ) from None
+        raise interrupted(execution_arn) from None
+
+
+def interrupted(execution_arn: str) -> Interrupted:
+    return Interrupted(
+        f"interrupted: the reset goes on; follow it with: reset-access follow {execution_arn}"
+    )
 
 
 def _print_new(sfn: SFNClient, arn: str, progress: Progress, console: Console) -> None:

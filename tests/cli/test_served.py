@@ -23,7 +23,16 @@ from lambdas.names import OPT_IN_TAG
 from local.checks import public_key_of
 from local.scenario import Scenario
 from local.volumes import read_authorized_keys
-from tests.support.cli import COMMAND, REGION, Ran, aws_env, clean_env, one_line_error, run
+from tests.support.cli import (
+    COMMAND,
+    REGION,
+    Ran,
+    aws_env,
+    clean_env,
+    one_line_error,
+    phases_held,
+    run,
+)
 
 SCENARIO = Path(__file__).resolve().parents[2] / "local/scenarios/lost-key-linux.json"
 serve = pytest.importorskip("local.serve")
@@ -185,21 +194,21 @@ def test_output_json_is_pure_json_on_stdout(world: World, finished: Ran, tmp_pat
 
 
 def test_ctrl_c_stops_following_not_the_reset(world: World, finished: Ran) -> None:
-    started = world.cli("start", world.instance_id, "--no-follow")
-    assert started.code == 0, started.said
-    arn = started.out.split()[1]
-    following = subprocess.Popen(
-        [str(COMMAND), "follow", arn, "--poll-seconds", "0.2"],
-        env=world.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert following.stdout is not None
-    while following.stdout.readline().startswith("execution"):
-        pass  # the header; the first state line means it is in its loop
-    following.send_signal(signal.SIGINT)
-    _, err = following.communicate(timeout=60)
+    with phases_held(world.engine):
+        started = world.cli("start", world.instance_id, "--no-follow")
+        assert started.code == 0, started.said
+        arn = started.out.split()[1]
+        following = subprocess.Popen(
+            [str(COMMAND), "follow", arn, "--poll-seconds", "0.2"],
+            env=world.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert following.stdout is not None
+        assert following.stdout.readline().startswith(f"execution {arn}")
+        following.send_signal(signal.SIGINT)
+        _, err = following.communicate(timeout=60)
     assert following.returncode == 130
     assert err.strip() == (
         f"reset-access: interrupted: the reset goes on; follow it with: reset-access follow {arn}"
