@@ -17,7 +17,7 @@ import pytest
 from local.checks import public_key_of
 from local.scenario import Scenario
 from local.volumes import read_authorized_keys
-from tests.support.cli import COMMAND, REGION, Ran, aws_env, one_line_error, phases_held, run
+from tests.support.cli import COMMAND, REGION, Ran, aws_env, one_line_error, run
 from tests.support.workflow import linux_instance
 
 serve = pytest.importorskip("local.serve")
@@ -183,27 +183,27 @@ def test_a_fleet_that_matches_nothing_is_refused_with_exit_2(fleet: Fleet) -> No
 
 
 def test_follow_recognizes_a_fleet_and_ctrl_c_leaves_it_running(fleet: Fleet) -> None:
-    with phases_held(fleet.engine):
-        started = fleet.cli(
-            "start",
-            "--targets",
-            f"InstanceIds={fleet.engine.ids['db']}",
-            "--dry-run",
-            "--no-follow",
-        )
-        assert started.code == 0, started.said
-        arn = started.out.split()[1]
-        following = subprocess.Popen(
-            [str(COMMAND), "follow", arn, "--poll-seconds", "0.2"],
-            env=fleet.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert following.stdout is not None
-        assert following.stdout.readline().startswith(f"fleet execution {arn}")
-        following.send_signal(signal.SIGINT)
-        _, err = following.communicate(timeout=60)
+    started = fleet.cli(
+        "start",
+        "--targets",
+        f"InstanceIds={fleet.engine.ids['db']}",
+        "--dry-run",
+        "--no-follow",
+    )
+    assert started.code == 0, started.said
+    arn = started.out.split()[1]
+    following = subprocess.Popen(
+        [str(COMMAND), "follow", arn, "--poll-seconds", "0.2"],
+        env=fleet.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert following.stdout is not None
+    assert following.stdout.readline().startswith(f"fleet execution {arn}")
+    # Right after the header: the command is making its client or reading the history.
+    following.send_signal(signal.SIGINT)
+    _, err = following.communicate(timeout=60)
     assert following.returncode == 130
     assert err.strip() == (
         "reset-access: interrupted: the fleet goes on (running resets finish, the rest start "

@@ -30,7 +30,6 @@ from tests.support.cli import (
     aws_env,
     clean_env,
     one_line_error,
-    phases_held,
     run,
 )
 
@@ -194,21 +193,21 @@ def test_output_json_is_pure_json_on_stdout(world: World, finished: Ran, tmp_pat
 
 
 def test_ctrl_c_stops_following_not_the_reset(world: World, finished: Ran) -> None:
-    with phases_held(world.engine):
-        started = world.cli("start", world.instance_id, "--no-follow")
-        assert started.code == 0, started.said
-        arn = started.out.split()[1]
-        following = subprocess.Popen(
-            [str(COMMAND), "follow", arn, "--poll-seconds", "0.2"],
-            env=world.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert following.stdout is not None
-        assert following.stdout.readline().startswith(f"execution {arn}")
-        following.send_signal(signal.SIGINT)
-        _, err = following.communicate(timeout=60)
+    started = world.cli("start", world.instance_id, "--no-follow")
+    assert started.code == 0, started.said
+    arn = started.out.split()[1]
+    following = subprocess.Popen(
+        [str(COMMAND), "follow", arn, "--poll-seconds", "0.2"],
+        env=world.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert following.stdout is not None
+    assert following.stdout.readline().startswith(f"execution {arn}")
+    # Right after the header: the command is making its client or reading the history.
+    following.send_signal(signal.SIGINT)
+    _, err = following.communicate(timeout=60)
     assert following.returncode == 130
     assert err.strip() == (
         f"reset-access: interrupted: the reset goes on; follow it with: reset-access follow {arn}"

@@ -3,15 +3,11 @@ environment with no AWS configuration of the developer's, and what it printed.""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 COMMAND = Path(sys.executable).parent / "reset-access"
 # The tree under test, ahead of the editable install (its finder comes after PYTHONPATH): a
@@ -77,23 +73,3 @@ def one_line_error(ran: Ran) -> str:
     assert len(lines) == 1, ran.err
     assert lines[0].startswith("reset-access: "), ran.err
     return lines[0]
-
-
-@contextlib.contextmanager
-def phases_held(engine: Any) -> Iterator[None]:
-    """Every Lambda invocation of the served engine waits until the block ends: an execution
-    started inside stays RUNNING at its first Task, however fast this machine is, so that a
-    Ctrl-C test interrupts a follow of a running execution and not of a finished one."""
-    gate = threading.Event()
-    invoke = engine._invoke
-
-    def held(function: Any, event: Any = None) -> Any:
-        gate.wait(timeout=120)
-        return invoke(function, event)
-
-    engine._invoke = held
-    try:
-        yield
-    finally:
-        gate.set()
-        engine._invoke = invoke
