@@ -59,9 +59,14 @@ def read_public_key(path: Path) -> str:
         raise Refused(f"--public-key-file {path}: {error.strerror or error}") from None
 
 
-def start(aws: Aws, execution_input: dict[str, Any], name: str | None) -> str:
-    machine = aws.output("StateMachineArn")
-    request: dict[str, Any] = {"stateMachineArn": machine, "input": json.dumps(execution_input)}
+def start(
+    aws: Aws, execution_input: dict[str, Any], name: str | None, machine: str = "StateMachineArn"
+) -> str:
+    """Start the state machine of that stack output (ResetAccess, or the fleet's)."""
+    request: dict[str, Any] = {
+        "stateMachineArn": aws.output(machine),
+        "input": json.dumps(execution_input),
+    }
     if name:
         request["name"] = name
     sfn = aws.stepfunctions()

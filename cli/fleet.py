@@ -17,6 +17,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from cli import actions
 from cli.aws import Aws
 from cli.errors import Interrupted, Refused
 from cli.follow import new_events
@@ -65,20 +66,7 @@ def fleet_input(
 
 
 def start(aws: Aws, given: dict[str, Any], name: str | None) -> str:
-    request: dict[str, Any] = {
-        "stateMachineArn": aws.output(FLEET_OUTPUT),
-        "input": json.dumps(given),
-    }
-    if name:
-        request["name"] = name
-    sfn = aws.stepfunctions()
-    try:
-        return str(sfn.start_execution(**request)["executionArn"])
-    except sfn.exceptions.ExecutionAlreadyExists:
-        raise Refused(
-            f"an execution named {name} already exists (names stay taken for 90 days); "
-            "choose another --name or leave it out"
-        ) from None
+    return actions.start(aws, given, name, machine=FLEET_OUTPUT)
 
 
 def machine_of(execution_arn: str) -> str:
