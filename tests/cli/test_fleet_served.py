@@ -5,8 +5,6 @@ endpoint, its children, and the world after (each instance back, each fetched ke
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ import pytest
 from local.checks import public_key_of
 from local.scenario import Scenario
 from local.volumes import read_authorized_keys
-from tests.support.cli import COMMAND, REGION, Ran, aws_env, one_line_error, run
+from tests.support.cli import REGION, Ran, aws_env, interrupted_follow, one_line_error, run
 from tests.support.workflow import linux_instance
 
 serve = pytest.importorskip("local.serve")
@@ -192,19 +190,8 @@ def test_follow_recognizes_a_fleet_and_ctrl_c_leaves_it_running(fleet: Fleet) ->
     )
     assert started.code == 0, started.said
     arn = started.out.split()[1]
-    following = subprocess.Popen(
-        [str(COMMAND), "follow", arn, "--poll-seconds", "0.2"],
-        env=fleet.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert following.stdout is not None
-    assert following.stdout.readline().startswith(f"fleet execution {arn}")
-    # Right after the header: the command is making its client or reading the history.
-    following.send_signal(signal.SIGINT)
-    _, err = following.communicate(timeout=60)
-    assert following.returncode == 130
+    code, err = interrupted_follow(arn, fleet.env, f"fleet execution {arn}")
+    assert code == 130
     assert err.strip() == (
         "reset-access: interrupted: the fleet goes on (running resets finish, the rest start "
         f"as MaxConcurrency allows); follow it with: reset-access follow {arn}"

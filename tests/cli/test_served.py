@@ -9,7 +9,6 @@ import base64
 import json
 import os
 import pty
-import signal
 import struct
 import subprocess
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from tests.support.cli import (
     Ran,
     aws_env,
     clean_env,
+    interrupted_follow,
     one_line_error,
     run,
 )
@@ -196,19 +196,8 @@ def test_ctrl_c_stops_following_not_the_reset(world: World, finished: Ran) -> No
     started = world.cli("start", world.instance_id, "--no-follow")
     assert started.code == 0, started.said
     arn = started.out.split()[1]
-    following = subprocess.Popen(
-        [str(COMMAND), "follow", arn, "--poll-seconds", "0.2"],
-        env=world.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert following.stdout is not None
-    assert following.stdout.readline().startswith(f"execution {arn}")
-    # Right after the header: the command is making its client or reading the history.
-    following.send_signal(signal.SIGINT)
-    _, err = following.communicate(timeout=60)
-    assert following.returncode == 130
+    code, err = interrupted_follow(arn, world.env, f"execution {arn}")
+    assert code == 130
     assert err.strip() == (
         f"reset-access: interrupted: the reset goes on; follow it with: reset-access follow {arn}"
     )

@@ -4,6 +4,7 @@ environment with no AWS configuration of the developer's, and what it printed.""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -73,3 +74,20 @@ def one_line_error(ran: Ran) -> str:
     assert len(lines) == 1, ran.err
     assert lines[0].startswith("reset-access: "), ran.err
     return lines[0]
+
+
+def interrupted_follow(arn: str, env: dict[str, str], header: str) -> tuple[int, str]:
+    """`reset-access follow ARN` sent Ctrl-C right after its header line (while it makes its
+    client or reads the history); its exit code and standard error."""
+    following = subprocess.Popen(
+        [str(COMMAND), "follow", arn, "--poll-seconds", "0.2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert following.stdout is not None
+    assert following.stdout.readline().startswith(header)
+    following.send_signal(signal.SIGINT)
+    _, err = following.communicate(timeout=60)
+    return following.returncode, err
