@@ -1,11 +1,11 @@
 """`reset-access start --targets` and `follow` of a fleet, end to end against
-`python -m local serve` running a fleet scenario: the fleet workflow started through the
-endpoint, its children, and the world after (each instance back, each fetched key opens it)."""
+`python -m local serve` (the session's endpoint; its Team-tagged instances are this module's):
+the fleet workflow started through the endpoint, its children, and the world after (each
+instance back, each fetched key opens it)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,29 +13,12 @@ import boto3
 import pytest
 
 from local.checks import public_key_of
-from local.scenario import Scenario
 from local.volumes import read_authorized_keys
 from tests.support.cli import REGION, Ran, aws_env, interrupted_follow, one_line_error, run
-from tests.support.workflow import linux_instance
+from tests.support.served_world import FLEET_WEB, SERVED
 
-serve = pytest.importorskip("local.serve")
-
-WEB = ("web0", "web1", "web2")
-
-
-def scenario() -> Scenario:
-    instances: dict[str, Any] = {name: linux_instance(tags={"Team": "web"}) for name in WEB}
-    instances["web2"]["ssm"] = True  # reset online, in the same fleet
-    instances["db"] = linux_instance(tags={"Team": "db"})
-    # Fails on its own: no Retry absorbs UnexpectedState once the instance is stopped.
-    instances["bad"] = linux_instance(tags={"Team": "bad"})
-    faults = [
-        {"state": "DetachRootVolume", "when": "before", "error": "UnexpectedState", "instance": n}
-        for n in ("bad",)
-    ]
-    return Scenario.from_dict(
-        {"workflow": "fleet", "instances": instances, "input": {}, "faults": faults}
-    )
+pytestmark = SERVED
+WEB = FLEET_WEB
 
 
 class Fleet:
@@ -91,9 +74,11 @@ class Fleet:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    with serve.served(scenario()) as (url, engine):
-        yield Fleet(url, engine, tmp_path_factory.mktemp("home"))
+def fleet(served: tuple[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Fleet:
+    """The session's endpoint (tests/support/served_world.py: web0-2 of Team web, web2
+    reachable by SSM; db; bad, whose reset fails on its own)."""
+    url, engine = served
+    return Fleet(url, engine, tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture(scope="module")

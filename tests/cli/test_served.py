@@ -1,5 +1,6 @@
 """The installed reset-access command end to end against `python -m local serve`: the real
-definition, our handlers and the rescue agent behind an HTTP endpoint, one world per module.
+definition, our handlers and the rescue agent behind an HTTP endpoint (the session's, whose
+instance `cli` is this module's).
 What is asserted is what a user sees and gets: exit codes, one-line errors, the summary, and the
 world after (instance running with its root volume back, the fetched key opens it)."""
 
@@ -11,7 +12,6 @@ import os
 import pty
 import struct
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ import pytest
 
 from lambdas.names import OPT_IN_TAG
 from local.checks import public_key_of
-from local.scenario import Scenario
 from local.volumes import read_authorized_keys
 from tests.support.cli import (
     COMMAND,
@@ -32,9 +31,9 @@ from tests.support.cli import (
     one_line_error,
     run,
 )
+from tests.support.served_world import CLI_INSTANCE, SERVED
 
-SCENARIO = Path(__file__).resolve().parents[2] / "local/scenarios/lost-key-linux.json"
-serve = pytest.importorskip("local.serve")
+pytestmark = SERVED
 
 
 class World:
@@ -44,7 +43,7 @@ class World:
         self.url = url
         self.engine = engine
         self.env = aws_env(home, url)
-        self.instance_id: str = engine.ids["web"]
+        self.instance_id: str = engine.ids[CLI_INSTANCE]
 
     def cli(self, *args: str) -> Ran:
         following = args[0] in ("start", "follow") or args[2:3] == ("start",)
@@ -64,14 +63,15 @@ class World:
         return dict(reservations["Reservations"][0]["Instances"][0])
 
     def authorized_keys(self) -> dict[str, list[str]]:
-        tree = self.engine.world.ssm_world.volume_trees[self.engine.root_volumes["web"]]
-        return dict(read_authorized_keys(tree, self.engine.scenario.instances["web"]["volume"]))
+        tree = self.engine.world.ssm_world.volume_trees[self.engine.root_volumes[CLI_INSTANCE]]
+        spec = self.engine.scenario.instances[CLI_INSTANCE]["volume"]
+        return dict(read_authorized_keys(tree, spec))
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with serve.served(Scenario.load(SCENARIO)) as (url, engine):
-        yield World(url, engine, tmp_path_factory.mktemp("home"))
+def world(served: tuple[str, Any], tmp_path_factory: pytest.TempPathFactory) -> World:
+    url, engine = served
+    return World(url, engine, tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_after_the_run_the_fetched_key_opens_the_instance(
     instance = world.instance()
     assert instance["State"]["Name"] == "running"
     (root,) = [m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == "/dev/xvda"]
-    assert root["Ebs"]["VolumeId"] == world.engine.root_volumes["web"]
+    assert root["Ebs"]["VolumeId"] == world.engine.root_volumes[CLI_INSTANCE]
     again = world.cli("get-key", world.instance_id, "--out", str(out))
     assert again.code == 2
     assert "exists; choose another --out or pass --force" in one_line_error(again)
@@ -226,24 +226,25 @@ def test_missing_stack_is_named(world: World) -> None:
 def test_arm_alarm_tags_then_alarms_and_disarm_removes_both(world: World) -> None:
     armed = world.cli("arm-alarm", world.instance_id)
     assert armed.code == 0, armed.said
-    alarms = world.client("cloudwatch").describe_alarms(AlarmNamePrefix="ResetAccess-")
+    # The instance's own: the session's world holds other modules' alarms.
+    mine = f"ResetAccess-{world.instance_id}"
+    alarms = world.client("cloudwatch").describe_alarms(AlarmNamePrefix=mine)
     (alarm,) = alarms["MetricAlarms"]
     assert alarm["AlarmName"] == f"ResetAccess-{world.instance_id}"
     assert alarm["Dimensions"] == [{"Name": "InstanceId", "Value": world.instance_id}]
     assert {"Key": OPT_IN_TAG, "Value": "true"} in world.instance().get("Tags", [])
     disarmed = world.cli("disarm-alarm", world.instance_id)
     assert disarmed.code == 0, disarmed.said
-    assert not world.client("cloudwatch").describe_alarms(AlarmNamePrefix="ResetAccess-")[
-        "MetricAlarms"
-    ]
+    assert not world.client("cloudwatch").describe_alarms(AlarmNamePrefix=mine)["MetricAlarms"]
     assert OPT_IN_TAG not in {t["Key"] for t in world.instance().get("Tags", [])}
 
 
 def test_arm_alarm_on_a_missing_instance_changes_nothing(world: World) -> None:
+    before = world.client("cloudwatch").describe_alarms()["MetricAlarms"]
     ran = world.cli("arm-alarm", "i-0123456789abcdef0")
     assert ran.code == 2
     assert "no instance i-0123456789abcdef0 in us-east-1" in one_line_error(ran)
-    assert not world.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    assert world.client("cloudwatch").describe_alarms()["MetricAlarms"] == before
 
 
 def test_the_endpoint_gone_is_named(world: World, tmp_path: Path) -> None:

@@ -3,30 +3,30 @@ exits 1; history and status show the failure."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 
-from local.scenario import Scenario
+from local.scenario import Fault
 from tests.support.cli import Ran, aws_env, run
+from tests.support.served_world import FAILING_INSTANCE, SERVED
 
-SCENARIO = Path(__file__).resolve().parents[2] / "local/scenarios/lost-key-linux.json"
-serve = pytest.importorskip("local.serve")
+pytestmark = SERVED
 
 
 @pytest.fixture(scope="module")
-def failed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ran, dict[str, str], str]]:
-    spec = json.loads(SCENARIO.read_text())
-    # The agent's run fails after it ran: the workflow rolls back and records the failure.
-    spec["faults"] = [{"state": "RunRescue", "when": "after", "error": "InjectedFault"}]
-    path = tmp_path_factory.mktemp("scenario") / "failing.json"
-    path.write_text(json.dumps(spec))
-    with serve.served(Scenario.load(path)) as (url, engine):
-        env = aws_env(tmp_path_factory.mktemp("home"), url)
-        instance_id = engine.ids["web"]
-        yield run(["start", instance_id, "--poll-seconds", "0.2"], env), env, instance_id
+def failed(
+    served: tuple[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Ran, dict[str, str], str]:
+    """On the session's endpoint, its instance `failing` reset by the command while the
+    agent's run fails after it ran: the workflow rolls back and records the failure."""
+    url, engine = served
+    env = aws_env(tmp_path_factory.mktemp("home"), url)
+    instance_id = engine.ids[FAILING_INSTANCE]
+    # The command follows the execution to its end, so the fault holds for exactly this run.
+    with engine.faults(Fault("RunRescue", "after", "InjectedFault")):
+        ran = run(["start", instance_id, "--poll-seconds", "0.2"], env)
+    return ran, env, instance_id
 
 
 def test_a_failed_reset_exits_1_and_says_what_was_put_back(

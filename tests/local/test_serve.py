@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +22,19 @@ from lambdas.names import DEFAULT_ALARM_PREFIX, OPT_IN_TAG, STACK_NAME, key_para
 from local.checks import public_key_of
 from local.emulator import REGION
 from local.engine import Engine
-from local.scenario import Scenario
-from local.serve import served
 from local.volumes import read_authorized_keys
+from tests.support.served_world import SERVE_INSTANCE, SERVED
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "local" / "scenarios" / "lost-key-linux.json"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+pytestmark = SERVED
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[tuple[str, Engine]]:
-    with served(Scenario.load(SCENARIO)) as (url, engine):
-        yield url, engine
+@pytest.fixture
+def endpoint(served: tuple[str, Engine]) -> tuple[str, Engine]:
+    """The session's endpoint (tests/conftest.py), whose instance `web` is this module's."""
+    return served
 
 
 def client(url: str, service: str) -> Any:
@@ -53,7 +52,7 @@ def follow(url: str, execution_arn: str, timeout: float = 300) -> dict[str, Any]
 
 def web_instance(url: str) -> dict[str, Any]:
     reservations = client(url, "ec2").describe_instances(
-        Filters=[{"Name": "tag:Name", "Values": ["web"]}]
+        Filters=[{"Name": "tag:Name", "Values": [SERVE_INSTANCE]}]
     )["Reservations"]
     return dict(reservations[0]["Instances"][0])
 
@@ -64,11 +63,11 @@ def assert_key_opens(url: str, engine: Engine, instance_id: str) -> None:
     instance = web_instance(url)
     assert instance["State"]["Name"] == "running"
     root = next(m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == "/dev/xvda")
-    assert root["Ebs"]["VolumeId"] == engine.root_volumes["web"]
+    assert root["Ebs"]["VolumeId"] == engine.root_volumes[SERVE_INSTANCE]
     private = client(url, "ssm").get_parameter(Name=key_parameter(instance_id), WithDecryption=True)
     public = public_key_of(private["Parameter"]["Value"]).split()[:2]
-    tree = engine.ssm_world.volume_trees[engine.root_volumes["web"]]
-    spec = engine.scenario.instances["web"]["volume"]
+    tree = engine.ssm_world.volume_trees[engine.root_volumes[SERVE_INSTANCE]]
+    spec = engine.scenario.instances[SERVE_INSTANCE]["volume"]
     keys = read_authorized_keys(tree, spec)["ec2-user"]
     assert any(line.split()[:2] == public for line in keys), keys
 
@@ -131,7 +130,7 @@ def test_a_reset_stopped_through_the_endpoint_is_undone_by_the_janitor(
     instance = web_instance(url)
     assert instance["State"]["Name"] == "running"
     root = next(m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == "/dev/xvda")
-    assert root["Ebs"]["VolumeId"] == engine.root_volumes["web"]
+    assert root["Ebs"]["VolumeId"] == engine.root_volumes[SERVE_INSTANCE]
 
 
 def entered_states(sfn: Any, arn: str) -> list[str]:
