@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.support import served_world
-from tests.support.workflow import RunScenario, run
+from tests.support.workflow import Run, RunScenario, run
 
 if TYPE_CHECKING:
     from local.engine import Engine
@@ -21,9 +21,29 @@ def run_scenario() -> RunScenario:
 
 
 @pytest.fixture(scope="session")
+def linux_reset() -> Run:
+    """One run of the default scenario (a running Linux instance, reset offline with the
+    default input), shared by the tests that only read what it did: once per worker."""
+    return run()
+
+
+@pytest.fixture(scope="session")
 def served() -> Iterator[tuple[str, Engine]]:
     """The session's one served endpoint and the engine behind it, for the modules marked
     served_world.SERVED (tests/support/served_world.py shares out its instances)."""
     serve = pytest.importorskip("local.serve")
     with serve.served(served_world.scenario()) as (url, engine):
         yield url, engine
+
+
+# Folders whose tests run whole workflows (seconds each, up to half a minute): scheduled first,
+# so that with two workers the last minutes are quick tests on both, not one long one on one.
+RUNS_FIRST = ("faults", "fleet", "workflow")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def folder(item: pytest.Item) -> str:
+        parts = item.nodeid.split("/")
+        return parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+
+    items.sort(key=lambda item: folder(item) not in RUNS_FIRST)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from lambdas.errors import InvalidInput
@@ -120,8 +120,14 @@ def one_world() -> Iterator[tuple[Engine, Callable[[Any], dict[str, Any]]]]:
         yield engine, execute
 
 
+# Each example is a whole run (Preflight, ReadRefusal, Refused) in one world: the 40 generated
+# reach every kind of bad input but "huge", given here at its largest (near Step Functions'
+# 256 KiB input); the 300 of test_every_bad_input_is_refused_naming_its_field check each
+# refusal's message in Preflight's own parsing.
+@example({"InstanceId": "i-" + "a" * 200_000})
+@example({"InstanceId": VALID_ID, "PublicKey": "i-" + "a" * 200_000})
 @settings(
-    max_examples=200,
+    max_examples=40,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -141,8 +147,8 @@ def test_bad_input_through_the_workflow_changes_nothing(
     run.assert_unchanged()
 
 
-# Each example is a whole run: 40 cover the keys two to five at a time in under a minute.
-@settings(max_examples=40, deadline=None, derandomize=True)
+# Preflight's parsing alone, no run: cheap, so as many examples as before.
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(
     st.dictionaries(
         st.sampled_from([key for key in KNOWN_KEYS if key != "InstanceId"]),

@@ -12,7 +12,7 @@ import pytest
 from local import emulator
 from local.aws_rules import AMI_NAME
 from local.engine import Engine
-from tests.support.workflow import RunScenario
+from tests.support.workflow import Run, RunScenario
 
 # Step Functions allows these in an execution name; SSM parameter names and security group
 # names do not (API_StartExecution, API_PutParameter, API_CreateSecurityGroup).
@@ -27,10 +27,10 @@ def named(name: str) -> Callable[[Engine], None]:
     return prepare
 
 
-def test_default_offline_run_makes_a_backup_ami_aws_accepts(run_scenario: RunScenario) -> None:
+def test_default_offline_run_makes_a_backup_ami_aws_accepts(linux_reset: Run) -> None:
     # API_CreateImage: AMI names allow no ":"; the old name failed InvalidAMIName.Malformed
     # after the instance was stopped.
-    run = run_scenario()
+    run = linux_reset
 
     assert run.report["output"]["Outcome"] == "succeeded", run.report["output"]
     [image_id] = run.world["backups"]["images"]

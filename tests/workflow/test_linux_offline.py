@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.support.subnets import subnet_with
-from tests.support.workflow import OLD_KEY, RunScenario, linux_instance
+from tests.support.workflow import OLD_KEY, Run, RunScenario, linux_instance
 
 
 @pytest.mark.parametrize("state", ["running", "stopped"])
@@ -32,9 +32,9 @@ def test_lost_key_is_replaced_and_instance_comes_back(
     assert (stops, starts) == ((1, 1) if state == "running" else (1, 0))
 
 
-def test_instance_stops_only_once_its_helper_runs(run_scenario: RunScenario) -> None:
+def test_instance_stops_only_once_its_helper_runs(linux_reset: Run) -> None:
     # Downtime starts at the stop: the helper's network and launch come before it.
-    run = run_scenario()
+    run = linux_reset
     history = run.report["history"]
 
     def at(kind: str, state: str) -> int:
@@ -70,8 +70,8 @@ def test_a_helper_that_cannot_launch_never_stops_the_instance(run_scenario: RunS
     run.assert_nothing_left()
 
 
-def test_result_parameter_tells_what_happened(run_scenario: RunScenario) -> None:
-    run = run_scenario()
+def test_result_parameter_tells_what_happened(linux_reset: Run) -> None:
+    run = linux_reset
     instance_id = run.instance()["id"]
 
     result = json.loads(run.world["parameters"][f"/reset-access/{instance_id}/result"]["value"])

@@ -13,7 +13,7 @@ from lambdas.names import key_parameter
 from local.emulator import REGION
 from local.engine import Engine
 from local.stack_twin import NOTIFY_TOPIC
-from tests.support.workflow import RunScenario
+from tests.support.workflow import Run, RunScenario
 
 RESCUE_FAILS = {"state": "RunRescue", "when": "after", "error": "InjectedFault"}
 
@@ -29,8 +29,8 @@ def run_metrics(engine: Engine) -> dict[str, Any]:
     return run
 
 
-def test_a_success_says_how_to_get_the_key_and_is_measured(run_scenario: RunScenario) -> None:
-    run = run_scenario()
+def test_a_success_says_how_to_get_the_key_and_is_measured(linux_reset: Run) -> None:
+    run = linux_reset
     run.assert_one_clean_reset()
     instance_id = run.instance()["id"]
     (sent,) = run.world["notifications"]

@@ -7,7 +7,7 @@ import json
 import re
 from datetime import datetime
 
-from tests.support.workflow import RunScenario
+from tests.support.workflow import Run, RunScenario
 
 ISO_8601_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -31,8 +31,8 @@ def test_the_runbook_s_parameters_reset_the_instance_and_say_what_was_not_needed
     assert run.report["api_calls"].get("ec2:RunInstances") == 1
 
 
-def test_times_in_the_result_are_iso_8601(run_scenario: RunScenario) -> None:
-    run = run_scenario()
+def test_times_in_the_result_are_iso_8601(linux_reset: Run) -> None:
+    run = linux_reset
     assert run.report["status"] == "SUCCEEDED", run.report["cause"]
     finished = run.report["output"]["FinishedAt"]
     assert ISO_8601_UTC.match(finished), finished
