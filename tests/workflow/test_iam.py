@@ -228,6 +228,20 @@ WORLD = {
 }
 
 
+# Every statement these alone allow some call for, another scenario's run allows alone too
+# (the web instance's other runs, the password AMI retried, Run Command on a helper), so the
+# derivation does not run them; their paths run with these roles in tests/workflow and tests/faults
+# (the engine checks every call there too). A path only one of them takes would show here as
+# its statement named unneeded: then run it again.
+NOT_RUN: set[str] = {
+    "linux offline, encrypted root",
+    "windows offline, password AMI",
+    "linux online",
+    "windows online",
+    "aborted in Preflight: janitor releases the lock",
+}
+
+
 # Real runs with one statement removed, on top of the derivation: the denial fails the run
 # and the failure path still puts the instance back.
 REAL_MUTATIONS = [
@@ -237,8 +251,8 @@ REAL_MUTATIONS = [
 
 
 def test_each_statement_is_needed_and_removing_one_fails_a_run() -> None:
-    """One world, every scenario once with the full table (each must pass with its roles
-    alone), recording which statements alone allowed some call. A run with one statement
+    """One world, every scenario but NOT_RUN once with the full table (each must pass with
+    its roles alone), recording which statements alone allowed some call. A run with one statement
     removed is the same run up to the first call that statement alone allowed, which is then
     denied: so a statement no scenario needs alone is either more than the functions need
     (least privilege: remove it) or a path without a scenario (add one)."""
@@ -265,6 +279,8 @@ def test_each_statement_is_needed_and_removing_one_fails_a_run() -> None:
             return execute({"InstanceId": f"@{instance}", **FAST_KEY, **extra})
 
         for name, *_ in SCENARIOS:
+            if name in NOT_RUN:
+                continue
             report = run(name)
             outcomes[name] = (report["status"], engine.iam.denied[:])
             for key in engine.iam.sole_grants:
@@ -289,6 +305,7 @@ def test_each_statement_is_needed_and_removing_one_fails_a_run() -> None:
     expected: dict[str, tuple[str, list[str]]] = {
         name: ("ABORTED" if abort_at else "FAILED" if faults else "SUCCEEDED", [])
         for name, _, _, faults, abort_at in SCENARIOS
+        if name not in NOT_RUN
     }
     for retried in (
         "publish retried",
