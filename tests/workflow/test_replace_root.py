@@ -4,6 +4,7 @@ the old root volume is kept and tagged; a failed replacement puts the old root b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -168,3 +169,13 @@ def test_an_aborted_run_is_put_back_by_the_janitor(run_scenario: RunScenario) ->
     run.assert_restored("web", "running")
     run.assert_nothing_left()
     assert run.world["locks"] == {}
+    # The result says what the janitor put back: the replacement undone, the copy deleted.
+    old = run.instance()["root_volume_id"]
+    result = json.loads(
+        run.world["parameters"][f"/reset-access/{run.instance()['id']}/result"]["value"]
+    )
+    assert result["RecordedBy"] == "janitor" and result["RolledBack"] is True, result
+    did = result["RollbackDid"]
+    assert [d.split(" ended ")[-1] for d in did if d.startswith("task ")] == ["succeeded"] * 2, did
+    assert "(put the old root back)" in did[1]
+    assert f"{old} is the root volume again" in did and did[-1].startswith("deleted the copy vol-")
