@@ -148,13 +148,7 @@ class FleetWorkflow(Construct):
                 map_runs: WHY_MAP_RUNS,
             }
         )
-        why_roles = (
-            reach.role_why()
-            if reach.accounts or reach.organization_id
-            else "Member accounts are named in the fleet's input; only the member stack's role "
-            "(ResetAccess-FleetMember-<Region>) may be assumed there."
-        )
-        reasons.update({arn: why_roles for arn in member_roles if "*" in arn})
+        reasons.update({arn: reach.role_why() for arn in member_roles if "*" in arn})
         acknowledge(
             self.role,
             {

@@ -86,8 +86,7 @@ def _where_it_ended(plan: Plan, state: str) -> list[str]:
     instance_id, initial = plan["InstanceId"], plan["InitialState"]
     as_before = "as before the run" if state == initial else f"it was {initial} before the run"
     return [
-        f"{plan['RootVolumeId']} is the root volume again, at {plan['RootDeviceName']} on "
-        f"{instance_id}",
+        f"{plan['RootVolumeId']} is the root volume, at {plan['RootDeviceName']} on {instance_id}",
         f"{instance_id} is {state} ({as_before})",
     ]
 

@@ -41,7 +41,7 @@ def test_abort_at_any_state_is_undone_by_the_janitor(
     # What it put back, never more than EC2 shows.
     volume, device = run.instance()["root_volume_id"], run.instance()["root_attached_device"]
     assert result["RollbackDid"] == [
-        f"{volume} is the root volume again, at {device} on {instance_id}",
+        f"{volume} is the root volume, at {device} on {instance_id}",
         f"{instance_id} is {initial} (as before the run)",
     ]
 

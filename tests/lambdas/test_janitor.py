@@ -98,7 +98,7 @@ def test_an_aborted_run_is_put_back_cleaned_up_unlocked_and_recorded(world: Worl
         "InstanceId": world.instance_id,
         "RolledBack": True,
         "RollbackDid": [
-            f"{world.volume_id} is the root volume again, at {world.plan['RootDeviceName']} on "
+            f"{world.volume_id} is the root volume, at {world.plan['RootDeviceName']} on "
             f"{world.instance_id}",
             f"{world.instance_id} is running (as before the run)",
         ],

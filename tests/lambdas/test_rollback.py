@@ -26,7 +26,7 @@ def test_a_root_volume_on_the_helper_goes_back_and_the_instance_starts(world: Wo
         "InstanceState": "running",
         "RootVolume": f"{world.volume_id} at {device} on {world.instance_id}",
         "Did": [
-            f"{world.volume_id} is the root volume again, at {device} on {world.instance_id}",
+            f"{world.volume_id} is the root volume, at {device} on {world.instance_id}",
             f"{world.instance_id} is running (as before the run)",
         ],
     }
