@@ -25,6 +25,9 @@ def execution_record(
 ) -> dict[str, Any]:
     """The finished execution as the command reports it (and prints with --output json)."""
     output = _json(described.get("output"))
+    if isinstance(output, dict) and isinstance(output.get("DowntimeSeconds"), int | float):
+        # The run's own figure: the one its metrics carry, and replace-root's reboot counted.
+        downtime = float(output["DowntimeSeconds"]) or downtime
     record: dict[str, Any] = {
         "ExecutionArn": described["executionArn"],
         "Status": described["status"],
@@ -92,10 +95,7 @@ def print_result(console: Console, result: dict[str, Any], downtime: float | Non
             ("refused", _refused(result.get("RefusedUsers"))),
             ("backup", result.get("BackupImageId") or result.get("BackupSnapshotId")),
             ("password AMI", result.get("PasswordEnabledImageId")),
-            (
-                "downtime",
-                _seconds(downtime) if downtime is not None else "none (not stopped)",
-            ),
+            ("downtime", _downtime(result, downtime)),
             ("phases", ", ".join(f"{name} {_seconds(s)}" for name, s in phases.items())),
             ("online error", result.get("OnlineError")),
             ("finished", iso(result.get("FinishedAt"))),
@@ -110,6 +110,16 @@ def print_result(console: Console, result: dict[str, Any], downtime: float | Non
             highlight=False,
             markup=False,
         )
+
+
+def _downtime(result: dict[str, Any], followed: float | None) -> str:
+    """The run's own figure (replace-root's reboot included), else what follow measured."""
+    measured = result.get("DowntimeSeconds")
+    if result.get("Mode") == "replace-root":
+        reboot = "one reboot, the root volume replaced"
+        return f"{_seconds(measured)} ({reboot})" if measured is not None else reboot
+    seconds = measured if measured else followed
+    return _seconds(seconds) if seconds else "none (not stopped)"
 
 
 def _refused(refused: Any) -> str | None:

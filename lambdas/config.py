@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from lambdas.names import MEMBER_ACCOUNTS_VARIABLE, MEMBER_REGIONS_VARIABLE
+
 # Each function's own timeout in seconds, set by the stack; the AWS clients are cut to fit it.
 TIMEOUT_VARIABLE = "FUNCTION_TIMEOUT_SECONDS"
 # At most one alarm-started reset per instance within this many seconds (CDK context
@@ -23,6 +25,9 @@ class Config:
     # Where finished resets are announced (SNS); empty: nowhere.
     notify_topic_arn: str = ""
     alarm_cooldown_seconds: int = DEFAULT_COOLDOWN_SECONDS
+    # Where a fleet may reach (CDK context memberAccounts, memberRegions); empty: anywhere.
+    member_accounts: tuple[str, ...] = ()
+    member_regions: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Config:
@@ -51,4 +56,10 @@ class Config:
             alarm_cooldown_seconds=int(
                 os.environ.get(COOLDOWN_VARIABLE) or DEFAULT_COOLDOWN_SECONDS
             ),
+            member_accounts=_listed(MEMBER_ACCOUNTS_VARIABLE),
+            member_regions=_listed(MEMBER_REGIONS_VARIABLE),
         )
+
+
+def _listed(variable: str) -> tuple[str, ...]:
+    return tuple(item for item in os.environ.get(variable, "").split(",") if item)

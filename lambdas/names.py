@@ -23,6 +23,10 @@ DEFAULT_ALARM_PREFIX = "ResetAccess-"
 # The fleet workflow (a second state machine) and, in each member account and Region, the role
 # the fleet's account assumes to start, describe and stop ResetAccess executions there.
 MEMBER_ROLE_NAME = f"{STACK_NAME}-FleetMember"
+# The accounts and Regions a fleet may reach, when the stack was given them (CDK context
+# memberAccounts, memberRegions): comma-separated, in the fleet's first phase's environment.
+MEMBER_ACCOUNTS_VARIABLE = "MEMBER_ACCOUNTS"
+MEMBER_REGIONS_VARIABLE = "MEMBER_REGIONS"
 # The fleet's error count (MaxErrors) lives in the lock table under this key prefix.
 FLEET_COUNTER_PREFIX = "fleet#"
 

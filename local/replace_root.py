@@ -99,7 +99,9 @@ class EbsWorld:
 
 
 def _now() -> str:
-    return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    # ISO 8601 as EC2 writes StartTime and CompleteTime, to the millisecond: a run here reboots
+    # in well under a second, and its downtime must not round to 0.
+    return datetime.datetime.now(tz=datetime.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def _refuse(code: str, message: str) -> Exception:

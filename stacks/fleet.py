@@ -12,10 +12,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from lambdas.names import FLEET_COUNTER_PREFIX, MEMBER_ROLE_NAME, fleet_machine_name
+from lambdas.names import FLEET_COUNTER_PREFIX, fleet_machine_name
+from stacks.fleet_scope import FleetScope
 from stacks.functions import LOG_RETENTION
 from stacks.nag import acknowledge, wildcard_finding
-from stacks.permissions import ALL_RESOURCES_REASON
+from stacks.permissions import ALL_RESOURCES_REASON, render
 from statemachine import fleet
 from statemachine.definition import placeholders
 from statemachine.phases import FLEET_PHASES
@@ -49,6 +50,7 @@ class FleetWorkflow(Construct):
         functions: dict[str, lambda_.IFunction],
         reset_access: sfn.StateMachine,
         lock_table: dynamodb.ITable,
+        fleet_scope: FleetScope | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         substitutions = {p.placeholder: functions[p.name].function_arn for p in FLEET_PHASES}
@@ -76,7 +78,11 @@ class FleetWorkflow(Construct):
         own = states_arn("stateMachine", name)
         own_executions = states_arn("execution", f"{name}/*")
         map_runs = states_arn("mapRun", f"{name}/*")
-        member_roles = f"arn:{Aws.PARTITION}:iam::*:role/{MEMBER_ROLE_NAME}-*"
+        reach = fleet_scope or FleetScope()
+        member_roles = [
+            render(arn, {"partition": Aws.PARTITION, "region": Aws.REGION})
+            for arn in reach.role_arns()
+        ]
         sync_rule = stack.format_arn(
             service="events",
             resource="rule",
@@ -105,7 +111,7 @@ class FleetWorkflow(Construct):
                 {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{FLEET_COUNTER_PREFIX}*"]}},
             ),
             # Cross-account: the Task assumes the member stack's role there (Credentials.RoleArn).
-            (["sts:AssumeRole"], [member_roles], None),
+            (["sts:AssumeRole"], member_roles, dict(reach.role_conditions()) or None),
         ]
         for actions, resources, conditions in statements:
             self.role.add_to_policy(
@@ -140,10 +146,9 @@ class FleetWorkflow(Construct):
                 executions: WHY_EXECUTIONS,
                 own_executions: WHY_ITERATIONS,
                 map_runs: WHY_MAP_RUNS,
-                member_roles: "Member accounts are named in the fleet's input; only the member "
-                "stack's role (ResetAccess-FleetMember-<Region>) may be assumed there.",
             }
         )
+        reasons.update({arn: reach.role_why() for arn in member_roles if "*" in arn})
         acknowledge(
             self.role,
             {

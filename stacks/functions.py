@@ -14,6 +14,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from lambdas.config import COOLDOWN_VARIABLE, TIMEOUT_VARIABLE
+from stacks.fleet_scope import FleetScope
 from stacks.nag import acknowledge, wildcard_finding
 from stacks.permissions import (
     ALL_RESOURCES_REASON,
@@ -89,6 +90,7 @@ class PhaseFunctions(Construct):
         environment: Environment,
         storage: Storage,
         resource_values: Mapping[str, str],
+        fleet_scope: FleetScope | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not (LAYER_DIR / "python").is_dir():
@@ -101,6 +103,7 @@ class PhaseFunctions(Construct):
         self._environment = environment
         self._storage = storage
         self._values = dict(resource_values)
+        self._fleet_scope = fleet_scope or FleetScope()
         self.code = lambda_.Code.from_asset(str(ROOT), exclude=ASSET_EXCLUDE)
         self.layer = lambda_.LayerVersion(
             self,
@@ -118,9 +121,10 @@ class PhaseFunctions(Construct):
         *,
         state_machine_arn: str = "",
         extra_values: Mapping[str, str] | None = None,
+        extra_environment: Mapping[str, str] | None = None,
     ) -> lambda_.Function:
         """One function for the phase's `handler` entry point, with its own role."""
-        rules = rules_for(phase.handler)
+        rules = self._fleet_scope.narrow(rules_for(phase.handler))
         log_group = logs.LogGroup(
             self,
             f"{phase.name}Logs",
@@ -155,6 +159,7 @@ class PhaseFunctions(Construct):
             environment={
                 **self._environment.variables(state_machine_arn),
                 TIMEOUT_VARIABLE: str(timeout.to_seconds()),
+                **(extra_environment or {}),
             },
         )
         acknowledge(function, {"AwsSolutions-L1": [RUNTIME_REASON]})

@@ -208,11 +208,13 @@ WHY_NETWORK_FOR_HELPER = (
 )
 
 WHY_MEMBER_ROLES = (
-    "The fleet's target accounts are named in its input; the role name is the member stack's "
+    "The fleet's target accounts are named in its input (-c memberAccounts or organizationId "
+    "narrows this at synth); the role name is the member stack's "
     "(ResetAccess-FleetMember-<Region>), which may only read instances and run ResetAccess."
 )
 WHY_OTHER_REGIONS = (
-    "The fleet's target Regions are named in its input; only the member stack's ResetAccess "
+    "The fleet's target Regions are named in its input, unknown at synth unless -c "
+    "memberRegions lists them (stacks/fleet_scope.py); only the member stack's ResetAccess "
     "state machine (and its executions) of this account, in those Regions."
 )
 # A member deployment's state machine has the fixed name (lambdas/logic/fleet.py).

@@ -11,6 +11,7 @@ from constructs import Construct
 from lambdas.names import DEFAULT_ALARM_PREFIX, STACK_NAME
 from stacks.context import ContextError
 from stacks.fleet import FleetWorkflow
+from stacks.fleet_scope import FleetScope
 from stacks.functions import Environment, PhaseFunctions, resource_values
 from stacks.helper import HelperIdentity
 from stacks.member import MemberRole, fleet_account_from
@@ -90,6 +91,7 @@ class ResetAccessStack(Stack):
             f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:document/"
             f"{document.document_name}"
         )
+        fleet_scope = FleetScope.from_context(self)
         functions = PhaseFunctions(
             self,
             "Functions",
@@ -110,6 +112,7 @@ class ResetAccessStack(Stack):
                 helper_role_arn=helper.role.role_arn,
                 topic_arn=notifications.topic_arn,
             ),
+            fleet_scope=fleet_scope,
         )
         workflow = Workflow(
             self,
@@ -162,12 +165,15 @@ class ResetAccessStack(Stack):
                 "Fleet",
                 functions={
                     phase.name: functions.add(
-                        phase, state_machine_arn=state_machine.state_machine_arn
+                        phase,
+                        state_machine_arn=state_machine.state_machine_arn,
+                        extra_environment=fleet_scope.environment(),
                     )
                     for phase in FLEET_PHASES
                 },
                 reset_access=state_machine,
                 lock_table=storage.lock_table,
+                fleet_scope=fleet_scope,
             )
             triggers.start_on_alarm(fleet.state_machine)
             CfnOutput(

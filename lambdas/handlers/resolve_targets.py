@@ -17,6 +17,7 @@ from lambdas.logic.fleet import (
     Location,
     Where,
     check_network_room,
+    check_reach,
     count_of,
     parse_fleet_request,
     state_machine_arn,
@@ -38,6 +39,7 @@ def resolve_targets(event: dict[str, Any]) -> dict[str, Any]:
     request = parse_fleet_request(event.get("input"))
     # arn:partition:states:region:account:execution:machine:name
     _, partition, _, region, account, *_ = str(event["executionArn"]).split(":")
+    check_reach(request, Location(account, region), config.member_accounts, config.member_regions)
     places = [
         _where(location, partition, region, account, config.state_machine_arn)
         for location in _locations(request, region, account)

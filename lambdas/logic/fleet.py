@@ -228,6 +228,27 @@ def _locations(given: Any) -> tuple[Location, ...]:
     return tuple(dict.fromkeys(locations))
 
 
+def check_reach(
+    request: FleetRequest, here: Location, accounts: tuple[str, ...], regions: tuple[str, ...]
+) -> None:
+    """Refuse, before anything starts, a location outside the accounts and Regions the stack
+    was deployed to reach (CDK context memberAccounts, memberRegions; empty: any); `here` (the
+    fleet's own account and Region) is always within reach."""
+    for location in request.locations:
+        if accounts and location.account not in (here.account, *accounts):
+            raise InvalidInput(
+                f"TargetLocations: account {location.account} is not in this stack's "
+                f"memberAccounts ({', '.join(accounts)}); add it there and deploy again, or "
+                "leave it out"
+            )
+        if regions and location.region not in (here.region, *regions):
+            raise InvalidInput(
+                f"TargetLocations: Region {location.region} is not in this stack's "
+                f"memberRegions ({', '.join(regions)}); add it there and deploy again, or "
+                "leave it out"
+            )
+
+
 def _rate(raw: dict[str, Any], key: str, default: str, *, minimum: int) -> str:
     value = raw.get(key, default)
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value

@@ -157,7 +157,9 @@ def clean_up_after(
         released = bool(instance_id) and _release(dynamodb, table, str(instance_id), ended.arn)
         return {"Action": "lock only", "InstanceId": instance_id, "LockReleased": released}
 
-    rollback_error = _until_done(lambda: rollback(ec2, plan), clock, "rollback")
+    # The last call's answer says what the rollback put back (the result's RollbackDid).
+    rolled: dict[str, Any] = {}
+    rollback_error = _until_done(lambda: rolled.update(rollback(ec2, plan)), clock, "rollback")
     cleanup_error = _until_done(
         lambda: cleanup(ec2, ssm, ended.name, plan["InstanceId"], discard_pending_key=True),
         clock,
@@ -176,11 +178,13 @@ def clean_up_after(
         cleanup_error=cleanup_error,
         by="janitor",
         notices=notices,
+        rollback_did=rolled.get("Did") if rollback_error is None else None,
     )
     return {
         "Action": "rolled back",
         "InstanceId": plan["InstanceId"],
         "RolledBack": rollback_error is None,
+        "RollbackDid": finished.result.get("RollbackDid", []),
         "CleanedUp": cleanup_error is None,
         "LockReleased": finished.lock_released,
         "Now": where,

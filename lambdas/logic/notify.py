@@ -47,11 +47,24 @@ def succeeded(result: dict[str, Any]) -> tuple[str, str]:
     lines = [
         f"ResetAccess reset {instance_id} ({result.get('Mode')}) in "
         f"{seconds.get('Total', 0):.0f} s.",
+        downtime_line(result),
         *_users(result),
         *_next_steps(result),
         f"Execution: {result['ExecutionArn']}",
     ]
     return f"ResetAccess: {instance_id} reset succeeded", "\n".join(lines)
+
+
+def downtime_line(result: dict[str, Any]) -> str:
+    """How long the instance was out of service, in the mode's own terms."""
+    seconds = result.get("DowntimeSeconds")
+    if result.get("Mode") == "replace-root":
+        if seconds is None:
+            return "Downtime: one reboot (EC2 gave no task times to measure it)."
+        return f"Downtime: {seconds:.0f} s (one reboot, the root volume replaced)."
+    if seconds:
+        return f"Downtime: {seconds:.0f} s (stopped, then started again)."
+    return "Downtime: none (the instance was not stopped)."
 
 
 def _users(result: dict[str, Any]) -> list[str]:

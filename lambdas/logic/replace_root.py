@@ -120,12 +120,18 @@ def wait_replaced(ec2: EC2Client, plan: Plan, copy_id: str) -> dict[str, Any]:
         )
     old = plan["RootVolumeId"]
     ec2.create_tags(Resources=[old], Tags=[{"Key": REPLACED_BY_TAG, "Value": plan["Execution"]}])
-    return {
+    replaced = {
         "TaskId": task["ReplaceRootVolumeTaskId"],
         "RootVolumeId": copy_id,
         "ReplacedRootVolumeId": old,
         "At": time.time(),
     }
+    # The task's own times (ReplaceRootVolumeTask: StartTime; CompleteTime, when "the instance
+    # is available" again): the run's downtime is between them.
+    for key in ("StartTime", "CompleteTime"):
+        if task.get(key):
+            replaced[key] = task[key]
+    return replaced
 
 
 # -- rollback ----------------------------------------------------------------------------------

@@ -115,10 +115,14 @@ def _at(mark: str | None) -> float | None:
     return timestamps.epoch(mark) if mark is not None else None
 
 
-def downtime_seconds(state: dict[str, Any]) -> float:
-    """From the instance seen stopped to seen running again; 0 when the run never stopped it
-    (online, or an instance that was stopped before)."""
+def downtime_seconds(state: dict[str, Any]) -> float | None:
+    """Offline: from the instance seen stopped to seen running again. Replace-root: from the
+    replacement task's start to its completion, the instance available with the new root (its
+    one reboot). 0 when the run never stopped or rebooted it (online, or an instance that was
+    stopped before)."""
     plan = state["plan"]
+    if plan.get("Mode") == "replace-root":
+        return _replacement_seconds((state.get("finished") or {}).get("replaced") or {})
     if plan.get("Mode") != "offline" or plan.get("InitialState") != "running":
         return 0.0
     stopped = ((state.get("prepared") or {}).get("stopped") or {}).get("At")
@@ -126,6 +130,20 @@ def downtime_seconds(state: dict[str, Any]) -> float:
     if stopped is None or running is None:
         return 0.0
     return round(max(0.0, timestamps.epoch(running) - timestamps.epoch(stopped)), 3)
+
+
+def _replacement_seconds(replaced: dict[str, Any]) -> float | None:
+    """The task's StartTime to its CompleteTime (or, without one, to when the run saw it done);
+    None when EC2 gave no start time a run can read: unknown, never a false 0."""
+    started = replaced.get("StartTime")
+    ended = replaced.get("CompleteTime") or replaced.get("At")
+    if not isinstance(started, str | int | float) or not isinstance(ended, str | int | float):
+        return None
+    try:
+        seconds = timestamps.epoch(ended) - timestamps.epoch(started)
+    except ValueError:
+        return None
+    return round(max(0.0, seconds), 3)
 
 
 def replace_root_result(

@@ -73,7 +73,22 @@ def _put_back(ec2: EC2Client, plan: Plan) -> dict[str, Any]:
     if plan["InitialState"] == "running" and state == "stopped":
         ec2.start_instances(InstanceIds=[instance_id])
         raise NotReady(f"starting {instance_id} again")
-    return {"InstanceState": state, "RootVolume": f"{volume_id} at {device} on {instance_id}"}
+    return {
+        "InstanceState": state,
+        "RootVolume": f"{volume_id} at {device} on {instance_id}",
+        "Did": _where_it_ended(plan, state),
+    }
+
+
+def _where_it_ended(plan: Plan, state: str) -> list[str]:
+    """What the rollback left, read from EC2: its calls are retried one step at a time, so the
+    end state is what every caller (the Rollback state, the janitor) can report truthfully."""
+    instance_id, initial = plan["InstanceId"], plan["InitialState"]
+    as_before = "as before the run" if state == initial else f"it was {initial} before the run"
+    return [
+        f"{plan['RootVolumeId']} is the root volume, at {plan['RootDeviceName']} on {instance_id}",
+        f"{instance_id} is {state} ({as_before})",
+    ]
 
 
 def _created_by(ec2: EC2Client, instance_id: str, execution: str) -> bool:

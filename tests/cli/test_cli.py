@@ -274,6 +274,35 @@ def test_progress_times_each_state_and_the_downtime() -> None:
     assert progress.last_id == 4
 
 
+@pytest.mark.parametrize(
+    ("mode", "downtime", "followed", "says"),
+    [
+        ("replace-root", 38.25, None, "38.2 s (one reboot, the root volume replaced)"),
+        ("offline", 71.0, 70.0, "71.0 s"),
+        ("online", 0.0, None, "none (not stopped)"),
+    ],
+)
+def test_the_summary_reports_the_runs_own_downtime(
+    mode: str, downtime: float, followed: float | None, says: str
+) -> None:
+    from rich.console import Console
+
+    from cli import report
+
+    output = {"Outcome": "succeeded", "InstanceId": "i-1", "Mode": mode}
+    described = {
+        "executionArn": "arn:aws:states:us-east-1:111122223333:execution:ResetAccess:x",
+        "status": "SUCCEEDED",
+        "output": json.dumps({**output, "DowntimeSeconds": downtime}),
+    }
+    record = report.execution_record(described, followed, {})
+    console = Console(record=True, width=200)
+    report.print_execution(console, record)
+    assert f"downtime      {says}" in console.export_text()
+    # --output json carries the same figure.
+    assert record["DowntimeSeconds"] == (downtime or followed)
+
+
 def test_the_commands_policy_names_real_operations_and_no_wildcard() -> None:
     import botocore.session
 

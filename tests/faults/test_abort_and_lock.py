@@ -61,6 +61,12 @@ def test_abort_at_any_state_is_undone_by_the_janitor(
     result = json.loads(run.world["parameters"][f"/reset-access/{instance_id}/result"]["value"])
     assert result["Outcome"] == "failed" and result["RecordedBy"] == "janitor", result
     assert result["Error"] == "ExecutionAborted"
+    # What it put back, never more than EC2 shows.
+    volume, device = run.instance()["root_volume_id"], run.instance()["root_attached_device"]
+    assert result["RollbackDid"] == [
+        f"{volume} is the root volume, at {device} on {instance_id}",
+        f"{instance_id} is {initial} (as before the run)",
+    ]
 
 
 def test_abort_after_preflight_releases_the_lock(run_scenario: RunScenario) -> None:

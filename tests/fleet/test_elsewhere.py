@@ -26,7 +26,7 @@ from lambdas import runtime
 from lambdas.errors import InvalidInput, NotReady
 from lambdas.handlers import check_elsewhere, resolve_targets, start_elsewhere
 from lambdas.logic.fleet import outcome_of
-from lambdas.names import member_role_name
+from lambdas.names import MEMBER_ACCOUNTS_VARIABLE, MEMBER_REGIONS_VARIABLE, member_role_name
 from local import aws_rules
 from local.calls import Call, CallPipeline, Layer
 from local.iam import Authorizer
@@ -273,3 +273,23 @@ def test_a_region_of_this_account_without_resetaccess_is_refused_naming_it(
     # Its policy let ResolveTargets ask (the answer, not AccessDenied, made the refusal).
     assert FUNCTIONS.iam.denied == []
     assert ("resolve_targets", 2) in FUNCTIONS.iam.sole_grants
+
+
+def test_a_target_outside_the_stacks_member_lists_is_refused_before_anything(
+    places: dict[tuple[str, str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stack deployed with -c memberAccounts / memberRegions (stacks/fleet_scope.py).
+    monkeypatch.setenv(MEMBER_ACCOUNTS_VARIABLE, MEMBER)
+    monkeypatch.setenv(MEMBER_REGIONS_VARIABLE, "us-west-2,eu-west-1")
+    table = boto3.client("dynamodb", region_name=HOME_REGION)
+
+    with pytest.raises(InvalidInput) as refused:
+        resolve([*ALL, {"Accounts": [NOWHERE], "Regions": [HOME_REGION]}])
+
+    assert f"account {NOWHERE} is not in this stack's memberAccounts ({MEMBER})" in str(
+        refused.value
+    )
+    # Nothing started: not even the fleet's error count.
+    assert table.scan(TableName="ResetAccess-Locks")["Items"] == []
+    # Within them (this account and Region always are), the fleet resolves as before.
+    assert len(resolve(ALL)["targets"]) == len(places)

@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 
 from lambdas.errors import InvalidInput
-from lambdas.logic.fleet import Location, child_name, count_of, pages, parse_fleet_request
+from lambdas.logic.fleet import (
+    Location,
+    check_reach,
+    child_name,
+    count_of,
+    pages,
+    parse_fleet_request,
+)
 
 WEB = [{"Key": "tag:Team", "Values": ["web"]}]
 
@@ -97,3 +104,47 @@ def test_a_multi_instance_alarm_becomes_one_reset_each_naming_the_alarm() -> Non
     assert request.instance_ids == ("i-0123456789abcdef0", "i-0123456789abcdef1")
     assert request.started_by_alarm == "ResetAccess-web-ssh"
     assert request.reset_input == {}
+
+
+HERE = Location("123456789012", "us-east-1")
+
+
+@pytest.mark.parametrize(
+    ("accounts", "regions", "location", "says"),
+    [
+        (
+            ("111122223333",),
+            (),
+            {"Accounts": ["444455556666"], "Regions": ["us-east-1"]},
+            "TargetLocations: account 444455556666 is not in this stack's memberAccounts "
+            "(111122223333); add it there and deploy again, or leave it out",
+        ),
+        (
+            (),
+            ("eu-west-1",),
+            {"Accounts": ["111122223333"], "Regions": ["ap-southeast-2"]},
+            "TargetLocations: Region ap-southeast-2 is not in this stack's memberRegions "
+            "(eu-west-1); add it there and deploy again, or leave it out",
+        ),
+        # Within reach: listed, or the fleet's own account and Region; or no lists at all.
+        (
+            ("111122223333",),
+            ("eu-west-1",),
+            {"Accounts": ["111122223333", "123456789012"], "Regions": ["eu-west-1", "us-east-1"]},
+            None,
+        ),
+        ((), (), {"Accounts": ["444455556666"], "Regions": ["ap-southeast-2"]}, None),
+    ],
+)
+def test_a_location_outside_the_stacks_member_lists_is_refused(
+    accounts: tuple[str, ...], regions: tuple[str, ...], location: dict[str, Any], says: str | None
+) -> None:
+    request = parse_fleet_request(
+        {"Targets": [{"Key": "tag:Team", "Values": ["web"]}], "TargetLocations": [location]}
+    )
+    if says is None:
+        check_reach(request, HERE, accounts, regions)
+        return
+    with pytest.raises(InvalidInput) as refused:
+        check_reach(request, HERE, accounts, regions)
+    assert str(refused.value) == says

@@ -97,6 +97,11 @@ def test_an_aborted_run_is_put_back_cleaned_up_unlocked_and_recorded(world: Worl
         "Action": "rolled back",
         "InstanceId": world.instance_id,
         "RolledBack": True,
+        "RollbackDid": [
+            f"{world.volume_id} is the root volume, at {world.plan['RootDeviceName']} on "
+            f"{world.instance_id}",
+            f"{world.instance_id} is running (as before the run)",
+        ],
         "CleanedUp": True,
         "LockReleased": True,
         "Now": f"{world.instance_id} is running; root volume {world.volume_id} is "
@@ -119,6 +124,8 @@ def test_an_aborted_run_is_put_back_cleaned_up_unlocked_and_recorded(world: Worl
         "janitor",
     )
     assert result["ExecutionArn"] == world.plan["ExecutionArn"]
+    # What it put back, as the workflow's own RecordFailure says it.
+    assert result["RollbackDid"] == done["RollbackDid"]
 
 
 def test_a_second_janitor_for_the_same_execution_finds_nothing_left(world: World) -> None:
@@ -146,6 +153,28 @@ def test_a_failed_run_names_its_own_error(world: World) -> None:
     )
     assert result["Error"] == "States.Timeout"
     assert result["Cause"].startswith("RunRescue timed out | now: ")
+
+
+def test_a_rollback_that_cannot_finish_claims_nothing_put_back(world: World) -> None:
+    # The root volume is on an instance another execution made: the rollback refuses to move it.
+    world.lock()
+    other = world.helper(execution="someone-else")
+    world.stop()
+    world.root_on(other)
+    sfn = Executions(world, "ABORTED", [exited("Preflight", {"plan": world.plan})])
+
+    done = janitor(world, sfn)
+
+    result = json.loads(
+        world.ssm.get_parameter(Name=result_parameter(world.instance_id))["Parameter"]["Value"]
+    )
+    assert (done["RolledBack"], result["RolledBack"]) == (False, False)
+    assert "RollbackDid" not in result and done["RollbackDid"] == []
+    assert (
+        f"rollback failed: rollback: root volume {world.volume_id} is attached to {other}"
+        in (result["Cause"])
+    )
+    assert f"now: {world.instance_id} is stopped" in result["Cause"]
 
 
 def test_a_run_that_recorded_its_own_end_is_left_as_it_is(world: World) -> None:

@@ -78,3 +78,26 @@ def test_a_failing_janitor_tells_a_person_and_still_fails(monkeypatch: pytest.Mo
     assert sent["Subject"] == "ResetAccess: janitor failed, NEEDS ATTENTION"
     assert arn in sent["Message"] and "RuntimeError: EC2 said no" in sent["Message"]
     assert f"aws stepfunctions describe-execution --execution-arn {arn}" in sent["Message"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "downtime", "says"),
+    [
+        ("replace-root", 41.6, "Downtime: 42 s (one reboot, the root volume replaced)."),
+        ("replace-root", None, "Downtime: one reboot (EC2 gave no task times to measure it)."),
+        ("offline", 75.2, "Downtime: 75 s (stopped, then started again)."),
+        ("online", 0.0, "Downtime: none (the instance was not stopped)."),
+    ],
+)
+def test_a_success_says_how_long_the_instance_was_down(
+    mode: str, downtime: float | None, says: str
+) -> None:
+    result = {
+        "InstanceId": "i-0123456789abcdef0",
+        "Mode": mode,
+        "DowntimeSeconds": downtime,
+        "ExecutionArn": "arn:aws:states:us-east-1:111122223333:execution:ResetAccess:x",
+        "KeyParameter": "/ec2rl/openssh/i-0123456789abcdef0/key",
+    }
+    _, message = notify.succeeded(result)
+    assert says in message.splitlines()

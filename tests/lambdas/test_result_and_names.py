@@ -134,3 +134,31 @@ def test_the_names_people_and_scripts_rely_on_keep_their_values() -> None:
         "ResetAccess:AutoRecover",
         "ResetAccess",
     )
+
+
+@pytest.mark.parametrize(
+    ("replaced", "seconds"),
+    [
+        # EC2's own times: StartTime to CompleteTime, whatever the poll saw later.
+        (
+            {
+                "StartTime": "2026-03-14T15:06:38Z",
+                "CompleteTime": "2026-03-14T15:07:20.500Z",
+                "At": 1773500900.0,
+            },
+            42.5,
+        ),
+        # No CompleteTime: up to when WaitRootReplaced saw the task succeeded.
+        ({"StartTime": "2026-03-14T15:06:38Z", "At": 1773500848.0}, 50.0),
+        # A start time the run cannot read: unknown, never a false 0.
+        ({"StartTime": "14/03/2026 15:06", "At": 1773500848.0}, None),
+        ({"At": 1773500848.0}, None),
+    ],
+)
+def test_replace_roots_downtime_is_the_replacement_task(
+    replaced: dict[str, Any], seconds: float | None
+) -> None:
+    from lambdas.logic.results import downtime_seconds
+
+    state = {"plan": {"Mode": "replace-root"}, "finished": {"replaced": replaced}}
+    assert downtime_seconds(state) == seconds

@@ -25,6 +25,10 @@ def test_a_root_volume_on_the_helper_goes_back_and_the_instance_starts(world: Wo
     assert result == {
         "InstanceState": "running",
         "RootVolume": f"{world.volume_id} at {device} on {world.instance_id}",
+        "Did": [
+            f"{world.volume_id} is the root volume, at {device} on {world.instance_id}",
+            f"{world.instance_id} is running (as before the run)",
+        ],
     }
     root = next(m for m in world.instance()["BlockDeviceMappings"] if m["DeviceName"] == device)
     assert root["Ebs"]["DeleteOnTermination"] is True

@@ -59,13 +59,15 @@ def functions_by_handler(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:
     return found
 
 
-def _synthesize(outdir: Path) -> float:
+def _synthesize(outdir: Path, context: dict[str, Any] | None = None) -> float:
     # Imported here: only the worker that synthesizes pays for starting jsii.
     from stacks.app import build_app
 
     started = time.monotonic()
     # Assets stay where they are (no copy of the 50 MB layer): the tests read the template only.
-    app, _ = build_app(outdir=str(outdir), context={"aws:cdk:disable-asset-staging": True})
+    app, _ = build_app(
+        outdir=str(outdir), context={"aws:cdk:disable-asset-staging": True, **(context or {})}
+    )
     try:
         app.synth()
     except RuntimeError as error:
@@ -75,15 +77,17 @@ def _synthesize(outdir: Path) -> float:
     return time.monotonic() - started
 
 
-def synth_once(shared: Path) -> Synth:
-    """The synthesis in `shared` (a folder every worker sees), made by the first to come."""
+def synth_once(shared: Path, context: dict[str, Any] | None = None) -> Synth:
+    """The synthesis in `shared` (a folder every worker sees), made by the first to come;
+    `context`: CDK context values for a synthesis of its own (give it its own folder)."""
+    shared.mkdir(parents=True, exist_ok=True)
     outdir = shared / "cdk.out"
     done = shared / "synth.json"
     with (shared / "synth.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
             try:
-                record: dict[str, Any] = {"seconds": _synthesize(outdir)}
+                record: dict[str, Any] = {"seconds": _synthesize(outdir, context)}
             except Exception:  # noqa: BLE001 - every worker must see the same failure
                 record = {"error": traceback.format_exc()}
             done.write_text(json.dumps(record), encoding="utf-8")

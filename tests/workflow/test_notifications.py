@@ -78,6 +78,9 @@ def test_a_rolled_back_failure_says_why(run_scenario: RunScenario) -> None:
     (sent,) = run.world["notifications"]
     assert sent["subject"] == f"ResetAccess: {instance_id} reset failed, rolled back"
     assert "InjectedFault" in sent["message"] and f"{instance_id} is running" in sent["message"]
+    # RecordFailure's result says what the rollback put back, as the janitor's does.
+    result = json.loads(run.world["parameters"][f"/reset-access/{instance_id}/result"]["value"])
+    assert result["RollbackDid"][-1] == f"{instance_id} is running (as before the run)"
     measured = run_metrics(run.engine)
     assert (measured["Outcome"], measured["Mode"]) == ("rolled-back", "offline")
     run.assert_no_secret_leaked()

@@ -4,16 +4,19 @@ the old root volume is kept and tagged; a failed replacement puts the old root b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from lambdas import timestamps
 from lambdas.names import REPLACED_BY_TAG
 from local import emulator
 from local.engine import Engine
 from local.volumes import read_authorized_keys
 from tests.support.workflow import OLD_KEY, Run, RunScenario, linux_instance, windows_instance
+from tests.workflow.test_notifications import metrics
 
 REPLACE = {"InstanceId": "@web", "Mode": "replace-root", "KeyType": "ed25519"}
 
@@ -59,6 +62,25 @@ def test_the_instance_is_never_stopped_and_boots_from_the_repaired_copy(
     assert len(run.world["backups"]["snapshots"]) == 1
     assert run.report["api_calls"].get("ec2:CopyVolumes") == 1
     assert run.report["api_calls"].get("ec2:CreateReplaceRootVolumeTask") == 1
+    assert_downtime_is_the_reboot(run)
+
+
+def assert_downtime_is_the_reboot(run: Run) -> None:
+    """The reboot is downtime: the task's StartTime to its CompleteTime, in the result, the
+    metric and the message alike (it was reported as 0)."""
+    (task,) = run.engine.ssm_world.ebs.tasks.values()
+    assert task.complete_time is not None
+    rebooted = timestamps.epoch(task.complete_time) - timestamps.epoch(task.start_time)
+    result = run.report["output"]
+    assert 0 < result["DowntimeSeconds"] == round(rebooted, 3)
+    assert result["DowntimeSeconds"] < result["PhaseSeconds"]["Total"]
+    (measured,) = [m for m in metrics(run.engine) if "Resets" in m]
+    assert (measured["Mode"], measured["DowntimeSeconds"]) == (
+        "replace-root",
+        [result["DowntimeSeconds"]],
+    )
+    (sent,) = run.world["notifications"]
+    assert "Downtime: " in sent["message"] and "(one reboot" in sent["message"], sent["message"]
 
 
 def test_the_old_root_volume_is_left_as_it_was(run_scenario: RunScenario, tmp_path: Any) -> None:
@@ -168,3 +190,13 @@ def test_an_aborted_run_is_put_back_by_the_janitor(run_scenario: RunScenario) ->
     run.assert_restored("web", "running")
     run.assert_nothing_left()
     assert run.world["locks"] == {}
+    # The result says what the janitor put back: the replacement undone, the copy deleted.
+    old = run.instance()["root_volume_id"]
+    result = json.loads(
+        run.world["parameters"][f"/reset-access/{run.instance()['id']}/result"]["value"]
+    )
+    assert result["RecordedBy"] == "janitor" and result["RolledBack"] is True, result
+    did = result["RollbackDid"]
+    assert [d.split(" ended ")[-1] for d in did if d.startswith("task ")] == ["succeeded"] * 2, did
+    assert "(put the old root back)" in did[1]
+    assert f"{old} is the root volume again" in did and did[-1].startswith("deleted the copy vol-")
