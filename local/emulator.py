@@ -139,9 +139,8 @@ def _managed(world: SsmWorld, instance_id: str) -> bool:
     profile = instance.iam_instance_profile or {}
     arn = profile.get("Arn") if isinstance(profile, dict) else getattr(profile, "arn", None)
     # AWS: the agent must reach SSM over the network (local/network.py); moto needs nothing.
-    return (
-        arn in {world.helper_profile_arn, *world.helper_profile_arns} - {""}
-        and (no_way_to_ssm(ec2_backend(), instance) is None)
+    return arn in {world.helper_profile_arn, *world.helper_profile_arns} - {""} and (
+        no_way_to_ssm(ec2_backend(), instance) is None
     )
 
 

@@ -222,10 +222,8 @@ class Authorizer:
 
 def for_engine(engine: Any) -> Authorizer:
     """The engine's authorizer: the stack's values as the engine names its resources."""
-    from local import stack_twin
+    from local import locations, stack_twin
     from local.emulator import ACCOUNT, REGION
-
-    from local import locations
 
     stack = stack_twin.STACK
 

@@ -156,10 +156,9 @@ def corrections() -> Iterator[None]:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_sfn as sfn_task,
     )
-    from moto.stepfunctions.parser.backend.execution import Execution
-
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
     from moto.stepfunctions.parser.asl.utils import boto_client
+    from moto.stepfunctions.parser.backend.execution import Execution
 
     service = sfn_task.StateTaskServiceSfn
     _started.clear()

@@ -129,6 +129,10 @@ def create_member(location: Location, fleet_account: str, ssm_world: SsmWorld) -
     )
 
 
+# Step Functions' managed rule for `.sync` tasks (stacks/member.py SYNC_RULE).
+SYNC_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
+
+
 def member_trust(fleet_account: str) -> dict[str, Any]:
     """The member role's trust policy as stacks/member.py synthesizes it (tests/stack checks
     the template): the fleet account, only its ResetAccess roles."""
@@ -152,12 +156,15 @@ def member_policy(location: Location) -> list[dict[str, Any]]:
     the template), for the engine's IAM."""
     account, region = location
     executions = f"arn:aws:states:{region}:{account}:execution:{STACK}:*"
-    rule = f"arn:aws:events:{region}:{account}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
+    rule = f"arn:aws:events:{region}:{account}:rule/{SYNC_RULE}"
     return [
         {"Effect": "Allow", "Action": actions, "Resource": resources}
         for actions, resources in (
             (["ec2:DescribeInstances"], ["*"]),
-            (["states:StartExecution"], [f"arn:aws:states:{region}:{account}:stateMachine:{STACK}"]),
+            (
+                ["states:StartExecution"],
+                [f"arn:aws:states:{region}:{account}:stateMachine:{STACK}"],
+            ),
             (["states:DescribeExecution", "states:StopExecution"], [executions]),
             (["events:PutTargets", "events:PutRule", "events:DescribeRule"], [rule]),
         )
@@ -167,7 +174,7 @@ def member_policy(location: Location) -> list[dict[str, Any]]:
 def _reset_access(location: Location, ssm_world: SsmWorld) -> Deployed:
     """ResetAccess in one location: key, table, topic, roles (once per account), document,
     public parameters, functions and the state machine; the functions' environment."""
-    account, region = location
+    account = location.account
     kms = locations.client("kms", location)
     kms_key_arn = kms.create_key(Description="ResetAccess")["KeyMetadata"]["Arn"]
     locations.client("dynamodb", location).create_table(

@@ -28,9 +28,7 @@ def _principal_named(principal: Any, caller_arn: str) -> bool:
         return False
     account = caller_arn.split(":")[4]
     named = _as_list(principal.get("AWS", []))
-    return any(
-        p in ("*", account, caller_arn, f"arn:aws:iam::{account}:root") for p in named
-    )
+    return any(p in ("*", account, caller_arn, f"arn:aws:iam::{account}:root") for p in named)
 
 
 def allows(policy: dict[str, Any], caller_arn: str) -> bool:

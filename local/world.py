@@ -164,7 +164,9 @@ class World:
                 tree = self.ssm_world.volume_trees[volume_id]
                 authorized[name] = read_authorized_keys(tree, spec.get("volume", {}))
         tag_values = [resource_name(name) for name in execution_names]
-        booting = {i["booting_from"] for i in instances.values()} - {None}
+        booting: set[str] = {
+            str(i["booting_from"]) for i in instances.values() if i["booting_from"]
+        }
         ec2 = locations.client("ec2")
         ssm = locations.client("ssm")
         elsewhere = [where for where in self.locations() if where != HOME]
