@@ -14,6 +14,7 @@ conditions hold on aws:PrincipalArn and aws:PrincipalAccount.
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -83,7 +84,8 @@ def check(role_arn: str, caller_arn: str) -> None:
                 "Message": f"User: {caller_arn} is not authorized to perform: sts:AssumeRole "
                 f"on resource: {role_arn}",
             },
-            "ResponseMetadata": {"HTTPStatusCode": 403},
+            # moto's interpreter reads the request ID of a Task's failed call.
+            "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": str(uuid.uuid4())},
         },
         "AssumeRole",
     )

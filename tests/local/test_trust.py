@@ -77,3 +77,34 @@ def test_a_deny_statement_wins_over_an_allow() -> None:
         {**policy["Statement"][0], "Effect": "Deny", "Condition": {}},
     )
     assert not trust.allows(policy, f"arn:aws:iam::{FLEET}:role/ResetAccess-Role")
+
+
+def test_a_call_as_the_member_role_is_checked_against_the_member_policy() -> None:
+    """What the engine does with a handler's call made with the member role's credentials
+    (local/engine.py): the member template's policy, in the member's account and Region."""
+    from local.iam import Authorizer
+    from local.locations import Location
+    from local.stack_twin import member_policy
+
+    where = Location("444455556666", "eu-west-1")
+    role = f"arn:aws:iam::{where.account}:role/ResetAccess-FleetMember-eu-west-1"
+    iam = Authorizer("ResetAccess", FLEET, "us-east-1", dict)
+    machine = f"arn:aws:states:eu-west-1:{where.account}:stateMachine:"
+    start = ("states", "StartExecution")
+
+    iam.authorize_role(
+        role,
+        member_policy(where),
+        "eu-west-1",
+        (*start, {"stateMachineArn": machine + "ResetAccess"}),
+    )
+    with pytest.raises(ClientError) as denied:
+        iam.authorize_role(
+            role,
+            member_policy(where),
+            "eu-west-1",
+            (*start, {"stateMachineArn": machine + "Other"}),
+        )
+
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "assumed-role/ResetAccess-FleetMember-eu-west-1" in str(denied.value)
