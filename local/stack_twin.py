@@ -5,6 +5,10 @@ declaring the same parameters), the public Ubuntu parameters, the functions' env
 function per phase (statemachine/phases.py), and the state machine from the same definition text
 (statemachine/definition.py) with the same substitutions. The phase handlers themselves run
 in-process (local/engine.py invokes them).
+
+A member deployment (stacks/member.py) is the same without the fleet, plus the role the fleet
+account assumes there: the engine makes one in each other account and Region a scenario uses,
+each with its own copy of the handler modules (a location's own cold start).
 """
 
 from __future__ import annotations
@@ -100,7 +104,7 @@ def create_stack(ssm_world: SsmWorld, logs: io.StringIO) -> DeployedStack:
         fleet_arn,
         deployed.topic_arn,
         handlers,
-        {k: v for k, v in os.environ.items() if k in deployed.environment},
+        deployed.environment,
     )
 
 
