@@ -175,6 +175,7 @@ class Engine:
                     clock=skipped_time_clock(self._wait_for_running_phases),
                     sleep=scaled_sleep,
                 )
+                self._sfn_clients.clear()
                 self.stack = create_stack(self.ssm_world, self.logs)
                 self.members = {
                     where: create_member(where, ACCOUNT, self.ssm_world)
