@@ -45,9 +45,9 @@ CONNECT_SECONDS = 2.0
 # A call's attempts, timeouts and backoff take at most this share of the function's time: the
 # rest lets the handler report a named, retried AwsTransient before Lambda kills it.
 CALL_SHARE = 0.75
-_clients: dict[str, Any] = {}
+_clients: dict[tuple[str, str], Any] = {}
 # botocore's session, not boto3's: boto3 imports s3transfer, a third of a phase's cold start.
-_session: list[Session] = []
+_session: dict[str, Session] = {}
 # Per thread: the local engine runs a Parallel's branches in threads of one process.
 _invocation = threading.local()
 
@@ -123,18 +123,27 @@ def client(service: Literal["sns"]) -> Any: ...  # only Publish (lambdas/logic/n
 def client(service: str) -> Any:
     """One client per service per container, reused across warm invocations, typed per
     service for mypy by the overloads above."""
-    if service not in _clients:
-        _clients[service] = _botocore().create_client(
+    key = (_container(), service)
+    if key not in _clients:
+        _clients[key] = _botocore().create_client(
             service, config=client_config(_function_seconds())
         )
-    return _clients[service]
+    return _clients[key]
+
+
+def _container() -> str:
+    """Whose clients: in AWS one function's per process; the local engine runs functions of
+    several accounts and Regions in one process, each with its Region and credentials in its
+    environment (local/locations.py)."""
+    return f"{os.environ.get('AWS_REGION', '')}:{os.environ.get('AWS_ACCESS_KEY_ID', '')}"
 
 
 def _botocore() -> Session:
-    """The one botocore session a container's clients come from (boto3 is not imported)."""
-    if not _session:
-        _session.append(Session())
-    return _session[0]
+    """The botocore session a container's clients come from (boto3 is not imported)."""
+    container = _container()
+    if container not in _session:
+        _session[container] = Session()
+    return _session[container]
 
 
 def _function_seconds() -> float:
@@ -173,7 +182,7 @@ def stepfunctions_in(region: str, role_arn: str | None = None) -> SFNClient:
             **assumed(role_arn),
         )
         return sfn
-    key = f"stepfunctions@{region}"
+    key = (_container(), f"stepfunctions@{region}")
     if key not in _clients:
         _clients[key] = _botocore().create_client(
             "stepfunctions", region_name=region, config=client_config(_function_seconds())

@@ -96,6 +96,8 @@ class SsmWorld:
     document_parameters: set[str] = field(default_factory=set)
     agent_instances: set[str] = field(default_factory=set)
     helper_profile_arn: str = ""
+    # The helper profile of every location's twin (each account has its own).
+    helper_profile_arns: set[str] = field(default_factory=set)
     volume_trees: dict[str, Path] = field(default_factory=dict)
     invocations: dict[tuple[str, str], Invocation] = field(default_factory=dict)
     commands_sent: list[dict[str, Any]] = field(default_factory=list)
@@ -112,9 +114,13 @@ class SsmWorld:
 
 
 def ec2_backend() -> Any:
+    """EC2 of the location whose call is served (local/locations.py; the engine's own: home)."""
     from moto.ec2.models import ec2_backends
 
-    return ec2_backends[ACCOUNT][REGION]
+    from local import locations
+
+    account, region = locations.current()
+    return ec2_backends[account][region]
 
 
 def _instance(instance_id: str) -> Any:
@@ -133,10 +139,8 @@ def _managed(world: SsmWorld, instance_id: str) -> bool:
     profile = instance.iam_instance_profile or {}
     arn = profile.get("Arn") if isinstance(profile, dict) else getattr(profile, "arn", None)
     # AWS: the agent must reach SSM over the network (local/network.py); moto needs nothing.
-    return (
-        bool(world.helper_profile_arn)
-        and arn == world.helper_profile_arn
-        and (no_way_to_ssm(ec2_backend(), instance) is None)
+    return arn in {world.helper_profile_arn, *world.helper_profile_arns} - {""} and (
+        no_way_to_ssm(ec2_backend(), instance) is None
     )
 
 
@@ -197,7 +201,8 @@ def _send_command(world: SsmWorld, original: Callable[..., Any]) -> Callable[...
             if not _managed(world, instance_id):
                 raise RESTError(
                     "InvalidInstanceId",
-                    f"Instances [[{instance_id}]] not in a valid state for account {ACCOUNT}",
+                    f"Instances [[{instance_id}]] not in a valid state for account "
+                    f"{self.account_id}",
                 )
         document = kwargs.get("document_name")
         undeclared = set(kwargs.get("parameters") or {}) - world.document_parameters
@@ -307,7 +312,10 @@ def _ec2rescue_for_windows_reset_access(
     name = password_parameter(instance_id)
     alphabet = string.ascii_letters + string.digits + "!@#$%^&*()-_=+"
     password = "".join(secrets.choice(alphabet) for _ in range(32))
-    ssm_backends[ACCOUNT][REGION].put_parameter(
+    from local import locations
+
+    account, region = locations.current()
+    ssm_backends[account][region].put_parameter(
         name=name,
         description=f"Administrator password of {instance_id} (EC2Rescue)",
         value=password,
@@ -450,7 +458,9 @@ HISTORY_LIMIT_CAUSE = "The execution reached the maximum number of history event
 def _execution(execution_arn: str) -> Any:
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-    backend = stepfunctions_parser_backends[ACCOUNT][REGION]
+    # arn:aws:states:region:account:execution:machine:name
+    _, _, _, region, account, *_ = execution_arn.split(":")
+    backend = stepfunctions_parser_backends[account][region]
     return next(e for e in backend._get_executions() if e.execution_arn == execution_arn)
 
 

@@ -28,16 +28,24 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from lambdas.names import JANITOR_STATUSES
+from lambdas.names import JANITOR_STATUSES, MEMBER_ROLE_NAME
 from lambdas.runtime import Seams
-from local import aws_rules, emulator, nested
+from local import aws_rules, emulator, locations, nested, trust
 from local import iam as local_iam
 from local.calls import Call, CallPipeline, Layer
 from local.consistency import EventualConsistency
 from local.emulator import ACCOUNT, REGION, SsmWorld
+from local.locations import HOME, Location
 from local.scenario import Fault, Scenario
 from local.seams import Faults, FunctionRef, LambdaContext, scaled_sleep, skipped_time_clock
-from local.stack_twin import RESCUE_DOCUMENT, STACK, DeployedStack, create_stack
+from local.stack_twin import (
+    RESCUE_DOCUMENT,
+    STACK,
+    DeployedStack,
+    create_member,
+    create_stack,
+    member_policy,
+)
 from local.world import World, history, report, transitions
 from statemachine.phases import EVENT_FUNCTIONS
 
@@ -69,6 +77,8 @@ class Engine:
         self.prepare = prepare
         self.world_before: dict[str, Any] = {}
         self.stack: DeployedStack | None = None
+        # Member deployments (stacks/member.py) where the scenario's instances live elsewhere.
+        self.members: dict[Location, DeployedStack] = {}
         self.api_calls: Counter[str] = Counter()
         self.calls_by_function: dict[str, Counter[str]] = defaultdict(Counter)
         # (monotonic time, "service:Operation") of every handler call, for request rates.
@@ -76,6 +86,10 @@ class Engine:
         self.logs = io.StringIO()
         self.secrets_written: list[str] = []
         self._local = threading.local()
+        self._sfn_clients: dict[Location, Any] = {}
+        # Seconds a run may take before the engine calls itself stuck (a benchmark's fleet of 50
+        # on a busy machine takes longer).
+        self.time_limit = 600.0
         self.injected = Faults(scenario)
         # Phase invocations still running: a stopped execution's Lambdas run on, as in AWS.
         self._phases_running = 0
@@ -149,6 +163,7 @@ class Engine:
         )
         try:
             with (
+                locations.per_thread_environment(),
                 mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
                 emulator.corrections(self.ssm_world, self._lambda_invoker()),
                 nested.corrections(),
@@ -160,7 +175,13 @@ class Engine:
                     clock=skipped_time_clock(self._wait_for_running_phases),
                     sleep=scaled_sleep,
                 )
+                self._sfn_clients.clear()
                 self.stack = create_stack(self.ssm_world, self.logs)
+                self.members = {
+                    where: create_member(where, ACCOUNT, self.ssm_world)
+                    for where in self.world.locations()
+                    if where != HOME
+                }
                 self.world.build(self.workdir)
                 if self.prepare:
                     self.prepare(self)
@@ -276,19 +297,33 @@ class Engine:
                 break
             for arn in arns:
                 emulator.enforce_history_quota(arn)
-            if time.monotonic() - started > 600:
-                raise RuntimeError("the local execution ran for 10 minutes; engine stuck?")
+            if time.monotonic() - started > self.time_limit:
+                raise RuntimeError(
+                    f"the local execution ran for {self.time_limit / 60:.0f} minutes; engine stuck?"
+                )
             time.sleep(0.1 if self.echo_progress else 0.02)
         return events
 
+    def _sfn(self, where: Location) -> Any:
+        """The engine's own Step Functions client in a location, made once per world."""
+        if where not in self._sfn_clients:
+            self._sfn_clients[where] = locations.client("stepfunctions", where)
+        return self._sfn_clients[where]
+
     def _children(self, sfn: Any, status: str | None = None) -> list[dict[str, Any]]:
-        """The ResetAccess executions in this world (a fleet's children), oldest first."""
+        """The ResetAccess executions in this world (a fleet's children) in every location,
+        oldest first."""
         filters = {"statusFilter": status} if status else {}
         found: list[dict[str, Any]] = []
-        for page in sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=self.state_machine_arn, **filters
-        ):
-            found += page["executions"]
+        machines = [(HOME, self.state_machine_arn)] + [
+            (where, member.state_machine_arn) for where, member in self.members.items()
+        ]
+        for where, machine in machines:
+            client = sfn if where == HOME else self._sfn(where)
+            for page in client.get_paginator("list_executions").paginate(
+                stateMachineArn=machine, **filters
+            ):
+                found += page["executions"]
         return sorted(found, key=lambda e: e["startDate"])
 
     def _fleet_report(
@@ -297,7 +332,10 @@ class Engine:
         """The fleet's report: its status and output, each child (instance, status), the
         janitor for each child that did not finish, and the world of all of them."""
         children = [
-            sfn.describe_execution(executionArn=c["executionArn"]) for c in self._children(sfn)
+            self._sfn(locations.of_arn(c["executionArn"])).describe_execution(
+                executionArn=c["executionArn"]
+            )
+            for c in self._children(sfn)
         ]
         if self.run_janitor:
             for child in children:
@@ -310,13 +348,17 @@ class Engine:
         result["executions"] = [
             {
                 "name": c["name"],
-                "instance": next((n for i, n in by_id.items() if c["name"].endswith(i)), None),
+                "instance": next((n for i, n in by_id.items() if i in c["name"]), None),
+                "account": locations.of_arn(c["executionArn"]).account,
+                "region": locations.of_arn(c["executionArn"]).region,
                 "status": c["status"],
                 "error": c.get("error"),
                 "cause": c.get("cause"),
                 "started": c["startDate"].timestamp(),
                 "stopped": c["stopDate"].timestamp() if c.get("stopDate") else None,
-                "transitions": transitions(history(sfn, c["executionArn"])),
+                "transitions": transitions(
+                    history(self._sfn(locations.of_arn(c["executionArn"])), c["executionArn"])
+                ),
             }
             for c in children
         ]
@@ -330,6 +372,8 @@ class Engine:
         if name not in self.handlers:
             return
         status = execution["status"]
+        where = locations.of_arn(execution["executionArn"])
+        machine = self.state_machine_arn if where == HOME else self.members[where].state_machine_arn
         event = {
             "source": "aws.states",
             "detail-type": "Step Functions Execution Status Change",
@@ -337,11 +381,12 @@ class Engine:
                 "executionArn": execution["executionArn"],
                 "status": status,
                 "name": execution["name"],
-                "stateMachineArn": self.state_machine_arn,
+                "stateMachineArn": machine,
             },
         }
         self.echo(f"  janitor for {status} execution")
-        payload, errored, _ = self._invoke(FunctionRef(name), json.dumps(event))
+        function = FunctionRef(name, account_id=where.account, region=where.region)
+        payload, errored, _ = self._invoke(function, json.dumps(event))
         self.janitor_results.append({"errored": errored, **json.loads(payload)})
         if errored:
             self.echo(f"  janitor failed: {payload}")
@@ -353,13 +398,17 @@ class Engine:
 
     def _invoke(self, function: Any, event: Any = None) -> tuple[str, bool, str]:
         name = function.function_name
-        handler = self.handlers[name].handler
+        # Each function runs in its own account and Region, with its own environment.
+        where = Location(function.account_id, function.region)
+        member = self.members.get(where)
+        handler = (member.handlers if member else self.handlers)[name].handler
+        environment = member.environment if member else {}
         if isinstance(event, (bytes, bytearray)):
             event = event.decode()
         payload = json.loads(event) if isinstance(event, str) else (event or {})
         context = LambdaContext(
             name,
-            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
+            f"arn:aws:lambda:{where.region}:{where.account}:function:{name}",
             uuid.uuid4().hex,
             seams=self.seams,
         )
@@ -370,7 +419,8 @@ class Engine:
             with self._phases_done:
                 self._phases_running += 1
         try:
-            result = handler(payload, context)
+            with locations.at(where, environment):
+                result = handler(payload, context)
             outcome = json.dumps(result), False, ""
         except Exception as error:  # noqa: BLE001 - every error goes back to Step Functions
             error_name = getattr(error, "error_name", type(error).__name__)
@@ -426,17 +476,37 @@ class Engine:
     def _call_layers(self) -> list[Layer]:
         return [
             Layer("count", self._count),
-            Layer(
-                "iam",
-                lambda call: self.iam.authorize(
-                    call.function, call.service, call.operation, call.params
-                ),
-            ),
+            Layer("iam", self._authorize),
             Layer(
                 "aws_rules", lambda call: aws_rules.check(call.client, call.operation, call.params)
             ),
+            Layer("trust", self._trusted),
             Layer("eventual_consistency", self._lag_before, self._lag_after),
         ]
+
+    def _caller_role(self, call: Call) -> str:
+        """The role a handler's call is made as: its function's, or a role it assumed."""
+        return trust.caller_role(call.client, locations.current().account, f"{STACK}-Role")
+
+    def _authorize(self, call: Call) -> None:
+        """A handler's call under its function's policy; one made as an assumed member role
+        (a fleet's way into a member account) under that role's policy (stacks/member.py)."""
+        if not call.function:
+            return
+        role = self._caller_role(call)
+        if f":role/{MEMBER_ROLE_NAME}-" in role:
+            region = call.client.meta.region_name
+            where = Location(role.split(":")[4], region)
+            self.iam.authorize_role(
+                role, member_policy(where), region, (call.service, call.operation, call.params)
+            )
+            return
+        self.iam.authorize(call.function, call.service, call.operation, call.params)
+
+    def _trusted(self, call: Call) -> None:
+        """AssumeRole only as the role's trust policy allows the caller (local/trust.py)."""
+        if call.function and (call.service, call.operation) == ("sts", "AssumeRole"):
+            trust.check(str(call.params.get("RoleArn", "")), self._caller_role(call))
 
     def _count(self, call: Call) -> None:
         """Count the handlers' calls (not the interpreter's own Lambda calls)."""

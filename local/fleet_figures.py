@@ -94,6 +94,7 @@ def measure(label: str, scenario: Scenario) -> Figure:
     from local.engine import Engine
 
     engine = Engine(scenario)
+    engine.time_limit = 3600.0
     started = time.monotonic()
     report: dict[str, Any] = engine.run()
     seconds = round(time.monotonic() - started, 1)

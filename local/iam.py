@@ -117,12 +117,19 @@ class Authorizer:
     """Checks each handler call; counts allowed and denied, and which rule allowed what."""
 
     def __init__(
-        self, stack: str, account: str, region: str, values: Callable[[], Mapping[str, str]]
+        self,
+        stack: str,
+        account: str,
+        region: str,
+        values: Callable[[], Mapping[str, str]],
+        locate: Callable[[], tuple[str, str]] | None = None,
     ) -> None:
         self.stack = stack
         self.world = World(account, region)
         self.account = account
         self._values = values
+        # Where the call being checked is made (each function in its own account and Region).
+        self._locate = locate
         # Swap this (a test removing one rule) and the next call sees the new table.
         self.permissions: Mapping[str, tuple[Rule, ...]] = PERMISSIONS
         self.checked: Counter[str] = Counter()  # "allowed" / "denied"
@@ -153,20 +160,44 @@ class Authorizer:
             ) from None
         handler = _handler_name(function, self.stack)
         statements = policy(self.permissions.get(handler, ()), self._values())
-        for check in authorize(self.world, params):
+        world = World(*self._locate()) if self._locate else self.world
+        principal = f"arn:{PARTITION}:sts::{world.account}:assumed-role/{function}/{function}"
+        for check in authorize(world, params):
             allowing = decide(statements, check)
             if not allowing:
                 self.checked["denied"] += 1
                 self.denied.append((handler, check))
-                raise self._denied(function, service, operation, check)
+                raise self._denied(principal, service, operation, check)
             self.checked["allowed"] += 1
             for index in allowing:
                 self.granted[(handler, index)] += 1
             if len(allowing) == 1:
                 self.sole_grants[(handler, allowing[0])] += 1
 
-    def _denied(self, function: str, service: str, operation: str, check: Check) -> ClientError:
-        principal = f"arn:{PARTITION}:sts::{self.account}:assumed-role/{function}/{function}"
+    def authorize_role(
+        self,
+        role_arn: str,
+        statements: Sequence[Mapping[str, Any]],
+        region: str,
+        call: tuple[str, str, Mapping[str, Any]],
+    ) -> None:
+        """A call made with an assumed role's credentials, checked against that role's policy
+        in the role's account and the client's Region."""
+        service, operation, params = call
+        action = f"{service}:{operation}"
+        if action not in OPERATIONS:
+            raise UnknownOperation(f"the local engine has no IAM mapping for {action}")
+        world = World(role_arn.split(":")[4], region)
+        name = role_arn.rsplit("/", 1)[-1]
+        principal = f"arn:{PARTITION}:sts::{world.account}:assumed-role/{name}/session"
+        for check in OPERATIONS[action](world, params):
+            if not decide(statements, check):
+                self.checked["denied"] += 1
+                self.denied.append((name, check))
+                raise self._denied(principal, service, operation, check)
+            self.checked["allowed"] += 1
+
+    def _denied(self, principal: str, service: str, operation: str, check: Check) -> ClientError:
         message = (
             f"User: {principal} is not authorized to perform: {check.action} on "
             f"resource: {check.resource} because no identity-based policy allows the "
@@ -191,26 +222,30 @@ class Authorizer:
 
 def for_engine(engine: Any) -> Authorizer:
     """The engine's authorizer: the stack's values as the engine names its resources."""
-    from local import stack_twin
+    from local import locations, stack_twin
     from local.emulator import ACCOUNT, REGION
 
     stack = stack_twin.STACK
 
     def values() -> dict[str, str]:
+        # The stack's values where the calling function is deployed.
+        where = locations.current()
+        account, region = where
+        member = engine.members.get(where)
         return {
             "partition": PARTITION,
-            "region": REGION,
-            "account": ACCOUNT,
+            "region": region,
+            "account": account,
             "lock_table_arn": (
-                f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{stack_twin.LOCK_TABLE}"
+                f"arn:{PARTITION}:dynamodb:{region}:{account}:table/{stack_twin.LOCK_TABLE}"
             ),
-            "key_arn": engine.kms_key_arn,
-            "helper_role_arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{stack}-Helper",
+            "key_arn": member.kms_key_arn if member else engine.kms_key_arn,
+            "helper_role_arn": f"arn:{PARTITION}:iam::{account}:role/{stack}-Helper",
             "document_arn": (
-                f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:document/{stack_twin.RESCUE_DOCUMENT}"
+                f"arn:{PARTITION}:ssm:{region}:{account}:document/{stack_twin.RESCUE_DOCUMENT}"
             ),
             "state_machine_name": stack,
-            "topic_arn": f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{stack_twin.NOTIFY_TOPIC}",
+            "topic_arn": f"arn:{PARTITION}:sns:{region}:{account}:{stack_twin.NOTIFY_TOPIC}",
         }
 
-    return Authorizer(stack, ACCOUNT, REGION, values)
+    return Authorizer(stack, ACCOUNT, REGION, values, locations.current)

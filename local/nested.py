@@ -12,12 +12,21 @@ nested ResetAccess executions) differently from AWS, corrected (tests/local/test
 - Stop: stopping an execution stops the executions its `.sync` tasks started (Developer Guide,
   "Discover service integration patterns": for Run a Job (.sync), if the execution is stopped,
   Step Functions stops the job it started). moto leaves them running; here they are stopped.
+- Accounts: a Task's calls (Lambda Invoke, StartExecution...) are made with the state
+  machine's role, or the role named by the Task's `Credentials.RoleArn`, in that role's
+  account (Developer Guide, "Accessing resources in other AWS accounts": the execution role
+  assumes the target role, whose trust policy must allow it). moto makes every one with a fixed
+  key in its default account, so a member account's ResetAccess could not invoke its own
+  functions and a `Credentials.RoleArn` changed nothing. Here each call is made in the role's
+  account, and a role whose trust policy does not allow the execution role is refused
+  (local/trust.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import importlib
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -97,17 +106,75 @@ def _find(execution_arn: str) -> Any:
     return next((e for e in backend._get_executions() if e.exec_arn == execution_arn), None)
 
 
+# The modules of moto's interpreter that make its calls (imported, then patched where used).
+_CLIENT_USERS = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+    "state_task_service_dynamodb",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+    "state_task_service_aws_sdk",
+)
+
+
+def _in_role_account(original: Callable[..., Any]) -> Callable[..., Any]:
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        from local import locations
+        from local.emulator import ACCOUNT
+
+        made = original(region=region, service=service, state_credentials=state_credentials)
+        role_arn = str(getattr(state_credentials, "role_arn", "") or "")
+        account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ACCOUNT
+        if account != ACCOUNT:
+
+            def in_account(request: Any, **_: Any) -> None:
+                request.headers[locations.ACCOUNT_HEADER] = account
+
+            made.meta.events.register("before-sign.*.*", in_account)
+        return made
+
+    return boto_client_for
+
+
+def _trusted_credentials(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A Task's Credentials.RoleArn is assumed by the execution role: its trust must allow it."""
+
+    def eval_state_credentials(self: Any, env: Any) -> Any:
+        from local import trust
+
+        found = original(self, env)
+        if self.credentials:
+            trust.check(str(found.role_arn), str(env.aws_execution_details.role_arn))
+        return found
+
+    return eval_state_credentials
+
+
 @contextlib.contextmanager
 def corrections() -> Iterator[None]:
     """The corrections for one local AWS; Execution.stop is patched after emulator's own."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_sfn as sfn_task,
     )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.utils import boto_client
     from moto.stepfunctions.parser.backend.execution import Execution
 
     service = sfn_task.StateTaskServiceSfn
     _started.clear()
     with contextlib.ExitStack() as stack:
+        as_role = _in_role_account(boto_client.boto_client_for)
+        for name in _CLIENT_USERS:
+            stack.enter_context(
+                mock.patch.object(importlib.import_module(name), "boto_client_for", as_role)
+            )
+        stack.enter_context(
+            mock.patch.object(
+                StateTask,
+                "_eval_state_credentials",
+                _trusted_credentials(StateTask._eval_state_credentials),
+            )
+        )
         stack.enter_context(
             mock.patch.object(
                 service, "_normalise_parameters", _parameters(service._normalise_parameters)

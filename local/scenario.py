@@ -31,6 +31,7 @@ from pydantic_core import ErrorDetails
 from local.volumes import DISTROS, WINDOWS_AGENTS
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 
 class ScenarioError(ValueError):
@@ -77,6 +78,24 @@ def _distro(value: str) -> str:
 
 def _windows_agent(value: str) -> str:
     return _one_of(value, WINDOWS_AGENTS, "a Windows launch agent")
+
+
+def _account(value: str) -> str:
+    if not ACCOUNT_ID.match(value):
+        raise ValueError(f"{value!r} is not an account ID (12 digits)")
+    return value
+
+
+@cache
+def known_regions() -> tuple[str, ...]:
+    """The Regions moto (and botocore, whose endpoint data it uses) knows for EC2."""
+    from botocore.session import Session
+
+    return tuple(sorted(Session().get_available_regions("ec2")))
+
+
+def _region(value: str) -> str:
+    return _one_of(value, known_regions(), "a Region")
 
 
 def _instance_name(value: str) -> str:
@@ -138,7 +157,13 @@ class Instance(_Strict):
     )
     ssm: bool = Field(False, description="its SSM agent is online (the online path)")
     tags: dict[str, str] = Field(default_factory=dict, description="tags besides Name")
-    availability_zone: str | None = Field(None, description="default: us-east-1a")
+    availability_zone: str | None = Field(None, description="default: the Region's zone a")
+    account: Annotated[str, AfterValidator(_account)] | None = Field(
+        None, description="its account ID, 12 digits (default: the engine's, 123456789012)"
+    )
+    region: Annotated[str, AfterValidator(_region)] | None = Field(
+        None, description="its Region (default: the engine's, us-east-1)"
+    )
     # {} validated into Volume(): mypy reads pydantic's default_factory=Volume as untyped.
     volume: Volume = Field(
         default_factory=dict, validate_default=True, description="its root volume's contents"

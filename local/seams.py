@@ -37,6 +37,9 @@ class FunctionRef:
     """A function by name, as moto's invoker passes it (the janitor is invoked this way)."""
 
     function_name: str
+    # Where it is deployed (moto's functions carry both): the engine's home unless named.
+    account_id: str = "123456789012"
+    region: str = "us-east-1"
 
 
 class Faults:

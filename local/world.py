@@ -11,8 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from lambdas.names import (
     EXECUTION_TAG,
     LOCK_KEY,
@@ -21,8 +19,9 @@ from lambdas.names import (
     breaker_key,
     resource_name,
 )
-from local import emulator
-from local.emulator import ACCOUNT, REGION, SsmWorld
+from local import emulator, locations
+from local.emulator import SsmWorld
+from local.locations import HOME, Location
 from local.network import give_default_vpc_its_gateway
 from local.scenario import Scenario
 from local.stack_twin import LOCK_TABLE, NOTIFY_TOPIC, linux_image
@@ -39,75 +38,92 @@ class World:
     ids: dict[str, str] = field(default_factory=dict)
     root_volumes: dict[str, str] = field(default_factory=dict)
 
+    def location_of(self, name: str) -> Location:
+        """Where the scenario puts an instance (default: the engine's own account and Region)."""
+        spec = self.scenario.instances[name]
+        return Location(spec.get("account", HOME.account), spec.get("region", HOME.region))
+
+    def locations(self) -> list[Location]:
+        """Every location the world uses, the engine's own first."""
+        return list(dict.fromkeys([HOME, *(self.location_of(n) for n in self.scenario.instances)]))
+
     def build(self, workdir: Path) -> None:
-        """Launch the scenario's instances, each with its root volume's directory tree."""
-        ec2 = boto3.client("ec2", region_name=REGION)
-        give_default_vpc_its_gateway(ec2)
+        """Launch the scenario's instances, each in its account and Region."""
+        for where in self.locations():
+            give_default_vpc_its_gateway(locations.client("ec2", where))
+        for name in self.scenario.instances:
+            with locations.at(self.location_of(name)):
+                self._launch(name, workdir)
+
+    def _launch(self, name: str, workdir: Path) -> None:
+        """One instance, with its root volume's directory tree."""
+        where = locations.current()
+        ec2 = locations.client("ec2", where)
         backend = emulator.ec2_backend()
         image_id = linux_image("x86_64")
-        for name, spec in self.scenario.instances.items():
-            zone = spec.get("availability_zone", f"{REGION}a")
-            subnet = ec2.describe_subnets(
-                Filters=[
-                    {"Name": "availability-zone", "Values": [zone]},
-                    {"Name": "default-for-az", "Values": ["true"]},
-                ]
-            )["Subnets"][0]
-            tags = [{"Key": "Name", "Value": name}] + [
-                {"Key": k, "Value": v} for k, v in spec.get("tags", {}).items()
+        spec = self.scenario.instances[name]
+        zone = spec.get("availability_zone", f"{where.region}a")
+        subnet = ec2.describe_subnets(
+            Filters=[
+                {"Name": "availability-zone", "Values": [zone]},
+                {"Name": "default-for-az", "Values": ["true"]},
             ]
-            # Every instance was launched with a key pair, the one its owner lost.
-            key_name = ec2.create_key_pair(KeyName=f"{name}-lost-key")["KeyName"]
-            instance_id = ec2.run_instances(
-                ImageId=image_id,
-                InstanceType="t3.micro",
-                MinCount=1,
-                MaxCount=1,
-                SubnetId=subnet["SubnetId"],
-                KeyName=key_name,
-                TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
-            )["Instances"][0]["InstanceId"]
-            self.ids[name] = instance_id
-            instance = backend.get_instance(instance_id)
-            root_device = spec.get("root_device", "/dev/xvda")
-            volume_id = instance.block_device_mapping["/dev/sda1"].volume_id
-            if root_device != "/dev/sda1":
-                # The world's instance boots from its AMI's root device name.
-                backend.detach_volume(volume_id, instance_id, "/dev/sda1")
-                backend.attach_volume(volume_id, instance_id, root_device, True)
-                instance.root_device_name = root_device
-            instance.root_device_type = spec.get("root_device_type", "ebs")
-            instance.platform = "windows" if spec.get("platform") == "windows" else None
-            self.root_volumes[name] = volume_id
-            if spec.get("encrypted"):
-                _encrypt(volume_id, spec.get("kms_key_state", "Enabled"))
-            if spec.get("ssm"):
-                self.ssm_world.agent_instances.add(instance_id)
-            tree = workdir / "volumes" / volume_id
-            tree.mkdir(parents=True)
-            if spec.get("platform", "linux") == "linux":
-                build_linux_tree(tree, spec.get("volume", {}))
-            else:
-                build_windows_tree(tree, spec.get("volume", {}))
-            self.ssm_world.volume_trees[volume_id] = tree
-            state = spec.get("state", "running")
-            if state == "stopped":
-                ec2.stop_instances(InstanceIds=[instance_id])
-            elif state == "terminated":
-                ec2.terminate_instances(InstanceIds=[instance_id])
-            elif state in ("pending", "stopping"):
-                instance._state.name = state
+        )["Subnets"][0]
+        tags = [{"Key": "Name", "Value": name}] + [
+            {"Key": k, "Value": v} for k, v in spec.get("tags", {}).items()
+        ]
+        # Every instance was launched with a key pair, the one its owner lost.
+        key_name = ec2.create_key_pair(KeyName=f"{name}-lost-key")["KeyName"]
+        instance_id = ec2.run_instances(
+            ImageId=image_id,
+            InstanceType="t3.micro",
+            MinCount=1,
+            MaxCount=1,
+            SubnetId=subnet["SubnetId"],
+            KeyName=key_name,
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        )["Instances"][0]["InstanceId"]
+        self.ids[name] = instance_id
+        instance = backend.get_instance(instance_id)
+        root_device = spec.get("root_device", "/dev/xvda")
+        volume_id = instance.block_device_mapping["/dev/sda1"].volume_id
+        if root_device != "/dev/sda1":
+            # The world's instance boots from its AMI's root device name.
+            backend.detach_volume(volume_id, instance_id, "/dev/sda1")
+            backend.attach_volume(volume_id, instance_id, root_device, True)
+            instance.root_device_name = root_device
+        instance.root_device_type = spec.get("root_device_type", "ebs")
+        instance.platform = "windows" if spec.get("platform") == "windows" else None
+        self.root_volumes[name] = volume_id
+        if spec.get("encrypted"):
+            _encrypt(volume_id, spec.get("kms_key_state", "Enabled"), where)
+        if spec.get("ssm"):
+            self.ssm_world.agent_instances.add(instance_id)
+        tree = workdir / "volumes" / volume_id
+        tree.mkdir(parents=True)
+        if spec.get("platform", "linux") == "linux":
+            build_linux_tree(tree, spec.get("volume", {}))
+        else:
+            build_windows_tree(tree, spec.get("volume", {}))
+        self.ssm_world.volume_trees[volume_id] = tree
+        state = spec.get("state", "running")
+        if state == "stopped":
+            ec2.stop_instances(InstanceIds=[instance_id])
+        elif state == "terminated":
+            ec2.terminate_instances(InstanceIds=[instance_id])
+        elif state in ("pending", "stopping"):
+            instance._state.name = state
 
     def snapshot(self, execution_names: list[str]) -> dict[str, Any]:
         """The world now; leftovers, images and backups are those of these executions (the
         first one's images are listed by name and tags)."""
-        ec2 = boto3.client("ec2", region_name=REGION)
-        ssm = boto3.client("ssm", region_name=REGION)
-        backend = emulator.ec2_backend()
+        from moto.ec2.models import ec2_backends
+
         instances = {}
         addresses: dict[str, dict[str, Any]] = {}
         reboots: dict[str, int] = {}
         for name, instance_id in self.ids.items():
+            backend = ec2_backends[self.location_of(name).account][self.location_of(name).region]
             instance = backend.get_instance(instance_id)
             # A terminated instance's root volume is gone with it.
             volume = backend.volumes.get(self.root_volumes[name])
@@ -131,13 +147,15 @@ class World:
             }
             reboots[name] = self.ssm_world.ebs.reboots.get(instance_id, 0)
         parameters = {}
-        paginator = ssm.get_paginator("get_parameters_by_path")
-        for page in paginator.paginate(Path="/", Recursive=True, WithDecryption=True):
-            for parameter in page["Parameters"]:
-                parameters[parameter["Name"]] = {
-                    "type": parameter["Type"],
-                    "value": parameter["Value"],
-                }
+        # Every location's (an instance's key is in its own account and Region).
+        for where in self.locations():
+            paginator = locations.client("ssm", where).get_paginator("get_parameters_by_path")
+            for page in paginator.paginate(Path="/", Recursive=True, WithDecryption=True):
+                for parameter in page["Parameters"]:
+                    parameters[parameter["Name"]] = {
+                        "type": parameter["Type"],
+                        "value": parameter["Value"],
+                    }
         authorized = {}
         for name, spec in self.scenario.instances.items():
             if spec.get("platform", "linux") == "linux":
@@ -146,20 +164,44 @@ class World:
                 tree = self.ssm_world.volume_trees[volume_id]
                 authorized[name] = read_authorized_keys(tree, spec.get("volume", {}))
         tag_values = [resource_name(name) for name in execution_names]
-        booting = {i["booting_from"] for i in instances.values()} - {None}
-        return {
+        booting: set[str] = {
+            str(i["booting_from"]) for i in instances.values() if i["booting_from"]
+        }
+        ec2 = locations.client("ec2")
+        ssm = locations.client("ssm")
+        elsewhere = [where for where in self.locations() if where != HOME]
+        leftovers = _leftovers(ec2, ssm, tag_values, booting)
+        locks = _locks()
+        for where in elsewhere:
+            leftovers += _leftovers(
+                locations.client("ec2", where), locations.client("ssm", where), tag_values, booting
+            )
+            locks.update(_locks(where))
+        snapshot = {
             "instances": instances,
             "addresses": addresses,
             "reboots": reboots,
-            "leftovers": _leftovers(ec2, ssm, tag_values, booting),
+            "leftovers": leftovers,
             "kept_root_volumes": _kept_root_volumes(ec2),
             "parameters": parameters,
             "authorized_keys": authorized,
             **_images_and_backups(ec2, tag_values, resource_name(execution_names[0])),
-            "locks": _locks(),
+            "locks": locks,
             "breakers": _breakers(),
             "notifications": _notifications(),
         }
+        if elsewhere:
+            # Backups made in other locations (the home's are in `backups`).
+            snapshot["backups_elsewhere"] = {
+                str(where): _images_and_backups(
+                    locations.client("ec2", where), tag_values, resource_name(execution_names[0])
+                )["backups"]
+                for where in elsewhere
+            }
+            snapshot["instance_locations"] = {
+                name: str(self.location_of(name)) for name in self.ids
+            }
+        return snapshot
 
 
 def _json_value(value: Any) -> str:
@@ -202,8 +244,8 @@ def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     return events
 
 
-def _encrypt(volume_id: str, key_state: str) -> None:
-    kms = boto3.client("kms", region_name=REGION)
+def _encrypt(volume_id: str, key_state: str, where: Location = HOME) -> None:
+    kms = locations.client("kms", where)
     key = kms.create_key(Description="customer key of the instance's root volume")
     key_id = key["KeyMetadata"]["KeyId"]
     if key_state == "Disabled":
@@ -215,16 +257,16 @@ def _encrypt(volume_id: str, key_state: str) -> None:
     volume.kms_key_id = key["KeyMetadata"]["Arn"]
 
 
-def _table_items() -> list[dict[str, Any]]:
-    table = boto3.client("dynamodb", region_name=REGION)
+def _table_items(where: Location = HOME) -> list[dict[str, Any]]:
+    table = locations.client("dynamodb", where)
     return list(table.scan(TableName=LOCK_TABLE, ConsistentRead=True)["Items"])
 
 
-def _locks() -> dict[str, str]:
-    """Instance ID -> execution ARN of every lock held in the stack's table."""
+def _locks(where: Location = HOME) -> dict[str, str]:
+    """Instance ID -> execution ARN of every lock held in the location's table."""
     return {
         i[LOCK_KEY]["S"]: i.get("ExecutionArn", {}).get("S", "")
-        for i in _table_items()
+        for i in _table_items(where)
         if not i[LOCK_KEY]["S"].startswith(breaker_key(""))
     }
 
@@ -248,8 +290,8 @@ def _notifications() -> list[dict[str, str]]:
     """What the stack's topic was sent, in order: subject and message (moto's SNS keeps them)."""
     from moto.sns.models import sns_backends
 
-    topics = sns_backends[ACCOUNT][REGION].topics
-    topic = topics.get(f"arn:aws:sns:{REGION}:{ACCOUNT}:{NOTIFY_TOPIC}")
+    topics = sns_backends[HOME.account][HOME.region].topics
+    topic = topics.get(f"arn:aws:sns:{HOME.region}:{HOME.account}:{NOTIFY_TOPIC}")
     sent = topic.sent_notifications if topic else []
     return [{"subject": str(subject), "message": str(message)} for _, message, subject, *_ in sent]
 

@@ -107,3 +107,66 @@ def test_stopping_the_parent_stops_the_child_it_started(sfn: Any) -> None:
     assert wait_end(sfn, arn)["status"] == "ABORTED"
     (started,) = sfn.list_executions(stateMachineArn=child)["executions"]
     assert wait_end(sfn, started["executionArn"])["status"] == "ABORTED"
+
+
+MEMBER = "111122223333"
+
+
+def member_machine(trusted: str) -> str:
+    """In the member account: a child machine, and a role that trusts `trusted`'s roles."""
+    from local import locations
+
+    where = locations.Location(MEMBER, "us-east-1")
+    locations.client("iam", where).create_role(
+        RoleName="Member",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{trusted}:root"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
+    return machine(
+        locations.client("stepfunctions", where),
+        "child",
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+    )
+
+
+def with_credentials(child: str) -> dict[str, Any]:
+    definition = parent_of(child)
+    definition["States"]["S"]["Credentials"] = {"RoleArn": f"arn:aws:iam::{MEMBER}:role/Member"}
+    return definition
+
+
+def test_credentials_role_arn_starts_the_child_in_the_roles_account(sfn: Any) -> None:
+    """Developer Guide, "Accessing resources in other AWS accounts in Step Functions": a Task
+    with Credentials.RoleArn makes its call as that role, in its account."""
+    from local import locations
+
+    child = member_machine(trusted=emulator.ACCOUNT)
+    parent = machine(sfn, "parent", with_credentials(child))
+    ended = wait_end(sfn, sfn.start_execution(stateMachineArn=parent)["executionArn"])
+
+    assert ended["status"] == "SUCCEEDED", ended.get("cause")
+    member_sfn = locations.client("stepfunctions", locations.Location(MEMBER, "us-east-1"))
+    started = member_sfn.list_executions(stateMachineArn=child)["executions"]
+    assert [e["name"] for e in started] == ["c1"]
+
+
+def test_a_credentials_role_that_does_not_trust_the_execution_role_fails_the_task(
+    sfn: Any,
+) -> None:
+    child = member_machine(trusted="444455556666")
+    parent = machine(sfn, "parent", with_credentials(child))
+    ended = wait_end(sfn, sfn.start_execution(stateMachineArn=parent)["executionArn"])
+
+    assert ended["status"] == "FAILED"
+    assert "AccessDenied" in f"{ended.get('error')} {ended.get('cause')}"
+    assert "sts:AssumeRole" in str(ended.get("cause"))

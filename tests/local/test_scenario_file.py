@@ -123,6 +123,13 @@ REFUSALS = [
     (_with("eventual_consistency", "yes"), "eventual_consistency: true, or"),
     (_with("eventual_consistency", {"seed": -1}), "eventual_consistency: true, or"),
     (_with("eventual_consistency", {"lag": 1}), "eventual_consistency: true, or"),
+    # where an instance lives: an account ID is 12 digits, a Region one moto knows
+    (_with(f"{WEB}.account", "11112222333"), r"instances.web.account: '11112222333' is not an"),
+    (_with(f"{WEB}.account", "1111-2222-3333"), r"instances.web.account: '1111-2222-3333' is no"),
+    (
+        _with(f"{WEB}.region", "eu-west-9"),
+        "instances.web.region: 'eu-west-9' is not a Region; did you mean eu-west-",
+    ),
 ]
 
 

@@ -85,3 +85,53 @@ def test_a_member_deployment_without_the_fleet_account_is_refused() -> None:
 
     with pytest.raises(ValueError, match="fleetAccount"):
         build_app(context={"aws:cdk:disable-asset-staging": True, "deployment": "member"})
+
+
+def _resolved(value: Any, machines: set[str], where: tuple[str, str]) -> Any:
+    """The template's intrinsics as CloudFormation resolves them in one account and Region."""
+    account, region = where
+    machine_arn = f"arn:aws:states:{region}:{account}:stateMachine:{STACK_NAME}"
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account}
+    if isinstance(value, list):
+        return [_resolved(v, machines, where) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "Ref" in value:
+        return pseudo.get(value["Ref"]) or (machine_arn if value["Ref"] in machines else value)
+    if "Fn::GetAtt" in value and value["Fn::GetAtt"][0] in machines:
+        return STACK_NAME
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(str(_resolved(p, machines, where)) for p in parts)
+    return {k: _resolved(v, machines, where) for k, v in value.items()}
+
+
+def _as_set(value: Any) -> frozenset[str]:
+    return frozenset(value if isinstance(value, list) else [value])
+
+
+def test_the_engines_member_twin_has_the_member_roles_trust_and_policy(
+    member_template: dict[str, Any],
+) -> None:
+    """local/stack_twin.py's member role (the engine enforces its trust and policy) is the one
+    this template deploys."""
+    from local.locations import Location
+    from local.stack_twin import member_policy, member_trust
+
+    where = Location("444455556666", "eu-west-1")
+    machines = set(of_type(member_template, "AWS::StepFunctions::StateMachine"))
+    ((role_id, role),) = [
+        (k, r)
+        for k, r in of_type(member_template, "AWS::IAM::Role").items()
+        if k.startswith("MemberRole")
+    ]
+    trust = _resolved(role["Properties"]["AssumeRolePolicyDocument"], machines, where)
+    assert trust == member_trust(FLEET_ACCOUNT)
+    synthesized = {
+        (_as_set(s["Action"]), _as_set(s["Resource"]))
+        for p in of_type(member_template, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in _resolved(p["Properties"]["PolicyDocument"], machines, where)["Statement"]
+    }
+    twin = {(_as_set(s["Action"]), _as_set(s["Resource"])) for s in member_policy(where)}
+    assert twin == synthesized
