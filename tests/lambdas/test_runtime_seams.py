@@ -137,7 +137,7 @@ def test_a_phase_starting_after_the_failure_path_looked_changes_nothing(
         ran.append("logic")
 
     inflight.wait_for_others(aws, TABLE, "run-1", "rollback-request")
-    with pytest.raises(BranchStopped, match="^Step: started after the run's failure path"):
+    with pytest.raises(BranchStopped, match=r"^Step: started after the run's failure path"):
         step({"state": "Step", "execution": "run-1", "inParallel": True}, Context())
 
     assert ran == []
