@@ -78,9 +78,7 @@ def wait_for_others(dynamodb: DynamoDBClient, table: str, execution: str, token:
     item = dynamodb.update_item(
         TableName=table,
         Key=_key(execution),
-        UpdateExpression=(
-            f"SET #closed = if_not_exists(#closed, :now), {LOCK_EXPIRY} = :expires"
-        ),
+        UpdateExpression=(f"SET #closed = if_not_exists(#closed, :now), {LOCK_EXPIRY} = :expires"),
         ExpressionAttributeNames={"#closed": CLOSED},
         ExpressionAttributeValues={
             ":now": {"N": str(int(now))},
@@ -91,9 +89,7 @@ def wait_for_others(dynamodb: DynamoDBClient, table: str, execution: str, token:
     running = [
         name
         for name, value in item.items()
-        if name.startswith(PREFIX)
-        and name != _name(token)
-        and float(value.get("N", "0")) > now
+        if name.startswith(PREFIX) and name != _name(token) and float(value.get("N", "0")) > now
     ]
     if running:
         raise NotReady(
