@@ -78,7 +78,7 @@ def wait_for_others(dynamodb: DynamoDBClient, table: str, execution: str, token:
     item = dynamodb.update_item(
         TableName=table,
         Key=_key(execution),
-        UpdateExpression=(f"SET #closed = if_not_exists(#closed, :now), {LOCK_EXPIRY} = :expires"),
+        UpdateExpression=f"SET #closed = if_not_exists(#closed, :now), {LOCK_EXPIRY} = :expires",
         ExpressionAttributeNames={"#closed": CLOSED},
         ExpressionAttributeValues={
             ":now": {"N": str(int(now))},
