@@ -150,8 +150,8 @@ def test_a_phase_of_a_stopped_branch_starting_after_rollback_looked_changes_noth
 ) -> None:
     # AWS: an invocation dispatched before its branch stopped may start later, after Rollback
     # read the in-flight marks. Held here in that order: CopyRootVolume is dispatched before
-    # PrepareNetworkForCopy fails and starts once Rollback returned; CleanUpAfterFailure
-    # starts once it ended (later, it could make a copy after the cleanup, too).
+    # PrepareNetworkForCopy fails and starts once Rollback's first invocation ended (it looked);
+    # CleanUpAfterFailure starts once the copy's invocation ended, so nothing else hides it.
     copy_dispatched, rolled_back, copy_ended = (threading.Event() for _ in range(3))
     timed_out: list[str] = []
     copies: list[list[str]] = []
