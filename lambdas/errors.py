@@ -42,5 +42,10 @@ class AwsError(ResetAccessError):
     """An AWS call was refused (permissions, limits, invalid state); retrying will not help."""
 
 
+class BranchStopped(ResetAccessError):
+    """A phase of a stopped Parallel branch started after the failure path closed the run's
+    in-flight marks: it changes nothing (Step Functions discards its result)."""
+
+
 class InjectedFault(ResetAccessError):
     """Raised by the local engine's fault injection (never in AWS)."""

@@ -97,6 +97,11 @@ LOCK_KEY = "InstanceId"
 LOCK_EXPIRY = "ExpiresAt"
 
 
+def in_flight_key(execution: str) -> str:
+    """The lock table's item of an execution's in-flight marks (lambdas/logic/inflight.py)."""
+    return f"in-flight/{execution}"
+
+
 def breaker_key(instance_id: str) -> str:
     """The lock table's item of an instance's circuit breaker (lambdas/logic/breaker.py)."""
     return f"breaker/{instance_id}"

@@ -214,7 +214,8 @@ def phase(
     of the state that raised it, so that a failed execution says where it failed. A phase that
     `changes` something marks itself in flight while it runs inside a Parallel branch
     (`inParallel`, statemachine/states.py; lambdas/logic/inflight.py), so that the failure path
-    can wait for it: elsewhere a Task's Catch runs only after its function returned.
+    can wait for it: elsewhere a Task's Catch runs only after its function returned. Once the
+    failure path has closed the marks, such a phase raises BranchStopped and changes nothing.
     """
 
     def wrap(logic: Callable[[Event], Any]) -> Handler:

@@ -30,6 +30,7 @@ from lambdas.names import (
     UBUNTU_AMI_PARAMETERS,
     WINDOWS_TOOL_DOCUMENT,
     breaker_key,
+    in_flight_key,
     key_parameter,
     pending_parameter,
     result_parameter,
@@ -708,8 +709,8 @@ _PHASE_PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {
 }
 
 # Phases that change something mark themselves in flight in the lock table while they run in a
-# Parallel branch, and the failure path reads those marks before it acts
-# (lambdas/logic/inflight.py). Cleanup only deletes by tag, and ReattachRootVolume and
+# Parallel branch, and the failure path closes and reads those marks before it acts, all with
+# UpdateItem (lambdas/logic/inflight.py). Cleanup only deletes by tag, and ReattachRootVolume and
 # RestoreInstance do what Rollback does: they need no mark.
 MARKS_IN_FLIGHT = (
     "copy_root_volume",
@@ -723,18 +724,16 @@ MARKS_IN_FLIGHT = (
     "create_password_ami",
 )
 READS_IN_FLIGHT = ("rollback", "cleanup")
+# Only the executions' in-flight items, never a lock or a breaker (dynamodb:LeadingKeys).
+IN_FLIGHT_ITEMS: Conditions = {
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": (in_flight_key("*"),)}
+}
 
 
 def _with_in_flight_marks(name: str, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
-    actions = [
-        action
-        for action, phases in (
-            ("dynamodb:UpdateItem", MARKS_IN_FLIGHT),
-            ("dynamodb:GetItem", READS_IN_FLIGHT),
-        )
-        if name in phases
-    ]
-    return (*rules, Rule(tuple(actions), ("{lock_table_arn}",))) if actions else rules
+    if name not in MARKS_IN_FLIGHT + READS_IN_FLIGHT:
+        return rules
+    return (*rules, Rule(("dynamodb:UpdateItem",), ("{lock_table_arn}",), IN_FLIGHT_ITEMS))
 
 
 PERMISSIONS: Mapping[str, tuple[Rule, ...]] = {

@@ -102,6 +102,7 @@ RAISED = (
     "RollbackIncomplete",
     "AwsTransient",
     "AwsError",
+    "BranchStopped",
     "InjectedFault",
 )
 

@@ -5,6 +5,10 @@ invocation already running goes on to the end: a helper can be launched, a volum
 an instance stopped after Rollback looked at EC2. So every phase that changes something marks
 itself in the lock table while it runs, and the failure path waits until no other mark of the
 execution is left (or has outlived the longest a function may run).
+
+An invocation already dispatched when its branch stops may even start after the failure path
+looked. So the failure path closes the marks as it reads them (one UpdateItem), and a phase
+may mark itself only while they are open: one that starts later changes nothing.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from lambdas.errors import NotReady
-from lambdas.names import LOCK_EXPIRY, LOCK_KEY
+from lambdas.errors import BranchStopped, NotReady
+from lambdas.names import LOCK_EXPIRY, LOCK_KEY, in_flight_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -23,10 +27,12 @@ MARK_SECONDS = 90
 # The marks' item goes by itself (the table's TTL) if nobody deletes it.
 ITEM_SECONDS = 6 * 3600
 PREFIX = "t_"
+# Set by the failure path's first read (the time it closed the marks): no phase begins after.
+CLOSED = "closed"
 
 
 def _key(execution: str) -> dict[str, Any]:
-    return {LOCK_KEY: {"S": f"in-flight/{execution}"}}
+    return {LOCK_KEY: {"S": in_flight_key(execution)}}
 
 
 def _name(token: str) -> str:
@@ -34,17 +40,25 @@ def _name(token: str) -> str:
 
 
 def begin(dynamodb: DynamoDBClient, table: str, execution: str, token: str) -> None:
+    """Mark this phase in flight; BranchStopped once the failure path has closed the marks."""
     now = int(time.time())
-    dynamodb.update_item(
-        TableName=table,
-        Key=_key(execution),
-        UpdateExpression=f"SET #mark = :until, {LOCK_EXPIRY} = :expires",
-        ExpressionAttributeNames={"#mark": _name(token)},
-        ExpressionAttributeValues={
-            ":until": {"N": str(now + MARK_SECONDS)},
-            ":expires": {"N": str(now + ITEM_SECONDS)},
-        },
-    )
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key=_key(execution),
+            UpdateExpression=f"SET #mark = :until, {LOCK_EXPIRY} = :expires",
+            ConditionExpression="attribute_not_exists(#closed)",
+            ExpressionAttributeNames={"#mark": _name(token), "#closed": CLOSED},
+            ExpressionAttributeValues={
+                ":until": {"N": str(now + MARK_SECONDS)},
+                ":expires": {"N": str(now + ITEM_SECONDS)},
+            },
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        raise BranchStopped(
+            "started after the run's failure path began putting things back: this phase of "
+            "a stopped branch changes nothing"
+        ) from None
 
 
 def end(dynamodb: DynamoDBClient, table: str, execution: str, token: str) -> None:
@@ -57,11 +71,21 @@ def end(dynamodb: DynamoDBClient, table: str, execution: str, token: str) -> Non
 
 
 def wait_for_others(dynamodb: DynamoDBClient, table: str, execution: str, token: str) -> None:
-    """NotReady while another phase of this execution may still be changing something."""
-    item = dynamodb.get_item(TableName=table, Key=_key(execution), ConsistentRead=True).get(
-        "Item", {}
-    )
+    """Close the marks (no phase begins any more), then NotReady while another phase of this
+    execution that began before may still be changing something."""
     now = time.time()
+    # One call closes and reads: a phase that begins between a read and a close could slip by.
+    item = dynamodb.update_item(
+        TableName=table,
+        Key=_key(execution),
+        UpdateExpression=f"SET #closed = if_not_exists(#closed, :now), {LOCK_EXPIRY} = :expires",
+        ExpressionAttributeNames={"#closed": CLOSED},
+        ExpressionAttributeValues={
+            ":now": {"N": str(int(now))},
+            ":expires": {"N": str(int(now) + ITEM_SECONDS)},
+        },
+        ReturnValues="ALL_NEW",
+    ).get("Attributes", {})
     running = [
         name
         for name, value in item.items()

@@ -1,5 +1,6 @@
 """In-flight marks against moto: the failure path waits while another phase of the run may
-still change something, not for its own mark, another run's, or a crashed phase's."""
+still change something, not for its own mark, another run's, or a crashed phase's; and once it
+looked, no phase of the run begins."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from lambdas.errors import NotReady
+from lambdas.errors import BranchStopped, NotReady
 from lambdas.logic import inflight
 from tests.support.moto_world import World
 
@@ -56,3 +57,34 @@ def test_forgetting_the_marks_ends_the_run_and_is_safe_to_repeat(world: World) -
     inflight.wait_for_others(world.dynamodb, world.table, world.execution, ME)
     # The marks live beside the lock in its table; forgetting them leaves the lock.
     assert world.lock_holder() == world.plan["ExecutionArn"]
+
+
+def test_the_failure_path_closes_the_marks_so_no_phase_begins_after(world: World) -> None:
+    inflight.wait_for_others(world.dynamodb, world.table, world.execution, ME)
+
+    # An invocation of a stopped branch that starts only now: refused, no mark left.
+    with pytest.raises(BranchStopped, match="changes nothing"):
+        inflight.begin(world.dynamodb, world.table, world.execution, "copy-root-invocation")
+    item = world.marks_item()
+    assert not [name for name in item if name.startswith(inflight.PREFIX)], item
+    # Closed by a run that may never reach its ending: the table's TTL removes the item.
+    assert int(item["ExpiresAt"]["N"]) > time.time() + 3600
+    # Another run's marks stay open.
+    inflight.begin(world.dynamodb, world.table, "another-run", "copy-root-invocation")
+
+
+def test_a_phase_that_began_before_the_close_is_still_waited_for(world: World) -> None:
+    world.mark("launch-helper-invocation")
+
+    with pytest.raises(NotReady, match="1 phase"):
+        inflight.wait_for_others(world.dynamodb, world.table, world.execution, ME)
+    with pytest.raises(BranchStopped):
+        inflight.begin(world.dynamodb, world.table, world.execution, "late-invocation")
+    # Rollback's retry: still closed, still waiting, closed since the first look.
+    closed = world.marks_item()[inflight.CLOSED]
+    with pytest.raises(NotReady, match="1 phase"):
+        inflight.wait_for_others(world.dynamodb, world.table, world.execution, ME)
+    assert world.marks_item()[inflight.CLOSED] == closed
+
+    inflight.end(world.dynamodb, world.table, world.execution, "launch-helper-invocation")
+    inflight.wait_for_others(world.dynamodb, world.table, world.execution, ME)

@@ -1,6 +1,6 @@
 """The seams a harness passes to a phase handler on its context (lambdas/runtime.py): faults
 around the side effect, none in AWS; the waits for a new ID; and the in-flight mark in the
-lock table Config names."""
+lock table Config names, refused once the failure path closed the marks."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from lambdas import runtime
+from lambdas.errors import BranchStopped
 from lambdas.logic import consistency, inflight
 from lambdas.runtime import Seams, phase
 
@@ -122,6 +123,27 @@ def test_a_changing_phase_in_a_parallel_branch_marks_itself_in_the_configured_ta
     step({"state": "Step", "execution": "run-1", "inParallel": True}, Context())
     assert list(seen[0]) == [inflight.PREFIX + "request_1"]
     assert _marks(aws) == {}
+
+
+def test_a_phase_starting_after_the_failure_path_looked_changes_nothing(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[str] = []
+    ended: list[str] = []
+    monkeypatch.setattr(inflight, "end", lambda *args: ended.append(str(args[-1])))
+
+    @phase(changes=True)
+    def step(event: dict[str, Any]) -> None:
+        ran.append("logic")
+
+    inflight.wait_for_others(aws, TABLE, "run-1", "rollback-request")
+    with pytest.raises(BranchStopped, match=r"^Step: started after the run's failure path"):
+        step({"state": "Step", "execution": "run-1", "inParallel": True}, Context())
+
+    assert ran == []
+    assert _marks(aws) == {}
+    # No end for a mark it never set.
+    assert ended == []
 
 
 def test_outside_a_parallel_branch_no_mark_is_written(aws: Any) -> None:

@@ -3,14 +3,22 @@ and everything an execution creates or destroys bound to the execution tag."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from lambdas.names import EXECUTION_TAG, REPLACED_BY_TAG
-from stacks.permissions import PERMISSIONS, UNSCOPABLE_ACTIONS, Rule
+from lambdas.names import EXECUTION_TAG, REPLACED_BY_TAG, breaker_key, in_flight_key
+from stacks.permissions import (
+    IN_FLIGHT_ITEMS,
+    MARKS_IN_FLIGHT,
+    PERMISSIONS,
+    READS_IN_FLIGHT,
+    UNSCOPABLE_ACTIONS,
+    Rule,
+)
 from tests.support.synth import Synth
 
 CARRIES_TAG = {"Null": {f"aws:ResourceTag/{EXECUTION_TAG}": "false"}}
@@ -162,3 +170,19 @@ def test_each_network_create_is_allowed_only_on_the_type_it_creates(synth: Synth
         assert kinds == {creates[actions[0]]}, (logical_id, actions, kinds)
         checked.add(actions[0])
     assert checked == set(creates)
+
+
+def test_in_flight_marks_are_written_only_on_in_flight_items() -> None:
+    # DynamoDB Developer Guide, "Using IAM policy conditions for fine-grained access control":
+    # dynamodb:LeadingKeys is the partition key. A phase's mark, and the failure path's fence
+    # (an UpdateItem that closes and reads), can never touch a lock or a breaker.
+    for name in (*MARKS_IN_FLIGHT, *READS_IN_FLIGHT):
+        table_rules = [r for r in PERMISSIONS[name] if r.resources == ("{lock_table_arn}",)]
+        assert [(r.actions, r.conditions) for r in table_rules] == [
+            (("dynamodb:UpdateItem",), IN_FLIGHT_ITEMS)
+        ], name
+    (patterns,) = IN_FLIGHT_ITEMS["ForAllValues:StringLike"].values()
+    # StringLike's * as fnmatch's; the lock table's other items are not in-flight items.
+    assert any(fnmatch.fnmatchcase(in_flight_key("local-1a2b"), p) for p in patterns)
+    for other in ("i-0123456789abcdef0", breaker_key("i-0123456789abcdef0"), "fleet#run"):
+        assert not any(fnmatch.fnmatchcase(other, p) for p in patterns), other
