@@ -11,12 +11,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lambdas.logic.inflight import CLOSED
 from lambdas.names import (
     EXECUTION_TAG,
     LOCK_KEY,
     OWN_PARAMETERS,
     REPLACED_BY_TAG,
     breaker_key,
+    in_flight_key,
     resource_name,
 )
 from local import emulator, locations
@@ -172,11 +174,13 @@ class World:
         elsewhere = [where for where in self.locations() if where != HOME]
         leftovers = _leftovers(ec2, ssm, tag_values, booting)
         locks = _locks()
+        open_marks = _open_marks()
         for where in elsewhere:
             leftovers += _leftovers(
                 locations.client("ec2", where), locations.client("ssm", where), tag_values, booting
             )
             locks.update(_locks(where))
+            open_marks += _open_marks(where)
         snapshot = {
             "instances": instances,
             "addresses": addresses,
@@ -187,6 +191,7 @@ class World:
             "authorized_keys": authorized,
             **_images_and_backups(ec2, tag_values, resource_name(execution_names[0])),
             "locks": locks,
+            "open_in_flight_marks": open_marks,
             "breakers": _breakers(),
             "notifications": _notifications(),
         }
@@ -267,8 +272,18 @@ def _locks(where: Location = HOME) -> dict[str, str]:
     return {
         i[LOCK_KEY]["S"]: i.get("ExecutionArn", {}).get("S", "")
         for i in _table_items(where)
-        if not i[LOCK_KEY]["S"].startswith(breaker_key(""))
+        if not i[LOCK_KEY]["S"].startswith((breaker_key(""), in_flight_key("")))
     }
+
+
+def _open_marks(where: Location = HOME) -> list[str]:
+    """The in-flight items (lambdas/logic/inflight.py) no failure path or ending has closed:
+    a run that ended leaves none (a sealed one waits for the table's TTL)."""
+    return [
+        i[LOCK_KEY]["S"]
+        for i in _table_items(where)
+        if i[LOCK_KEY]["S"].startswith(in_flight_key("")) and CLOSED not in i
+    ]
 
 
 def _breakers() -> dict[str, dict[str, str]]:

@@ -723,7 +723,9 @@ MARKS_IN_FLIGHT = (
     "detach_volume",
     "create_password_ami",
 )
-READS_IN_FLIGHT = ("rollback", "cleanup")
+READS_IN_FLIGHT = ("rollback", "cleanup", "janitor")
+# The endings seal the marks for good (inflight.seal): no late invocation begins after them.
+SEALS_IN_FLIGHT = ("publish_result", "record_failure", "janitor")
 # Only the executions' in-flight items, never a lock or a breaker (dynamodb:LeadingKeys).
 IN_FLIGHT_ITEMS: Conditions = {
     "ForAllValues:StringLike": {"dynamodb:LeadingKeys": (in_flight_key("*"),)}
@@ -731,7 +733,7 @@ IN_FLIGHT_ITEMS: Conditions = {
 
 
 def _with_in_flight_marks(name: str, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
-    if name not in MARKS_IN_FLIGHT + READS_IN_FLIGHT:
+    if name not in MARKS_IN_FLIGHT + READS_IN_FLIGHT + SEALS_IN_FLIGHT:
         return rules
     return (*rules, Rule(("dynamodb:UpdateItem",), ("{lock_table_arn}",), IN_FLIGHT_ITEMS))
 

@@ -1,7 +1,7 @@
 """How every run ends, whichever path ends it: PublishResult after a reset, RecordFailure after
 the Catch path's rollback and cleanup, the janitor for an execution that ended without either.
 
-The ending forgets the run's in-flight marks, records an alarm-started run's end for the
+The ending seals the run's in-flight marks, records an alarm-started run's end for the
 circuit breaker, releases its lock on the instance and writes its result. Every step is
 idempotent, so a retried ending (Lambda, the ASL's Retry, a second janitor) finds its earlier
 steps done and does the rest. Then it announces the end (SNS, metrics), which never fails it.
@@ -152,7 +152,7 @@ def fail(
 
 
 def _let_go(dynamodb: DynamoDBClient, table: str, run: Run, *, failed: bool) -> bool:
-    inflight.forget(dynamodb, table, run.execution)
+    inflight.seal(dynamodb, table, run.execution)
     if run.plan.get("Alarm"):
         # Recorded before the lock goes, so that no alarm passes the breaker in between.
         breaker.record(dynamodb, table, run.plan["InstanceId"], run.execution_arn, failed=failed)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 MARK_SECONDS = 90
 # The marks' item goes by itself (the table's TTL) if nobody deletes it.
 ITEM_SECONDS = 6 * 3600
+# A sealed item outlives any invocation that could still start: Lambda runs 15 minutes at most.
+SEALED_SECONDS = 3600
 PREFIX = "t_"
 # Set by the failure path's first read (the time it closed the marks): no phase begins after.
 CLOSED = "closed"
@@ -98,6 +100,17 @@ def wait_for_others(dynamodb: DynamoDBClient, table: str, execution: str, token:
         )
 
 
-def forget(dynamodb: DynamoDBClient, table: str, execution: str) -> None:
-    """At the very end of a run: no phase of it runs any more."""
-    dynamodb.delete_item(TableName=table, Key=_key(execution))
+def seal(dynamodb: DynamoDBClient, table: str, execution: str) -> None:
+    """At the very end of a run: close the marks for good, so that an invocation of a stopped
+    branch that starts even after the ending changes nothing; the table's TTL removes the item."""
+    now = int(time.time())
+    dynamodb.update_item(
+        TableName=table,
+        Key=_key(execution),
+        UpdateExpression=f"SET #closed = if_not_exists(#closed, :now), {LOCK_EXPIRY} = :expires",
+        ExpressionAttributeNames={"#closed": CLOSED},
+        ExpressionAttributeValues={
+            ":now": {"N": str(now)},
+            ":expires": {"N": str(now + SEALED_SECONDS)},
+        },
+    )

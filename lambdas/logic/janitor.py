@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from botocore.exceptions import ClientError
 
 from lambdas.errors import InvalidInput, NotReady, ResetAccessError
-from lambdas.logic import lock
+from lambdas.logic import inflight, lock
 from lambdas.logic.cleanup import cleanup
 from lambdas.logic.ending import Notices, Run, fail
 from lambdas.logic.failure import error_message
@@ -159,7 +159,14 @@ def clean_up_after(
 
     # The last call's answer says what the rollback put back (the result's RollbackDid).
     rolled: dict[str, Any] = {}
-    rollback_error = _until_done(lambda: rolled.update(rollback(ec2, plan)), clock, "rollback")
+
+    def roll_back() -> None:
+        # A phase of the stopped run may still be running, or start later: close its marks,
+        # and wait for those that began, before looking at EC2 (lambdas/logic/inflight.py).
+        inflight.wait_for_others(dynamodb, table, ended.name, token="janitor")
+        rolled.update(rollback(ec2, plan))
+
+    rollback_error = _until_done(roll_back, clock, "rollback")
     cleanup_error = _until_done(
         lambda: cleanup(ec2, ssm, ended.name, plan["InstanceId"], discard_pending_key=True),
         clock,

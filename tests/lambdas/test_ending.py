@@ -55,7 +55,7 @@ def test_a_success_writes_its_result_then_lets_go(world: World) -> None:
     assert finished.lock_released is True
     assert stored_result(world) == result
     assert world.lock_holder() is None
-    assert world.marks_item() == {}
+    assert world.marks_sealed()
 
 
 def test_a_success_whose_result_cannot_be_written_keeps_the_lock(world: World) -> None:
@@ -68,7 +68,7 @@ def test_a_success_whose_result_cannot_be_written_keeps_the_lock(world: World) -
         finish(throttled, world.dynamodb, world.table, Run.of(world.plan), {"Outcome": "x"})
 
     assert world.lock_holder() == world.plan["ExecutionArn"]
-    assert world.marks_item() != {}
+    assert not world.marks_sealed()
 
 
 def test_a_retried_publish_finds_the_key_published_and_ends_the_same(world: World) -> None:
@@ -142,4 +142,4 @@ def test_a_failure_records_what_failed_and_where_things_are(world: World) -> Non
         True,
     )
     assert world.lock_holder() is None
-    assert world.marks_item() == {}
+    assert world.marks_sealed()

@@ -10,6 +10,7 @@ import pytest
 
 from lambdas.errors import BranchStopped, NotReady
 from lambdas.logic import inflight
+from lambdas.names import LOCK_EXPIRY
 from tests.support.moto_world import World
 
 ME = "rollback-invocation"
@@ -46,16 +47,22 @@ def test_a_mark_older_than_any_function_may_run_is_a_crashed_phase(world: World)
     inflight.wait_for_others(world.dynamodb, world.table, world.execution, ME)
 
 
-def test_forgetting_the_marks_ends_the_run_and_is_safe_to_repeat(world: World) -> None:
+def test_the_ending_seals_the_marks_for_good_and_is_safe_to_repeat(world: World) -> None:
     world.mark()
     world.lock()
 
-    inflight.forget(world.dynamodb, world.table, world.execution)
-    inflight.forget(world.dynamodb, world.table, world.execution)
+    inflight.seal(world.dynamodb, world.table, world.execution)
+    first = world.marks_item()[inflight.CLOSED]
+    inflight.seal(world.dynamodb, world.table, world.execution)
 
-    assert world.marks_item() == {}
-    inflight.wait_for_others(world.dynamodb, world.table, world.execution, ME)
-    # The marks live beside the lock in its table; forgetting them leaves the lock.
+    assert world.marks_item()[inflight.CLOSED] == first
+    # An invocation of a stopped branch that starts even after the ending changes nothing.
+    with pytest.raises(BranchStopped):
+        inflight.begin(world.dynamodb, world.table, world.execution, "late-invocation")
+    # The table's TTL removes the item once no invocation can start any more.
+    expires = int(world.marks_item()[LOCK_EXPIRY]["N"])
+    assert expires - time.time() <= inflight.SEALED_SECONDS
+    # The marks live beside the lock in its table; sealing them leaves the lock.
     assert world.lock_holder() == world.plan["ExecutionArn"]
 
 

@@ -112,7 +112,7 @@ def test_an_aborted_run_is_put_back_cleaned_up_unlocked_and_recorded(world: Worl
     assert world.tagged() == {}
     assert world.parameters() == {result_parameter(world.instance_id)}
     assert world.lock_holder() is None
-    assert world.marks_item() == {}
+    assert world.marks_sealed()
     # It first waited out the stopped execution's phases, which may still create something.
     assert slept[0] == IN_FLIGHT_SECONDS
     result = json.loads(

@@ -161,6 +161,10 @@ class World:
         )
         return dict(item.get("Item", {}))
 
+    def marks_sealed(self) -> bool:
+        """The run's ending closed its in-flight marks for good (lambdas/logic/inflight.py)."""
+        return inflight.CLOSED in self.marks_item()
+
     def parameters(self) -> set[str]:
         """This instance's parameters (pending key, published key, result)."""
         pages = self.ssm.get_paginator("describe_parameters").paginate()

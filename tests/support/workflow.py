@@ -92,6 +92,8 @@ class Run:
 
     def assert_nothing_left(self) -> None:
         assert self.world["leftovers"] == [], self.world["leftovers"]
+        # Every ending seals the run's in-flight marks: no late invocation may begin after it.
+        assert self.world["open_in_flight_marks"] == [], self.world["open_in_flight_marks"]
 
     def assert_key_opens(self, name: str = "web", users: tuple[str, ...] = ("ec2-user",)) -> None:
         assert self.key(name), "no private key in Parameter Store"
