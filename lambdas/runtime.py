@@ -182,10 +182,12 @@ def stepfunctions_in(region: str, role_arn: str | None = None) -> SFNClient:
     return cached
 
 
-def reset_clients() -> None:
-    """Forget cached clients (the local engine calls this when it starts a new world)."""
+def reset_clients(session: Session | None = None) -> None:
+    """Forget cached clients (the local engine calls this when it starts a new world); the
+    next ones come from `session` (the engine's, which shares botocore's loaded models across
+    worlds), or from a new Session."""
     _clients.clear()
-    _session.clear()
+    _session[:] = [session] if session is not None else []
 
 
 @overload

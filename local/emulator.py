@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -509,28 +510,58 @@ REQUESTS = threading.RLock()
 _LAMBDA_INVOKE = re.compile(r"^https://lambda\.[^/]+/[^/]+/functions/[^/]+/invocations")
 
 
+# Parse trees by definition text, for the process: a test worker runs hundreds of worlds of the
+# same two definitions. Bounded: a generated definition per test must not grow it for ever.
+PARSE_TREES_KEPT = 32
+_parse_trees: OrderedDict[str, Any] = OrderedDict()
+_parse_lock = threading.Lock()
+
+
 def _parse_once() -> Callable[[str], tuple[Any, Any]]:
     """Not a correction, a saving: moto parses the whole definition with ANTLR (about 0.15 s
-    for ours) at every execution start. The parse tree is kept per definition; every
-    execution still gets its own evaluation components, built from it as moto builds them."""
+    for ours) at CreateStateMachine (its validation) and at every execution start. The parse
+    tree is kept per definition text, for the process (moto's Preprocessor only reads it); every
+    caller still gets its own evaluation components, built from it as moto builds them. Only a
+    definition that parsed is kept, so a bad one is refused each time as before."""
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
     original = AmazonStateLanguageParser.parse
-    trees: dict[str, Any] = {}
-    lock = threading.Lock()
 
     def parse(definition: str) -> tuple[Any, Any]:
-        with lock:
-            tree = trees.get(definition)
+        with _parse_lock:
+            tree = _parse_trees.get(definition)
+            if tree is not None:
+                _parse_trees.move_to_end(definition)
         if tree is None:
             program, tree = original(definition)
-            with lock:
-                trees[definition] = tree
+            with _parse_lock:
+                _parse_trees[definition] = tree
+                while len(_parse_trees) > PARSE_TREES_KEPT:
+                    _parse_trees.popitem(last=False)
             return program, tree
         return Preprocessor().visit(tree), tree
 
     return parse
+
+
+def _client_per_world(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Not a correction, a saving: moto's interpreter makes a new boto3 client for every Lambda
+    Task it runs (a client class built anew each time). The client depends only on the Region
+    and service (moto gives it fixed credentials whatever the state's), so one per world is
+    made; a state with its own Credentials still gets a client of its own."""
+    made: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if state_credentials is not None:
+            return original(region=region, service=service, state_credentials=state_credentials)
+        with lock:
+            if (region, service) not in made:
+                made[(region, service)] = original(region=region, service=service)
+            return made[(region, service)]
+
+    return client_for
 
 
 @contextlib.contextmanager
@@ -550,6 +581,7 @@ def corrections(
     from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker import (
         BranchWorker,
     )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.backend.execution import (
@@ -602,6 +634,13 @@ def corrections(
         )
         stack.enter_context(
             mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(_parse_once()))
+        )
+        stack.enter_context(
+            mock.patch.object(
+                lambda_eval_utils,
+                "boto_client_for",
+                _client_per_world(lambda_eval_utils.boto_client_for),  # type: ignore[attr-defined]
+            )
         )
         stack.enter_context(mock.patch.object(Execution, "stop", _stop_execution(Execution.stop)))
         stack.enter_context(

@@ -25,12 +25,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 from moto import mock_aws
 
 from lambdas.names import JANITOR_STATUSES
 from lambdas.runtime import Seams
-from local import aws_rules, emulator, nested
+from local import aws_rules, emulator, nested, sessions
 from local import iam as local_iam
 from local.calls import Call, CallPipeline, Layer
 from local.consistency import EventualConsistency
@@ -154,6 +153,7 @@ class Engine:
                 nested.corrections(),
                 CallPipeline(self._call_layers(), self._calling_function),
             ):
+                sessions.begin_world()
                 # One janitor clock per world, as one CLOCK was: its time only advances.
                 self.seams = Seams(
                     fault=self.injected,
@@ -167,6 +167,7 @@ class Engine:
                 self.world_before = self._world()
                 yield
         finally:
+            sessions.end_world()
             os.environ.clear()
             os.environ.update(saved_env)
             if self._own_workdir:
@@ -217,7 +218,7 @@ class Engine:
         return self.world.snapshot(self.execution_names)
 
     def _execute(self) -> dict[str, Any]:
-        sfn = boto3.client("stepfunctions", region_name=REGION)
+        sfn = sessions.client("stepfunctions")
         execution_input = self.scenario.resolve_input(self.ids)
         fleet = self.scenario.workflow == "fleet"
         machine = self.fleet_state_machine_arn if fleet else self.state_machine_arn
@@ -392,7 +393,7 @@ class Engine:
         state = payload.get("state") if isinstance(payload, dict) else None
         if state and state == self.scenario.abort_at and not self._aborted:
             self._aborted = True
-            boto3.client("stepfunctions", region_name=REGION).stop_execution(
+            sessions.client("stepfunctions").stop_execution(
                 executionArn=self.execution_arn,
                 error="Aborted",
                 cause=f"stopped by the scenario at {state}",

@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--runs", type=int, default=5, help="runs per scenario (default 5; 0: none)")
+    parser.add_argument(
+        "--runs", type=int, default=5, help="runs per scenario (default 5; 0: none)"
+    )
     parser.add_argument(
         "--scenario",
         type=Path,

@@ -17,10 +17,8 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-
 from lambdas.names import FLEET_STATE_MACHINE_NAME, LOCK_KEY, STACK_NAME, ubuntu_ami_parameter
-from local import emulator
+from local import emulator, sessions
 from local.emulator import ACCOUNT, REGION, SsmWorld
 from statemachine import fleet
 from statemachine.definition import render, substitute
@@ -47,19 +45,19 @@ class DeployedStack:
 
 def create_stack(ssm_world: SsmWorld, logs: io.StringIO) -> DeployedStack:
     """Create the stack in the current local AWS; the handlers' logs go to `logs`."""
-    kms = boto3.client("kms", region_name=REGION)
+    kms = sessions.client("kms")
     kms_key_arn = kms.create_key(Description="ResetAccess")["KeyMetadata"]["Arn"]
-    boto3.client("dynamodb", region_name=REGION).create_table(
+    sessions.client("dynamodb").create_table(
         TableName=LOCK_TABLE,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": LOCK_KEY, "AttributeType": "S"}],
         KeySchema=[{"AttributeName": LOCK_KEY, "KeyType": "HASH"}],
     )
     # Encrypted with the stack's key, as stacks/operations.py makes it.
-    topic_arn = boto3.client("sns", region_name=REGION).create_topic(
+    topic_arn = sessions.client("sns").create_topic(
         Name=NOTIFY_TOPIC, Attributes={"KmsMasterKeyId": kms_key_arn}
     )["TopicArn"]
-    iam = boto3.client("iam", region_name=REGION)
+    iam = sessions.client("iam")
     trust = json.dumps(
         {
             "Version": "2012-10-17",
@@ -89,7 +87,7 @@ def create_stack(ssm_world: SsmWorld, logs: io.StringIO) -> DeployedStack:
     helper_profile_arn = profile["InstanceProfile"]["Arn"]
     ssm_world.helper_profile_arn = helper_profile_arn
 
-    ssm = boto3.client("ssm", region_name=REGION)
+    ssm = sessions.client("ssm")
     stand_in = document_stand_in()
     ssm.create_document(
         Name=RESCUE_DOCUMENT,
@@ -114,7 +112,7 @@ def create_stack(ssm_world: SsmWorld, logs: io.StringIO) -> DeployedStack:
     handlers = load_handlers(logs)
 
     asl = render()
-    lambdas = boto3.client("lambda", region_name=REGION)
+    lambdas = sessions.client("lambda")
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("README", "handlers run in-process by local.engine")
@@ -129,7 +127,7 @@ def create_stack(ssm_world: SsmWorld, logs: io.StringIO) -> DeployedStack:
         )["FunctionArn"]
         substitutions[phase.placeholder] = arn
     definition = substitute(asl, substitutions)
-    sfn = boto3.client("stepfunctions", region_name=REGION)
+    sfn = sessions.client("stepfunctions")
     state_machine_arn = sfn.create_state_machine(
         name=STACK,
         definition=definition,
@@ -162,7 +160,8 @@ def load_handlers(logs: io.StringIO) -> dict[str, Any]:
     from lambdas import runtime
     from lambdas.logic import telemetry
 
-    runtime.reset_clients()
+    # A new session per world, as a new container has; botocore's models stay loaded.
+    runtime.reset_clients(sessions.session())
     runtime.logger.registered_handler.stream = logs  # type: ignore[attr-defined]
     # The endings' metrics (EMF lines, stdout in AWS) go to the same log.
     telemetry.stream = logs

@@ -11,8 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from lambdas.names import (
     EXECUTION_TAG,
     LOCK_KEY,
@@ -21,7 +19,7 @@ from lambdas.names import (
     breaker_key,
     resource_name,
 )
-from local import emulator
+from local import emulator, sessions
 from local.emulator import ACCOUNT, REGION, SsmWorld
 from local.network import give_default_vpc_its_gateway
 from local.scenario import Scenario
@@ -41,7 +39,7 @@ class World:
 
     def build(self, workdir: Path) -> None:
         """Launch the scenario's instances, each with its root volume's directory tree."""
-        ec2 = boto3.client("ec2", region_name=REGION)
+        ec2 = sessions.client("ec2")
         give_default_vpc_its_gateway(ec2)
         backend = emulator.ec2_backend()
         image_id = linux_image("x86_64")
@@ -101,8 +99,8 @@ class World:
     def snapshot(self, execution_names: list[str]) -> dict[str, Any]:
         """The world now; leftovers, images and backups are those of these executions (the
         first one's images are listed by name and tags)."""
-        ec2 = boto3.client("ec2", region_name=REGION)
-        ssm = boto3.client("ssm", region_name=REGION)
+        ec2 = sessions.client("ec2")
+        ssm = sessions.client("ssm")
         backend = emulator.ec2_backend()
         instances = {}
         addresses: dict[str, dict[str, Any]] = {}
@@ -203,7 +201,7 @@ def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
 
 
 def _encrypt(volume_id: str, key_state: str) -> None:
-    kms = boto3.client("kms", region_name=REGION)
+    kms = sessions.client("kms")
     key = kms.create_key(Description="customer key of the instance's root volume")
     key_id = key["KeyMetadata"]["KeyId"]
     if key_state == "Disabled":
@@ -216,7 +214,7 @@ def _encrypt(volume_id: str, key_state: str) -> None:
 
 
 def _table_items() -> list[dict[str, Any]]:
-    table = boto3.client("dynamodb", region_name=REGION)
+    table = sessions.client("dynamodb")
     return list(table.scan(TableName=LOCK_TABLE, ConsistentRead=True)["Items"])
 
 
