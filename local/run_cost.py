@@ -53,10 +53,9 @@ def one_run(scenario_file: Path) -> Cost:
     )
 
 
-def spread(values: list[float]) -> str:
-    return (
-        f"median {statistics.median(values):5.2f}  min {min(values):5.2f}  max {max(values):5.2f}"
-    )
+def spread(values: list[float], digits: int = 2) -> str:
+    median, low, high = statistics.median(values), min(values), max(values)
+    return f"median {median:5.{digits}f}  min {low:5.{digits}f}  max {high:5.{digits}f}"
 
 
 def keygen_seconds(runs: int) -> dict[str, list[float]]:
@@ -115,7 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.keygen:
         print(f"key generation, CPU seconds, {args.keygen} each:")
         for name, seconds in keygen_seconds(args.keygen).items():
-            print(f"  {name:9}  {spread(seconds)}")
+            # A prime search: its time varies widely, so the mean and the 90th percentile too.
+            tail = statistics.quantiles(seconds, n=10)[-1] if len(seconds) > 1 else seconds[0]
+            print(
+                f"  {name:9}  {spread(seconds, 3)}  mean {statistics.fmean(seconds):5.3f}"
+                f"  p90 {tail:5.3f}"
+            )
     return 0 if ok else 1
 
 
