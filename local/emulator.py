@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import importlib
 import json
+import os
 import re
 import secrets
 import string
@@ -455,6 +457,16 @@ def _execution(execution_arn: str) -> Any:
     return next(e for e in backend._get_executions() if e.execution_arn == execution_arn)
 
 
+# Notified whenever an execution ends: the engine waits on it rather than polling the API.
+EXECUTION_ENDED = threading.Condition()
+
+
+def execution_running(execution_arn: str) -> bool:
+    """What DescribeExecution's status says (RUNNING, or not yet started), read from moto's
+    execution: the engine's wait makes no API call for it."""
+    return _execution(execution_arn).exec_status in (None, "RUNNING")
+
+
 def enforce_history_quota(execution_arn: str) -> bool:
     """Fail a running execution whose history reached the quota; True if it did. The engine
     calls this while it waits, so a run that would fail in AWS on its history fails here too."""
@@ -485,6 +497,8 @@ def _reflect_execution_status(original: Callable[[Any], None]) -> Callable[[Any]
             self.execution.cause = HISTORY_LIMIT_CAUSE
         elif getattr(self.execution, "stop_requested", False):
             self.execution.exec_status = ExecutionStatus.ABORTED
+        with EXECUTION_ENDED:
+            EXECUTION_ENDED.notify_all()
 
     return reflect
 
@@ -564,6 +578,56 @@ def _client_per_world(original: Callable[..., Any]) -> Callable[..., Any]:
     return client_for
 
 
+# The architectures a world launches from (stack_twin.linux_image: its instances, and the
+# helpers' Ubuntu parameters for amd64 and arm64).
+WORLD_ARCHITECTURES = ("x86_64", "arm64")
+
+
+@functools.cache
+def _world_image_specs(region: str) -> tuple[dict[str, Any], ...]:
+    """The first Linux image of each architecture in the order moto loads its public images
+    (amis.json, then the Region's latest and ECS-optimized ones): those linux_image finds."""
+    from moto.ec2.models.amis import AMIS
+    from moto.utilities.utils import load_resource
+
+    sources = [AMIS]
+    for path in ("latest_amis", "ecs/optimized_amis"):
+        with contextlib.suppress(FileNotFoundError):
+            sources.append(load_resource(f"ec2/resources/{path}/{region}.json"))
+    chosen: dict[str, dict[str, Any]] = {}
+    for ami in (ami for source in sources for ami in source):
+        architecture = ami.get("architecture")
+        if not ami.get("platform") and architecture in WORLD_ARCHITECTURES:
+            chosen.setdefault(architecture, dict(ami))
+    return tuple(chosen.values())
+
+
+@contextlib.contextmanager
+def world_images() -> Iterator[None]:
+    """Not a correction, a saving: moto gives every EC2 backend it makes (each world's, and
+    again each one it resets at the mock's end) its 1,301 public images, each with a snapshot.
+    A world launches only from the images linux_image picks, so every backend gets those, the
+    same images with the same IDs; MOTO_AMIS_PATH or MOTO_EC2_LOAD_DEFAULT_AMIS still rule."""
+    from moto import settings
+    from moto.core.parse import default_timestamp_parser
+    from moto.ec2.models.amis import Ami, AmiBackend
+
+    original = AmiBackend._load_amis
+
+    def load(self: Any) -> None:
+        if "MOTO_AMIS_PATH" in os.environ or not settings.ec2_load_default_amis():
+            original(self)
+            return
+        for spec in _world_image_specs(self.region_name):
+            ami = {**spec, "owner_alias": "amazon"}
+            if isinstance(ami.get("creation_date"), str):
+                ami["creation_date"] = default_timestamp_parser(ami["creation_date"])
+            self.amis[ami["ami_id"]] = Ami(self, **ami)
+
+    with mock.patch.object(AmiBackend, "_load_amis", load):
+        yield
+
+
 @contextlib.contextmanager
 def corrections(
     world: SsmWorld, invoke: Callable[[Any, Any], tuple[str, bool, str]]
@@ -593,6 +657,9 @@ def corrections(
     for name in _JSON_PATH_USERS:
         importlib.import_module(name)
     with contextlib.ExitStack() as stack:
+        # Also here for the EC2 backends made inside (the engine enters it before moto's mock,
+        # so that the mock's reset at its end makes none of the 1,301 again).
+        stack.enter_context(world_images())
         # Two method caches of moto's (functools caches on the class) hold every subnet and
         # account backend ever made, and so each world's EC2 backend (its 1,301 AMIs...) after
         # the world ends: a test worker grew to 670,000 objects, its final collections

@@ -148,6 +148,7 @@ class Engine:
         )
         try:
             with (
+                emulator.world_images(),
                 mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
                 emulator.corrections(self.ssm_world, self._lambda_invoker()),
                 nested.corrections(),
@@ -263,9 +264,9 @@ class Engine:
         started = time.monotonic()
         shown = 0
         while True:
-            running = any(
-                sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" for arn in arns
-            ) or (fleet and bool(self._children(sfn, "RUNNING")))
+            running = any(emulator.execution_running(arn) for arn in arns) or (
+                fleet and bool(self._children(sfn, "RUNNING"))
+            )
             if self.echo_progress or not running:
                 events = history(sfn, self.execution_arn)
                 for event in events[shown:]:
@@ -279,7 +280,9 @@ class Engine:
                 emulator.enforce_history_quota(arn)
             if time.monotonic() - started > 600:
                 raise RuntimeError("the local execution ran for 10 minutes; engine stuck?")
-            time.sleep(0.1 if self.echo_progress else 0.02)
+            # Woken as an execution ends; the timeout is for the history quota and the echo.
+            with emulator.EXECUTION_ENDED:
+                emulator.EXECUTION_ENDED.wait(0.1 if self.echo_progress else 0.02)
         return events
 
     def _children(self, sfn: Any, status: str | None = None) -> list[dict[str, Any]]:

@@ -138,3 +138,23 @@ def test_the_kept_parse_trees_are_bounded() -> None:
         corrections.__exit__(None, None, None)
         aws.stop()
     assert len(emulator._parse_trees) == emulator.PARSE_TREES_KEPT
+
+
+def _launch_images() -> dict[str, str]:
+    from local.stack_twin import linux_image
+
+    return {architecture: linux_image(architecture) for architecture in ("x86_64", "arm64")}
+
+
+def test_a_world_holds_only_the_images_it_launches_from_with_moto_s_ids() -> None:
+    with emulator.world_images(), mock_aws():
+        chosen = _launch_images()
+        described = boto3.client("ec2", region_name=emulator.REGION).describe_images(
+            ImageIds=list(chosen.values())
+        )["Images"]
+        held = set(emulator.ec2_backend().amis)
+    with mock_aws():  # all of moto's public images
+        assert _launch_images() == chosen
+    assert held == set(chosen.values())
+    assert {i["Architecture"] for i in described} == {"x86_64", "arm64"}
+    assert all(i["OwnerId"] and i["RootDeviceName"] for i in described)
