@@ -559,6 +559,20 @@ def _parse_once() -> Callable[[str], tuple[Any, Any]]:
     return parse
 
 
+def _validated_once(original: Callable[[str], None]) -> Callable[[str], None]:
+    """Not a correction, a saving: CreateStateMachine's validation parses the definition and
+    builds its components only to drop them. A definition whose parse tree is kept was parsed
+    and built whole before (only those are kept), so it passes again; any other is checked."""
+
+    def validate(definition: str) -> None:
+        with _parse_lock:
+            if definition in _parse_trees:
+                return
+        original(definition)
+
+    return validate
+
+
 def _client_per_world(original: Callable[..., Any]) -> Callable[..., Any]:
     """Not a correction, a saving: moto's interpreter makes a new boto3 client for every Lambda
     Task it runs (a client class built anew each time). The client depends only on the Region
@@ -701,6 +715,13 @@ def corrections(
         )
         stack.enter_context(
             mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(_parse_once()))
+        )
+        stack.enter_context(
+            mock.patch.object(
+                StepFunctionsParserBackend,
+                "_validate_definition",
+                staticmethod(_validated_once(StepFunctionsParserBackend._validate_definition)),
+            )
         )
         stack.enter_context(
             mock.patch.object(
