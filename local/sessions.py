@@ -39,7 +39,7 @@ def shared_loader() -> Loader:
 def _endpoint_resolver() -> EndpointResolver:
     with _lock:
         if "resolver" not in _shared:
-            loader = _shared["loader"]
+            loader = shared_loader()
             endpoints, path = loader.load_data_with_path("endpoints")
             _shared["resolver"] = EndpointResolver(
                 endpoints, uses_builtin_data=loader.is_builtin_path(path)
@@ -53,6 +53,7 @@ def session() -> botocore.session.Session:
     """A new botocore session over the shared loader, resolver and exception classes."""
     fresh = botocore.session.Session()
     fresh.register_component("data_loader", shared_loader())
+    # botocore internals, safe at the version pinned in lambdas/requirements.txt.
     fresh._register_internal_component("endpoint_resolver", _endpoint_resolver())
     fresh._register_internal_component("exceptions_factory", _shared["exceptions"])
     return fresh
@@ -78,4 +79,5 @@ def client(service: str, region: str = REGION) -> Any:
 
 
 def end_world() -> None:
+    """Drop the ended world's clients (their moto backends are gone)."""
     _clients.clear()
