@@ -48,6 +48,8 @@ CALL_SHARE = 0.75
 _clients: dict[tuple[str, str], Any] = {}
 # botocore's session, not boto3's: boto3 imports s3transfer, a third of a phase's cold start.
 _session: dict[str, Session] = {}
+# How a container's session is made: botocore's own, or the local engine's (reset_clients).
+_new_session: list[Callable[[], Session]] = [Session]
 # Per thread: the local engine runs a Parallel's branches in threads of one process.
 _invocation = threading.local()
 
@@ -142,7 +144,7 @@ def _botocore() -> Session:
     """The botocore session a container's clients come from (boto3 is not imported)."""
     container = _container()
     if container not in _session:
-        _session[container] = Session()
+        _session[container] = _new_session[0]()
     return _session[container]
 
 
@@ -191,10 +193,13 @@ def stepfunctions_in(region: str, role_arn: str | None = None) -> SFNClient:
     return cached
 
 
-def reset_clients() -> None:
-    """Forget cached clients (the local engine calls this when it starts a new world)."""
+def reset_clients(new_session: Callable[[], Session] | None = None) -> None:
+    """Forget cached clients and sessions (the local engine calls this when it starts a new
+    world); the next sessions come from `new_session` (the engine's, which share botocore's
+    loaded models across worlds), or are botocore's own."""
     _clients.clear()
     _session.clear()
+    _new_session[:] = [new_session or Session]
 
 
 @overload

@@ -27,7 +27,7 @@ from typing import Any
 
 from statemachine import policies
 from statemachine.definition import definition
-from statemachine.phases import by_name
+from statemachine.phases import CREATE_KEY, by_name
 from statemachine.states import phase_of
 
 CASES = ("median", "pessimistic")
@@ -60,10 +60,17 @@ _CFN = "https://docs.aws.amazon.com/systems-manager/latest/userguide/automation-
 _WIN_TOOL = "https://repost.aws/knowledge-center/reset-admin-password"
 _AGENT = "tests/rescue/bench_agent.py (python -m tests.rescue.bench_agent)"
 _COLD = "local/cold_start.py (python -m local.cold_start)"
-_KEY = "statemachine/phases.py CREATE_KEY (RSA-4096 at 1024 MB)"
+_KEY = "local/run_cost.py (python -m local.run_cost --keygen 80: RSA-3072 at 1024 MB)"
 _TERMINATE = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/terminating-instances.html"
 _COPY = "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CopyVolumes.html"
 _REPLACE = "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ReplaceRootVolumeTask.html"
+
+ONE_VCPU_MB = 1769
+# CreateKey's RSA-3072 generation, CPU seconds on the development machine (one full core):
+# median and 90th percentile of `python -m local.run_cost --keygen 80` (RSA-4096: 0.356, 0.733).
+KEYGEN_SECONDS = (0.101, 0.240)
+# At the function's share of a vCPU, as init times are scaled (pessimistic: init_cpu_scale's 1.5).
+_KEY_SCALE = ONE_VCPU_MB / CREATE_KEY.memory_mb
 
 LATENCIES: dict[str, Latency] = {
     # Step Functions and Lambda around every Task.
@@ -93,7 +100,11 @@ LATENCIES: dict[str, Latency] = {
     "replace_root": Latency(40.0, 150.0, _REPLACE),
     # Work inside one invocation, and the command on the helper.
     "ami_call": Latency(1.5, 3.0, _AMI),
-    "key": Latency(1.5, 4.0, _KEY),
+    "key": Latency(
+        round(KEYGEN_SECONDS[0] * _KEY_SCALE, 2),
+        round(KEYGEN_SECONDS[1] * 1.5 * _KEY_SCALE, 2),
+        _KEY,
+    ),
     "rescue": Latency(4.0, 15.0, _AGENT),
     "rescue_online_linux": Latency(4.0, 15.0, _AGENT),
     "rescue_online_windows": Latency(60.0, 180.0, _WIN_TOOL),
@@ -137,7 +148,6 @@ INIT_SECONDS: dict[str, float] = {
     "start_elsewhere": 0.104,
     "check_elsewhere": 0.102,
 }
-ONE_VCPU_MB = 1769
 # What AWS does, as opposed to Step Functions and Lambda around it: these vary run to run.
 VARYING = frozenset(
     {

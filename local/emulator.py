@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import importlib
 import json
+import os
 import re
 import secrets
 import string
@@ -18,6 +20,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -464,6 +467,16 @@ def _execution(execution_arn: str) -> Any:
     return next(e for e in backend._get_executions() if e.execution_arn == execution_arn)
 
 
+# Notified whenever an execution ends: the engine waits on it rather than polling the API.
+EXECUTION_ENDED = threading.Condition()
+
+
+def execution_running(execution_arn: str) -> bool:
+    """What DescribeExecution's status says (RUNNING, or not yet started), read from moto's
+    execution: the engine's wait makes no API call for it."""
+    return _execution(execution_arn).exec_status in (None, "RUNNING")
+
+
 def enforce_history_quota(execution_arn: str) -> bool:
     """Fail a running execution whose history reached the quota; True if it did. The engine
     calls this while it waits, so a run that would fail in AWS on its history fails here too."""
@@ -494,6 +507,8 @@ def _reflect_execution_status(original: Callable[[Any], None]) -> Callable[[Any]
             self.execution.cause = HISTORY_LIMIT_CAUSE
         elif getattr(self.execution, "stop_requested", False):
             self.execution.exec_status = ExecutionStatus.ABORTED
+        with EXECUTION_ENDED:
+            EXECUTION_ENDED.notify_all()
 
     return reflect
 
@@ -519,28 +534,122 @@ REQUESTS = threading.RLock()
 _LAMBDA_INVOKE = re.compile(r"^https://lambda\.[^/]+/[^/]+/functions/[^/]+/invocations")
 
 
+# Parse trees by definition text, for the process: a test worker runs hundreds of worlds of the
+# same two definitions. Bounded: a generated definition per test must not grow it for ever.
+PARSE_TREES_KEPT = 32
+_parse_trees: OrderedDict[str, Any] = OrderedDict()
+_parse_lock = threading.Lock()
+
+
 def _parse_once() -> Callable[[str], tuple[Any, Any]]:
     """Not a correction, a saving: moto parses the whole definition with ANTLR (about 0.15 s
-    for ours) at every execution start. The parse tree is kept per definition; every
-    execution still gets its own evaluation components, built from it as moto builds them."""
+    for ours) at CreateStateMachine (its validation) and at every execution start. The parse
+    tree is kept per definition text, for the process (moto's Preprocessor only reads it); every
+    caller still gets its own evaluation components, built from it as moto builds them. Only a
+    definition that parsed is kept, so a bad one is refused each time as before."""
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
     original = AmazonStateLanguageParser.parse
-    trees: dict[str, Any] = {}
-    lock = threading.Lock()
 
     def parse(definition: str) -> tuple[Any, Any]:
-        with lock:
-            tree = trees.get(definition)
+        with _parse_lock:
+            tree = _parse_trees.get(definition)
+            if tree is not None:
+                _parse_trees.move_to_end(definition)
         if tree is None:
             program, tree = original(definition)
-            with lock:
-                trees[definition] = tree
+            with _parse_lock:
+                _parse_trees[definition] = tree
+                while len(_parse_trees) > PARSE_TREES_KEPT:
+                    _parse_trees.popitem(last=False)
             return program, tree
         return Preprocessor().visit(tree), tree
 
     return parse
+
+
+def _validated_once(original: Callable[[str], None]) -> Callable[[str], None]:
+    """Not a correction, a saving: CreateStateMachine's validation parses the definition and
+    builds its components only to drop them. A definition whose parse tree is kept was parsed
+    and built whole before (only those are kept), so it passes again; any other is checked."""
+
+    def validate(definition: str) -> None:
+        with _parse_lock:
+            if definition in _parse_trees:
+                return
+        original(definition)
+
+    return validate
+
+
+def _client_per_world(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Not a correction, a saving: moto's interpreter makes a new boto3 client for every Lambda
+    Task it runs (a client class built anew each time). The client depends only on the Region
+    and service (moto gives it fixed credentials whatever the state's), so one per world is
+    made; a state with its own Credentials still gets a client of its own."""
+    made: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if state_credentials is not None:
+            return original(region=region, service=service, state_credentials=state_credentials)
+        with lock:
+            if (region, service) not in made:
+                made[(region, service)] = original(region=region, service=service)
+            return made[(region, service)]
+
+    return client_for
+
+
+# The architectures a world launches from (stack_twin.linux_image: its instances, and the
+# helpers' Ubuntu parameters for amd64 and arm64).
+WORLD_ARCHITECTURES = ("x86_64", "arm64")
+
+
+@functools.cache
+def _world_image_specs(region: str) -> tuple[dict[str, Any], ...]:
+    """The first Linux image of each architecture in the order moto loads its public images
+    (amis.json, then the Region's latest and ECS-optimized ones): those linux_image finds."""
+    from moto.ec2.models.amis import AMIS
+    from moto.utilities.utils import load_resource
+
+    sources = [AMIS]
+    for path in ("latest_amis", "ecs/optimized_amis"):
+        with contextlib.suppress(FileNotFoundError):
+            sources.append(load_resource(f"ec2/resources/{path}/{region}.json"))
+    chosen: dict[str, dict[str, Any]] = {}
+    for ami in (ami for source in sources for ami in source):
+        architecture = ami.get("architecture")
+        if not ami.get("platform") and architecture in WORLD_ARCHITECTURES:
+            chosen.setdefault(architecture, dict(ami))
+    return tuple(chosen.values())
+
+
+@contextlib.contextmanager
+def world_images() -> Iterator[None]:
+    """Not a correction, a saving: moto gives every EC2 backend it makes (each world's, and
+    again each one it resets at the mock's end) its 1,301 public images, each with a snapshot.
+    A world launches only from the images linux_image picks, so every backend gets those, the
+    same images with the same IDs; MOTO_AMIS_PATH or MOTO_EC2_LOAD_DEFAULT_AMIS still rule."""
+    from moto import settings
+    from moto.core.parse import default_timestamp_parser
+    from moto.ec2.models.amis import Ami, AmiBackend
+
+    original = AmiBackend._load_amis
+
+    def load(self: Any) -> None:
+        if "MOTO_AMIS_PATH" in os.environ or not settings.ec2_load_default_amis():
+            original(self)
+            return
+        for spec in _world_image_specs(self.region_name):
+            ami = {**spec, "owner_alias": "amazon"}
+            if isinstance(ami.get("creation_date"), str):
+                ami["creation_date"] = default_timestamp_parser(ami["creation_date"])
+            self.amis[ami["ami_id"]] = Ami(self, **ami)
+
+    with mock.patch.object(AmiBackend, "_load_amis", load):
+        yield
 
 
 @contextlib.contextmanager
@@ -560,6 +669,7 @@ def corrections(
     from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker import (
         BranchWorker,
     )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.backend.execution import (
@@ -571,6 +681,9 @@ def corrections(
     for name in _JSON_PATH_USERS:
         importlib.import_module(name)
     with contextlib.ExitStack() as stack:
+        # Also here for the EC2 backends made inside (the engine enters it before moto's mock,
+        # so that the mock's reset at its end makes none of the 1,301 again).
+        stack.enter_context(world_images())
         # Two method caches of moto's (functools caches on the class) hold every subnet and
         # account backend ever made, and so each world's EC2 backend (its 1,301 AMIs...) after
         # the world ends: a test worker grew to 670,000 objects, its final collections
@@ -612,6 +725,20 @@ def corrections(
         )
         stack.enter_context(
             mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(_parse_once()))
+        )
+        stack.enter_context(
+            mock.patch.object(
+                StepFunctionsParserBackend,
+                "_validate_definition",
+                staticmethod(_validated_once(StepFunctionsParserBackend._validate_definition)),
+            )
+        )
+        stack.enter_context(
+            mock.patch.object(
+                lambda_eval_utils,
+                "boto_client_for",
+                _client_per_world(lambda_eval_utils.boto_client_for),  # type: ignore[attr-defined]
+            )
         )
         stack.enter_context(mock.patch.object(Execution, "stop", _stop_execution(Execution.stop)))
         stack.enter_context(

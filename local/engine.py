@@ -25,12 +25,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 from moto import mock_aws
 
 from lambdas.names import JANITOR_STATUSES, MEMBER_ROLE_NAME
 from lambdas.runtime import Seams
-from local import aws_rules, emulator, locations, nested, trust
+from local import aws_rules, emulator, locations, nested, sessions, trust
 from local import iam as local_iam
 from local.calls import Call, CallPipeline, Layer
 from local.consistency import EventualConsistency
@@ -164,11 +163,13 @@ class Engine:
         try:
             with (
                 locations.per_thread_environment(),
+                emulator.world_images(),
                 mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
                 emulator.corrections(self.ssm_world, self._lambda_invoker()),
                 nested.corrections(),
                 CallPipeline(self._call_layers(), self._calling_function),
             ):
+                sessions.begin_world()
                 # One janitor clock per world, as one CLOCK was: its time only advances.
                 self.seams = Seams(
                     fault=self.injected,
@@ -188,6 +189,7 @@ class Engine:
                 self.world_before = self._world()
                 yield
         finally:
+            sessions.end_world()
             os.environ.clear()
             os.environ.update(saved_env)
             if self._own_workdir:
@@ -238,7 +240,7 @@ class Engine:
         return self.world.snapshot(self.execution_names)
 
     def _execute(self) -> dict[str, Any]:
-        sfn = boto3.client("stepfunctions", region_name=REGION)
+        sfn = sessions.client("stepfunctions")
         execution_input = self.scenario.resolve_input(self.ids)
         fleet = self.scenario.workflow == "fleet"
         machine = self.fleet_state_machine_arn if fleet else self.state_machine_arn
@@ -283,9 +285,9 @@ class Engine:
         started = time.monotonic()
         shown = 0
         while True:
-            running = any(
-                sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" for arn in arns
-            ) or (fleet and bool(self._children(sfn, "RUNNING")))
+            running = any(emulator.execution_running(arn) for arn in arns) or (
+                fleet and bool(self._children(sfn, "RUNNING"))
+            )
             if self.echo_progress or not running:
                 events = history(sfn, self.execution_arn)
                 for event in events[shown:]:
@@ -301,7 +303,9 @@ class Engine:
                 raise RuntimeError(
                     f"the local execution ran for {self.time_limit / 60:.0f} minutes; engine stuck?"
                 )
-            time.sleep(0.1 if self.echo_progress else 0.02)
+            # Woken as an execution ends; the timeout is for the history quota and the echo.
+            with emulator.EXECUTION_ENDED:
+                emulator.EXECUTION_ENDED.wait(0.1 if self.echo_progress else 0.02)
         return events
 
     def _sfn(self, where: Location) -> Any:
@@ -442,7 +446,7 @@ class Engine:
         state = payload.get("state") if isinstance(payload, dict) else None
         if state and state == self.scenario.abort_at and not self._aborted:
             self._aborted = True
-            boto3.client("stepfunctions", region_name=REGION).stop_execution(
+            sessions.client("stepfunctions").stop_execution(
                 executionArn=self.execution_arn,
                 error="Aborted",
                 cause=f"stopped by the scenario at {state}",

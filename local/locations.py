@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import boto3
 
+from local import sessions
 from local.emulator import ACCOUNT, REGION
 
 # The header moto reads for the account of a request it cannot tell from the credentials.
@@ -96,14 +97,16 @@ def at(location: Location, environment: Mapping[str, str] | None = None) -> Iter
 
 
 def client(service: str, location: Location = HOME) -> Any:
-    """The engine's own client (an administrator of that account) in a location."""
+    """The engine's own client (an administrator of that account) in a location; the home
+    account's are made once per world."""
+    if location.account == ACCOUNT:
+        return sessions.client(service, location.region)
     made = boto3.client(service, region_name=location.region)
-    if location.account != ACCOUNT:
 
-        def in_account(request: Any, **_: Any) -> None:
-            request.headers[ACCOUNT_HEADER] = location.account
+    def in_account(request: Any, **_: Any) -> None:
+        request.headers[ACCOUNT_HEADER] = location.account
 
-        made.meta.events.register("before-sign.*.*", in_account)
+    made.meta.events.register("before-sign.*.*", in_account)
     return made
 
 

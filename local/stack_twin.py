@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-import boto3
-
 from lambdas.names import (
     FLEET_STATE_MACHINE_NAME,
     LOCK_KEY,
@@ -32,8 +30,8 @@ from lambdas.names import (
     member_role_name,
     ubuntu_ami_parameter,
 )
-from local import emulator, locations
-from local.emulator import REGION, SsmWorld
+from local import emulator, locations, sessions
+from local.emulator import SsmWorld
 from local.locations import HOME, Location
 from statemachine import fleet
 from statemachine.definition import render, substitute
@@ -80,8 +78,8 @@ def create_stack(ssm_world: SsmWorld, logs: io.StringIO) -> DeployedStack:
     deployed = _reset_access(HOME, ssm_world)
     os.environ.update(deployed.environment)
     handlers = load_handlers(logs)
-    lambdas = boto3.client("lambda", region_name=REGION)
-    sfn = boto3.client("stepfunctions", region_name=REGION)
+    lambdas = sessions.client("lambda")
+    sfn = sessions.client("stepfunctions")
     fleet_substitutions = {"LockTableName": LOCK_TABLE}
     for phase in FLEET_PHASES:
         fleet_substitutions[phase.placeholder] = lambdas.create_function(
@@ -320,7 +318,8 @@ def load_handlers(logs: io.StringIO) -> dict[str, Any]:
     from lambdas import runtime
     from lambdas.logic import telemetry
 
-    runtime.reset_clients()
+    # A new session per container, as a new container has; botocore's models stay loaded.
+    runtime.reset_clients(sessions.session)
     runtime.logger.registered_handler.stream = logs  # type: ignore[attr-defined]
     # The endings' metrics (EMF lines, stdout in AWS) go to the same log.
     telemetry.stream = logs

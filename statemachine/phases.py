@@ -47,8 +47,8 @@ CREATE_KEY = _phase(
     "CreateKey",
     "create_key",
     "the pending key (created)",
-    # RSA-4096 generation is CPU-bound and Lambda's CPU grows with memory: a few seconds at
-    # 256 MB become well under one at 1024 MB, for about the same cost.
+    # RSA key generation is CPU-bound and Lambda's CPU grows with memory: 4x the CPU of
+    # 256 MB for about the same cost, as the prime search's tail is long.
     memory_mb=1024,
 )
 RUN_RESCUE = _phase(

@@ -19,6 +19,9 @@ from lambdas.records import KeyRecord
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
+# ssh-keygen's default since OpenSSH 8.0: 128-bit security (NIST SP 800-57), 3x faster than 4096.
+RSA_KEY_BITS = 3072
+
 
 def public_key_fingerprint(line: str) -> str:
     """SHA256 fingerprint as ssh-keygen -l prints it."""
@@ -32,7 +35,7 @@ def generate_key_pair(key_type: str, comment: str) -> tuple[bytes, str]:
     private_key: Any = (
         ed25519.Ed25519PrivateKey.generate()
         if key_type == "ed25519"
-        else rsa.generate_private_key(public_exponent=65537, key_size=4096)
+        else rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
     )
     private = private_key.private_bytes(
         serialization.Encoding.PEM,

@@ -26,5 +26,5 @@ def test_finished_runs_do_not_pile_up_ec2_backends() -> None:
         assert finished.report["status"] == "SUCCEEDED", finished.report["cause"]
         del finished
         alive.append(_amis())
-    # Each new EC2 backend gets moto's 1,301 public AMIs.
+    # Each new EC2 backend gets the images a world launches from (emulator.world_images).
     assert alive[0] == alive[1] == alive[2] <= 1301, alive

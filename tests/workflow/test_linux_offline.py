@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support.subnets import subnet_with
 from tests.support.workflow import OLD_KEY, Run, RunScenario, linux_instance
@@ -21,6 +23,9 @@ def test_lost_key_is_replaced_and_instance_comes_back(
     run.assert_restored("web", state)
     run.assert_nothing_left()
     run.assert_key_opens("web")
+    # RSA-3072, ssh-keygen's default (lambdas/logic/keys.py).
+    key = serialization.load_ssh_private_key((run.key() or "").encode(), None)
+    assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 3072
     run.assert_no_secret_leaked()
     assert len(run.world["backups"]["images"]) == 1
     # The old key still works too: nothing the user had is taken away.
