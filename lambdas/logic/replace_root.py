@@ -268,7 +268,11 @@ def _what_was_done(
         did.append(f"task {task['ReplaceRootVolumeTaskId']} ({purpose}) ended {task['TaskState']}")
     if any(t.get("TaskState") == "failed-detached" for t in tasks):
         did.append(f"stopped the instance, attached {old} at its root device, started it")
-    did.append(f"{old} is the root volume again")
+    # "again" only where it left the root device (a task succeeded or failed detached): after
+    # an abort before ReplaceRoot, or a task that failed with the old root attached, it never
+    # moved, and the result claims no putting back.
+    moved = any(t.get("TaskState") in ("succeeded", "failed-detached") for t in tasks)
+    did.append(f"{old} is the root volume again" if moved else f"{old} is the root volume")
     if removed:
         did.append(f"deleted the copy {removed}")
     return did
