@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
+from lambdas.logic import inflight
 from lambdas.logic.janitor import IN_FLIGHT_SECONDS, Clock, clean_up_after
 from lambdas.names import result_parameter
 from tests.support.moto_world import STATE_MACHINE, World, execution_arn
@@ -56,8 +58,35 @@ def exited(state: str, output: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 class Slept(list[float]):
+    """The janitor's clock in a test: it starts when the execution stopped and moves on only
+    by what the janitor sleeps, and the invocation's time runs out as it does. The newest one
+    is the in-flight marks' clock too (`_marks_on_the_janitors_clock`), as both read one time
+    in AWS: else a mark of the stopped run stays open for 90 real seconds, which the janitor
+    spends asking again without a pause (tens of thousands of UpdateItems per test)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        _clocks[:] = [self]
+
+    def now(self) -> float:
+        return STOPPED_AT.timestamp() + sum(self)
+
     def clock(self) -> Clock:
-        return Clock(now=STOPPED_AT.timestamp, sleep=self.append, remaining=lambda: 900.0)
+        return Clock(now=self.now, sleep=self.append, remaining=lambda: 900.0 - sum(self))
+
+
+_clocks: list[Slept] = []
+
+
+@pytest.fixture(autouse=True)
+def _marks_on_the_janitors_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    Slept()
+
+    def now() -> float:
+        # The newest clock: a test may make its own after the fixture's.
+        return _clocks[-1].now()
+
+    monkeypatch.setattr(inflight, "time", SimpleNamespace(time=now))
 
 
 def janitor(world: World, sfn: Executions, slept: Slept | None = None) -> dict[str, Any]:
@@ -113,8 +142,10 @@ def test_an_aborted_run_is_put_back_cleaned_up_unlocked_and_recorded(world: Worl
     assert world.parameters() == {result_parameter(world.instance_id)}
     assert world.lock_holder() is None
     assert world.marks_sealed()
-    # It first waited out the stopped execution's phases, which may still create something.
+    # It first waited out the stopped execution's phases, which may still create something,
+    # then polled its closed marks until the one still open (begun at the stop) had run out.
     assert slept[0] == IN_FLIGHT_SECONDS
+    assert sum(slept) >= inflight.MARK_SECONDS, slept
     result = json.loads(
         world.ssm.get_parameter(Name=result_parameter(world.instance_id))["Parameter"]["Value"]
     )
