@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -27,13 +26,21 @@ def linux_reset() -> Run:
     return run()
 
 
-@pytest.fixture(scope="session")
-def served() -> Iterator[tuple[str, Engine]]:
-    """The session's one served endpoint and the engine behind it, for the modules marked
-    served_world.SERVED (tests/support/served_world.py shares out its instances)."""
-    serve = pytest.importorskip("local.serve")
-    with serve.served(served_world.scenario()) as (url, engine):
-        yield url, engine
+@pytest.fixture(scope="module")
+def served() -> tuple[str, Engine]:
+    """The served endpoint and the engine behind it, for the modules marked
+    served_world.SERVED (tests/support/served_world.py shares out its instances): started by
+    the first of them, closed after the last (pytest_runtest_teardown below)."""
+    pytest.importorskip("local.serve")
+    return served_world.endpoint()
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    # The endpoint's moto mock patches the whole process: while it runs, every other test's
+    # mock_aws would nest in it and share its accounts (no reset). So it closes as soon as the
+    # served group's tests are done on this worker (`--dist loadgroup` runs them together).
+    if served_world.is_served(item) and (nextitem is None or not served_world.is_served(nextitem)):
+        served_world.close()
 
 
 # Folders whose tests run whole workflows (seconds each, up to half a minute): scheduled first,

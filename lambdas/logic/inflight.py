@@ -14,6 +14,7 @@ may mark itself only while they are open: one that starts later changes nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lambdas.errors import BranchStopped, NotReady
@@ -72,10 +73,17 @@ def end(dynamodb: DynamoDBClient, table: str, execution: str, token: str) -> Non
     )
 
 
-def wait_for_others(dynamodb: DynamoDBClient, table: str, execution: str, token: str) -> None:
+def wait_for_others(
+    dynamodb: DynamoDBClient,
+    table: str,
+    execution: str,
+    token: str,
+    clock: Callable[[], float] = time.time,
+) -> None:
     """Close the marks (no phase begins any more), then NotReady while another phase of this
-    execution that began before may still be changing something."""
-    now = time.time()
+    execution that began before may still be changing something (`clock`: the caller's time,
+    which the janitor's waits move on)."""
+    now = clock()
     # One call closes and reads: a phase that begins between a read and a close could slip by.
     item = dynamodb.update_item(
         TableName=table,

@@ -163,7 +163,7 @@ def clean_up_after(
     def roll_back() -> None:
         # A phase of the stopped run may still be running, or start later: close its marks,
         # and wait for those that began, before looking at EC2 (lambdas/logic/inflight.py).
-        inflight.wait_for_others(dynamodb, table, ended.name, "janitor")
+        inflight.wait_for_others(dynamodb, table, ended.name, "janitor", clock.now)
         rolled.update(rollback(ec2, plan))
 
     rollback_error = _until_done(roll_back, clock, "rollback")

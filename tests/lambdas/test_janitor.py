@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -15,8 +14,6 @@ from lambdas.logic import inflight
 from lambdas.logic.janitor import IN_FLIGHT_SECONDS, Clock, clean_up_after
 from lambdas.names import result_parameter
 from tests.support.moto_world import STATE_MACHINE, World, execution_arn
-
-STOPPED_AT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 class Executions:
@@ -33,7 +30,8 @@ class Executions:
             "executionArn": world.plan["ExecutionArn"],
             "name": world.execution,
             "status": status,
-            "stopDate": STOPPED_AT,
+            # Stopped just now: the marks the test left are of this moment, in real time.
+            "stopDate": datetime.now(UTC),
             "input": json.dumps(execution_input or {"InstanceId": world.instance_id}),
         }
         self.events = events
@@ -59,37 +57,21 @@ def exited(state: str, output: dict[str, Any] | None = None) -> dict[str, Any]:
 
 class Slept(list[float]):
     """The janitor's clock in a test: it starts when the execution stopped and moves on only
-    by what the janitor sleeps, and the invocation's time runs out as it does. The newest one
-    is the in-flight marks' clock too (`_marks_on_the_janitors_clock`), as both read one time
-    in AWS: else a mark of the stopped run stays open for 90 real seconds, which the janitor
-    spends asking again without a pause (tens of thousands of UpdateItems per test)."""
+    by what the janitor sleeps, and the invocation's time runs out as it does; the janitor
+    reads the in-flight marks on it too."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        _clocks[:] = [self]
+    stopped_at = 0.0
 
     def now(self) -> float:
-        return STOPPED_AT.timestamp() + sum(self)
+        return self.stopped_at + sum(self)
 
     def clock(self) -> Clock:
         return Clock(now=self.now, sleep=self.append, remaining=lambda: 900.0 - sum(self))
 
 
-_clocks: list[Slept] = []
-
-
-@pytest.fixture(autouse=True)
-def _marks_on_the_janitors_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    Slept()
-
-    def now() -> float:
-        # The newest clock: a test may make its own after the fixture's.
-        return _clocks[-1].now()
-
-    monkeypatch.setattr(inflight, "time", SimpleNamespace(time=now))
-
-
 def janitor(world: World, sfn: Executions, slept: Slept | None = None) -> dict[str, Any]:
+    clock = Slept() if slept is None else slept
+    clock.stopped_at = sfn.described["stopDate"].timestamp()
     event = {
         "detail": {"executionArn": world.plan["ExecutionArn"], "stateMachineArn": STATE_MACHINE}
     }
@@ -100,7 +82,7 @@ def janitor(world: World, sfn: Executions, slept: Slept | None = None) -> dict[s
         cast(Any, sfn),  # Step Functions' history as moto cannot give it
         world.table,
         event,
-        (Slept() if slept is None else slept).clock(),
+        clock.clock(),
         STATE_MACHINE,
     )
 

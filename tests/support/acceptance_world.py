@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 
+from lambdas.names import LOCK_KEY, in_flight_key
 from local import emulator
 from local.acceptance import LocalAccount
 from local.stack_twin import LOCK_TABLE
@@ -54,7 +55,12 @@ def world(account: LocalAccount) -> dict[str, Any]:
         "snapshots": sorted(backend.snapshots),
         "parameters": parameters,
         "running executions": [e["name"] for e in executions if e["status"] == "RUNNING"],
-        "locks": _client("dynamodb").scan(TableName=LOCK_TABLE)["Items"],
+        # Locks and breakers; a run's sealed in-flight item waits for the table's TTL.
+        "locks": [
+            item
+            for item in _client("dynamodb").scan(TableName=LOCK_TABLE)["Items"]
+            if not item[LOCK_KEY]["S"].startswith(in_flight_key(""))
+        ],
     }
 
 

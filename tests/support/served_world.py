@@ -7,15 +7,20 @@ in pyproject.toml): their tests run on one worker, so one endpoint serves them a
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from local.scenario import Scenario
 from tests.support.workflow import linux_instance
 
+if TYPE_CHECKING:
+    from local.engine import Engine
+
 SERVED = pytest.mark.xdist_group("served")
+_running: list[tuple[contextlib.ExitStack, tuple[str, Engine]]] = []
 
 # tests/local/test_serve.py: the lost-key scenario's instance (local/scenarios/lost-key-linux.json).
 SERVE_INSTANCE = "web"
@@ -48,3 +53,27 @@ def scenario() -> Scenario:
     return Scenario.from_dict(
         {"instances": copy.deepcopy(instances), "input": {}, "faults": faults}
     )
+
+
+def is_served(item: pytest.Item) -> bool:
+    return any(
+        mark.kwargs.get("name", mark.args[:1] and mark.args[0]) == "served"
+        for mark in item.iter_markers("xdist_group")
+    )
+
+
+def endpoint() -> tuple[str, Engine]:
+    """The running endpoint, started at the first call after a close."""
+    if not _running:
+        from local import serve
+
+        stack = contextlib.ExitStack()
+        _running.append((stack, stack.enter_context(serve.served(scenario()))))
+    return _running[0][1]
+
+
+def close() -> None:
+    """Stop the endpoint and its moto mock, if it runs."""
+    while _running:
+        stack, _ = _running.pop()
+        stack.close()
