@@ -26,7 +26,7 @@ class Executions:
         events: list[dict[str, Any]],
         execution_input: dict[str, Any] | None = None,
     ) -> None:
-        self.described = {
+        self.described: dict[str, Any] = {
             "executionArn": world.plan["ExecutionArn"],
             "name": world.execution,
             "status": status,

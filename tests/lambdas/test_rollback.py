@@ -3,6 +3,8 @@ root device, the instance in its first state; and only what the run itself moved
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from lambdas.errors import RollbackIncomplete
@@ -108,7 +110,7 @@ def test_replace_roots_rollback_says_again_only_where_the_old_root_moved() -> No
     # attached put nothing back: the result names where the root is, not a restoration.
     from lambdas.logic.replace_root import _what_was_done
 
-    def task(state: str) -> dict[str, object]:
+    def task(state: str) -> Any:  # ReplaceRootVolumeTaskTypeDef, as EC2 describes one
         return {"ReplaceRootVolumeTaskId": "replacevol-1", "TaskState": state, "Tags": []}
 
     assert _what_was_done([], "vol-old", None) == ["vol-old is the root volume"]

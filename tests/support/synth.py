@@ -44,6 +44,16 @@ class Synth:
     def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
         return {k: r for k, r in self.resources.items() if r["Type"] == kind}
 
+    def nag_violations(self) -> list[str]:
+        """cdk-nag's unacknowledged findings, as "rule at construct path"."""
+        assert self.validation is not None, "cdk-nag did not run (no validation-report.json)"
+        return [
+            f"{v['ruleName']} at {c['constructPath']}"
+            for report in self.validation["pluginReports"]
+            for v in report["violations"]
+            for c in v["violatingConstructs"]
+        ]
+
     @property
     def template_path(self) -> Path:
         return self.outdir / f"{STACK}.template.json"
