@@ -85,17 +85,7 @@ def wait_for_others(
     which the janitor's waits move on)."""
     now = clock()
     # One call closes and reads: a phase that begins between a read and a close could slip by.
-    item = dynamodb.update_item(
-        TableName=table,
-        Key=_key(execution),
-        UpdateExpression=f"SET #closed = if_not_exists(#closed, :now), {LOCK_EXPIRY} = :expires",
-        ExpressionAttributeNames={"#closed": CLOSED},
-        ExpressionAttributeValues={
-            ":now": {"N": str(int(now))},
-            ":expires": {"N": str(int(now) + ITEM_SECONDS)},
-        },
-        ReturnValues="ALL_NEW",
-    ).get("Attributes", {})
+    item = _close(dynamodb, table, execution, int(now), ITEM_SECONDS)
     running = [
         name
         for name, value in item.items()
@@ -111,14 +101,23 @@ def wait_for_others(
 def seal(dynamodb: DynamoDBClient, table: str, execution: str) -> None:
     """At the very end of a run: close the marks for good, so that an invocation of a stopped
     branch that starts even after the ending changes nothing; the table's TTL removes the item."""
-    now = int(time.time())
-    dynamodb.update_item(
+    _close(dynamodb, table, execution, int(time.time()), SEALED_SECONDS)
+
+
+def _close(
+    dynamodb: DynamoDBClient, table: str, execution: str, now: int, keep_seconds: int
+) -> dict[str, Any]:
+    """Close the marks (the first close's time is kept) and keep the item `keep_seconds` more;
+    the item as it is now."""
+    attributes: dict[str, Any] = dynamodb.update_item(
         TableName=table,
         Key=_key(execution),
         UpdateExpression=f"SET #closed = if_not_exists(#closed, :now), {LOCK_EXPIRY} = :expires",
         ExpressionAttributeNames={"#closed": CLOSED},
         ExpressionAttributeValues={
             ":now": {"N": str(now)},
-            ":expires": {"N": str(now + SEALED_SECONDS)},
+            ":expires": {"N": str(now + keep_seconds)},
         },
-    )
+        ReturnValues="ALL_NEW",
+    ).get("Attributes", {})
+    return attributes
