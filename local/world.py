@@ -173,14 +173,17 @@ class World:
         ssm = locations.client("ssm")
         elsewhere = [where for where in self.locations() if where != HOME]
         leftovers = _leftovers(ec2, ssm, tag_values, booting)
-        locks = _locks()
-        open_marks = _open_marks()
+        # The lock table read once per location: its locks, breakers and in-flight items.
+        home_items = _table_items()
+        locks = _locks(home_items)
+        open_marks = _open_marks(home_items)
         for where in elsewhere:
             leftovers += _leftovers(
                 locations.client("ec2", where), locations.client("ssm", where), tag_values, booting
             )
-            locks.update(_locks(where))
-            open_marks += _open_marks(where)
+            items = _table_items(where)
+            locks.update(_locks(items))
+            open_marks += _open_marks(items)
         snapshot = {
             "instances": instances,
             "addresses": addresses,
@@ -192,7 +195,7 @@ class World:
             **_images_and_backups(ec2, tag_values, resource_name(execution_names[0])),
             "locks": locks,
             "open_in_flight_marks": open_marks,
-            "breakers": _breakers(),
+            "breakers": _breakers(home_items),
             "notifications": _notifications(),
         }
         if elsewhere:
@@ -267,27 +270,28 @@ def _table_items(where: Location = HOME) -> list[dict[str, Any]]:
     return list(table.scan(TableName=LOCK_TABLE, ConsistentRead=True)["Items"])
 
 
-def _locks(where: Location = HOME) -> dict[str, str]:
-    """Instance ID -> execution ARN of every lock held in the location's table."""
+def _locks(items: list[dict[str, Any]]) -> dict[str, str]:
+    """Instance ID -> execution ARN of every lock held in a location's table items."""
     return {
         i[LOCK_KEY]["S"]: i.get("ExecutionArn", {}).get("S", "")
-        for i in _table_items(where)
+        for i in items
         if not i[LOCK_KEY]["S"].startswith((breaker_key(""), in_flight_key("")))
     }
 
 
-def _open_marks(where: Location = HOME) -> list[str]:
+def _open_marks(items: list[dict[str, Any]]) -> list[str]:
     """The in-flight items (lambdas/logic/inflight.py) no failure path or ending has closed:
     a run that ended leaves none (a sealed one waits for the table's TTL)."""
     return [
         i[LOCK_KEY]["S"]
-        for i in _table_items(where)
+        for i in items
         if i[LOCK_KEY]["S"].startswith(in_flight_key("")) and CLOSED not in i
     ]
 
 
-def _breakers() -> dict[str, dict[str, str]]:
-    """Instance ID -> its circuit breaker (lambdas/logic/breaker.py): status, alarm, execution."""
+def _breakers(items: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Instance ID -> its circuit breaker (lambdas/logic/breaker.py): status, alarm, execution;
+    from the home table's items."""
     prefix = breaker_key("")
     return {
         i[LOCK_KEY]["S"].removeprefix(prefix): {
@@ -296,7 +300,7 @@ def _breakers() -> dict[str, dict[str, str]]:
             "execution_arn": i["ExecutionArn"]["S"],
             "started_at": i["StartedAt"]["N"],
         }
-        for i in _table_items()
+        for i in items
         if i[LOCK_KEY]["S"].startswith(prefix)
     }
 
