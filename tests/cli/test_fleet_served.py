@@ -9,37 +9,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from local.checks import public_key_of
 from local.volumes import read_authorized_keys
-from tests.support.cli import REGION, Ran, aws_env, interrupted_follow, one_line_error, run
+from tests.support.cli import Ran, Served, interrupted_follow, one_line_error
 from tests.support.served_world import FLEET_WEB, SERVED
 
 pytestmark = SERVED
 WEB = FLEET_WEB
 
 
-class Fleet:
-    def __init__(self, url: str, engine: Any, home: Path) -> None:
-        self.url = url
-        self.engine = engine
-        self.env = aws_env(home, url)
-
-    def cli(self, *args: str) -> Ran:
-        following = "start" in args or "follow" in args
-        return run([*args, "--poll-seconds", "0.2"] if following else list(args), self.env)
-
-    def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
+class Fleet(Served):
     def instance(self, name: str) -> dict[str, Any]:
         reservations = self.client("ec2").describe_instances(InstanceIds=[self.engine.ids[name]])
         return dict(reservations["Reservations"][0]["Instances"][0])

@@ -15,7 +15,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from lambdas.names import OPT_IN_TAG
@@ -23,8 +22,8 @@ from local.checks import public_key_of
 from local.volumes import read_authorized_keys
 from tests.support.cli import (
     COMMAND,
-    REGION,
     Ran,
+    Served,
     aws_env,
     clean_env,
     interrupted_follow,
@@ -36,27 +35,13 @@ from tests.support.served_world import CLI_INSTANCE, SERVED
 pytestmark = SERVED
 
 
-class World:
-    """The served endpoint, the engine behind it, and the environment a user would have."""
+class World(Served):
+    """The served endpoint, the engine behind it, and the environment a user would have;
+    this module's instance."""
 
     def __init__(self, url: str, engine: Any, home: Path) -> None:
-        self.url = url
-        self.engine = engine
-        self.env = aws_env(home, url)
+        super().__init__(url, engine, home)
         self.instance_id: str = engine.ids[CLI_INSTANCE]
-
-    def cli(self, *args: str) -> Ran:
-        following = args[0] in ("start", "follow") or args[2:3] == ("start",)
-        return run([*args, "--poll-seconds", "0.2"] if following else list(args), self.env)
-
-    def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
 
     def instance(self) -> dict[str, Any]:
         reservations = self.client("ec2").describe_instances(InstanceIds=[self.instance_id])

@@ -9,6 +9,9 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import boto3
 
 COMMAND = Path(sys.executable).parent / "reset-access"
 # The tree under test, ahead of the editable install (its finder comes after PYTHONPATH): a
@@ -91,3 +94,26 @@ def interrupted_follow(arn: str, env: dict[str, str], header: str) -> tuple[int,
     following.send_signal(signal.SIGINT)
     _, err = following.communicate(timeout=60)
     return following.returncode, err
+
+
+class Served:
+    """The served endpoint, the engine behind it, and the environment a user would have."""
+
+    def __init__(self, url: str, engine: Any, home: Path) -> None:
+        self.url = url
+        self.engine = engine
+        self.env = aws_env(home, url)
+
+    def cli(self, *args: str) -> Ran:
+        """The command, polling fast where it follows an execution."""
+        following = "start" in args or "follow" in args
+        return run([*args, "--poll-seconds", "0.2"] if following else list(args), self.env)
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
