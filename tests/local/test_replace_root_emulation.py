@@ -8,18 +8,16 @@ neither), each test stating the documented behaviour it checks (local/replace_ro
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from local import emulator
+from tests.support.corrected_moto import corrected_moto
 
 
 @dataclass
@@ -59,19 +57,7 @@ class Aws:
 
 @pytest.fixture
 def aws(tmp_path: Path) -> Iterator[Aws]:
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    world = emulator.SsmWorld(document_name="ResetAccess-Rescue")
-
-    def no_lambda(function: object, event: object = None) -> tuple[str, bool, str]:
-        return "{}", False, ""
-
-    with mock_aws(), emulator.corrections(world, no_lambda):
-        ec2 = boto3.client("ec2", region_name="us-east-1")
-        image = next(
-            i["ImageId"]
-            for i in ec2.describe_images(Owners=["amazon"])["Images"]
-            if not i.get("Platform")
-        )
+    with corrected_moto() as (world, ec2, image):
         instance = ec2.run_instances(
             ImageId=image,
             MinCount=1,

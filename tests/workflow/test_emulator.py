@@ -32,26 +32,11 @@ def test_wildcard_path_still_yields_a_list() -> None:
 
 @pytest.fixture
 def corrected_aws():
-    import os
-
     import boto3
-    from moto import mock_aws
 
-    from local import emulator
+    from tests.support.corrected_moto import corrected_moto
 
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    world = emulator.SsmWorld(document_name="ResetAccess-Rescue")
-
-    def no_lambda(function: object, event: object = None) -> tuple[str, bool, str]:
-        return "{}", False, ""
-
-    with mock_aws(), emulator.corrections(world, no_lambda):
-        ec2 = boto3.client("ec2", region_name="us-east-1")
-        image = next(
-            i["ImageId"]
-            for i in ec2.describe_images(Owners=["amazon"])["Images"]
-            if not i.get("Platform")
-        )
+    with corrected_moto() as (world, ec2, image):
         instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
         yield world, ec2, boto3.client("ssm", region_name="us-east-1"), instance["InstanceId"]
 
