@@ -186,7 +186,7 @@ def roll_back(ec2: EC2Client, plan: Plan, offline: Offline) -> dict[str, Any]:
     # A task was only ever created for a copy: no copy left means it is deleted (perhaps by
     # an earlier call of this rollback, which is asked again until everything is back).
     gone = removed or (f"the copy of {old}" if copy is None and tasks else None)
-    return {**done, "Did": _what_was_done(tasks, old, gone)}
+    return {**done, "Did": what_was_done(tasks, old, gone)}
 
 
 def _reattach_old_root(
@@ -259,9 +259,11 @@ def _delete_copy(ec2: EC2Client, plan: Plan, copy: VolumeTypeDef | None) -> str 
     return volume_id
 
 
-def _what_was_done(
+def what_was_done(
     tasks: list[ReplaceRootVolumeTaskTypeDef], old: str, removed: str | None
 ) -> list[str]:
+    """A replace-root rollback's RollbackDid: each task and how it ended, where the old root
+    is ("again" only where it had left the root device), and the copy it deleted."""
     did = []
     for task in tasks:
         purpose = "put the old root back" if tag_value(task, PURPOSE_TAG) == PUT_BACK else "replace"

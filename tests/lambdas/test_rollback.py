@@ -108,19 +108,17 @@ def test_where_things_are_tells_a_person_what_to_do(world: World) -> None:
 def test_replace_roots_rollback_says_again_only_where_the_old_root_moved() -> None:
     # An abort before ReplaceRoot (no task) or a task that failed with the old root still
     # attached put nothing back: the result names where the root is, not a restoration.
-    from lambdas.logic.replace_root import _what_was_done
+    from lambdas.logic.replace_root import what_was_done
 
     def task(state: str) -> Any:  # ReplaceRootVolumeTaskTypeDef, as EC2 describes one
         return {"ReplaceRootVolumeTaskId": "replacevol-1", "TaskState": state, "Tags": []}
 
-    assert _what_was_done([], "vol-old", None) == ["vol-old is the root volume"]
-    assert _what_was_done([task("failed")], "vol-old", "vol-copy")[1:] == [
+    assert what_was_done([], "vol-old", None) == ["vol-old is the root volume"]
+    assert what_was_done([task("failed")], "vol-old", "vol-copy")[1:] == [
         "vol-old is the root volume",
         "deleted the copy vol-copy",
     ]
-    assert "vol-old is the root volume again" in _what_was_done(
-        [task("succeeded")], "vol-old", None
-    )
-    assert "vol-old is the root volume again" in _what_was_done(
+    assert "vol-old is the root volume again" in what_was_done([task("succeeded")], "vol-old", None)
+    assert "vol-old is the root volume again" in what_was_done(
         [task("failed-detached")], "vol-old", None
     )
